@@ -1,0 +1,105 @@
+import http from 'node:http';
+import https from 'node:https';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+
+/**
+ * The one place that decides where AWS calls go. In AWS every endpoint is the SDK default; in
+ * the local stack and in tests they come from `AWS_ENDPOINT_URL_*` (the SDK's own convention) or
+ * from options. Handlers and the agent never construct clients themselves: they receive an
+ * `AwsClients` (a default built from the environment on first use, or one a test passes in).
+ */
+
+export type Service = 'dynamodb' | 'dynamodbstreams' | 'sqs' | 'secretsmanager';
+
+export interface ClientOptions {
+  readonly region: string;
+  readonly endpoints?: Partial<Record<Service, string>>;
+  readonly credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** Sockets per host kept alive; fan-out sets it to its delivery concurrency. */
+  readonly maxSockets?: number;
+}
+
+const ENDPOINT_ENV: Record<Service, string> = {
+  dynamodb: 'AWS_ENDPOINT_URL_DYNAMODB',
+  dynamodbstreams: 'AWS_ENDPOINT_URL_DYNAMODB_STREAMS',
+  sqs: 'AWS_ENDPOINT_URL_SQS',
+  secretsmanager: 'AWS_ENDPOINT_URL_SECRETS_MANAGER',
+};
+
+export function clientOptionsFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): ClientOptions {
+  const endpoints: Partial<Record<Service, string>> = {};
+  for (const [service, key] of Object.entries(ENDPOINT_ENV) as [Service, string][]) {
+    const v = env[key] ?? env.AWS_ENDPOINT_URL;
+    if (v) endpoints[service] = v;
+  }
+  // DynamoDB Local serves its streams API on the same port as the tables.
+  if (!endpoints.dynamodbstreams && endpoints.dynamodb) endpoints.dynamodbstreams = endpoints.dynamodb;
+  return { region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1', endpoints };
+}
+
+export interface AwsClients {
+  readonly dynamodb: DynamoDBClient;
+  /** Document client: plain JS values in and out; undefined attributes dropped. */
+  readonly doc: DynamoDBDocumentClient;
+  readonly streams: DynamoDBStreamsClient;
+  readonly sqs: SQSClient;
+  readonly secrets: SecretsManagerClient;
+  /** Management API client for one WebSocket API stage endpoint (cached per endpoint). */
+  management(endpoint: string): ApiGatewayManagementApiClient;
+  destroy(): void;
+}
+
+/** Keep-alive agents: without them every PostToConnection pays a TCP (and TLS) handshake. */
+export function keepAliveHandler(maxSockets = 50): NodeHttpHandler {
+  return new NodeHttpHandler({
+    httpAgent: new http.Agent({ keepAlive: true, maxSockets }),
+    httpsAgent: new https.Agent({ keepAlive: true, maxSockets }),
+  });
+}
+
+export function createClients(opts: ClientOptions = clientOptionsFromEnv()): AwsClients {
+  const common = (service: Service) => ({
+    region: opts.region,
+    ...(opts.endpoints?.[service] ? { endpoint: opts.endpoints[service] } : {}),
+    ...(opts.credentials ? { credentials: opts.credentials } : {}),
+    requestHandler: keepAliveHandler(opts.maxSockets),
+  });
+  const dynamodb = new DynamoDBClient(common('dynamodb'));
+  const doc = DynamoDBDocumentClient.from(dynamodb, {
+    marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+  });
+  const streams = new DynamoDBStreamsClient(common('dynamodbstreams'));
+  const sqs = new SQSClient(common('sqs'));
+  const secrets = new SecretsManagerClient(common('secretsmanager'));
+  const managers = new Map<string, ApiGatewayManagementApiClient>();
+  return {
+    dynamodb,
+    doc,
+    streams,
+    sqs,
+    secrets,
+    management(endpoint: string) {
+      let c = managers.get(endpoint);
+      if (!c) {
+        c = new ApiGatewayManagementApiClient({
+          region: opts.region,
+          endpoint,
+          ...(opts.credentials ? { credentials: opts.credentials } : {}),
+          requestHandler: keepAliveHandler(opts.maxSockets ?? 64),
+        });
+        managers.set(endpoint, c);
+      }
+      return c;
+    },
+    destroy() {
+      for (const c of [dynamodb, streams, sqs, secrets, ...managers.values()]) c.destroy();
+      managers.clear();
+    },
+  };
+}

@@ -1,0 +1,171 @@
+import { ConfigError } from '../errors';
+import { physicalTableName, TABLE_NAMES, type TableName } from '../schema';
+import { EnvReader } from './env';
+
+export { EnvReader } from './env';
+
+/**
+ * Runtime configuration of the Lambda handlers (and of the agent's shared parts), read once
+ * from the environment and validated. The Pulumi program and the local stack both produce the
+ * same variables, named here and nowhere else: see `configToEnv` for the reverse direction.
+ */
+
+export type Stack = 'local' | 'dev' | 'prod';
+export type AuthMode = 'none' | 'jwt';
+
+export interface JwtSettings {
+  /** HS256 shared secret (at least 32 bytes). */
+  readonly hs256Secret?: string;
+  /** RS256 public key, PEM (SPKI). */
+  readonly rs256PublicKey?: string;
+  /** RS256 key set URL. */
+  readonly jwksUrl?: string;
+  readonly issuer?: string;
+  readonly audience?: string;
+  /** Claim holding the allowed topic patterns (array of strings, `*` suffix wildcard). */
+  readonly topicsClaim: string;
+  /** Claim holding the publish patterns. */
+  readonly publishClaim: string;
+}
+
+export interface AppConfig {
+  readonly stack: Stack;
+  readonly region: string;
+  readonly tables: Readonly<Record<TableName, string>>;
+  readonly commandQueueUrl: string;
+  /** `https://{api}.execute-api.{region}.amazonaws.com/{stage}` or the emulator's URL. */
+  readonly managementEndpoint: string;
+  readonly auth: { readonly mode: AuthMode; readonly jwt?: JwtSettings };
+  readonly subscriber: {
+    /** Query parameters that subscribe at connect: `vehicleId` → `?vehicleId=3` → topic `vehicleId:3`. */
+    readonly itemKeys: readonly string[];
+    /** Connection row lifetime; API Gateway closes every connection after 2 h. */
+    readonly connectionTtlSeconds: number;
+    readonly historyTtlSeconds: number;
+    /** API Gateway's WebSocket message limit is 128 KB; frames bigger than that never arrive. */
+    readonly maxMessageBytes: number;
+    readonly fanoutConcurrency: number;
+  };
+  readonly upstream: {
+    readonly secretsBackend: 'secretsmanager' | 'local';
+    /** Local backend: directory of AES-256-GCM sealed files and its 32-byte key (hex). */
+    readonly localSecretsDir?: string;
+    readonly localSecretsKey?: string;
+    readonly secretPrefix: string;
+    /** Hosts or CIDRs exempt from the SSRF guard (the local stack lists loopback). */
+    readonly allowHosts: readonly string[];
+  };
+}
+
+export const ENV = {
+  stack: 'STACK',
+  region: 'AWS_REGION',
+  tablePrefix: 'TABLE_PREFIX',
+  commandQueueUrl: 'COMMAND_QUEUE_URL',
+  managementEndpoint: 'WS_MANAGEMENT_ENDPOINT',
+  authMode: 'AUTH_MODE',
+  jwtHs256Secret: 'JWT_HS256_SECRET',
+  jwtRs256PublicKey: 'JWT_RS256_PUBLIC_KEY',
+  jwtJwksUrl: 'JWT_JWKS_URL',
+  jwtIssuer: 'JWT_ISSUER',
+  jwtAudience: 'JWT_AUDIENCE',
+  jwtTopicsClaim: 'JWT_TOPICS_CLAIM',
+  jwtPublishClaim: 'JWT_PUBLISH_CLAIM',
+  itemKeys: 'ITEM_KEYS',
+  connectionTtlSeconds: 'CONNECTION_TTL_SECONDS',
+  historyTtlSeconds: 'HISTORY_TTL_SECONDS',
+  maxMessageBytes: 'MAX_MESSAGE_BYTES',
+  fanoutConcurrency: 'FANOUT_CONCURRENCY',
+  secretsBackend: 'SECRETS_BACKEND',
+  localSecretsDir: 'LOCAL_SECRETS_DIR',
+  localSecretsKey: 'LOCAL_SECRETS_KEY',
+  secretPrefix: 'SECRET_PREFIX',
+  upstreamAllowHosts: 'UPSTREAM_ALLOW_HOSTS',
+} as const;
+
+/** `TABLE_CONNECTIONS`, `TABLE_ITEMS`, … override the names derived from TABLE_PREFIX. */
+export function tableEnvKey(table: TableName): string {
+  return `TABLE_${table.toUpperCase()}`;
+}
+
+export const MAX_CONNECTION_SECONDS = 2 * 3600;
+export const API_GATEWAY_MESSAGE_LIMIT = 128 * 1024;
+
+export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): AppConfig {
+  const e = new EnvReader(env);
+  const stack = e.oneOf<Stack>(ENV.stack, ['local', 'dev', 'prod']);
+  const prefix = e.optional(ENV.tablePrefix);
+  const tables = {} as Record<TableName, string>;
+  for (const t of TABLE_NAMES) {
+    const explicit = e.optional(tableEnvKey(t));
+    if (explicit) tables[t] = explicit;
+    else if (prefix) tables[t] = physicalTableName(prefix, t);
+    else throw new ConfigError(tableEnvKey(t), `is required (or set ${ENV.tablePrefix})`);
+  }
+
+  const mode = e.oneOf<AuthMode>(ENV.authMode, ['none', 'jwt']);
+  if (mode === 'none' && stack === 'prod') {
+    throw new ConfigError(ENV.authMode, 'is "none", which is refused on the prod stack; use jwt');
+  }
+  let jwt: JwtSettings | undefined;
+  if (mode === 'jwt') {
+    jwt = {
+      hs256Secret: e.optional(ENV.jwtHs256Secret),
+      rs256PublicKey: e.optional(ENV.jwtRs256PublicKey),
+      jwksUrl: e.optional(ENV.jwtJwksUrl) && e.url(ENV.jwtJwksUrl, ['https', 'http']),
+      issuer: e.optional(ENV.jwtIssuer),
+      audience: e.optional(ENV.jwtAudience),
+      topicsClaim: e.string(ENV.jwtTopicsClaim, 'topics'),
+      publishClaim: e.string(ENV.jwtPublishClaim, 'publish'),
+    };
+    if (!jwt.hs256Secret && !jwt.rs256PublicKey && !jwt.jwksUrl) {
+      throw new ConfigError(
+        ENV.jwtHs256Secret,
+        `AUTH_MODE=jwt needs one of ${ENV.jwtHs256Secret}, ${ENV.jwtRs256PublicKey} or ${ENV.jwtJwksUrl}`,
+      );
+    }
+    if (jwt.hs256Secret && Buffer.byteLength(jwt.hs256Secret) < 32) {
+      throw new ConfigError(ENV.jwtHs256Secret, 'is shorter than 32 bytes; HS256 needs a key of at least 256 bits');
+    }
+  }
+
+  const itemKeys = e.list(ENV.itemKeys);
+  for (const k of itemKeys) {
+    if (!/^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(k)) {
+      throw new ConfigError(ENV.itemKeys, `contains "${k}"; expected comma-separated identifiers`);
+    }
+  }
+
+  const secretsBackend = e.oneOf(ENV.secretsBackend, ['secretsmanager', 'local'] as const, stack === 'local' ? 'local' : 'secretsmanager');
+  const localSecretsKey = e.optional(ENV.localSecretsKey);
+  if (secretsBackend === 'local') {
+    if (stack !== 'local') throw new ConfigError(ENV.secretsBackend, `is "local", which only the local stack may use`);
+    e.string(ENV.localSecretsDir);
+    if (!localSecretsKey || !/^[0-9a-fA-F]{64}$/.test(localSecretsKey)) {
+      throw new ConfigError(ENV.localSecretsKey, 'is required for SECRETS_BACKEND=local; expected 64 hex characters (32 bytes)');
+    }
+  }
+
+  return {
+    stack,
+    region: e.string(ENV.region, 'us-east-1'),
+    tables,
+    commandQueueUrl: e.url(ENV.commandQueueUrl, ['https', 'http']),
+    managementEndpoint: e.url(ENV.managementEndpoint, ['https', 'http']),
+    auth: { mode, jwt },
+    subscriber: {
+      itemKeys,
+      connectionTtlSeconds: e.int(ENV.connectionTtlSeconds, { fallback: MAX_CONNECTION_SECONDS, min: 60, max: MAX_CONNECTION_SECONDS }),
+      historyTtlSeconds: e.int(ENV.historyTtlSeconds, { fallback: 24 * 3600, min: 60, max: 30 * 24 * 3600 }),
+      maxMessageBytes: e.int(ENV.maxMessageBytes, { fallback: API_GATEWAY_MESSAGE_LIMIT, min: 1024, max: API_GATEWAY_MESSAGE_LIMIT }),
+      fanoutConcurrency: e.int(ENV.fanoutConcurrency, { fallback: 64, min: 1, max: 1024 }),
+    },
+    upstream: {
+      secretsBackend,
+      localSecretsDir: e.optional(ENV.localSecretsDir),
+      localSecretsKey,
+      secretPrefix: e.string(ENV.secretPrefix, `realtime-gateway/${stack}/upstream/`),
+      allowHosts: e.list(ENV.upstreamAllowHosts),
+    },
+  };
+}

@@ -1,0 +1,112 @@
+import type { QueueName, TableName } from './schema';
+
+/**
+ * The one list of Lambda functions: which file each is built from, what triggers it and what
+ * it may touch. The Pulumi program derives bundles, routes, integrations, the stream mapping
+ * and each function's least-privilege policy from it; the local stack derives its emulator
+ * routes, HTTP routes and stream poller from it. Adding a handler means adding it here.
+ */
+
+export type WebSocketRouteKey = '$connect' | '$disconnect' | '$default' | 'subscribe' | 'unsubscribe' | 'ping';
+
+export type Trigger =
+  | { readonly kind: 'websocket'; readonly route: WebSocketRouteKey }
+  | { readonly kind: 'http'; readonly routes: readonly string[] }
+  | { readonly kind: 'stream'; readonly table: TableName };
+
+export type TableAccess = 'read' | 'write' | 'delete' | 'stream';
+
+export interface FunctionSpec {
+  /** Also the file name: `functions/${name}.ts`. */
+  readonly name: string;
+  readonly description: string;
+  readonly trigger: Trigger;
+  readonly tables: Readonly<Partial<Record<TableName, readonly TableAccess[]>>>;
+  /** Needs `execute-api:ManageConnections` (PostToConnection/GetConnection/DeleteConnection). */
+  readonly manageConnections: boolean;
+  readonly queues: Readonly<Partial<Record<QueueName, readonly ('send' | 'receive')[]>>>;
+  /** Secrets Manager access under the upstream secret prefix. */
+  readonly secrets?: 'write' | 'read';
+}
+
+export const FUNCTIONS: readonly FunctionSpec[] = [
+  {
+    name: 'connect',
+    description: 'WebSocket $connect: authenticate, record the connection, subscribe item-key query parameters.',
+    trigger: { kind: 'websocket', route: '$connect' },
+    tables: { connections: ['write'], subscriptions: ['write'] },
+    manageConnections: false,
+    queues: {},
+  },
+  {
+    name: 'disconnect',
+    description: 'WebSocket $disconnect: remove the connection and its subscriptions.',
+    trigger: { kind: 'websocket', route: '$disconnect' },
+    tables: { connections: ['read', 'delete'], subscriptions: ['read', 'delete'] },
+    manageConnections: false,
+    queues: {},
+  },
+  {
+    name: 'subscribe',
+    description: 'subscribe route: authorise the topic, add the subscription, send snapshot or missed events.',
+    trigger: { kind: 'websocket', route: 'subscribe' },
+    tables: { connections: ['read', 'write'], subscriptions: ['write'], items: ['read'], history: ['read'] },
+    manageConnections: true,
+    queues: {},
+  },
+  {
+    name: 'unsubscribe',
+    description: 'unsubscribe route: remove the subscription.',
+    trigger: { kind: 'websocket', route: 'unsubscribe' },
+    tables: { connections: ['read', 'write'], subscriptions: ['delete'] },
+    manageConnections: true,
+    queues: {},
+  },
+  {
+    name: 'ping',
+    description: 'ping route: answer pong, refresh lastSeen and the TTL.',
+    trigger: { kind: 'websocket', route: 'ping' },
+    tables: { connections: ['read', 'write'] },
+    manageConnections: true,
+    queues: {},
+  },
+  {
+    name: 'default',
+    description: '$default route: unknown actions and malformed frames get a coded error.',
+    trigger: { kind: 'websocket', route: '$default' },
+    tables: {},
+    manageConnections: true,
+    queues: {},
+  },
+  {
+    name: 'publish',
+    description: 'POST /publish: write a topic update (seq + history) or send to every connection of a user.',
+    trigger: { kind: 'http', routes: ['POST /publish'] },
+    tables: { items: ['read', 'write'], history: ['write'], connections: ['read', 'delete'], subscriptions: ['read', 'delete'] },
+    manageConnections: true,
+    queues: {},
+  },
+  {
+    name: 'fanout',
+    description: 'items stream: deliver each change to the topic subscribers, in order, and prune stale connections.',
+    trigger: { kind: 'stream', table: 'items' },
+    tables: { items: ['stream'], subscriptions: ['read', 'delete'], connections: ['delete'] },
+    manageConnections: true,
+    queues: { fanoutDlq: ['send'] },
+  },
+  {
+    name: 'control',
+    description: 'Upstream control API: POST/GET/DELETE /websocket, GET /websockets.',
+    trigger: { kind: 'http', routes: ['POST /websocket', 'GET /websocket', 'DELETE /websocket', 'GET /websockets'] },
+    tables: { upstreams: ['read', 'write'] },
+    manageConnections: false,
+    queues: { commands: ['send'] },
+    secrets: 'write',
+  },
+];
+
+export function functionSpec(name: string): FunctionSpec {
+  const f = FUNCTIONS.find((x) => x.name === name);
+  if (!f) throw new Error(`no function named "${name}" in lib/functions.ts`);
+  return f;
+}

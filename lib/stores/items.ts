@@ -1,0 +1,148 @@
+import { GetCommand, QueryCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+
+/**
+ * The items table (latest state per topic) and the history table (recent changes) written
+ * together. Every write moves the topic's `seq` by exactly one and writes the matching history
+ * row in the same transaction, so a reader that sees seq N in items can always find rows
+ * 1..N in history (until they expire) and resume without a gap.
+ *
+ * Concurrency is optimistic: the write is conditioned on the seq it read, and a conflicting
+ * writer re-reads and retries. A single writer per topic (an upstream socket) passes its last
+ * seq and skips the read.
+ */
+
+export interface ItemRecord {
+  readonly topic: string;
+  readonly seq: number;
+  readonly data: unknown;
+  /** Source timestamp, epoch ms: when the publisher or upstream produced the value. */
+  readonly ts: number;
+}
+
+export interface HistoryRecord extends ItemRecord {
+  readonly expiresAt: number;
+}
+
+export interface ItemStoreOptions {
+  readonly itemsTable: string;
+  readonly historyTable: string;
+  readonly historyTtlSeconds: number;
+  readonly clock?: () => number;
+  readonly maxAttempts?: number;
+}
+
+export class WriteConflictError extends Error {
+  readonly code = 'write_conflict';
+  constructor(topic: string, attempts: number) {
+    super(`topic ${topic}: ${attempts} concurrent-write conflicts in a row`);
+    this.name = 'WriteConflictError';
+  }
+}
+
+export class ItemStore {
+  private readonly clock: () => number;
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    private readonly opts: ItemStoreOptions,
+  ) {
+    this.clock = opts.clock ?? Date.now;
+  }
+
+  async get(topic: string): Promise<ItemRecord | undefined> {
+    const r = await this.doc.send(new GetCommand({ TableName: this.opts.itemsTable, Key: { topic }, ConsistentRead: true }));
+    if (!r.Item) return undefined;
+    return { topic, seq: Number(r.Item.seq ?? 0), data: r.Item.data ?? null, ts: Number(r.Item.ts ?? 0) };
+  }
+
+  /**
+   * Writes a new value for `topic` and returns the record with its new seq.
+   * `expectedSeq` (the caller's last known seq) saves the read when there is one writer.
+   */
+  async write(topic: string, data: unknown, opts: { ts?: number; expectedSeq?: number } = {}): Promise<ItemRecord> {
+    const ts = opts.ts ?? this.clock();
+    const max = this.opts.maxAttempts ?? 8;
+    let prev = opts.expectedSeq ?? (await this.get(topic))?.seq ?? 0;
+    for (let attempt = 1; ; attempt++) {
+      const seq = prev + 1;
+      try {
+        await this.doc.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              {
+                Update: {
+                  TableName: this.opts.itemsTable,
+                  Key: { topic },
+                  UpdateExpression: 'SET #data = :data, #seq = :seq, #ts = :ts, #updatedAt = :now',
+                  ConditionExpression: prev === 0 ? 'attribute_not_exists(#seq)' : '#seq = :prev',
+                  ExpressionAttributeNames: { '#data': 'data', '#seq': 'seq', '#ts': 'ts', '#updatedAt': 'updatedAt' },
+                  ExpressionAttributeValues: {
+                    ':data': data,
+                    ':seq': seq,
+                    ':ts': ts,
+                    ':now': this.clock(),
+                    ...(prev === 0 ? {} : { ':prev': prev }),
+                  },
+                },
+              },
+              {
+                Put: {
+                  TableName: this.opts.historyTable,
+                  Item: { topic, seq, data, ts, expiresAt: Math.floor(this.clock() / 1000) + this.opts.historyTtlSeconds },
+                },
+              },
+            ],
+          }),
+        );
+        return { topic, seq, data, ts };
+      } catch (err) {
+        if (!isConditionConflict(err) || attempt >= max) {
+          if (isConditionConflict(err)) throw new WriteConflictError(topic, attempt);
+          throw err;
+        }
+        // Another writer moved the seq: re-read and retry after a short jittered pause.
+        await sleep(Math.random() * Math.min(100, 5 * 2 ** attempt));
+        prev = (await this.get(topic))?.seq ?? 0;
+      }
+    }
+  }
+
+  /**
+   * History rows with seq in (afterSeq, uptoSeq], ascending, read page by page; rows past their
+   * `expiresAt` are treated as gone even if TTL has not deleted them yet.
+   */
+  async historySince(topic: string, afterSeq: number, uptoSeq: number): Promise<HistoryRecord[]> {
+    const out: HistoryRecord[] = [];
+    const nowSec = Math.floor(this.clock() / 1000);
+    let start: Record<string, unknown> | undefined;
+    do {
+      const r = await this.doc.send(
+        new QueryCommand({
+          TableName: this.opts.historyTable,
+          KeyConditionExpression: '#t = :t AND #s BETWEEN :a AND :b',
+          ExpressionAttributeNames: { '#t': 'topic', '#s': 'seq' },
+          ExpressionAttributeValues: { ':t': topic, ':a': afterSeq + 1, ':b': uptoSeq },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const it of r.Items ?? []) {
+        if (Number(it.expiresAt ?? Infinity) <= nowSec) continue;
+        out.push({ topic, seq: Number(it.seq), data: it.data ?? null, ts: Number(it.ts ?? 0), expiresAt: Number(it.expiresAt) });
+      }
+      start = r.LastEvaluatedKey;
+    } while (start);
+    return out;
+  }
+}
+
+function isConditionConflict(err: unknown): boolean {
+  const e = err as { name?: string; CancellationReasons?: { Code?: string }[] };
+  if (e?.name === 'ConditionalCheckFailedException') return true;
+  // TransactionConflict: another transaction on the same item was in flight; retrying is correct.
+  return (
+    e?.name === 'TransactionCanceledException' &&
+    !!e.CancellationReasons?.some((r) => r.Code === 'ConditionalCheckFailed' || r.Code === 'TransactionConflict')
+  );
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,21 @@
+import { startDynamoDbLocal, type RunningDynamoDbLocal } from '../../local/dynamodb-local';
+
+/**
+ * One DynamoDB Local JVM for the whole mocha run (about 2 s to start, ~300 MB): suites isolate
+ * themselves with their own table prefix. Its endpoint reaches tests through
+ * TEST_DYNAMODB_ENDPOINT; test/support/stack.ts reads it.
+ */
+let ddb: RunningDynamoDbLocal | undefined;
+
+export const mochaHooks = {
+  async beforeAll(this: Mocha.Context) {
+    this.timeout(60_000);
+    if (process.env.TEST_NO_DYNAMODB === '1') return;
+    ddb = await startDynamoDbLocal();
+    process.env.TEST_DYNAMODB_ENDPOINT = ddb.endpoint;
+  },
+  async afterAll(this: Mocha.Context) {
+    this.timeout(20_000);
+    await ddb?.stop();
+  },
+};
