@@ -1,0 +1,248 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { createClients, type AwsClients } from '../lib/aws/clients';
+import { ENV, loadConfig, type AppConfig } from '../lib/config';
+import { FUNCTIONS, type FunctionSpec } from '../lib/functions';
+import { createLogger, type Logger } from '../lib/log';
+import type { Deps } from '../lib/runtime';
+import type { QueueName, TableName } from '../lib/schema';
+import { createQueues, createTables } from './bootstrap';
+import { startDynamoDbLocal, type RunningDynamoDbLocal } from './dynamodb-local';
+import { startSqs, type RunningSqs } from './sqs';
+import { WebSocketEmulator } from './apigw/websocket-emulator';
+import { HttpApiEmulator, type Mount } from './http/http-api-emulator';
+import { StreamPoller } from './streams/stream-poller';
+import type { AnyHandler } from './lambda/invoke';
+
+/**
+ * The whole platform on one machine: DynamoDB Local, SQS, the API Gateway WebSocket emulator,
+ * the HTTP API emulator, the stream poller feeding fan-out, and (optionally) the upstream agent,
+ * all wired from lib/schema.ts and lib/functions.ts, the same definitions the Pulumi program uses.
+ * `npm start` (local/start.ts) and the tests (test/support/stack.ts) both call this.
+ */
+
+export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+export const LOCAL_REGION = 'us-east-1';
+
+export interface LocalStackOptions {
+  /** Use this running DynamoDB Local instead of starting one (tests share one JVM). */
+  readonly dynamodbEndpoint?: string;
+  /** Keep tables and sealed secrets on disk in this directory between runs. */
+  readonly persistDir?: string;
+  /** Table and queue name prefix. */
+  readonly prefix?: string;
+  /** Overrides of the handler environment (AUTH_MODE, JWT_HS256_SECRET, ITEM_KEYS, …). */
+  readonly env?: Record<string, string>;
+  /** Start the upstream agent in this process. */
+  readonly withAgent?: boolean | Record<string, unknown>;
+  readonly wsPort?: number;
+  readonly httpPort?: number;
+  readonly idleTimeoutMs?: number;
+  readonly maxDurationMs?: number;
+  /** Stream poll interval of an idle shard. */
+  readonly streamIdlePollMs?: number;
+  readonly mounts?: Mount[];
+  readonly log?: Logger;
+}
+
+export interface LocalStack {
+  readonly endpoints: { websocketUrl: string; httpUrl: string; managementUrl: string; dashboardUrl?: string };
+  readonly env: Record<string, string>;
+  readonly config: AppConfig;
+  readonly deps: Deps;
+  readonly clients: AwsClients;
+  readonly tables: Record<TableName, string>;
+  readonly queueUrls: Record<QueueName, string>;
+  readonly websocket: WebSocketEmulator;
+  readonly http: HttpApiEmulator;
+  readonly pollers: StreamPoller[];
+  readonly agent?: { stop(): Promise<void>; metrics(): Record<string, number> };
+  stop(): Promise<void>;
+}
+
+type HandlerFactory = (deps: Deps) => AnyHandler;
+
+async function loadFactory(spec: FunctionSpec): Promise<HandlerFactory> {
+  const mod = (await import(`../functions/${spec.name}.ts`)) as { createHandler?: HandlerFactory };
+  if (typeof mod.createHandler !== 'function') {
+    throw new Error(`functions/${spec.name}.ts must export createHandler(deps) (see lib/runtime.ts)`);
+  }
+  return mod.createHandler;
+}
+
+export async function startLocalStack(opts: LocalStackOptions = {}): Promise<LocalStack> {
+  const log = opts.log ?? createLogger({ base: { component: 'local-stack' } });
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const stop = async () => {
+    for (const c of cleanups.reverse()) {
+      try {
+        await c();
+      } catch (err) {
+        log.warn('stop step failed', { err });
+      }
+    }
+    cleanups.length = 0;
+  };
+
+  try {
+    let ddb: RunningDynamoDbLocal | undefined;
+    let ddbEndpoint = opts.dynamodbEndpoint;
+    if (!ddbEndpoint) {
+      ddb = await startDynamoDbLocal({ dbPath: opts.persistDir ? path.join(opts.persistDir, 'dynamodb') : undefined });
+      cleanups.push(() => ddb!.stop());
+      ddbEndpoint = ddb.endpoint;
+    }
+    const sqs: RunningSqs = await startSqs();
+    cleanups.push(() => sqs.stop());
+
+    const clients = createClients({
+      region: LOCAL_REGION,
+      credentials: LOCAL_CREDENTIALS,
+      endpoints: { dynamodb: ddbEndpoint, dynamodbstreams: ddbEndpoint, sqs: sqs.endpoint },
+    });
+    cleanups.push(() => clients.destroy());
+
+    const prefix = opts.prefix ?? 'rtg-local';
+    const { names: tables, streamArns } = await createTables(clients.dynamodb, prefix);
+    const queueUrls = await createQueues(clients.sqs, prefix);
+
+    // Handlers are bound after the emulators listen, because their config needs the emulator's
+    // management URL; until then a route answers as if the integration were missing.
+    const bound = new Map<string, AnyHandler>();
+    const late = (name: string): AnyHandler => (event, context) => {
+      const h = bound.get(name);
+      if (!h) throw new Error(`function ${name} is not bound yet`);
+      return h(event, context);
+    };
+
+    const websocket = await WebSocketEmulator.start({
+      port: opts.wsPort ?? 0,
+      routes: Object.fromEntries(
+        FUNCTIONS.filter((f) => f.trigger.kind === 'websocket').map((f) => [
+          (f.trigger as { route: string }).route,
+          { handler: late(f.name), functionName: f.name },
+        ]),
+      ),
+      ...(opts.idleTimeoutMs ? { idleTimeoutMs: opts.idleTimeoutMs } : {}),
+      ...(opts.maxDurationMs ? { maxDurationMs: opts.maxDurationMs } : {}),
+      log: log.child({ component: 'apigw-websocket' }),
+    });
+    cleanups.push(() => websocket.close());
+
+    const http = await HttpApiEmulator.start({
+      port: opts.httpPort ?? 0,
+      routes: Object.fromEntries(
+        FUNCTIONS.flatMap((f) =>
+          f.trigger.kind === 'http' ? f.trigger.routes.map((r) => [r, { handler: late(f.name), functionName: f.name }]) : [],
+        ),
+      ),
+      mounts: opts.mounts,
+      log: log.child({ component: 'apigw-http' }),
+    });
+    cleanups.push(() => http.close());
+
+    const secrets = secretsSetup(opts.persistDir);
+    cleanups.push(secrets.cleanup);
+
+    const env: Record<string, string> = {
+      [ENV.stack]: 'local',
+      [ENV.region]: LOCAL_REGION,
+      [ENV.tablePrefix]: prefix,
+      [ENV.commandQueueUrl]: queueUrls.commands,
+      [ENV.managementEndpoint]: websocket.managementUrl,
+      [ENV.authMode]: 'none',
+      [ENV.itemKeys]: 'vehicleId,batteryId',
+      [ENV.secretsBackend]: 'local',
+      [ENV.localSecretsDir]: secrets.dir,
+      [ENV.localSecretsKey]: secrets.key,
+      // The local stack's upstream platforms (the demo, tests) run on loopback.
+      [ENV.upstreamAllowHosts]: '127.0.0.0/8,::1/128,localhost',
+      ...(opts.env ?? {}),
+    };
+    const config = loadConfig(env);
+    const deps: Deps = { config, clients, log, clock: Date.now };
+
+    for (const f of FUNCTIONS) {
+      const factory = await loadFactory(f);
+      bound.set(f.name, factory({ ...deps, log: log.child({ function: f.name }) }));
+    }
+
+    const pollers: StreamPoller[] = [];
+    for (const f of FUNCTIONS) {
+      if (f.trigger.kind !== 'stream') continue;
+      const arn = streamArns[f.trigger.table];
+      if (!arn) throw new Error(`function ${f.name} reads the ${f.trigger.table} stream, but the schema gives that table none`);
+      const poller = new StreamPoller({
+        streams: clients.streams,
+        streamArn: arn,
+        handler: late(f.name),
+        functionName: f.name,
+        batchSize: 100,
+        maxRetryAttempts: 3,
+        bisectOnError: true,
+        idlePollMs: opts.streamIdlePollMs ?? 50,
+        // Persisted tables keep 24 h of stream; replaying it at every start would redeliver old changes.
+        startingPosition: opts.persistDir ? 'LATEST' : 'TRIM_HORIZON',
+        onFailure: async (failure) => {
+          // The on-failure destination gets the batch description, as the Lambda mapping sends it.
+          await clients.sqs.send(new SendMessageCommand({ QueueUrl: queueUrls.fanoutDlq, MessageBody: JSON.stringify(failure) }));
+        },
+        log: log.child({ component: 'stream-poller', function: f.name }),
+      });
+      await poller.start();
+      cleanups.push(() => poller.stop());
+      pollers.push(poller);
+    }
+
+    let agent: LocalStack['agent'];
+    if (opts.withAgent) {
+      const { startAgent } = (await import('../ec2-agent/agent')) as {
+        startAgent: (d: Deps, o?: Record<string, unknown>) => Promise<NonNullable<LocalStack['agent']>>;
+      };
+      agent = await startAgent(
+        { ...deps, log: log.child({ component: 'agent' }) },
+        typeof opts.withAgent === 'object' ? opts.withAgent : {},
+      );
+      // Before the emulators: the agent releases its leases while the tables are still there.
+      cleanups.push(() => agent!.stop());
+    }
+
+    return {
+      endpoints: { websocketUrl: websocket.websocketUrl, httpUrl: http.url, managementUrl: websocket.managementUrl },
+      env,
+      config,
+      deps,
+      clients,
+      tables,
+      queueUrls,
+      websocket,
+      http,
+      pollers,
+      agent,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/**
+ * Where the local secret store seals upstream credentials (AES-256-GCM). In memory-only runs the
+ * key is random and the directory temporary; with --persist both live in the persist directory
+ * (key file mode 0600) so sockets opened before a restart can still be reopened.
+ */
+function secretsSetup(persistDir: string | undefined) {
+  if (persistDir) {
+    const dir = path.join(persistDir, 'secrets');
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const keyFile = path.join(persistDir, 'secrets.key');
+    if (!fs.existsSync(keyFile)) fs.writeFileSync(keyFile, randomBytes(32).toString('hex'), { mode: 0o600 });
+    return { dir, key: fs.readFileSync(keyFile, 'utf8').trim(), cleanup: () => {} };
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rtg-secrets-'));
+  return { dir, key: randomBytes(32).toString('hex'), cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}

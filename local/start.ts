@@ -1,0 +1,99 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { startLocalStack } from './stack';
+import { createLogger } from '../lib/log';
+import { ConfigError } from '../lib/errors';
+import { JavaMissingError } from './dynamodb-local';
+
+/**
+ * `npm start`: the whole platform on this machine. Prints the endpoints, writes them to
+ * .local/endpoints.json, and stops everything (the JVM included) on Ctrl-C or SIGTERM.
+ *
+ *   npm start                       in-memory, fresh every run
+ *   npm start -- --persist          keep tables and sealed secrets in .local/data
+ *   npm start -- --demo             also start the sample upstream platform (npm run demo)
+ *   npm start -- --ws-port 3001 --http-port 3000
+ */
+
+const HELP = `usage: npm start -- [--persist [--data-dir DIR]] [--demo] [--agent=false] [--ws-port N] [--http-port N]`;
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      persist: { type: 'boolean', default: false },
+      'data-dir': { type: 'string', default: '.local/data' },
+      demo: { type: 'boolean', default: false },
+      agent: { type: 'string', default: 'true' },
+      'ws-port': { type: 'string', default: process.env.WS_PORT ?? '3001' },
+      'http-port': { type: 'string', default: process.env.HTTP_PORT ?? '3000' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  const port = (name: string, v: string) => {
+    if (!/^\d+$/.test(v) || Number(v) > 65535) throw new ConfigError(name, `is "${v}"; expected a port number (0 picks a free one)`);
+    return Number(v);
+  };
+  const log = createLogger({ base: { component: 'local-stack' } });
+  const started = Date.now();
+  const stack = await startLocalStack({
+    persistDir: values.persist ? path.resolve(values['data-dir']!) : undefined,
+    withAgent: values.agent !== 'false',
+    wsPort: port('--ws-port', values['ws-port']!),
+    httpPort: port('--http-port', values['http-port']!),
+    log,
+  });
+
+  let demo: { stop(): Promise<void>; topics: string[] } | undefined;
+  if (values.demo) {
+    const { startDemo } = (await import('./demo/demo')) as {
+      startDemo: (o: { httpUrl: string }) => Promise<{ stop(): Promise<void>; topics: string[] }>;
+    };
+    demo = await startDemo({ httpUrl: stack.endpoints.httpUrl });
+  }
+
+  fs.mkdirSync('.local', { recursive: true });
+  fs.writeFileSync('.local/endpoints.json', JSON.stringify(stack.endpoints, null, 2) + '\n');
+  const lines = [
+    '',
+    `realtime-gateway local stack ready in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    `  WebSocket API     ${stack.endpoints.websocketUrl}      (wscat -c "${stack.endpoints.websocketUrl}?userId=alice")`,
+    `  HTTP API          ${stack.endpoints.httpUrl}         (POST /publish, /websocket, GET /websockets)`,
+    `  Management API    ${stack.endpoints.managementUrl}/@connections/{id}`,
+    ...(stack.endpoints.dashboardUrl ? [`  Dashboard         ${stack.endpoints.dashboardUrl}`] : []),
+    ...(demo ? [`  Demo topics       ${demo.topics.join(', ')}`] : []),
+    `  Endpoints file    .local/endpoints.json`,
+    `  Storage           ${values.persist ? path.resolve(values['data-dir']!) : 'in memory (use --persist to keep data)'}`,
+    '',
+    'Ctrl-C stops everything.',
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`\n${signal}: stopping…\n`);
+    const force = setTimeout(() => process.exit(1), 15_000);
+    force.unref();
+    await demo?.stop();
+    await stack.stop();
+    process.stdout.write('stopped\n');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+main().catch((err) => {
+  if (err instanceof JavaMissingError || err instanceof ConfigError) {
+    process.stderr.write(`\n${err.message}\n`);
+  } else {
+    process.stderr.write(`\nlocal stack failed to start: ${(err as Error)?.stack ?? err}\n`);
+  }
+  process.exit(1);
+});

@@ -1,0 +1,144 @@
+import { expect } from 'chai';
+import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { createTables } from '../../../local/bootstrap';
+import { StreamPoller, type StreamFailure } from '../../../local/streams/stream-poller';
+import { LOCAL_CREDENTIALS, testDynamoEndpoint, uniquePrefix } from '../../support/env';
+
+type Rec = { eventName: string; dynamodb: { SequenceNumber: string; NewImage: any; Keys: any; ApproximateCreationDateTime: number } };
+
+async function until(cond: () => boolean, timeoutMs = 10_000) {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('stream poller (Lambda event source mapping semantics)', () => {
+  let ddb: DynamoDBClient;
+  let streams: DynamoDBStreamsClient;
+  const pollers: StreamPoller[] = [];
+  before(() => {
+    ddb = new DynamoDBClient({ endpoint: testDynamoEndpoint(), region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
+    streams = new DynamoDBStreamsClient({ endpoint: testDynamoEndpoint(), region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
+  });
+  afterEach(async () => {
+    await Promise.all(pollers.splice(0).map((p) => p.stop()));
+  });
+  after(() => {
+    ddb.destroy();
+    streams.destroy();
+  });
+
+  async function itemsTable() {
+    const { names, streamArns } = await createTables(ddb, uniquePrefix());
+    const put = (topic: string, seq: number) =>
+      ddb.send(new PutItemCommand({ TableName: names.items, Item: { topic: { S: topic }, seq: { N: String(seq) }, bin: { B: new Uint8Array([1, 2]) } } }));
+    return { arn: streamArns.items!, put };
+  }
+
+  it('delivers Lambda-shaped records in order', async () => {
+    const { arn, put } = await itemsTable();
+    const got: Rec[] = [];
+    const p = new StreamPoller({ streams, streamArn: arn, idlePollMs: 10, handler: async (e: { Records: Rec[] }) => void got.push(...e.Records) });
+    pollers.push(p);
+    await p.start();
+    for (let i = 1; i <= 5; i++) await put('a', i);
+    await until(() => got.length === 5);
+    expect(got.map((r) => r.dynamodb.NewImage.seq.N)).to.deep.equal(['1', '2', '3', '4', '5']);
+    const r = got[0] as any;
+    expect(r.eventSource).to.equal('aws:dynamodb');
+    expect(r.eventSourceARN).to.equal(arn);
+    expect(r.eventName).to.equal('INSERT');
+    expect(r.dynamodb.Keys).to.deep.equal({ topic: { S: 'a' } });
+    expect(r.dynamodb.NewImage.bin).to.deep.equal({ B: Buffer.from([1, 2]).toString('base64') });
+    expect(r.dynamodb.ApproximateCreationDateTime).to.be.a('number');
+    expect(r.dynamodb.StreamViewType).to.equal('NEW_IMAGE');
+  });
+
+  it('retries from the earliest failed record reported in batchItemFailures', async () => {
+    const { arn, put } = await itemsTable();
+    for (let i = 1; i <= 4; i++) await put('b', i);
+    const calls: string[][] = [];
+    let failOnce = true;
+    const p = new StreamPoller({
+      streams,
+      streamArn: arn,
+      idlePollMs: 10,
+      retryBaseMs: 1,
+      handler: async (e: { Records: Rec[] }) => {
+        const seqs = e.Records.map((r) => r.dynamodb.NewImage.seq.N);
+        calls.push(seqs);
+        if (failOnce && seqs.includes('3')) {
+          failOnce = false;
+          // Both 3 and 4 reported; the poller must restart at 3 (the earliest).
+          const id = (n: string) => e.Records.find((r) => r.dynamodb.NewImage.seq.N === n)!.dynamodb.SequenceNumber;
+          return { batchItemFailures: [{ itemIdentifier: id('4') }, { itemIdentifier: id('3') }] };
+        }
+        return { batchItemFailures: [] };
+      },
+    });
+    pollers.push(p);
+    await p.start();
+    await until(() => p.stats.records === 4);
+    expect(calls[0]).to.deep.equal(['1', '2', '3', '4']);
+    expect(calls[1]).to.deep.equal(['3', '4']);
+    expect(p.stats.retries).to.equal(1);
+  });
+
+  it('bisects a batch on a thrown error, sends the poison record to the failure destination, and moves on', async () => {
+    const { arn, put } = await itemsTable();
+    for (let i = 1; i <= 4; i++) await put('c', i);
+    const delivered: string[] = [];
+    const failures: StreamFailure[] = [];
+    const p = new StreamPoller({
+      streams,
+      streamArn: arn,
+      idlePollMs: 10,
+      retryBaseMs: 1,
+      maxRetryAttempts: 2,
+      handler: async (e: { Records: Rec[] }) => {
+        const seqs = e.Records.map((r) => r.dynamodb.NewImage.seq.N);
+        if (seqs.includes('2')) throw new Error('poison');
+        delivered.push(...seqs);
+      },
+      onFailure: async (f) => void failures.push(f),
+    });
+    pollers.push(p);
+    await p.start();
+    await until(() => failures.length === 1 && delivered.length === 3);
+    expect(delivered.sort()).to.deep.equal(['1', '3', '4']);
+    expect(failures[0].batchSize).to.equal(1);
+    expect(failures[0].reason).to.equal('RetryAttemptsExhausted');
+    // The stream keeps flowing after the poison record.
+    await put('c', 5);
+    await until(() => delivered.includes('5'));
+  });
+
+  it('treats an unknown itemIdentifier as a failure of the whole batch', async () => {
+    const { arn, put } = await itemsTable();
+    await put('d', 1);
+    await put('d', 2);
+    const calls: number[] = [];
+    let first = true;
+    const p = new StreamPoller({
+      streams,
+      streamArn: arn,
+      idlePollMs: 10,
+      retryBaseMs: 1,
+      handler: async (e: { Records: Rec[] }) => {
+        calls.push(e.Records.length);
+        if (first) {
+          first = false;
+          return { batchItemFailures: [{ itemIdentifier: 'no-such-sequence-number' }] };
+        }
+        return {};
+      },
+    });
+    pollers.push(p);
+    await p.start();
+    await until(() => p.stats.records === 2);
+    expect(calls).to.deep.equal([2, 2]);
+  });
+});
