@@ -3,6 +3,7 @@ import { physicalTableName, TABLE_NAMES, type TableName } from '../schema';
 import { EnvReader } from './env';
 
 export { EnvReader } from './env';
+export { ConfigError } from '../errors';
 
 /**
  * Runtime configuration of the Lambda handlers (and of the agent's shared parts), read once

@@ -17,7 +17,7 @@ describe('HTTP API emulator (payload format 2.0)', () => {
         'GET /boom': async () => {
           throw new Error('handler bug');
         },
-        'GET /callback': (_e: any, _c: any, cb: (err: unknown, r: unknown) => void) => cb(null, { statusCode: 204 }),
+        'GET /callback': (_e: any, _c: any, cb?: (err?: unknown, r?: unknown) => void) => cb!(null, { statusCode: 204 }),
         'POST /binary': async (event: any) => ({ statusCode: 200, body: JSON.stringify({ b64: event.isBase64Encoded, body: event.body }) }),
       },
     });

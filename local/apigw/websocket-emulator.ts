@@ -1,0 +1,434 @@
+import http, { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { silentLogger, type Logger } from '../../lib/log';
+import { invokeLambda, LambdaTimeoutError, type AnyHandler } from '../lambda/invoke';
+import { EmulatedConnection, GOING_AWAY, type CloseStatus } from './connection';
+import { awsStyleId, type IdGenerator } from './connection-id';
+import { EmulatorOptionError, GoneError } from './errors';
+import { connectEvent, disconnectEvent, messageEvent, type ConnectionFacts, type EventIds } from './events';
+import { LIMITS } from './limits';
+import { handleManagementRequest, sendError } from './management-api';
+import { DEFAULT_ROUTE_SELECTION_EXPRESSION, routeSelector, type RouteSelector } from './route-selection';
+
+/**
+ * A local API Gateway WebSocket API: one port serves both the WebSocket endpoint
+ * (`ws://host:port/{stage}`) and the management API (`http://host:port/{stage}/@connections/{id}`),
+ * as API Gateway serves both under `https://{api}.execute-api.{region}.amazonaws.com/{stage}`.
+ * Handlers get API Gateway-shaped Lambda proxy events through `invokeLambda`, so handlers written
+ * for API Gateway run here unchanged. See docs/apigw-emulator.md for the contract and decisions.
+ */
+
+export interface RouteTarget {
+  handler: AnyHandler;
+  functionName?: string;
+  /** two-way route: send the integration response body to the client, like a route response */
+  returnResponse?: boolean;
+  timeoutMs?: number;
+}
+
+export interface WebSocketEmulatorOptions {
+  port?: number; // default 0
+  host?: string; // default '127.0.0.1'
+  stage?: string; // default 'local'
+  apiId?: string; // default random 10 chars [a-z0-9]
+  routeSelectionExpression?: string; // default '$request.body.action'; nested $request.body.a.b supported
+  routes: Record<string, AnyHandler | RouteTarget>; // '$connect', '$disconnect', '$default', custom keys
+  idleTimeoutMs?: number; // default 600_000
+  maxDurationMs?: number; // default 7_200_000
+  frameLimitBytes?: number; // default 32 * 1024
+  messageLimitBytes?: number; // default 128 * 1024
+  log?: Logger;
+  /** Connection id generator (default: AWS-style random ids); tests inject one to force `+`, `/` and `=`. */
+  idGenerator?: IdGenerator;
+}
+
+interface ResolvedRoute {
+  handler: AnyHandler;
+  functionName: string;
+  returnResponse: boolean;
+  timeoutMs: number;
+}
+
+/** Routes that are lifecycle events, never a MESSAGE route selection result. */
+const LIFECYCLE = new Set(['$connect', '$disconnect']);
+/** How long `close()` waits for a client to answer the close frame before cutting it off. */
+const SHUTDOWN_GRACE_MS = 1_000;
+
+function randomApiId(): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  let s = '';
+  for (let i = 0; i < 10; i++) s += alphabet[Math.floor(Math.random() * alphabet.length)];
+  return s;
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0) throw new EmulatorOptionError(name, `expected a positive number, got ${String(value)}`);
+  return value;
+}
+
+function resolveRoutes(routes: WebSocketEmulatorOptions['routes']): Map<string, ResolvedRoute> {
+  if (!routes || typeof routes !== 'object') throw new EmulatorOptionError('routes', 'expected an object of route key → handler');
+  const out = new Map<string, ResolvedRoute>();
+  for (const [key, value] of Object.entries(routes)) {
+    const target: RouteTarget | undefined = typeof value === 'function' ? { handler: value } : value;
+    if (!target || typeof target.handler !== 'function') {
+      throw new EmulatorOptionError(`routes.${key}`, 'expected a handler function or { handler, functionName?, returnResponse?, timeoutMs? }');
+    }
+    if (!key) throw new EmulatorOptionError('routes', 'route keys must be non-empty');
+    out.set(key, {
+      handler: target.handler,
+      functionName: target.functionName ?? `ws-${key.replace(/^\$/, '')}`,
+      returnResponse: target.returnResponse ?? false,
+      timeoutMs: positive(`routes.${key}.timeoutMs`, target.timeoutMs, LIMITS.integrationTimeoutMs),
+    });
+  }
+  return out;
+}
+
+/** The error frame API Gateway sends for a message it could not route or whose integration failed, byte for byte. */
+export function awsErrorFrame(message: 'Forbidden' | 'Internal server error', connectionId: string, requestId: string): string {
+  return `{"message": ${JSON.stringify(message)}, "connectionId":${JSON.stringify(connectionId)}, "requestId":${JSON.stringify(requestId)}}`;
+}
+
+/** A proxy integration's response body for a two-way route (`{ body }`, or a bare string). */
+function responseBody(result: unknown): string | undefined {
+  if (typeof result === 'string') return result;
+  if (result && typeof result === 'object' && 'body' in result) {
+    const body = (result as { body?: unknown }).body;
+    if (typeof body === 'string') return body;
+    if (body !== undefined && body !== null) return JSON.stringify(body);
+  }
+  return undefined;
+}
+
+/** `$connect`'s decision: statusCode (absent → 200) and the Sec-WebSocket-Protocol header, if any. */
+function connectDecision(result: unknown): { status: number; protocol?: string } {
+  if (!result || typeof result !== 'object') return { status: 200 };
+  const r = result as { statusCode?: unknown; headers?: Record<string, unknown> };
+  let status = 200;
+  if (r.statusCode !== undefined) {
+    const n = Number(r.statusCode);
+    // A malformed proxy response is an integration failure: API Gateway answers 502.
+    status = Number.isInteger(n) && n >= 100 && n <= 599 ? n : 502;
+  }
+  let protocol: string | undefined;
+  for (const [k, v] of Object.entries(r.headers ?? {})) {
+    if (k.toLowerCase() === 'sec-websocket-protocol' && v !== undefined && v !== null) protocol = String(v);
+  }
+  if (protocol !== undefined && /[\r\n]/.test(protocol)) return { status: 502 };
+  return { status, protocol };
+}
+
+function rejectUpgrade(socket: Duplex, status: number, message = STATUS_CODES[status] ?? 'Error'): void {
+  if (socket.destroyed) return;
+  const body = JSON.stringify({ message });
+  socket.once('finish', () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
+      'Connection: close\r\nContent-Type: application/json\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+/** The checks `ws` makes before upgrading, done before `$connect` so it never runs for a request `ws` would refuse. */
+function upgradeProblem(req: IncomingMessage): string | undefined {
+  if (req.method !== 'GET') return 'WebSocket upgrade must be a GET';
+  if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return 'Missing or invalid Upgrade header';
+  if (!/^[+/0-9A-Za-z]{22}==$/.test(req.headers['sec-websocket-key'] ?? '')) return 'Missing or invalid Sec-WebSocket-Key header';
+  if (req.headers['sec-websocket-version'] !== '13' && req.headers['sec-websocket-version'] !== '8')
+    return 'Missing or invalid Sec-WebSocket-Version header';
+  return undefined;
+}
+
+function sourceIpOf(socket: Duplex): string {
+  const ip = (socket as Duplex & { remoteAddress?: string }).remoteAddress ?? '127.0.0.1';
+  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+}
+
+export class WebSocketEmulator {
+  private readonly server: http.Server;
+  private readonly wss: WebSocketServer;
+  private readonly connections = new Map<string, EmulatedConnection>();
+  /** Sockets whose `$connect` is running: the connection does not exist yet (POST → 410). */
+  private readonly pendingSockets = new Set<Duplex>();
+  private readonly pendingUpgrades = new Set<Promise<void>>();
+  private readonly reservedIds = new Set<string>();
+  private readonly chosenProtocol = new WeakMap<IncomingMessage, string>();
+  private readonly routes: Map<string, ResolvedRoute>;
+  private readonly messageRouteKeys: Set<string>;
+  private readonly selector: RouteSelector;
+  private readonly log: Logger;
+  private readonly newConnectionId: IdGenerator;
+  private readonly newId: IdGenerator = awsStyleId;
+  private closing?: Promise<void>;
+  private boundPort = 0;
+
+  readonly stage: string;
+  readonly apiId: string;
+  readonly host: string;
+  private readonly limits: { idleTimeoutMs: number; maxDurationMs: number; frameLimitBytes: number; messageLimitBytes: number };
+
+  private constructor(opts: WebSocketEmulatorOptions) {
+    this.stage = opts.stage ?? 'local';
+    if (!/^[A-Za-z0-9_-]+$/.test(this.stage)) throw new EmulatorOptionError('stage', `expected [A-Za-z0-9_-]+, got ${JSON.stringify(this.stage)}`);
+    this.apiId = opts.apiId ?? randomApiId();
+    this.host = opts.host ?? '127.0.0.1';
+    this.routes = resolveRoutes(opts.routes);
+    this.messageRouteKeys = new Set([...this.routes.keys()].filter((k) => !LIFECYCLE.has(k)));
+    this.selector = routeSelector(opts.routeSelectionExpression ?? DEFAULT_ROUTE_SELECTION_EXPRESSION);
+    this.log = (opts.log ?? silentLogger).child({ component: 'apigw-ws', apiId: this.apiId });
+    this.newConnectionId = opts.idGenerator ?? awsStyleId;
+    this.limits = {
+      idleTimeoutMs: positive('idleTimeoutMs', opts.idleTimeoutMs, LIMITS.idleTimeoutMs),
+      maxDurationMs: positive('maxDurationMs', opts.maxDurationMs, LIMITS.maxDurationMs),
+      frameLimitBytes: positive('frameLimitBytes', opts.frameLimitBytes, LIMITS.frameBytes),
+      messageLimitBytes: positive('messageLimitBytes', opts.messageLimitBytes, LIMITS.messageBytes),
+    };
+    this.server = http.createServer((req, res) => this.onHttp(req, res));
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    this.server.on('clientError', (_err, socket) => socket.destroy());
+    this.wss = new WebSocketServer({
+      noServer: true,
+      // API Gateway does not negotiate permessage-deflate; keeping it off also keeps frame
+      // header lengths equal to payload sizes for the 32 KB frame check.
+      perMessageDeflate: false,
+      // Backstop only: FrameSizeGuard closes with 1009 first (ws's own limit would close 1009 too).
+      maxPayload: this.limits.messageLimitBytes + 1,
+      // ws would otherwise pick the client's first offered subprotocol. API Gateway selects one
+      // only when $connect's response sets Sec-WebSocket-Protocol, so the choice comes from there.
+      handleProtocols: (_offered, req) => this.chosenProtocol.get(req) ?? false,
+    });
+    // handleProtocols only runs when the client offered subprotocols; API Gateway echoes the
+    // handler's header regardless, so add it here when ws did not.
+    this.wss.on('headers', (headers, req) => {
+      const p = this.chosenProtocol.get(req);
+      if (p !== undefined && !headers.some((h) => /^sec-websocket-protocol:/i.test(h))) headers.push(`Sec-WebSocket-Protocol: ${p}`);
+    });
+  }
+
+  static async start(opts: WebSocketEmulatorOptions): Promise<WebSocketEmulator> {
+    const em = new WebSocketEmulator(opts);
+    await new Promise<void>((resolve, reject) => {
+      em.server.once('error', reject);
+      em.server.listen(opts.port ?? 0, em.host, () => {
+        em.server.off('error', reject);
+        resolve();
+      });
+    });
+    em.boundPort = (em.server.address() as AddressInfo).port;
+    em.log.info('apigw.listening', { websocketUrl: em.websocketUrl, managementUrl: em.managementUrl });
+    return em;
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+  get websocketUrl(): string {
+    return `ws://${this.hostForUrl()}:${this.port}/${this.stage}`;
+  }
+  /** SDK endpoint: requests go to `{managementUrl}/@connections/{id}`. */
+  get managementUrl(): string {
+    return `http://${this.hostForUrl()}:${this.port}/${this.stage}`;
+  }
+  private hostForUrl(): string {
+    return this.host.includes(':') ? `[${this.host}]` : this.host;
+  }
+
+  /** Ids of connections open for the management API. */
+  connectionIds(): string[] {
+    return [...this.connections.values()].filter((c) => c.isOpen).map((c) => c.id);
+  }
+
+  /** Server-side disconnect, same as DELETE @connections/{id}; resolves once `$disconnect` has run. */
+  async disconnect(connectionId: string): Promise<void> {
+    const conn = this.connections.get(connectionId);
+    if (!conn?.isOpen) throw new GoneError(connectionId);
+    conn.disconnect();
+    await conn.done;
+  }
+
+  /** Closes every socket (running `$disconnect` for each) and the server. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    for (const s of this.pendingSockets) s.destroy();
+    await Promise.allSettled([...this.pendingUpgrades]);
+    const conns = [...this.connections.values()];
+    for (const c of conns) c.close(GOING_AWAY, SHUTDOWN_GRACE_MS);
+    await Promise.all(conns.map((c) => c.done));
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeAllConnections();
+    await closed;
+    this.log.info('apigw.closed');
+  }
+
+  // ---- HTTP: management API -------------------------------------------------------------------
+
+  private onHttp(req: IncomingMessage, res: ServerResponse): void {
+    const handled = handleManagementRequest(
+      {
+        stage: this.stage,
+        messageLimitBytes: this.limits.messageLimitBytes,
+        lookup: (id) => {
+          const c = this.connections.get(id);
+          return c?.isOpen ? c : undefined;
+        },
+        requestId: this.newId,
+        log: this.log,
+      },
+      req,
+      res,
+    );
+    if (!handled) {
+      sendError(res, 404, 'NotFoundException', `No route for ${req.method} ${(req.url ?? '').split('?')[0]}: the management API is ${this.managementUrl}/@connections/{connectionId}`, this.newId());
+    }
+  }
+
+  // ---- WebSocket: upgrade, $connect -------------------------------------------------------------
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Without a listener an abrupt client reset during $connect would be an uncaught error.
+    socket.on('error', (err) => this.log.debug('apigw.upgrade_socket_error', { err }));
+    if (this.closing) return rejectUpgrade(socket, 503, 'The emulator is shutting down');
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== `/${this.stage}` && url.pathname !== `/${this.stage}/`) {
+      return rejectUpgrade(socket, 404, `No WebSocket API at ${url.pathname}; connect to /${this.stage}`);
+    }
+    const problem = upgradeProblem(req);
+    if (problem) return rejectUpgrade(socket, 400, problem);
+    this.pendingSockets.add(socket);
+    const p = this.connect(req, socket, head, url.search.slice(1))
+      .catch((err) => {
+        this.log.error('apigw.upgrade_failed', { err });
+        rejectUpgrade(socket, 500, 'Internal server error');
+      })
+      .finally(() => {
+        this.pendingSockets.delete(socket);
+        this.pendingUpgrades.delete(p);
+      });
+    this.pendingUpgrades.add(p);
+  }
+
+  private eventIds(message = false): EventIds {
+    return { requestId: this.newId(), extendedRequestId: this.newId(), ...(message ? { messageId: this.newId() } : {}) };
+  }
+
+  private uniqueConnectionId(): string {
+    for (let i = 0; i < 100; i++) {
+      const id = this.newConnectionId();
+      if (typeof id !== 'string' || !id) throw new EmulatorOptionError('idGenerator', 'must return a non-empty string');
+      if (!this.connections.has(id) && !this.reservedIds.has(id)) return id;
+    }
+    throw new Error('connection id generator keeps returning ids in use');
+  }
+
+  private async connect(req: IncomingMessage, socket: Duplex, head: Buffer, query: string): Promise<void> {
+    const connectionId = this.uniqueConnectionId();
+    this.reservedIds.add(connectionId);
+    try {
+      const ua = req.headers['user-agent'];
+      const facts: ConnectionFacts = {
+        connectionId,
+        connectedAt: Date.now(),
+        stage: this.stage,
+        apiId: this.apiId,
+        // Handlers build the management endpoint from domainName + stage; locally that must be
+        // this host:port (API Gateway: {api}.execute-api.{region}.amazonaws.com).
+        domainName: req.headers.host ?? `${this.hostForUrl()}:${this.port}`,
+        identity: { sourceIp: sourceIpOf(socket), ...(ua ? { userAgent: ua } : {}) },
+      };
+      let decision: { status: number; protocol?: string } = { status: 200 };
+      const route = this.routes.get('$connect');
+      if (route) {
+        const event = connectEvent(facts, { rawHeaders: req.rawHeaders, query, localPort: this.port }, this.eventIds(), Date.now());
+        try {
+          decision = connectDecision(await invokeLambda(route.handler, event, route));
+        } catch (err) {
+          // A throwing handler is an integration error: the upgrade fails with 500. A timeout
+          // too (API Gateway gives up after its 29 s integration timeout).
+          this.log.warn('apigw.connect_failed', { connectionId, timeout: err instanceof LambdaTimeoutError, err });
+          decision = { status: 500 };
+        }
+      }
+      if (decision.status < 200 || decision.status > 299) {
+        this.log.info('apigw.connect_rejected', { connectionId, status: decision.status });
+        return rejectUpgrade(socket, decision.status);
+      }
+      if (socket.destroyed || !socket.writable || this.closing) {
+        // $connect accepted but the client left (or we are shutting down): the handler may have
+        // stored the connection, so it gets its $disconnect like any abnormal close.
+        socket.destroy();
+        await this.runDisconnect(facts, { code: 1006, reason: 'Connection closed abnormally' });
+        return;
+      }
+      if (decision.protocol !== undefined) this.chosenProtocol.set(req, decision.protocol);
+      await new Promise<void>((resolve) => {
+        this.wss.handleUpgrade(req, socket, head, (ws) => {
+          this.open(facts, ws, socket);
+          resolve();
+        });
+        // ws destroys a socket that closed meanwhile without calling back.
+        socket.once('close', () => resolve());
+      });
+    } finally {
+      this.reservedIds.delete(connectionId);
+    }
+  }
+
+  private open(facts: ConnectionFacts, ws: WebSocket, socket: Duplex): void {
+    const conn = new EmulatedConnection(facts, ws, socket, this.limits, {
+      log: this.log,
+      onMessage: (c, text) => this.dispatch(c, text),
+      onClosed: async (c, status) => {
+        this.connections.delete(c.id);
+        await this.runDisconnect(c.facts, status);
+      },
+    });
+    this.connections.set(facts.connectionId, conn);
+    conn.start();
+    this.log.info('apigw.connected', { connectionId: facts.connectionId });
+  }
+
+  // ---- MESSAGE, $disconnect --------------------------------------------------------------------
+
+  private async dispatch(conn: EmulatedConnection, text: string): Promise<void> {
+    const ids = this.eventIds(true);
+    const routeKey = this.selector.select(text, this.messageRouteKeys);
+    if (!routeKey) {
+      // No matching route and no $default: API Gateway answers with this error frame.
+      conn.sendText(awsErrorFrame('Forbidden', conn.id, ids.requestId));
+      return;
+    }
+    const route = this.routes.get(routeKey)!;
+    const now = Date.now();
+    try {
+      const result = await invokeLambda(route.handler, messageEvent(conn.facts, routeKey, text, ids, now), route);
+      if (route.returnResponse) {
+        const body = responseBody(result);
+        if (body !== undefined) conn.sendText(body);
+      }
+    } catch (err) {
+      this.log.warn('apigw.integration_failed', { connectionId: conn.id, routeKey, err });
+      conn.sendText(awsErrorFrame('Internal server error', conn.id, ids.requestId));
+    }
+  }
+
+  private async runDisconnect(facts: ConnectionFacts, status: CloseStatus): Promise<void> {
+    this.log.info('apigw.disconnected', { connectionId: facts.connectionId, code: status.code });
+    const route = this.routes.get('$disconnect');
+    if (!route) return;
+    try {
+      await invokeLambda(route.handler, disconnectEvent(facts, status, this.eventIds(), Date.now()), route);
+    } catch (err) {
+      // $disconnect is best effort in API Gateway too; a failure reaches nobody but the log.
+      this.log.warn('apigw.disconnect_failed', { connectionId: facts.connectionId, err });
+    }
+  }
+}
