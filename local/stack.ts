@@ -16,6 +16,8 @@ import { WebSocketEmulator } from './apigw/websocket-emulator';
 import { HttpApiEmulator, type Mount } from './http/http-api-emulator';
 import { StreamPoller } from './streams/stream-poller';
 import type { AnyHandler } from './lambda/invoke';
+import { createDashboardHandler, DASHBOARD_PATH } from './dashboard/serve';
+import { mintDashboardToken } from './dashboard/token';
 
 /**
  * The whole platform on one machine: DynamoDB Local, SQS, the API Gateway WebSocket emulator,
@@ -132,6 +134,13 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     });
     cleanups.push(() => websocket.close());
 
+    // The dashboard reads its URLs per request: they exist only once both emulators listen.
+    let dashboardConfig: Parameters<typeof createDashboardHandler>[0] | undefined;
+    const dashboard = createDashboardHandler(() => {
+      if (!dashboardConfig) throw new Error('dashboard requested before the stack was ready');
+      return typeof dashboardConfig === 'function' ? dashboardConfig() : dashboardConfig;
+    });
+
     const http = await HttpApiEmulator.start({
       port: opts.httpPort ?? 0,
       routes: Object.fromEntries(
@@ -139,7 +148,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
           f.trigger.kind === 'http' ? f.trigger.routes.map((r) => [r, { handler: late(f.name), functionName: f.name }]) : [],
         ),
       ),
-      mounts: opts.mounts,
+      mounts: [dashboard, ...(opts.mounts ?? [])],
       log: log.child({ component: 'apigw-http' }),
     });
     cleanups.push(() => http.close());
@@ -164,6 +173,13 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     };
     const config = loadConfig(env);
     const deps: Deps = { config, clients, log, clock: Date.now };
+    dashboardConfig = {
+      websocketUrl: websocket.websocketUrl,
+      httpUrl: http.url,
+      ...(config.auth.mode === 'jwt' && config.auth.jwt?.hs256Secret
+        ? { token: () => mintDashboardToken(config.auth.jwt!) }
+        : {}),
+    };
 
     for (const f of FUNCTIONS) {
       const factory = await loadFactory(f);
@@ -211,7 +227,12 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     }
 
     return {
-      endpoints: { websocketUrl: websocket.websocketUrl, httpUrl: http.url, managementUrl: websocket.managementUrl },
+      endpoints: {
+        websocketUrl: websocket.websocketUrl,
+        httpUrl: http.url,
+        managementUrl: websocket.managementUrl,
+        dashboardUrl: `${http.url}${DASHBOARD_PATH}`,
+      },
       env,
       config,
       deps,

@@ -16,7 +16,7 @@ import { JavaMissingError } from './dynamodb-local';
  *   npm start -- --ws-port 3001 --http-port 3000
  */
 
-const HELP = `usage: npm start -- [--persist [--data-dir DIR]] [--demo] [--agent=false] [--ws-port N] [--http-port N]`;
+const HELP = `usage: npm start -- [--persist [--data-dir DIR]] [--demo] [--agent=false] [--ws-port N] [--http-port N] [--endpoints-file F]`;
 
 async function main() {
   const { values } = parseArgs({
@@ -27,6 +27,7 @@ async function main() {
       agent: { type: 'string', default: 'true' },
       'ws-port': { type: 'string', default: process.env.WS_PORT ?? '3001' },
       'http-port': { type: 'string', default: process.env.HTTP_PORT ?? '3000' },
+      'endpoints-file': { type: 'string', default: '.local/endpoints.json' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -56,8 +57,9 @@ async function main() {
     demo = await startDemo({ httpUrl: stack.endpoints.httpUrl });
   }
 
-  fs.mkdirSync('.local', { recursive: true });
-  fs.writeFileSync('.local/endpoints.json', JSON.stringify(stack.endpoints, null, 2) + '\n');
+  const endpointsFile = path.resolve(values['endpoints-file']!);
+  fs.mkdirSync(path.dirname(endpointsFile), { recursive: true });
+  fs.writeFileSync(endpointsFile, JSON.stringify(stack.endpoints, null, 2) + '\n');
   const lines = [
     '',
     `realtime-gateway local stack ready in ${((Date.now() - started) / 1000).toFixed(1)} s`,
@@ -65,8 +67,10 @@ async function main() {
     `  HTTP API          ${stack.endpoints.httpUrl}         (POST /publish, /websocket, GET /websockets)`,
     `  Management API    ${stack.endpoints.managementUrl}/@connections/{id}`,
     ...(stack.endpoints.dashboardUrl ? [`  Dashboard         ${stack.endpoints.dashboardUrl}`] : []),
-    ...(demo ? [`  Demo topics       ${demo.topics.join(', ')}`] : []),
-    `  Endpoints file    .local/endpoints.json`,
+    ...(demo
+      ? [`  Demo topics       ${demo.topics.join(', ')}`, `  Watch one         ${stack.endpoints.dashboardUrl}?topic=${encodeURIComponent(demo.topics[0])}`]
+      : []),
+    `  Endpoints file    ${path.relative(process.cwd(), endpointsFile)}`,
     `  Storage           ${values.persist ? path.resolve(values['data-dir']!) : 'in memory (use --persist to keep data)'}`,
     '',
     'Ctrl-C stops everything.',

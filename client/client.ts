@@ -1,0 +1,589 @@
+import { backoffDelay, validateBackoff } from './backoff';
+import { Emitter } from './emitter';
+import { RealtimeError } from './errors';
+import { parseServerMessage, type ClientMessage, type ServerMessage } from './protocol';
+import { systemTimers, type Timers } from './timers';
+import { TopicTracker, type Delivery } from './topic-tracker';
+import {
+  BEARER_PROTOCOL,
+  OPEN,
+  buildConnectRequest,
+  frameText,
+  isProtocolToken,
+  type TokenTransport,
+  type WebSocketConstructor,
+  type WebSocketLike,
+} from './transport';
+import type {
+  ClientEvents,
+  ConnectOptions,
+  ConnectionState,
+  EventHandler,
+  SnapshotHandler,
+  StateChange,
+  SubscribeOptions,
+  Subscription,
+} from './types';
+
+/**
+ * The connection state machine: one socket serving subscriptions (`current`), at most one attempt
+ * in flight (`pending`) and, during a proactive rotation, the previous socket still draining.
+ *
+ * API Gateway limits that shape it:
+ *  - idle timeout 10 minutes → an application `ping` every `pingIntervalMs` (default 5 min);
+ *    browsers cannot send WebSocket ping frames, so the ping is a message (route `ping`).
+ *  - maximum connection duration 2 hours → a rotation after `rotateAfterMs` (default 115 min minus
+ *    up to 5 min jitter): the new socket opens and resubscribes every topic with `sinceSeq` while
+ *    the old one still delivers; the old one is closed once each topic got an answer on the new
+ *    one (the server has then recorded the subscription, so every later change reaches the new
+ *    socket or is in the history it replays) or after `rotateOverlapMs`. Duplicates from the
+ *    overlap are dropped by seq.
+ * Unplanned losses reconnect with exponential backoff and full jitter and resubscribe with
+ * `sinceSeq` = the last seq delivered, so the application sees each change once and in order.
+ */
+
+interface Conn {
+  readonly id: number;
+  readonly ws: WebSocketLike;
+  opened: boolean;
+  gone: boolean;
+  connectTimer?: unknown;
+  pingTimer?: unknown;
+  pongTimer?: unknown;
+  pingSentAt?: number;
+  rotateTimer?: unknown;
+  /** Rotation only: topics not yet answered on this (new) socket. */
+  unconfirmed?: Set<string>;
+  overlapTimer?: unknown;
+}
+
+interface TopicEntry {
+  readonly tracker: TopicTracker;
+  readonly onSnapshot?: SnapshotHandler;
+  readonly onEvent?: EventHandler;
+  readonly onError?: (err: RealtimeError) => void;
+  gapTimer?: unknown;
+}
+
+const MINUTE = 60_000;
+/** API Gateway WebSocket idle timeout (10 min) and maximum connection duration (2 h). */
+export const API_GATEWAY_IDLE_TIMEOUT_MS = 10 * MINUTE;
+export const API_GATEWAY_MAX_CONNECTION_MS = 120 * MINUTE;
+
+const DEFAULTS = {
+  tokenIn: 'protocol' as TokenTransport,
+  protocol: BEARER_PROTOCOL,
+  connectTimeoutMs: 10_000,
+  pingIntervalMs: 5 * MINUTE,
+  pongTimeoutMs: 20_000,
+  rotateAfterMs: 115 * MINUTE,
+  rotateJitterMs: 5 * MINUTE,
+  rotateOverlapMs: 10_000,
+  gapTimeoutMs: 2_000,
+  maxBuffered: 1000,
+  maxAttempts: Infinity,
+};
+
+type Resolved = typeof DEFAULTS & ConnectOptions & { WebSocket: WebSocketConstructor; timers: Timers; random: () => number };
+
+const noop = () => {};
+
+function invalid(message: string): RealtimeError {
+  return new RealtimeError('invalid_option', message);
+}
+
+function checkPositive(name: string, v: number): void {
+  if (!(typeof v === 'number' && v > 0)) throw invalid(`${name} must be a positive number of milliseconds, got ${String(v)}`);
+}
+
+export class RealtimeClient extends Emitter<ClientEvents> {
+  private readonly o: Resolved;
+  private currentState: ConnectionState = 'connecting';
+  private current?: Conn;
+  private pending?: Conn;
+  private draining?: Conn;
+  /** A token is being fetched for the next attempt. */
+  private fetchingToken = false;
+  /** Retries scheduled since the last successful open: the backoff exponent. */
+  private retries = 0;
+  /** Consecutive attempts that did not open (reset when one opens); bounded by maxAttempts. */
+  private failures = 0;
+  private retryTimer?: unknown;
+  private closed = false;
+  private nextConnId = 1;
+  private readonly entries = new Map<string, TopicEntry>();
+  private openWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+
+  constructor(
+    readonly url: string,
+    options: ConnectOptions = {},
+  ) {
+    super();
+    const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!WS) {
+      throw new RealtimeError(
+        'no_websocket',
+        'no WebSocket implementation: this runtime has no global WebSocket (Node 20); pass { WebSocket } from the "ws" package',
+      );
+    }
+    this.o = { ...DEFAULTS, ...stripUndefined(options), WebSocket: WS, timers: options.timers ?? systemTimers, random: options.random ?? Math.random };
+    this.validate();
+    for (const t of options.topics ?? []) this.subscribe(t);
+    void this.attemptConnect();
+  }
+
+  get state(): ConnectionState {
+    return this.currentState;
+  }
+
+  /** Topics currently subscribed (in subscription order). */
+  get topics(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  /** Last seq delivered for a topic: the resume position. */
+  lastSeq(topic: string): number | undefined {
+    return this.entries.get(topic)?.tracker.lastSeq;
+  }
+
+  /** Frames dropped as duplicates for a topic (diagnostics). */
+  duplicates(topic: string): number {
+    return this.entries.get(topic)?.tracker.duplicates ?? 0;
+  }
+
+  /** Resolves when the client is (next) open; rejects if it is closed first. */
+  whenOpen(): Promise<void> {
+    if (this.currentState === 'open') return Promise.resolve();
+    if (this.closed) return Promise.reject(new RealtimeError('closed', 'the client is closed'));
+    return new Promise((resolve, reject) => this.openWaiters.push({ resolve, reject }));
+  }
+
+  /**
+   * Subscribes a topic: `onSnapshot` gets the current state (and later `reset` snapshots),
+   * `onEvent` every change after it, exactly once and in seq order, across reconnects.
+   */
+  subscribe<T = unknown>(topic: string, onSnapshot?: SnapshotHandler<T>, onEvent?: EventHandler<T>, opts: SubscribeOptions = {}): Subscription {
+    if (this.closed) throw new RealtimeError('closed', 'the client is closed', topic);
+    if (typeof topic !== 'string' || topic.length === 0 || topic.length > 256) {
+      throw new RealtimeError('invalid_topic', 'topic must be a string of 1 to 256 characters', typeof topic === 'string' ? topic : undefined);
+    }
+    if (this.entries.has(topic)) throw new RealtimeError('already_subscribed', `already subscribed to "${topic}"`, topic);
+    const entry: TopicEntry = {
+      tracker: new TopicTracker(topic, { maxBuffered: this.o.maxBuffered }),
+      onSnapshot: onSnapshot as SnapshotHandler | undefined,
+      onEvent: onEvent as EventHandler | undefined,
+      onError: opts.onError,
+    };
+    this.entries.set(topic, entry);
+    if (this.current?.opened) this.send(this.current, { action: 'subscribe', topic });
+    return { topic, unsubscribe: () => this.unsubscribe(topic) };
+  }
+
+  /** Stops a topic at once: nothing more is delivered for it, and it is not resubscribed on reconnect. */
+  unsubscribe(topic: string): void {
+    const entry = this.entries.get(topic);
+    if (!entry) return;
+    this.clearTimer(entry.gapTimer);
+    this.entries.delete(topic);
+    if (this.current?.opened) {
+      this.send(this.current, { action: 'unsubscribe', topic });
+      this.confirm(this.current, topic);
+    }
+  }
+
+  /** Closes the client for good: no reconnect, no more callbacks. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.clearTimer(this.retryTimer);
+    for (const conn of [this.current, this.pending, this.draining]) if (conn) this.retire(conn, 'client closed');
+    this.current = this.pending = this.draining = undefined;
+    for (const e of this.entries.values()) this.clearTimer(e.gapTimer);
+    this.setState('closed', { reason: 'client closed' });
+    const waiters = this.openWaiters;
+    this.openWaiters = [];
+    for (const w of waiters) w.reject(new RealtimeError('closed', 'the client was closed before it opened'));
+  }
+
+  // ---- connection lifecycle -------------------------------------------------------------------
+
+  private async attemptConnect(): Promise<void> {
+    if (this.closed || this.pending || this.fetchingToken) return;
+    this.fetchingToken = true;
+    let token: string | undefined;
+    try {
+      token = await this.resolveToken();
+    } catch (err) {
+      this.fetchingToken = false;
+      if (this.closed) return;
+      this.report(err instanceof RealtimeError ? err : new RealtimeError('token_failed', `token function failed: ${errText(err)}`, undefined, { cause: err }));
+      this.attemptFailed('token_failed');
+      return;
+    }
+    this.fetchingToken = false;
+    if (this.closed) return;
+
+    const req = buildConnectRequest(this.url, {
+      userId: this.o.userId,
+      token,
+      tokenIn: this.o.tokenIn,
+      protocol: this.o.protocol,
+      params: this.o.params,
+    });
+    let ws: WebSocketLike;
+    try {
+      ws = req.protocols ? new this.o.WebSocket(req.url, req.protocols) : new this.o.WebSocket(req.url);
+    } catch (err) {
+      this.report(new RealtimeError('connect_failed', `cannot open a WebSocket to ${this.url}: ${errText(err)}`, undefined, { cause: err }));
+      this.attemptFailed('connect_failed');
+      return;
+    }
+    const conn: Conn = { id: this.nextConnId++, ws, opened: false, gone: false };
+    this.pending = conn;
+    conn.connectTimer = this.o.timers.setTimeout(() => {
+      this.report(new RealtimeError('connect_timeout', `the socket did not open within ${this.o.connectTimeoutMs} ms`));
+      this.abandon(conn, 'connect_timeout');
+    }, this.o.connectTimeoutMs);
+    ws.onopen = () => this.onOpen(conn);
+    ws.onmessage = (ev: { data?: unknown }) => this.onFrame(conn, ev?.data);
+    // Browsers give no detail on errors; the close event that always follows carries the code.
+    ws.onerror = noop;
+    ws.onclose = (ev: { code?: number; reason?: string }) => this.onGone(conn, `closed (code ${ev?.code ?? 'unknown'}${ev?.reason ? `: ${ev.reason}` : ''})`);
+  }
+
+  private async resolveToken(): Promise<string | undefined> {
+    const src = this.o.token;
+    if (src === undefined) return undefined;
+    const token = typeof src === 'function' ? await src() : src;
+    if (typeof token !== 'string' || token.length === 0) {
+      throw new RealtimeError('token_failed', 'the token (or the token function result) must be a non-empty string');
+    }
+    if (this.o.tokenIn === 'protocol' && !isProtocolToken(token)) {
+      throw new RealtimeError(
+        'token_failed',
+        'the token contains characters a Sec-WebSocket-Protocol value cannot carry (RFC 6455); use a base64url token or tokenIn: "query"',
+      );
+    }
+    return token;
+  }
+
+  private onOpen(conn: Conn): void {
+    if (conn !== this.pending || this.closed) return;
+    this.clearTimer(conn.connectTimer);
+    this.pending = undefined;
+    conn.opened = true;
+    this.failures = 0;
+    this.retries = 0;
+    const previous = this.current?.opened ? this.current : undefined;
+    this.current = conn;
+    this.schedulePing(conn);
+    this.scheduleRotation(conn);
+    if (previous) {
+      // Rotation: the previous socket keeps delivering until this one is confirmed per topic.
+      this.stopTimers(previous);
+      if (this.draining) this.retire(this.draining, 'superseded');
+      this.draining = previous;
+      conn.unconfirmed = new Set(this.entries.keys());
+      conn.overlapTimer = this.o.timers.setTimeout(() => this.finishRotation(conn), this.o.rotateOverlapMs);
+    }
+    for (const [topic, e] of this.entries) {
+      const since = e.tracker.lastSeq;
+      this.send(conn, since === undefined ? { action: 'subscribe', topic } : { action: 'subscribe', topic, sinceSeq: since });
+    }
+    if (conn.unconfirmed?.size === 0) this.finishRotation(conn);
+    this.setState('open');
+    const waiters = this.openWaiters;
+    this.openWaiters = [];
+    for (const w of waiters) w.resolve();
+  }
+
+  /** A socket closed (or was abandoned). Decides what replaces it. */
+  private onGone(conn: Conn, reason: string): void {
+    if (conn.gone) return;
+    conn.gone = true;
+    this.stopTimers(conn);
+    this.clearTimer(conn.connectTimer);
+    this.clearTimer(conn.overlapTimer);
+    if (this.closed) return;
+    if (conn === this.draining) {
+      this.draining = undefined;
+      return;
+    }
+    if (conn === this.pending) {
+      this.pending = undefined;
+      this.attemptFailed(reason);
+      return;
+    }
+    if (conn !== this.current) return;
+    this.current = undefined;
+    // The new socket of a rotation died during the overlap: start clean rather than promote the
+    // old one back (its timers are stopped); resubscribing with sinceSeq loses nothing.
+    if (this.draining) {
+      this.retire(this.draining, 'replaced');
+      this.draining = undefined;
+    }
+    if (this.pending || this.fetchingToken) {
+      // A rotation attempt is already under way; it becomes the reconnect.
+      this.setState('reconnecting', { reason });
+      return;
+    }
+    this.scheduleAttempt(reason);
+  }
+
+  private attemptFailed(reason: string): void {
+    if (this.closed) return;
+    this.failures += 1;
+    if (this.current?.opened) {
+      // A rotation attempt failed while the current socket still serves: retry it later.
+      const delay = backoffDelay(this.retries++, this.o.backoff, this.o.random);
+      this.clearTimer(this.retryTimer);
+      this.retryTimer = this.o.timers.setTimeout(() => {
+        this.retryTimer = undefined;
+        void this.attemptConnect();
+      }, delay);
+      return;
+    }
+    if (this.failures >= this.o.maxAttempts) {
+      this.report(new RealtimeError('closed', `giving up after ${this.failures} failed attempts (last: ${reason})`));
+      this.close();
+      return;
+    }
+    this.scheduleAttempt(reason);
+  }
+
+  private scheduleAttempt(reason: string): void {
+    const delayMs = backoffDelay(this.retries, this.o.backoff, this.o.random);
+    this.retries += 1;
+    this.setState('reconnecting', { attempt: this.retries, delayMs, reason });
+    this.clearTimer(this.retryTimer);
+    this.retryTimer = this.o.timers.setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.attemptConnect();
+    }, delayMs);
+  }
+
+  /** Treats a socket as dead now: a closing handshake on a dead network can take minutes in browsers. */
+  private abandon(conn: Conn, reason: string): void {
+    this.retire(conn, reason);
+    this.onGone(conn, reason);
+  }
+
+  /** Closes a socket we no longer want; its close event no longer matters. */
+  private retire(conn: Conn, reason: string): void {
+    this.stopTimers(conn);
+    this.clearTimer(conn.connectTimer);
+    this.clearTimer(conn.overlapTimer);
+    const ws = conn.ws;
+    // No-ops rather than null: `ws` (Node) throws an unhandled 'error' event when nobody listens.
+    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = noop;
+    try {
+      // 1000 is one of the few codes browsers let a script send (plus 3000–4999).
+      ws.close(1000, reason.slice(0, 120));
+    } catch {
+      /* already closing */
+    }
+  }
+
+  private finishRotation(conn: Conn): void {
+    this.clearTimer(conn.overlapTimer);
+    conn.overlapTimer = undefined;
+    conn.unconfirmed = undefined;
+    if (conn !== this.current) return;
+    const old = this.draining;
+    this.draining = undefined;
+    if (old) this.retire(old, 'rotated');
+    this.emitSafely('rotated', [], (err) => this.handlerThrew(err));
+  }
+
+  private confirm(conn: Conn, topic: string): void {
+    if (!conn.unconfirmed) return;
+    conn.unconfirmed.delete(topic);
+    if (conn.unconfirmed.size === 0) this.finishRotation(conn);
+  }
+
+  // ---- timers: ping / pong / rotation / gaps ---------------------------------------------------
+
+  private schedulePing(conn: Conn): void {
+    conn.pingTimer = this.o.timers.setTimeout(() => {
+      if (conn.gone) return;
+      conn.pingSentAt = this.o.timers.now();
+      this.send(conn, { action: 'ping' });
+      if (conn.pongTimer === undefined) {
+        conn.pongTimer = this.o.timers.setTimeout(() => {
+          conn.pongTimer = undefined;
+          this.report(new RealtimeError('pong_timeout', `no pong within ${this.o.pongTimeoutMs} ms; replacing the socket`));
+          this.abandon(conn, 'pong_timeout');
+        }, this.o.pongTimeoutMs);
+      }
+      this.schedulePing(conn);
+    }, this.o.pingIntervalMs);
+  }
+
+  private scheduleRotation(conn: Conn): void {
+    const after = this.o.rotateAfterMs - this.o.random() * this.o.rotateJitterMs;
+    conn.rotateTimer = this.o.timers.setTimeout(() => {
+      if (conn === this.current && !this.closed) void this.attemptConnect();
+    }, after);
+  }
+
+  private stopTimers(conn: Conn): void {
+    this.clearTimer(conn.pingTimer);
+    this.clearTimer(conn.pongTimer);
+    this.clearTimer(conn.rotateTimer);
+    conn.pingTimer = conn.pongTimer = conn.rotateTimer = undefined;
+  }
+
+  private checkGap(topic: string, entry: TopicEntry): void {
+    if (entry.tracker.takeOverflow()) this.resync(topic, entry);
+    if (!entry.tracker.needsResync()) {
+      this.clearTimer(entry.gapTimer);
+      entry.gapTimer = undefined;
+      return;
+    }
+    if (entry.gapTimer !== undefined) return;
+    entry.gapTimer = this.o.timers.setTimeout(() => {
+      entry.gapTimer = undefined;
+      if (this.entries.get(topic) !== entry || !entry.tracker.needsResync()) return;
+      this.resync(topic, entry);
+      this.checkGap(topic, entry);
+    }, this.o.gapTimeoutMs);
+  }
+
+  /** Re-requests what is missing: history after the last delivered seq, or a (reset) snapshot. */
+  private resync(topic: string, entry: TopicEntry): void {
+    if (!this.current?.opened) return; // the reconnect resubscribes anyway
+    const since = entry.tracker.lastSeq;
+    this.send(this.current, since === undefined ? { action: 'subscribe', topic } : { action: 'subscribe', topic, sinceSeq: since });
+  }
+
+  // ---- frames --------------------------------------------------------------------------------
+
+  private onFrame(conn: Conn, data: unknown): void {
+    if (this.closed) return;
+    const text = frameText(data);
+    const msg: ServerMessage | undefined = text === undefined ? undefined : parseServerMessage(text);
+    if (!msg) {
+      this.report(new RealtimeError('protocol_error', `unparseable frame from the server: ${String(text ?? '<binary>').slice(0, 200)}`));
+      return;
+    }
+    switch (msg.type) {
+      case 'pong': {
+        this.clearTimer(conn.pongTimer);
+        conn.pongTimer = undefined;
+        const rtt = conn.pingSentAt === undefined ? 0 : this.o.timers.now() - conn.pingSentAt;
+        this.emitSafely('pong', [rtt], (err) => this.handlerThrew(err));
+        return;
+      }
+      case 'error': {
+        const err = new RealtimeError(msg.code, msg.message, msg.topic);
+        const entry = msg.topic ? this.entries.get(msg.topic) : undefined;
+        if (msg.topic) this.confirm(conn, msg.topic);
+        if (entry?.onError) this.callSafely(() => entry.onError!(err));
+        this.report(err);
+        return;
+      }
+      case 'unsubscribed':
+        return;
+      default: {
+        const entry = this.entries.get(msg.topic);
+        if (!entry) return; // unsubscribed meanwhile, or a frame for a topic we never asked for
+        this.confirm(conn, msg.topic);
+        for (const d of entry.tracker.accept(msg)) this.deliver(entry, d);
+        if (this.entries.get(msg.topic) === entry) this.checkGap(msg.topic, entry);
+      }
+    }
+  }
+
+  private deliver(entry: TopicEntry, d: Delivery): void {
+    if (d.kind === 'snapshot') {
+      const info = { topic: d.topic, seq: d.seq, ts: d.ts, reset: d.reset };
+      if (entry.onSnapshot) this.callSafely(() => entry.onSnapshot!(d.data, info));
+      this.emitSafely('snapshot', [d.data, info], (err) => this.handlerThrew(err));
+    } else {
+      const info = { topic: d.topic, seq: d.seq, ts: d.ts, latencyMs: d.latencyMs, receivedAt: this.o.timers.now() };
+      if (entry.onEvent) this.callSafely(() => entry.onEvent!(d.data, info));
+      this.emitSafely('event', [d.data, info], (err) => this.handlerThrew(err));
+    }
+  }
+
+  // ---- helpers -------------------------------------------------------------------------------
+
+  private send(conn: Conn, msg: ClientMessage): void {
+    if (conn.gone || conn.ws.readyState !== OPEN) return; // the next open resubscribes
+    try {
+      conn.ws.send(JSON.stringify(msg));
+    } catch (err) {
+      this.report(new RealtimeError('send_failed', `send failed: ${errText(err)}`, undefined, { cause: err }));
+    }
+  }
+
+  private setState(state: ConnectionState, extra: Omit<StateChange, 'state' | 'previous'> = {}): void {
+    const previous = this.currentState;
+    if (previous === 'closed') return;
+    this.currentState = state;
+    this.emitSafely('state', [{ state, previous, ...extra }], (err) => this.handlerThrew(err));
+  }
+
+  private report(err: RealtimeError): void {
+    // An application without an error listener still has a working client; errors are advisory.
+    this.emitSafely('error', [err], () => {});
+  }
+
+  private callSafely(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.handlerThrew(err);
+    }
+  }
+
+  /** An application callback threw: report it, never let it break the state machine. */
+  private handlerThrew(err: unknown): void {
+    this.report(new RealtimeError('handler_error', `an application callback threw: ${errText(err)}`, undefined, { cause: err }));
+  }
+
+  private clearTimer(h: unknown): void {
+    if (h !== undefined) this.o.timers.clearTimeout(h);
+  }
+
+  private validate(): void {
+    const o = this.o;
+    let u: URL;
+    try {
+      u = new URL(this.url);
+    } catch {
+      throw invalid(`url "${this.url}" is not a valid URL`);
+    }
+    if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw invalid(`url must start with ws:// or wss://, got "${u.protocol}"`);
+    if (o.token !== undefined && typeof o.token !== 'string' && typeof o.token !== 'function') throw invalid('token must be a string or a function');
+    if (o.tokenIn !== 'protocol' && o.tokenIn !== 'query') throw invalid(`tokenIn must be "protocol" or "query", got "${String(o.tokenIn)}"`);
+    if (!isProtocolToken(o.protocol)) throw invalid(`protocol "${o.protocol}" is not a valid subprotocol token`);
+    for (const k of ['connectTimeoutMs', 'pingIntervalMs', 'pongTimeoutMs', 'rotateAfterMs', 'rotateOverlapMs', 'gapTimeoutMs'] as const) {
+      checkPositive(k, o[k]);
+    }
+    if (!(o.rotateJitterMs >= 0 && o.rotateJitterMs < o.rotateAfterMs)) {
+      throw invalid(`rotateJitterMs must be >= 0 and below rotateAfterMs (${o.rotateAfterMs}), got ${o.rotateJitterMs}`);
+    }
+    if (!(o.maxAttempts >= 1)) throw invalid(`maxAttempts must be >= 1, got ${o.maxAttempts}`);
+    if (!(Number.isInteger(o.maxBuffered) && o.maxBuffered >= 1)) throw invalid(`maxBuffered must be a positive integer, got ${o.maxBuffered}`);
+    if (o.topics !== undefined && !Array.isArray(o.topics)) throw invalid('topics must be an array of topic names');
+    try {
+      validateBackoff(o.backoff ?? {});
+    } catch (err) {
+      throw invalid(errText(err));
+    }
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Opens a client; it connects at once and keeps itself connected until `close()`. */
+export function connect(url: string, options: ConnectOptions = {}): RealtimeClient {
+  return new RealtimeClient(url, options);
+}

@@ -1,0 +1,24 @@
+/**
+ * Named errors with stable codes; applications branch on `code`, never on message text.
+ *
+ * - `invalid_option`: a connect option is missing or malformed (thrown synchronously by connect).
+ * - `no_websocket`: no WebSocket constructor (Node 20 has no global one: pass `ws`'s).
+ * - `already_subscribed`: subscribe() for a topic this client already subscribes.
+ * - `closed`: the client was closed.
+ * - `token_failed`: the token function threw or returned something that is not a non-empty string.
+ * - `connect_timeout`: the socket did not open in time.
+ * - `pong_timeout`: the server did not answer a ping in time; the socket is treated as dead.
+ * - `protocol_error`: the server sent a frame the client cannot parse.
+ * - any code the server sends in `{"type":"error","code"}` (e.g. `forbidden`, `invalid_topic`).
+ */
+export class RealtimeError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly topic?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'RealtimeError';
+  }
+}

@@ -1,0 +1,137 @@
+import { expect } from 'chai';
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { createDashboardHandler } from '../../local/dashboard/serve';
+import { startTestStack, type LocalStack } from '../support/stack';
+import { waitFor } from '../integration/client/helpers';
+
+/**
+ * The dashboard in a real headless Chromium (Debian's `chromium` package, driven by
+ * playwright-core; .ci/run installs it): served by the local stack's HTTP server, connected
+ * through the client SDK bundle to the WebSocket emulator.
+ */
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const OUT = path.resolve(import.meta.dirname, '../../test-output/e2e');
+
+describe('dashboard in headless Chromium', function () {
+  this.timeout(60_000);
+  let stack: LocalStack;
+  let browser: Browser;
+  let page: Page;
+  let dashboardUrl: string;
+
+  before(async function () {
+    if (!fs.existsSync(CHROMIUM)) {
+      throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium), as .ci/run does`);
+    }
+    fs.mkdirSync(OUT, { recursive: true });
+    // The handler the stack mounts; the config is read per request because URLs exist only after start.
+    const handler = createDashboardHandler(() => ({ websocketUrl: stack.endpoints.websocketUrl, httpUrl: stack.endpoints.httpUrl }));
+    stack = await startTestStack({ mounts: [handler] });
+    dashboardUrl = stack.endpoints.dashboardUrl ?? `${stack.endpoints.httpUrl}/dashboard/`;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    });
+  });
+  beforeEach(async () => {
+    page = await browser.newPage({ viewport: { width: 1280, height: 760 } });
+    page.on('pageerror', (e) => console.error('page error:', e.message));
+  });
+  afterEach(async () => {
+    await page?.close();
+  });
+  after(async () => {
+    await browser?.close();
+    await stack?.stop();
+  });
+
+  const publish = async (topic: string, data: unknown) => {
+    const r = await fetch(`${stack.endpoints.httpUrl}/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ topic, data }),
+    });
+    expect(r.status, await r.clone().text()).to.be.oneOf([200, 201, 202]);
+    return (await r.json()) as { seq: number };
+  };
+
+  it('?topic=NAME watches at once and shows a published update within 2 s (screenshot written)', async () => {
+    const topic = `vehicleId:e2e-${randomBytes(2).toString('hex')}`;
+    await publish(topic, { lat: 40.41, lon: -3.7, speed: 12 });
+    await page.goto(`${dashboardUrl}?topic=${encodeURIComponent(topic)}`);
+    await page.waitForSelector('#latest[data-seq="1"]', { timeout: 10_000 });
+    expect(await page.textContent('#state')).to.equal('open');
+    expect(JSON.parse((await page.textContent('#latest'))!)).to.deep.equal({ lat: 40.41, lon: -3.7, speed: 12 });
+
+    const marker = `moved-${randomBytes(3).toString('hex')}`;
+    const t0 = Date.now();
+    await publish(topic, { lat: 40.42, lon: -3.69, speed: 33, marker });
+    await page.waitForFunction((m) => document.getElementById('latest')?.textContent?.includes(m), marker, { timeout: 2000 });
+    const elapsed = Date.now() - t0;
+    expect(elapsed).to.be.below(2000);
+
+    const latest = JSON.parse((await page.textContent('#latest'))!);
+    expect(latest).to.deep.equal({ lat: 40.42, lon: -3.69, speed: 33, marker });
+    expect(await page.getAttribute('#latest', 'data-seq')).to.equal('2');
+    expect(await page.textContent('#cur-seq')).to.equal('2');
+    // The event log row: seq 2 with a latency figure.
+    const row = await page.$$eval('#events tr:first-child td', (tds) => tds.map((t) => t.textContent));
+    expect(row[0]).to.equal('2');
+    expect(row[2]).to.match(/^\d+ ms$/);
+    expect(new URL(page.url()).searchParams.get('topic')).to.equal(topic);
+
+    const shot = path.join(OUT, 'dashboard.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    expect(fs.statSync(shot).size).to.be.greaterThan(5000);
+    console.log(`      update shown ${elapsed} ms after publish; screenshot ${path.relative(process.cwd(), shot)}`);
+  });
+
+  it('keeps showing updates after the server kills its connection (reconnect + resume in the browser)', async () => {
+    const topic = `batteryId:e2e-${randomBytes(2).toString('hex')}`;
+    await page.goto(`${dashboardUrl}?topic=${encodeURIComponent(topic)}`);
+    await page.waitForSelector('#latest[data-seq="0"]', { timeout: 10_000 });
+    // The previous test's page may still be closing its socket.
+    await waitFor(() => stack.websocket.connectionIds().length === 1, 5000, 'only this page connected');
+    const ids = stack.websocket.connectionIds();
+    const del = await fetch(`${stack.endpoints.managementUrl}/@connections/${encodeURIComponent(ids[0])}`, { method: 'DELETE' });
+    expect(del.status).to.equal(204);
+    await publish(topic, { state_of_charge: 71.5 }); // while the page is disconnected
+    await publish(topic, { state_of_charge: 71.4 });
+    await page.waitForSelector('#latest[data-seq="2"]', { timeout: 5000 });
+    expect(JSON.parse((await page.textContent('#latest'))!)).to.deep.equal({ state_of_charge: 71.4 });
+    const seqs = await page.$$eval('#events tr td:first-child', (tds) => tds.map((t) => t.textContent));
+    expect(seqs).to.deep.equal(['2', '1']);
+  });
+
+  it('the upstream view lists sockets from the control API with isActive, countErr and lastHealthyAt', async () => {
+    const internalID = `e2e-${randomBytes(3).toString('hex')}`;
+    const r = await fetch(`${stack.endpoints.httpUrl}/websocket`, {
+      method: 'POST',
+      headers: {
+        internalID,
+        interWorkingInterface: 'ws://127.0.0.1:9/upstream',
+        platformID: 'e2e-platform',
+        asapa_email: 'e2e@example.com',
+        asapa_pass: 'not-logged-anywhere',
+        topic: `platform:${internalID}`,
+      },
+    });
+    const opened = (await r.json()) as { socketId: string };
+    expect(r.status, JSON.stringify(opened)).to.equal(202);
+    await page.goto(`${dashboardUrl}?view=upstreams`);
+    const row = await page.waitForSelector(`#upstreams tr[data-socket-id="${opened.socketId}"]`, { timeout: 5000 });
+    const cells = await row.$$eval('td', (tds) => tds.map((t) => t.textContent));
+    expect(cells[0]).to.equal('e2e-platform');
+    expect(cells[1]).to.equal(internalID);
+    expect(cells[2]).to.equal(`platform:${internalID}`);
+    expect(cells[4]).to.be.oneOf(['true', 'false']);
+    expect(cells[5]).to.match(/^\d+$/);
+    expect(cells[6]).to.be.a('string').and.not.equal('');
+    expect(await page.content()).to.not.include('not-logged-anywhere');
+    await page.screenshot({ path: path.join(OUT, 'dashboard-upstreams.png'), fullPage: true });
+  });
+});

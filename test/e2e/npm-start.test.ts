@@ -1,0 +1,111 @@
+import { expect } from 'chai';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import WebSocket from 'ws';
+
+/**
+ * `npm start` as a user runs it: the real entry point in a child process, until "ready", then
+ * Ctrl-C (SIGINT) — and, harder, SIGKILL, which runs no cleanup at all. Either way no process
+ * of the stack (the DynamoDB Local JVM above all) may outlive it.
+ */
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+function descendants(pid: number): number[] {
+  let out: string;
+  try {
+    out = execFileSync('ps', ['-e', '-o', 'pid=,ppid='], { encoding: 'utf8' });
+  } catch {
+    return [];
+  }
+  const children = new Map<number, number[]>();
+  for (const line of out.trim().split('\n')) {
+    const [p, pp] = line.trim().split(/\s+/).map(Number);
+    children.set(pp, [...(children.get(pp) ?? []), p]);
+  }
+  const all: number[] = [];
+  const walk = (p: number) => {
+    for (const c of children.get(p) ?? []) {
+      all.push(c);
+      walk(c);
+    }
+  };
+  walk(pid);
+  return all;
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function eventually(cond: () => boolean, timeoutMs: number) {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return true;
+}
+
+async function startStack(endpointsFile: string): Promise<{ child: ChildProcess; output: () => string }> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'local/start.ts', '--ws-port', '0', '--http-port', '0', '--endpoints-file', endpointsFile],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn' } },
+  );
+  let out = '';
+  child.stdout!.on('data', (b) => (out += b));
+  child.stderr!.on('data', (b) => (out += b));
+  const ready = await eventually(() => /local stack ready/.test(out) || child.exitCode !== null, 60_000);
+  if (!ready || child.exitCode !== null) {
+    child.kill('SIGKILL');
+    throw new Error(`npm start did not become ready:\n${out}`);
+  }
+  return { child, output: () => out };
+}
+
+describe('npm start (local/start.ts)', function () {
+  this.timeout(120_000);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rtg-start-'));
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('reaches ready, writes the endpoints, serves a WebSocket client, and Ctrl-C leaves no process behind', async () => {
+    const file = path.join(dir, 'endpoints.json');
+    const { child, output } = await startStack(file);
+    const endpoints = JSON.parse(fs.readFileSync(file, 'utf8'));
+    expect(endpoints.websocketUrl).to.match(/^ws:\/\/127\.0\.0\.1:\d+\/local$/);
+    expect(endpoints.httpUrl).to.match(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(endpoints.managementUrl).to.match(/^http:\/\/127\.0\.0\.1:\d+\/local$/);
+    expect(output()).to.contain(endpoints.websocketUrl);
+
+    // A real client through the real handlers: subscribe and get a snapshot.
+    const ws = new WebSocket(`${endpoints.websocketUrl}?userId=alice`);
+    await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)));
+    const reply = new Promise<any>((resolve) => ws.once('message', (m) => resolve(JSON.parse(String(m)))));
+    ws.send(JSON.stringify({ action: 'subscribe', topic: 'vehicle:3' }));
+    expect(await reply).to.include({ type: 'snapshot', topic: 'vehicle:3', seq: 0 });
+    ws.close();
+
+    const tree = descendants(child.pid!);
+    expect(tree.length, 'the stack runs DynamoDB Local as a child').to.be.greaterThan(0);
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGINT');
+    expect(await exited).to.equal(0);
+    expect(await eventually(() => tree.every((p) => !alive(p)), 10_000), `left behind: ${tree.filter(alive)}`).to.equal(true);
+  });
+
+  it('leaves no JVM behind even when killed with SIGKILL (no cleanup runs)', async () => {
+    const { child } = await startStack(path.join(dir, 'endpoints2.json'));
+    const tree = descendants(child.pid!);
+    expect(tree.length).to.be.greaterThan(0);
+    child.kill('SIGKILL');
+    expect(await eventually(() => tree.every((p) => !alive(p)), 15_000), `left behind: ${tree.filter(alive)}`).to.equal(true);
+  });
+});

@@ -1,0 +1,30 @@
+import { expect } from 'chai';
+import { build } from 'esbuild';
+import { WebSocket } from 'ws';
+import { connect } from '../../../client';
+
+describe('client SDK packaging', () => {
+  it('bundles for browsers with no Node-only module (esbuild, platform browser)', async () => {
+    const out = await build({
+      entryPoints: ['client/index.ts'],
+      bundle: true,
+      write: false,
+      format: 'esm',
+      platform: 'browser',
+      target: ['es2020'],
+      logLevel: 'silent',
+    });
+    expect(out.errors).to.deep.equal([]);
+    const text = out.outputFiles[0].text;
+    expect(text).to.not.match(/\bfrom\s+["'](node:|ws["'])/);
+    expect(text).to.not.match(/\brequire\(/);
+  });
+
+  it("accepts the ws package's WebSocket class as is (Node 20 has no global WebSocket)", () => {
+    // Type-level check (tsc) as much as a runtime one: no cast needed.
+    const c = connect('ws://127.0.0.1:9/', { WebSocket, userId: 'x', maxAttempts: 1, backoff: { initialMs: 1 } });
+    c.on('error', () => {});
+    c.close();
+    expect(c.state).to.equal('closed');
+  });
+});

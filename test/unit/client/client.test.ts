@@ -1,0 +1,306 @@
+import { expect } from 'chai';
+import { connect, type RealtimeClient } from '../../../client/client';
+import { RealtimeError } from '../../../client/errors';
+import type { ConnectOptions, StateChange } from '../../../client/types';
+import { FakeSocket, ManualTimers, flush } from './fakes';
+
+/**
+ * The connection state machine against a scripted socket and hand-driven time. Behaviour against
+ * the real server is in test/integration/client/.
+ */
+describe('client connection state machine (fake socket, manual timers)', () => {
+  let timers: ManualTimers;
+  let client: RealtimeClient | undefined;
+  const open = (opts: ConnectOptions = {}) => {
+    client = connect('ws://127.0.0.1:1/ws', { WebSocket: FakeSocket, timers, random: () => 0.5, ...opts });
+    return client;
+  };
+  beforeEach(() => {
+    FakeSocket.reset();
+    timers = new ManualTimers();
+  });
+  afterEach(() => {
+    client?.close();
+    client = undefined;
+    expect(timers.pending, 'timers left after close()').to.equal(0);
+  });
+
+  it('connects with ?userId= and subscribes the connect-time topics once open', async () => {
+    const c = open({ userId: 'alice', topics: ['a', 'b'], params: { vehicleId: '3' } });
+    await flush();
+    const s = FakeSocket.last();
+    const u = new URL(s.url);
+    expect(u.searchParams.get('userId')).to.equal('alice');
+    expect(u.searchParams.get('vehicleId')).to.equal('3');
+    expect(s.protocols).to.equal(undefined);
+    expect(c.state).to.equal('connecting');
+    s.open();
+    expect(c.state).to.equal('open');
+    expect(s.sentActions()).to.deep.equal(['subscribe a', 'subscribe b']);
+  });
+
+  it('offers the token as Sec-WebSocket-Protocol ["bearer", token], refreshed on every reconnect', async () => {
+    let n = 0;
+    open({ token: async () => `tok${++n}` });
+    await flush();
+    expect(FakeSocket.last().protocols).to.deep.equal(['bearer', 'tok1']);
+    FakeSocket.last().open('bearer');
+    FakeSocket.last().drop(1001);
+    timers.advance(1000);
+    await flush();
+    expect(FakeSocket.instances).to.have.length(2);
+    expect(FakeSocket.last().protocols).to.deep.equal(['bearer', 'tok2']);
+  });
+
+  it('tokenIn "query" sends ?token= instead; a token a subprotocol cannot carry is refused with token_failed', async () => {
+    open({ token: 'a.b.c', tokenIn: 'query' });
+    await flush();
+    expect(new URL(FakeSocket.last().url).searchParams.get('token')).to.equal('a.b.c');
+    client!.close();
+    FakeSocket.reset();
+    const errors: RealtimeError[] = [];
+    const c = open({ token: 'has space=' });
+    c.on('error', (e) => errors.push(e));
+    await flush();
+    expect(FakeSocket.instances).to.have.length(0);
+    expect(errors.map((e) => e.code)).to.include('token_failed');
+    expect(c.state).to.equal('reconnecting');
+  });
+
+  it('delivers snapshot then events, and after a drop resubscribes with sinceSeq = last seq delivered', async () => {
+    const c = open({ userId: 'u', backoff: { initialMs: 1000 } });
+    const got: string[] = [];
+    c.subscribe('t', (d, i) => got.push(`S${i.seq}:${JSON.stringify(d)}`), (_d, i) => got.push(`E${i.seq}/${i.latencyMs}`));
+    const states: StateChange[] = [];
+    c.on('state', (s) => states.push(s));
+    await flush();
+    const s1 = FakeSocket.last();
+    s1.open();
+    s1.receive({ type: 'snapshot', topic: 't', seq: 3, data: { v: 1 }, ts: 5 });
+    s1.receive({ type: 'event', topic: 't', seq: 4, data: {}, ts: 6, latencyMs: 7 });
+    s1.drop(1006);
+    expect(c.state).to.equal('reconnecting');
+    // Full jitter with random()=0.5 over a 1000 ms first window.
+    expect(states.at(-1)).to.include({ state: 'reconnecting', attempt: 1, delayMs: 500 });
+    timers.advance(499);
+    await flush();
+    expect(FakeSocket.instances).to.have.length(1);
+    timers.advance(1);
+    await flush();
+    const s2 = FakeSocket.last();
+    expect(s2).to.not.equal(s1);
+    s2.open();
+    expect(s2.sentActions()).to.deep.equal(['subscribe t since 4']);
+    s2.receive({ type: 'event', topic: 't', seq: 4, data: {}, ts: 6 }); // duplicate from the replay
+    s2.receive({ type: 'event', topic: 't', seq: 5, data: {}, ts: 8, latencyMs: 1 });
+    expect(got).to.deep.equal(['S3:{"v":1}', 'E4/7', 'E5/1']);
+    expect(c.duplicates('t')).to.equal(1);
+  });
+
+  it('widens the backoff window on consecutive failures and resets it after a successful open', async () => {
+    const c = open({ userId: 'u', backoff: { initialMs: 100, maxMs: 1000 }, random: () => 0.999 });
+    const delays: number[] = [];
+    c.on('state', (s) => s.delayMs !== undefined && delays.push(s.delayMs));
+    await flush();
+    for (let i = 0; i < 6; i++) {
+      FakeSocket.last().drop(1006); // never opened
+      timers.advance(2000);
+      await flush();
+    }
+    expect(delays).to.deep.equal([99, 199, 399, 799, 999, 999]);
+    FakeSocket.last().open();
+    FakeSocket.last().drop(1001);
+    expect(delays.at(-1)).to.equal(99);
+  });
+
+  it('gives up after maxAttempts consecutive failures', async () => {
+    const c = open({ userId: 'u', maxAttempts: 2 });
+    const errors: string[] = [];
+    c.on('error', (e) => errors.push(e.code));
+    await flush();
+    FakeSocket.last().drop();
+    timers.advance(60_000);
+    await flush();
+    FakeSocket.last().drop();
+    expect(c.state).to.equal('closed');
+    expect(errors).to.include('closed');
+    await c.whenOpen().then(
+      () => expect.fail('should reject'),
+      (e) => expect(e.code).to.equal('closed'),
+    );
+  });
+
+  it('re-requests a gap that stays open past gapTimeoutMs with subscribe sinceSeq', async () => {
+    const c = open({ userId: 'u', gapTimeoutMs: 300 });
+    const got: number[] = [];
+    c.subscribe('t', (_d, i) => got.push(i.seq), (_d, i) => got.push(i.seq));
+    await flush();
+    const s = FakeSocket.last();
+    s.open();
+    s.receive({ type: 'snapshot', topic: 't', seq: 1, data: null });
+    s.receive({ type: 'event', topic: 't', seq: 3, data: null });
+    timers.advance(299);
+    expect(s.sentActions()).to.deep.equal(['subscribe t']);
+    timers.advance(1);
+    expect(s.sentActions()).to.deep.equal(['subscribe t', 'subscribe t since 1']);
+    s.receive({ type: 'event', topic: 't', seq: 2, data: null });
+    expect(got).to.deep.equal([1, 2, 3]);
+    timers.advance(1000);
+    expect(s.sent).to.have.length(2); // gap closed: no more resyncs
+  });
+
+  it('pings every pingIntervalMs and replaces a socket that stops answering', async () => {
+    const c = open({ userId: 'u', pingIntervalMs: 1000, pongTimeoutMs: 200 });
+    const rtts: number[] = [];
+    c.on('pong', (ms) => rtts.push(ms));
+    await flush();
+    const s = FakeSocket.last();
+    s.open();
+    timers.advance(1000);
+    expect(s.sentActions()).to.deep.equal(['ping']);
+    timers.advance(50);
+    s.receive({ type: 'pong', ts: 1 });
+    expect(rtts).to.deep.equal([50]);
+    timers.advance(950);
+    expect(s.sentActions()).to.deep.equal(['ping', 'ping']);
+    timers.advance(200); // no pong
+    expect(s.closedWith).to.not.equal(undefined);
+    expect(c.state).to.equal('reconnecting');
+  });
+
+  it('rotates before the maximum connection duration: new socket resubscribes, old one closes once confirmed, nothing lost or doubled', async () => {
+    const c = open({ userId: 'u', rotateAfterMs: 10_000, rotateJitterMs: 2000, pingIntervalMs: 60_000 });
+    const got: string[] = [];
+    const rotated: number[] = [];
+    c.on('rotated', () => rotated.push(1));
+    c.subscribe('t', (_d, i) => got.push(`S${i.seq}`), (_d, i) => got.push(`E${i.seq}`));
+    await flush();
+    const old = FakeSocket.last();
+    old.open();
+    old.receive({ type: 'snapshot', topic: 't', seq: 1, data: null });
+    // random()=0.5 → rotation at 10 000 − 1000 ms.
+    timers.advance(8999);
+    await flush();
+    expect(FakeSocket.instances).to.have.length(1);
+    timers.advance(1);
+    await flush();
+    const fresh = FakeSocket.last();
+    expect(fresh).to.not.equal(old);
+    old.receive({ type: 'event', topic: 't', seq: 2, data: null }); // old keeps delivering meanwhile
+    fresh.open();
+    expect(c.state).to.equal('open');
+    expect(fresh.sentActions()).to.deep.equal(['subscribe t since 2']);
+    expect(old.closedWith).to.equal(undefined);
+    old.receive({ type: 'event', topic: 't', seq: 3, data: null });
+    fresh.receive({ type: 'event', topic: 't', seq: 3, data: null }); // confirmation (and a duplicate)
+    expect(old.closedWith?.code).to.equal(1000);
+    expect(rotated).to.have.length(1);
+    fresh.receive({ type: 'event', topic: 't', seq: 4, data: null });
+    expect(got).to.deep.equal(['S1', 'E2', 'E3', 'E4']);
+  });
+
+  it('closes the old socket after rotateOverlapMs when the new one stays silent', async () => {
+    const c = open({ userId: 'u', rotateAfterMs: 1000, rotateJitterMs: 0, rotateOverlapMs: 500 });
+    c.subscribe('t');
+    await flush();
+    const old = FakeSocket.last();
+    old.open();
+    timers.advance(1000);
+    await flush();
+    FakeSocket.last().open();
+    timers.advance(499);
+    expect(old.closedWith).to.equal(undefined);
+    timers.advance(1);
+    expect(old.closedWith).to.not.equal(undefined);
+  });
+
+  it('reports server errors with their code to the topic and to the client', async () => {
+    const c = open({ userId: 'u' });
+    const topicErrs: string[] = [];
+    const all: string[] = [];
+    c.on('error', (e) => all.push(`${e.code}:${e.topic}`));
+    c.subscribe('secret', undefined, undefined, { onError: (e) => topicErrs.push(e.code) });
+    await flush();
+    FakeSocket.last().open();
+    FakeSocket.last().receive({ type: 'error', code: 'forbidden', message: 'no', topic: 'secret' });
+    FakeSocket.last().receive('not json');
+    expect(topicErrs).to.deep.equal(['forbidden']);
+    expect(all).to.deep.equal(['forbidden:secret', 'protocol_error:undefined']);
+  });
+
+  it('a throwing application callback is reported and does not stop later deliveries', async () => {
+    const c = open({ userId: 'u' });
+    const errs: string[] = [];
+    const got: number[] = [];
+    c.on('error', (e) => errs.push(e.code));
+    c.subscribe('t', () => {
+      throw new Error('boom');
+    }, (_d, i) => got.push(i.seq));
+    await flush();
+    FakeSocket.last().open();
+    FakeSocket.last().receive({ type: 'snapshot', topic: 't', seq: 1, data: null });
+    FakeSocket.last().receive({ type: 'event', topic: 't', seq: 2, data: null });
+    expect(errs).to.deep.equal(['handler_error']);
+    expect(got).to.deep.equal([2]);
+  });
+
+  it('unsubscribe stops deliveries at once and is not resubscribed on reconnect', async () => {
+    const c = open({ userId: 'u' });
+    const got: number[] = [];
+    const sub = c.subscribe('t', undefined, (_d, i) => got.push(i.seq));
+    c.subscribe('u');
+    await flush();
+    const s = FakeSocket.last();
+    s.open();
+    s.receive({ type: 'snapshot', topic: 't', seq: 0, data: null });
+    sub.unsubscribe();
+    s.receive({ type: 'event', topic: 't', seq: 1, data: null });
+    expect(got).to.deep.equal([]);
+    expect(s.sentActions()).to.deep.equal(['subscribe t', 'subscribe u', 'unsubscribe t']);
+    expect(() => c.subscribe('u')).to.throw(RealtimeError).with.property('code', 'already_subscribed');
+    s.drop();
+    timers.advance(60_000);
+    await flush();
+    FakeSocket.last().open();
+    expect(FakeSocket.last().sentActions()).to.deep.equal(['subscribe u']);
+  });
+
+  it('rejects bad options with invalid_option / no_websocket, naming the option', () => {
+    const bad = (o: ConnectOptions, url = 'ws://x/') => () => connect(url, { WebSocket: FakeSocket, timers, ...o });
+    expect(bad({}, 'http://x/')).to.throw(/ws:\/\/ or wss:\/\//);
+    expect(bad({ pingIntervalMs: 0 })).to.throw(/pingIntervalMs/);
+    expect(bad({ rotateAfterMs: 1000, rotateJitterMs: 1000 })).to.throw(/rotateJitterMs/);
+    expect(bad({ backoff: { initialMs: -1 } })).to.throw(/initialMs/);
+    expect(bad({ tokenIn: 'header' as never })).to.throw(/tokenIn/);
+    try {
+      connect('ws://x/', { WebSocket: FakeSocket, pingIntervalMs: -5 });
+      expect.fail('should throw');
+    } catch (e) {
+      expect((e as RealtimeError).code).to.equal('invalid_option');
+    }
+    // Node 20 has no global WebSocket.
+    const g = globalThis as { WebSocket?: unknown };
+    const saved = g.WebSocket;
+    delete g.WebSocket;
+    try {
+      expect(() => connect('ws://x/')).to.throw(RealtimeError).with.property('code', 'no_websocket');
+    } finally {
+      if (saved) g.WebSocket = saved;
+    }
+  });
+
+  it('close() stops reconnecting, closes sockets and leaves no timer behind', async () => {
+    const c = open({ userId: 'u' });
+    c.subscribe('t');
+    await flush();
+    const s = FakeSocket.last();
+    s.open();
+    c.close();
+    expect(c.state).to.equal('closed');
+    expect(s.closedWith?.code).to.equal(1000);
+    s.drop();
+    timers.advance(3_600_000);
+    await flush();
+    expect(FakeSocket.instances).to.have.length(1);
+  });
+});
