@@ -46,6 +46,12 @@ export interface AppConfig {
     /** API Gateway's WebSocket message limit is 128 KB; frames bigger than that never arrive. */
     readonly maxMessageBytes: number;
     readonly fanoutConcurrency: number;
+    /**
+     * How fan-out posts to connections: `lean` (signed HTTP over keep-alive sockets, several
+     * times less CPU per delivery; see docs/performance.md) or `sdk` (the AWS SDK client, the
+     * reference implementation).
+     */
+    readonly fanoutSender: 'lean' | 'sdk';
   };
   readonly upstream: {
     readonly secretsBackend: 'secretsmanager' | 'local';
@@ -77,6 +83,7 @@ export const ENV = {
   historyTtlSeconds: 'HISTORY_TTL_SECONDS',
   maxMessageBytes: 'MAX_MESSAGE_BYTES',
   fanoutConcurrency: 'FANOUT_CONCURRENCY',
+  fanoutSender: 'FANOUT_SENDER',
   secretsBackend: 'SECRETS_BACKEND',
   localSecretsDir: 'LOCAL_SECRETS_DIR',
   localSecretsKey: 'LOCAL_SECRETS_KEY',
@@ -160,6 +167,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       historyTtlSeconds: e.int(ENV.historyTtlSeconds, { fallback: 24 * 3600, min: 60, max: 30 * 24 * 3600 }),
       maxMessageBytes: e.int(ENV.maxMessageBytes, { fallback: API_GATEWAY_MESSAGE_LIMIT, min: 1024, max: API_GATEWAY_MESSAGE_LIMIT }),
       fanoutConcurrency: e.int(ENV.fanoutConcurrency, { fallback: 64, min: 1, max: 1024 }),
+      fanoutSender: e.oneOf(ENV.fanoutSender, ['lean', 'sdk'] as const, 'lean'),
     },
     upstream: {
       secretsBackend,

@@ -60,7 +60,8 @@ export class ItemStore {
    */
   async write(topic: string, data: unknown, opts: { ts?: number; expectedSeq?: number } = {}): Promise<ItemRecord> {
     const ts = opts.ts ?? this.clock();
-    const max = this.opts.maxAttempts ?? 8;
+    // Contention only comes from concurrent publishers of one topic; each retry re-reads.
+    const max = this.opts.maxAttempts ?? 20;
     let prev = opts.expectedSeq ?? (await this.get(topic))?.seq ?? 0;
     for (let attempt = 1; ; attempt++) {
       const seq = prev + 1;

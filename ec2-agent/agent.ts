@@ -1,0 +1,123 @@
+import type { Deps } from '../lib/runtime';
+import { ItemStore } from '../lib/stores/items';
+import { HealthRecords } from '../lib/upstream/health-records';
+import { LeaseTable } from '../lib/upstream/leases';
+import { createSecretStore } from '../lib/upstream/secrets';
+import { SsrfGuard } from '../lib/upstream/ssrf';
+import { UpstreamStore } from '../lib/upstream/store';
+import { CommandPoller } from './command-poller';
+import { resolveAgentOptions, type AgentOptions } from './config';
+import { LeaseManager } from './lease-manager';
+import { Metrics } from './metrics';
+import { ReconcileLoop } from './reconcile';
+import { HttpSink } from './sink';
+import { SocketSupervisor } from './supervisor';
+import { Ticker } from './ticker';
+
+export type { AgentOptions } from './config';
+
+/**
+ * The upstream agent: command poller + reconcile loop feed the supervisor, which claims
+ * sockets by lease, dials them, health-checks them and persists their messages. One per EC2
+ * instance (ec2-agent/main.ts under systemd), or in-process in the local stack and tests.
+ */
+export interface RunningAgent {
+  readonly agentId: string;
+  /** Stops polling, closes every socket (1001) and releases its leases. */
+  stop(): Promise<void>;
+  metrics(): Record<string, number>;
+}
+
+/** Interval of the "agent metrics" log line. */
+const METRICS_LOG_MS = 60_000;
+
+export async function startAgent(deps: Deps, options: Partial<AgentOptions> = {}): Promise<RunningAgent> {
+  const o = resolveAgentOptions(options);
+  const { config, clients, clock } = deps;
+  const log = deps.log.child({ agentId: o.agentId });
+  const metrics = new Metrics();
+  const store = new UpstreamStore(clients.doc, config.tables.upstreams);
+  const leaseTable = new LeaseTable(clients.doc, config.tables.upstreams);
+  const leases = new LeaseManager({ table: leaseTable, agentId: o.agentId, leaseMs: o.leaseMs, renewMs: o.renewMs, clock, metrics, log });
+  const sink = o.sinkUrl
+    ? new HttpSink({
+        url: o.sinkUrl,
+        authorization: o.sinkAuthorization,
+        batchSize: o.sinkBatchSize,
+        flushMs: o.sinkFlushMs,
+        retries: o.sinkRetries,
+        bufferSize: o.sinkBufferSize,
+        backoffBaseMs: Math.min(o.backoffBaseMs, 500),
+        metrics,
+        log: log.child({ component: 'sink' }),
+      })
+    : undefined;
+  const supervisor = new SocketSupervisor({
+    options: o,
+    leases,
+    store,
+    records: new HealthRecords(clients.doc, config.tables.upstreams),
+    secrets: createSecretStore(config.upstream, clients.secrets),
+    guard: new SsrfGuard({ allowHosts: config.upstream.allowHosts }),
+    items: new ItemStore(clients.doc, {
+      itemsTable: config.tables.items,
+      historyTable: config.tables.history,
+      historyTtlSeconds: config.subscriber.historyTtlSeconds,
+      clock,
+    }),
+    sink,
+    metrics,
+    log,
+    clock,
+  });
+  leases.setHooks(supervisor);
+  const poller = new CommandPoller({
+    sqs: clients.sqs,
+    queueUrl: config.commandQueueUrl,
+    waitSeconds: o.commandWaitSeconds,
+    batchSize: o.commandBatchSize,
+    metrics,
+    log,
+    handle: async (cmd) => {
+      if (cmd.type === 'open') {
+        const r = await supervisor.ensureOpen(cmd.socketId);
+        log.debug('open command', { socketId: cmd.socketId, result: r });
+      } else {
+        await supervisor.ensureClosed(cmd.socketId);
+      }
+    },
+  });
+  const reconcile = new ReconcileLoop({
+    table: leaseTable,
+    reconcileMs: o.reconcileMs,
+    clock,
+    room: () => supervisor.room(),
+    open: (id) => supervisor.ensureOpen(id),
+    log,
+  });
+  const metricsLog = new Ticker('metrics log', Math.min(METRICS_LOG_MS, o.healthIntervalMs), async () => log.info('agent metrics', metrics.snapshot()), log);
+
+  sink?.start();
+  leases.start();
+  reconcile.start();
+  poller.start();
+  metricsLog.start();
+  log.info('agent started', { capacity: o.capacity, leaseMs: o.leaseMs, renewMs: o.renewMs, reconcileMs: o.reconcileMs, healthIntervalMs: o.healthIntervalMs, sink: !!sink });
+
+  let stopped: Promise<void> | undefined;
+  return {
+    agentId: o.agentId,
+    metrics: () => metrics.snapshot(),
+    stop() {
+      stopped ??= (async () => {
+        await Promise.all([poller.stop(), reconcile.stop(), metricsLog.stop()]);
+        // Renewals stop first; closing and releasing takes well under a lease period.
+        await leases.stop();
+        await supervisor.stopAll();
+        await sink?.stop();
+        log.info('agent stopped', metrics.snapshot());
+      })();
+      return stopped;
+    },
+  };
+}

@@ -1,0 +1,145 @@
+import os from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { ConfigError } from '../lib/errors';
+import { EnvReader } from '../lib/config/env';
+
+/**
+ * Agent settings, read once from the environment (`AGENT_*`, `SINK_*`) with defaults, every one
+ * overridable by options (tests use short timers). The shared settings (tables, queue URL,
+ * secret store, allow-list) come from lib/config's loadConfig.
+ */
+export interface AgentOptions {
+  /** Lease owner name; unique per process. */
+  readonly agentId: string;
+  /** Most sockets this agent holds at once. */
+  readonly capacity: number;
+  readonly leaseMs: number;
+  /** Must be under leaseMs / 3, so two renewals can fail before the lease runs out. */
+  readonly renewMs: number;
+  readonly reconcileMs: number;
+  /** Seed 000 checked every minute. */
+  readonly healthIntervalMs: number;
+  /** How long a ping may wait for its pong before the check fails. */
+  readonly pingTimeoutMs: number;
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+  readonly handshakeTimeoutMs: number;
+  /** SQS long poll (0–20 s; 20 is SQS's maximum and the cheapest). */
+  readonly commandWaitSeconds: number;
+  readonly commandBatchSize: number;
+  /** Messages waiting to be persisted per socket; beyond it the oldest are dropped and counted. */
+  readonly persistQueueSize: number;
+  readonly persistRetries: number;
+  readonly sinkUrl?: string;
+  /** Value of the Authorization header sent to the sink, if any (never logged). */
+  readonly sinkAuthorization?: string;
+  readonly sinkBatchSize: number;
+  readonly sinkFlushMs: number;
+  readonly sinkRetries: number;
+  readonly sinkBufferSize: number;
+}
+
+export const AGENT_ENV = {
+  agentId: 'AGENT_ID',
+  capacity: 'AGENT_CAPACITY',
+  leaseMs: 'AGENT_LEASE_MS',
+  renewMs: 'AGENT_RENEW_MS',
+  reconcileMs: 'AGENT_RECONCILE_MS',
+  healthIntervalMs: 'AGENT_HEALTH_INTERVAL_MS',
+  pingTimeoutMs: 'AGENT_PING_TIMEOUT_MS',
+  backoffBaseMs: 'AGENT_BACKOFF_BASE_MS',
+  backoffMaxMs: 'AGENT_BACKOFF_MAX_MS',
+  handshakeTimeoutMs: 'AGENT_HANDSHAKE_TIMEOUT_MS',
+  commandWaitSeconds: 'AGENT_COMMAND_WAIT_SECONDS',
+  commandBatchSize: 'AGENT_COMMAND_BATCH_SIZE',
+  persistQueueSize: 'AGENT_PERSIST_QUEUE_SIZE',
+  persistRetries: 'AGENT_PERSIST_RETRIES',
+  sinkUrl: 'SINK_URL',
+  sinkAuthorization: 'SINK_AUTHORIZATION',
+  sinkBatchSize: 'SINK_BATCH_SIZE',
+  sinkFlushMs: 'SINK_FLUSH_MS',
+  sinkRetries: 'SINK_RETRIES',
+  sinkBufferSize: 'SINK_BUFFER_SIZE',
+} as const;
+
+export const DEFAULTS = {
+  capacity: 200,
+  leaseMs: 30_000,
+  renewMs: 8_000,
+  reconcileMs: 10_000,
+  healthIntervalMs: 60_000,
+  pingTimeoutMs: 10_000,
+  backoffBaseMs: 1_000,
+  backoffMaxMs: 60_000,
+  handshakeTimeoutMs: 10_000,
+  commandWaitSeconds: 20,
+  commandBatchSize: 10,
+  persistQueueSize: 10_000,
+  persistRetries: 5,
+  sinkBatchSize: 100,
+  sinkFlushMs: 1_000,
+  sinkRetries: 5,
+  sinkBufferSize: 10_000,
+} as const;
+
+export function defaultAgentId(): string {
+  return `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
+
+export function loadAgentOptions(env: Readonly<Record<string, string | undefined>> = process.env): AgentOptions {
+  return validateAgentOptions(readAgentEnv(env));
+}
+
+/** The environment's values over the defaults, each checked on its own (not yet together). */
+function readAgentEnv(env: Readonly<Record<string, string | undefined>>): AgentOptions {
+  const e = new EnvReader(env);
+  const ms = (k: keyof typeof DEFAULTS & keyof typeof AGENT_ENV, min = 1, max = 24 * 3600_000) =>
+    e.int(AGENT_ENV[k], { fallback: DEFAULTS[k], min, max });
+  return {
+    agentId: e.string(AGENT_ENV.agentId, defaultAgentId()),
+    capacity: ms('capacity', 1, 100_000),
+    leaseMs: ms('leaseMs', 100),
+    renewMs: ms('renewMs', 10),
+    reconcileMs: ms('reconcileMs', 10),
+    healthIntervalMs: ms('healthIntervalMs', 10),
+    pingTimeoutMs: ms('pingTimeoutMs', 5),
+    backoffBaseMs: ms('backoffBaseMs', 1),
+    backoffMaxMs: ms('backoffMaxMs', 1),
+    handshakeTimeoutMs: ms('handshakeTimeoutMs', 10),
+    commandWaitSeconds: e.int(AGENT_ENV.commandWaitSeconds, { fallback: DEFAULTS.commandWaitSeconds, min: 0, max: 20 }),
+    commandBatchSize: e.int(AGENT_ENV.commandBatchSize, { fallback: DEFAULTS.commandBatchSize, min: 1, max: 10 }),
+    persistQueueSize: ms('persistQueueSize', 1, 10_000_000),
+    persistRetries: e.int(AGENT_ENV.persistRetries, { fallback: DEFAULTS.persistRetries, min: 0, max: 100 }),
+    sinkUrl: e.optional(AGENT_ENV.sinkUrl) && e.url(AGENT_ENV.sinkUrl, ['http', 'https']),
+    sinkAuthorization: e.optional(AGENT_ENV.sinkAuthorization),
+    sinkBatchSize: ms('sinkBatchSize', 1, 10_000),
+    sinkFlushMs: ms('sinkFlushMs', 1),
+    sinkRetries: e.int(AGENT_ENV.sinkRetries, { fallback: DEFAULTS.sinkRetries, min: 0, max: 100 }),
+    sinkBufferSize: ms('sinkBufferSize', 1, 10_000_000),
+  };
+}
+
+/** Defaults, then the environment's values, then explicit options; validated together. */
+export function resolveAgentOptions(
+  overrides: Partial<AgentOptions> = {},
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): AgentOptions {
+  const fromEnv = readAgentEnv(env);
+  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as Partial<AgentOptions>;
+  return validateAgentOptions({ ...fromEnv, ...defined });
+}
+
+export function validateAgentOptions(o: AgentOptions): AgentOptions {
+  // Two renewals may fail (throttling, a network blip) and the lease still holds.
+  if (o.renewMs * 3 >= o.leaseMs) {
+    throw new ConfigError(AGENT_ENV.renewMs, `is ${o.renewMs} ms; it must be under a third of ${AGENT_ENV.leaseMs} (${o.leaseMs} ms)`);
+  }
+  if (o.pingTimeoutMs >= o.healthIntervalMs) {
+    throw new ConfigError(AGENT_ENV.pingTimeoutMs, `is ${o.pingTimeoutMs} ms; it must be shorter than ${AGENT_ENV.healthIntervalMs} (${o.healthIntervalMs} ms)`);
+  }
+  if (o.backoffBaseMs > o.backoffMaxMs) {
+    throw new ConfigError(AGENT_ENV.backoffBaseMs, `is ${o.backoffBaseMs} ms, above ${AGENT_ENV.backoffMaxMs} (${o.backoffMaxMs} ms)`);
+  }
+  if (!o.agentId) throw new ConfigError(AGENT_ENV.agentId, 'must not be empty');
+  return o;
+}

@@ -1,0 +1,46 @@
+/**
+ * The agent's counters, in one flat map so a log line, a test or a CloudWatch EMF emitter can
+ * read them alike. `openSockets` is a gauge; everything else only grows.
+ */
+export const METRIC_NAMES = [
+  'openSockets',
+  'messagesIn',
+  'messagesPersisted',
+  'messagesDropped',
+  'persistErrors',
+  'errors',
+  'reconnects',
+  'commandsHandled',
+  'commandsFailed',
+  'leasesClaimed',
+  'leasesLost',
+  'leasesReleased',
+  'healthChecks',
+  'healthFailures',
+  'socketsFailed',
+  'sinkPosted',
+  'sinkDropped',
+  'sinkErrors',
+] as const;
+
+export type MetricName = (typeof METRIC_NAMES)[number];
+
+export class Metrics {
+  private readonly values = new Map<MetricName, number>(METRIC_NAMES.map((n) => [n, 0]));
+
+  inc(name: MetricName, by = 1): void {
+    this.values.set(name, (this.values.get(name) ?? 0) + by);
+  }
+
+  set(name: MetricName, value: number): void {
+    this.values.set(name, value);
+  }
+
+  get(name: MetricName): number {
+    return this.values.get(name) ?? 0;
+  }
+
+  snapshot(): Record<string, number> {
+    return Object.fromEntries(this.values);
+  }
+}

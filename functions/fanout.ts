@@ -1,0 +1,38 @@
+import type { Deps } from '../lib/runtime';
+import { lambdaEntry } from '../lib/runtime';
+import type { RetryPolicy } from '../lib/subscriber/deliver';
+import { fanout } from '../lib/subscriber/fanout';
+import type { Sender } from '../lib/subscriber/sender';
+import { fanoutSender, subscriberServices, type SenderKind } from '../lib/subscriber/services';
+import type { StreamRecordLike } from '../lib/subscriber/stream-record';
+
+/**
+ * items stream → every subscriber of each changed topic, in per-topic order; 410 prunes stale
+ * connections; what still fails is reported through ReportBatchItemFailures.
+ * `opts` lets the local stack and the benchmark choose the sender and retry timing.
+ */
+export interface FanoutHandlerOptions {
+  readonly sender?: SenderKind | Sender;
+  readonly retry?: RetryPolicy;
+}
+
+export const createHandler = (deps: Deps, opts: FanoutHandlerOptions = {}) => {
+  const services = subscriberServices(deps);
+  let sender: Sender | undefined;
+  return async (event: { Records?: StreamRecordLike[] }) => {
+    sender ??= typeof opts.sender === 'object' ? opts.sender : fanoutSender(deps, opts.sender ?? deps.config.subscriber.fanoutSender);
+    const r = await fanout(event.Records ?? [], {
+      subscribers: (topic) => services.subscriptions.pages(topic),
+      sender,
+      removeStale: services.removeConnections,
+      clock: deps.clock,
+      log: deps.log,
+      concurrency: deps.config.subscriber.fanoutConcurrency,
+      retry: opts.retry,
+    });
+    deps.log.debug('fanout batch', r.stats);
+    return { batchItemFailures: r.batchItemFailures };
+  };
+};
+
+export const handler = lambdaEntry(createHandler);

@@ -1,0 +1,131 @@
+import { createRemoteJWKSet, errors as joseErrors, importSPKI, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { AppConfig, JwtSettings } from '../config';
+import { AuthError } from './errors';
+import { findToken, offeredProtocols, type UpgradeRequest } from './token';
+
+/**
+ * Who a subscriber is and what they may do, decided once on $connect (API Gateway runs no code
+ * between frames, so the result is stored on the connection row).
+ *
+ * Modes (config AUTH_MODE): `none` is for development: the user is `?userId=` (or, as in seed
+ * 004, a single Sec-WebSocket-Protocol entry), every topic is allowed. loadConfig refuses it on
+ * the prod stack. `jwt` verifies a token with jose: HS256 with a shared secret, or RS256 with a
+ * PEM key or a JWKS URL; `exp`/`nbf` are always checked, `iss`/`aud` when configured.
+ */
+
+export interface Principal {
+  readonly userId: string;
+  /** Patterns of topics the connection may subscribe to (`vehicle:*`). */
+  readonly allowedTopics: readonly string[];
+  /** Patterns of topics the principal may publish to (`user:<id>` for send-to-user). */
+  readonly publishTopics: readonly string[];
+  /** Subprotocol to echo in the $connect response. */
+  readonly protocol?: string;
+}
+
+export interface Authenticator {
+  /** Resolves the principal of a WebSocket upgrade or throws AuthError (401/403). */
+  connect(req: UpgradeRequest, connectionId: string): Promise<Principal>;
+  /** Verifies a bare token (used by tests and by the publish route when it carries one). */
+  verify(token: string): Promise<Principal>;
+}
+
+const USER_ID = /^[^\u0000-\u001f\u007f]{1,128}$/;
+
+export function createAuthenticator(config: AppConfig): Authenticator {
+  if (config.auth.mode === 'none') return noneAuthenticator();
+  if (!config.auth.jwt) throw new Error('AUTH_MODE=jwt without jwt settings: loadConfig should have refused this');
+  return jwtAuthenticator(config.auth.jwt);
+}
+
+function noneAuthenticator(): Authenticator {
+  return {
+    async connect(req, connectionId) {
+      const protocols = offeredProtocols(req);
+      // Seed 004: the client's unique id travels as its only subprotocol and is echoed back.
+      const fromProtocol = protocols.length === 1 && protocols[0].toLowerCase() !== 'bearer' ? protocols[0] : undefined;
+      const userId = req.query?.userId ?? fromProtocol ?? `anon:${connectionId}`;
+      if (!USER_ID.test(userId)) throw new AuthError('unauthorized', 'userId must be 1-128 characters without control characters');
+      return { userId, allowedTopics: ['*'], publishTopics: ['*'], protocol: protocols[0] };
+    },
+    async verify() {
+      throw new AuthError('unauthorized', 'AUTH_MODE=none does not accept tokens');
+    },
+  };
+}
+
+function jwtAuthenticator(s: JwtSettings): Authenticator {
+  let keyPromise: Promise<{ key: Parameters<typeof jwtVerify>[1]; algorithms: string[] }> | undefined;
+  const key = () =>
+    (keyPromise ??= (async () => {
+      if (s.hs256Secret) return { key: new TextEncoder().encode(s.hs256Secret), algorithms: ['HS256'] };
+      if (s.rs256PublicKey) return { key: await importSPKI(s.rs256PublicKey, 'RS256'), algorithms: ['RS256'] };
+      // jose caches the key set and refetches on an unknown `kid` (rate-limited), so rotation works.
+      const jwks: JWTVerifyGetKey = createRemoteJWKSet(new URL(s.jwksUrl!));
+      return { key: jwks as unknown as Parameters<typeof jwtVerify>[1], algorithms: ['RS256'] };
+    })());
+
+  const verify = async (token: string, protocol?: string): Promise<Principal> => {
+    const k = await key();
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, k.key as Parameters<typeof jwtVerify>[1], {
+        algorithms: k.algorithms,
+        ...(s.issuer ? { issuer: s.issuer } : {}),
+        ...(s.audience ? { audience: s.audience } : {}),
+      }));
+    } catch (err) {
+      throw new AuthError('unauthorized', describeJoseError(err));
+    }
+    if (typeof payload.sub !== 'string' || !USER_ID.test(payload.sub)) {
+      throw new AuthError('unauthorized', 'the token has no usable "sub" claim');
+    }
+    return {
+      userId: payload.sub,
+      allowedTopics: patternsClaim(payload[s.topicsClaim]),
+      publishTopics: patternsClaim(payload[s.publishClaim]),
+      protocol,
+    };
+  };
+
+  return {
+    async connect(req) {
+      const found = findToken(req);
+      if (!found.token) {
+        throw new AuthError('unauthorized', 'a token is required: Sec-WebSocket-Protocol "bearer, <jwt>", Authorization: Bearer <jwt>, or ?token=');
+      }
+      return verify(found.token, found.protocol);
+    },
+    verify: (token) => verify(token),
+  };
+}
+
+/**
+ * A patterns claim: an array of strings, or a string. API Gateway's HTTP API JWT authoriser
+ * flattens array claims to `"[a b]"` in `requestContext.authorizer.jwt.claims`, so that form is
+ * accepted too, as is a space- or comma-separated list (OAuth `scope` style).
+ */
+export function patternsClaim(v: unknown): string[] {
+  if (Array.isArray(v)) return v.filter((x): x is string => typeof x === 'string' && x.length > 0);
+  if (typeof v !== 'string') return [];
+  let s = v.trim();
+  if (s.startsWith('[') && s.endsWith(']')) {
+    try {
+      const parsed = JSON.parse(s);
+      if (Array.isArray(parsed)) return patternsClaim(parsed);
+    } catch {
+      /* the authoriser's "[a b]" form, not JSON */
+    }
+    s = s.slice(1, -1);
+  }
+  return s.split(/[\s,]+/).filter((x) => x.length > 0);
+}
+
+function describeJoseError(err: unknown): string {
+  if (err instanceof joseErrors.JWTExpired) return 'the token has expired';
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'the token signature is invalid';
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return `the token claim "${err.claim}" is invalid`;
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'the token algorithm is not accepted';
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return 'no key matches the token';
+  return 'the token is malformed';
+}

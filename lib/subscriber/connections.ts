@@ -1,0 +1,207 @@
+import {
+  BatchGetCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
+import { INDEX } from '../schema';
+import { SubscriberError } from './errors';
+import { MAX_TOPICS_PER_CONNECTION } from './limits';
+
+/**
+ * The connections table: one row per live socket.
+ *
+ * `expiresAt` (epoch seconds) is `min(lastSeen + connectionTtlSeconds, connectedAt + 2 h)`:
+ * API Gateway closes every WebSocket after 2 hours, so no row may claim to live longer; a ping
+ * moves it forward up to that cap. DynamoDB TTL deletes rows up to ~48 h late, so every read
+ * here treats a row whose `expiresAt` has passed as absent.
+ */
+
+export interface ConnectionRow {
+  readonly connectionId: string;
+  readonly userId: string;
+  readonly allowedTopics: readonly string[];
+  readonly topics: readonly string[];
+  /** Epoch ms, API Gateway's `requestContext.connectedAt`. */
+  readonly connectedAt: number;
+  readonly lastSeen: number;
+  /** Epoch seconds (DynamoDB TTL). */
+  readonly expiresAt: number;
+}
+
+export interface ConnectionStoreOptions {
+  readonly table: string;
+  readonly ttlSeconds: number;
+  readonly maxLifetimeSeconds: number;
+  readonly clock: () => number;
+}
+
+export class ConnectionStore {
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    private readonly opts: ConnectionStoreOptions,
+  ) {}
+
+  /** `expiresAt` for a connection opened at `connectedAt` (ms) and last seen at `now` (ms). */
+  expiresAt(connectedAt: number, now: number): number {
+    const hardCap = Math.floor(connectedAt / 1000) + this.opts.maxLifetimeSeconds;
+    return Math.min(Math.floor(now / 1000) + this.opts.ttlSeconds, hardCap);
+  }
+
+  /** Subscription rows live as long as the connection can: until API Gateway's hard cap. */
+  subscriptionExpiresAt(connectedAt: number): number {
+    return Math.floor(connectedAt / 1000) + this.opts.maxLifetimeSeconds;
+  }
+
+  async put(row: Omit<ConnectionRow, 'expiresAt' | 'lastSeen'>): Promise<ConnectionRow> {
+    const now = this.opts.clock();
+    const full: ConnectionRow = { ...row, lastSeen: now, expiresAt: this.expiresAt(row.connectedAt, now) };
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.opts.table,
+        Item: {
+          ...full,
+          // A string set cannot be empty in DynamoDB, and ADD/DELETE on a set are atomic.
+          topics: full.topics.length ? new Set(full.topics) : undefined,
+          allowedTopics: [...full.allowedTopics],
+        },
+      }),
+    );
+    return full;
+  }
+
+  async get(connectionId: string): Promise<ConnectionRow | undefined> {
+    const r = await this.doc.send(new GetCommand({ TableName: this.opts.table, Key: { connectionId }, ConsistentRead: true }));
+    return r.Item && this.live(r.Item) ? toRow(r.Item) : undefined;
+  }
+
+  /** Adds a topic to the row; refuses past MAX_TOPICS_PER_CONNECTION, `not_connected` when the row is gone. */
+  async addTopic(connectionId: string, topic: string): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.opts.table,
+          Key: { connectionId },
+          UpdateExpression: 'ADD #topics :t',
+          ConditionExpression:
+            'attribute_exists(connectionId) AND #exp > :now AND (attribute_not_exists(#topics) OR contains(#topics, :topic) OR size(#topics) < :max)',
+          ExpressionAttributeNames: { '#topics': 'topics', '#exp': 'expiresAt' },
+          ExpressionAttributeValues: {
+            ':t': new Set([topic]),
+            ':topic': topic,
+            ':max': MAX_TOPICS_PER_CONNECTION,
+            ':now': Math.floor(this.opts.clock() / 1000),
+          },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+    } catch (err) {
+      if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
+      const old = (err as { Item?: Record<string, unknown> }).Item;
+      if (old && this.live(old)) {
+        throw new SubscriberError('too_many_subscriptions', `a connection may hold at most ${MAX_TOPICS_PER_CONNECTION} topics`);
+      }
+      throw new SubscriberError('not_connected', 'the connection is not registered (closed or expired)', 410);
+    }
+  }
+
+  async removeTopic(connectionId: string, topic: string): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.opts.table,
+          Key: { connectionId },
+          UpdateExpression: 'DELETE #topics :t',
+          ConditionExpression: 'attribute_exists(connectionId)',
+          ExpressionAttributeNames: { '#topics': 'topics' },
+          ExpressionAttributeValues: { ':t': new Set([topic]) },
+        }),
+      );
+    } catch (err) {
+      if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
+      throw new SubscriberError('not_connected', 'the connection is not registered (closed or expired)', 410);
+    }
+  }
+
+  /** Ping: refresh lastSeen and push expiresAt forward (never past the 2 h cap). */
+  async touch(connectionId: string): Promise<ConnectionRow> {
+    const row = await this.get(connectionId);
+    if (!row) throw new SubscriberError('not_connected', 'the connection is not registered (closed or expired)', 410);
+    const now = this.opts.clock();
+    const expiresAt = this.expiresAt(row.connectedAt, now);
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.opts.table,
+          Key: { connectionId },
+          UpdateExpression: 'SET lastSeen = :now, expiresAt = :exp',
+          ConditionExpression: 'attribute_exists(connectionId)',
+          ExpressionAttributeValues: { ':now': now, ':exp': expiresAt },
+        }),
+      );
+    } catch (err) {
+      if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
+      throw new SubscriberError('not_connected', 'the connection is not registered (closed or expired)', 410);
+    }
+    return { ...row, lastSeen: now, expiresAt };
+  }
+
+  /**
+   * Live connection ids of one user. The `byUser` index projects keys only, so the rows are read
+   * back (BatchGet, 100 keys per call) to drop those past `expiresAt`.
+   */
+  async liveIdsOfUser(userId: string): Promise<string[]> {
+    const ids: string[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const r = await this.doc.send(
+        new QueryCommand({
+          TableName: this.opts.table,
+          IndexName: INDEX.connectionsByUser,
+          KeyConditionExpression: 'userId = :u',
+          ExpressionAttributeValues: { ':u': userId },
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const it of r.Items ?? []) ids.push(String(it.connectionId));
+      start = r.LastEvaluatedKey;
+    } while (start);
+    const live: string[] = [];
+    for (let i = 0; i < ids.length; i += 100) {
+      let keys: Record<string, unknown>[] | undefined = ids.slice(i, i + 100).map((connectionId) => ({ connectionId }));
+      for (let attempt = 0; keys && keys.length > 0 && attempt < 6; attempt++) {
+        if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * 25 * 2 ** attempt));
+        const r = await this.doc.send(
+          new BatchGetCommand({
+            RequestItems: { [this.opts.table]: { Keys: keys, ProjectionExpression: 'connectionId, userId, expiresAt' } },
+          }),
+        );
+        for (const it of r.Responses?.[this.opts.table] ?? []) {
+          // The index is eventually consistent: the row may since belong to nobody or have expired.
+          if (it.userId === userId && this.live(it)) live.push(String(it.connectionId));
+        }
+        keys = r.UnprocessedKeys?.[this.opts.table]?.Keys as Record<string, unknown>[] | undefined;
+      }
+    }
+    return live;
+  }
+
+  private live(item: Record<string, unknown>): boolean {
+    return Number(item.expiresAt ?? 0) > Math.floor(this.opts.clock() / 1000);
+  }
+}
+
+function toRow(it: Record<string, unknown>): ConnectionRow {
+  const topics = it.topics instanceof Set ? [...(it.topics as Set<string>)] : Array.isArray(it.topics) ? (it.topics as string[]) : [];
+  return {
+    connectionId: String(it.connectionId),
+    userId: String(it.userId),
+    allowedTopics: Array.isArray(it.allowedTopics) ? (it.allowedTopics as string[]) : [],
+    topics,
+    connectedAt: Number(it.connectedAt),
+    lastSeen: Number(it.lastSeen),
+    expiresAt: Number(it.expiresAt),
+  };
+}

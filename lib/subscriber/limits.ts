@@ -1,0 +1,18 @@
+/**
+ * Protocol limits, in one place so the docs, the validators and the tests agree.
+ */
+
+/** Client frames are small control messages; anything bigger is refused before parsing. */
+export const MAX_CLIENT_FRAME_BYTES = 4096;
+
+/** Topics one connection may hold; bounds the connection row (DynamoDB items stop at 400 KB) and $disconnect's cleanup. */
+export const MAX_TOPICS_PER_CONNECTION = 100;
+
+/**
+ * A `sinceSeq` resume replays at most this many history rows; a longer gap gets a snapshot with
+ * `"reset":true` instead, so one subscribe call stays well inside API Gateway's 29 s integration timeout.
+ */
+export const MAX_REPLAY_EVENTS = 1000;
+
+/** Worst-case digits for seq and latencyMs when sizing a frame before it has a seq. */
+export const WORST_CASE_NUMBER = Number.MAX_SAFE_INTEGER;

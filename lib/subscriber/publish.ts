@@ -1,0 +1,101 @@
+import { WriteConflictError, type ItemStore } from '../stores/items';
+import { topicAllowed, topicProblem } from '../topics';
+import { patternsClaim } from './auth';
+import { AuthError, SubscriberError } from './errors';
+import { messageFrame, messageWorstCaseBytes, worstCaseEventBytes } from './frames';
+
+/**
+ * POST /publish (HTTP API, payload 2.0).
+ *
+ *   {"topic","data"[,"ts"]}  → items + history written in one transaction (seq + 1); 202 {"topic","seq"}.
+ *                              Fan-out delivers it from the items stream.
+ *   {"userId","data"}        → sent now to every live connection of the user; 200 {"userId","connections","reached"}.
+ *
+ * Data whose framed event could exceed the WebSocket message limit (128 KB in API Gateway) is
+ * refused with 413 here: accepted data must be deliverable. In AWS the route is protected by
+ * the HTTP API's authoriser; when it is a JWT authoriser, its claims arrive in
+ * `requestContext.authorizer.jwt.claims` and the publish claim must allow the topic (send-to-
+ * user needs `user:<userId>`). Without claims (IAM authoriser, local stack) the caller is trusted.
+ */
+
+export type PublishRequest =
+  | { readonly kind: 'topic'; readonly topic: string; readonly data: unknown; readonly ts?: number }
+  | { readonly kind: 'user'; readonly userId: string; readonly data: unknown };
+
+export interface HttpResult {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+}
+
+/** Accepted `ts` range: a source timestamp in epoch ms between 2000-01-01 and 10 minutes ahead of now. */
+const TS_MIN = Date.UTC(2000, 0, 1);
+const TS_FUTURE_SLACK_MS = 10 * 60_000;
+
+export function parsePublishBody(body: string | undefined | null, isBase64Encoded: boolean, now: number): PublishRequest {
+  const text = isBase64Encoded && body ? Buffer.from(body, 'base64').toString('utf8') : (body ?? '');
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new SubscriberError('invalid_json', 'the body is not valid JSON');
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+    throw new SubscriberError('invalid_message', 'the body must be a JSON object with "topic" or "userId", and "data"');
+  }
+  const o = v as Record<string, unknown>;
+  if (!('data' in o) || o.data === undefined) throw new SubscriberError('missing_data', '"data" is required (null is allowed)');
+  const hasTopic = o.topic !== undefined;
+  const hasUser = o.userId !== undefined;
+  if (hasTopic === hasUser) throw new SubscriberError('invalid_target', 'give exactly one of "topic" or "userId"');
+  if (hasUser) {
+    if (typeof o.userId !== 'string' || o.userId.length === 0 || o.userId.length > 128 || /[\u0000-\u001f\u007f]/.test(o.userId)) {
+      throw new SubscriberError('invalid_target', '"userId" must be 1-128 characters without control characters');
+    }
+    return { kind: 'user', userId: o.userId, data: o.data };
+  }
+  const p = topicProblem(o.topic);
+  if (p) throw new SubscriberError('invalid_topic', p);
+  if (o.ts !== undefined) {
+    if (typeof o.ts !== 'number' || !Number.isSafeInteger(o.ts) || o.ts < TS_MIN || o.ts > now + TS_FUTURE_SLACK_MS) {
+      throw new SubscriberError('invalid_ts', '"ts" must be the source time in epoch milliseconds (not in the future)');
+    }
+  }
+  return { kind: 'topic', topic: o.topic as string, data: o.data, ...(o.ts !== undefined ? { ts: o.ts as number } : {}) };
+}
+
+/** Claims from a JWT authoriser, or undefined when the route has none (IAM, local). */
+export function authorize(req: PublishRequest, claims: Record<string, unknown> | undefined, publishClaim: string): void {
+  if (!claims) return;
+  const patterns = patternsClaim(claims[publishClaim]);
+  const target = req.kind === 'topic' ? req.topic : `user:${req.userId}`;
+  if (!topicAllowed(patterns, target)) throw new AuthError('forbidden', `the token's "${publishClaim}" claim does not allow "${target}"`);
+}
+
+export function assertDeliverable(req: PublishRequest, maxMessageBytes: number): void {
+  const bytes = req.kind === 'topic' ? worstCaseEventBytes(req.topic, req.data) : messageWorstCaseBytes(req.data);
+  if (bytes > maxMessageBytes) {
+    throw new SubscriberError(
+      'payload_too_large',
+      `the framed message would be ${bytes} bytes; WebSocket messages are limited to ${maxMessageBytes} bytes`,
+      413,
+    );
+  }
+}
+
+export async function publishToTopic(req: Extract<PublishRequest, { kind: 'topic' }>, items: ItemStore): Promise<HttpResult> {
+  try {
+    const rec = await items.write(req.topic, req.data, req.ts !== undefined ? { ts: req.ts } : {});
+    return { status: 202, body: { topic: rec.topic, seq: rec.seq } };
+  } catch (err) {
+    if (err instanceof WriteConflictError) {
+      throw new SubscriberError('write_conflict', 'too many concurrent writers on this topic; retry', 503);
+    }
+    // DynamoDB refuses some JSON it cannot store (nesting deeper than 32 levels, for instance).
+    if ((err as { name?: string }).name === 'ValidationException') {
+      throw new SubscriberError('invalid_data', `"data" cannot be stored: ${(err as Error).message}`);
+    }
+    throw err;
+  }
+}
+
+export { messageFrame };

@@ -1,0 +1,28 @@
+import type { ConnectionStore } from './connections';
+import { deliver, type RetryPolicy } from './deliver';
+import { createLimiter } from './limiter';
+import type { Sender } from './sender';
+
+/**
+ * Send-to-user (seed 001): one frame to every live connection of a user, found through the
+ * `byUser` index. Connections that answer 410 are pruned. Returns how many were reached.
+ */
+export async function sendToUser(
+  userId: string,
+  frame: string,
+  deps: {
+    connections: ConnectionStore;
+    sender: Sender;
+    removeConnections(ids: readonly string[]): Promise<unknown>;
+    concurrency: number;
+    retry?: RetryPolicy;
+  },
+): Promise<{ connections: number; reached: number; gone: number; failed: number }> {
+  const ids = await deps.connections.liveIdsOfUser(userId);
+  const limit = createLimiter(deps.concurrency);
+  const outcomes = await Promise.all(ids.map((id) => limit(() => deliver(deps.sender, id, () => frame, deps.retry))));
+  const gone = ids.filter((_, i) => outcomes[i] === 'gone');
+  if (gone.length) await deps.removeConnections(gone);
+  const reached = outcomes.filter((o) => o === 'ok').length;
+  return { connections: ids.length, reached, gone: gone.length, failed: ids.length - reached - gone.length };
+}

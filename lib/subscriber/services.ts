@@ -1,0 +1,66 @@
+import { MAX_CONNECTION_SECONDS } from '../config';
+import type { Deps } from '../runtime';
+import { ItemStore } from '../stores/items';
+import { createAuthenticator, type Authenticator } from './auth';
+import { removeConnections } from './cleanup';
+import { ConnectionStore } from './connections';
+import { LeanSender } from './lean-sender';
+import { SdkSender, singleAttemptClient, type Sender } from './sender';
+import { SubscriptionStore } from './subscriptions';
+
+/**
+ * The stores and senders a subscriber handler needs, built from `Deps` once per handler
+ * instance (i.e. once per warm Lambda environment), never at import time.
+ */
+export interface SubscriberServices {
+  readonly connections: ConnectionStore;
+  readonly subscriptions: SubscriptionStore;
+  readonly items: ItemStore;
+  /** Replies to the connection that sent a frame: the SDK client with its own retries. */
+  readonly replySender: Sender;
+  auth(): Authenticator;
+  /** Deletes connections and all their subscription rows. */
+  removeConnections(ids: readonly string[]): Promise<number>;
+}
+
+export function subscriberServices(deps: Deps): SubscriberServices {
+  const { config, clients, clock } = deps;
+  let auth: Authenticator | undefined;
+  const subscriptions = new SubscriptionStore(clients.doc, { table: config.tables.subscriptions, clock });
+  return {
+    connections: new ConnectionStore(clients.doc, {
+      table: config.tables.connections,
+      ttlSeconds: config.subscriber.connectionTtlSeconds,
+      maxLifetimeSeconds: MAX_CONNECTION_SECONDS,
+      clock,
+    }),
+    subscriptions,
+    items: new ItemStore(clients.doc, {
+      itemsTable: config.tables.items,
+      historyTable: config.tables.history,
+      historyTtlSeconds: config.subscriber.historyTtlSeconds,
+      clock,
+    }),
+    replySender: new SdkSender(clients.management(config.managementEndpoint)),
+    auth: () => (auth ??= createAuthenticator(config)),
+    removeConnections: (ids) =>
+      removeConnections(clients.doc, { connections: config.tables.connections }, subscriptions, ids),
+  };
+}
+
+export type SenderKind = 'sdk' | 'lean';
+
+/**
+ * The fan-out sender. `sdk` is the reference (the SDK client, one attempt per call because
+ * fan-out owns retries); `lean` posts signed requests directly (see lean-sender.ts).
+ */
+export function fanoutSender(deps: Deps, kind: SenderKind): Sender {
+  const base = deps.clients.management(deps.config.managementEndpoint);
+  if (kind === 'sdk') return new SdkSender(singleAttemptClient(base, deps.config.managementEndpoint));
+  return new LeanSender({
+    endpoint: deps.config.managementEndpoint,
+    region: deps.config.region,
+    credentials: base.config.credentials,
+    maxSockets: deps.config.subscriber.fanoutConcurrency,
+  });
+}

@@ -1,0 +1,89 @@
+import { DeleteCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { INDEX } from '../schema';
+
+/**
+ * The subscriptions table: (topic, connectionId) rows, the fan-out index.
+ *
+ * Fan-out reads a topic's rows page by page with ConsistentRead: the gap-free subscribe writes
+ * its row *before* it reads the item, and only a strongly consistent query is guaranteed to
+ * see that row for every later write of the topic. Rows past `expiresAt` are skipped (TTL
+ * deletes them up to ~48 h late).
+ */
+
+export interface SubscriptionRow {
+  readonly topic: string;
+  readonly connectionId: string;
+  readonly userId?: string;
+  readonly expiresAt: number;
+}
+
+export interface SubscriptionStoreOptions {
+  readonly table: string;
+  readonly clock: () => number;
+  /** Rows per Query page; DynamoDB also stops a page at 1 MB. */
+  readonly pageSize?: number;
+}
+
+export class SubscriptionStore {
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    private readonly opts: SubscriptionStoreOptions,
+  ) {}
+
+  get table(): string {
+    return this.opts.table;
+  }
+
+  async put(row: SubscriptionRow): Promise<void> {
+    await this.doc.send(new PutCommand({ TableName: this.opts.table, Item: { ...row } }));
+  }
+
+  async delete(topic: string, connectionId: string): Promise<void> {
+    await this.doc.send(new DeleteCommand({ TableName: this.opts.table, Key: { topic, connectionId } }));
+  }
+
+  /** Live connection ids subscribed to `topic`, one page at a time. */
+  async *pages(topic: string): AsyncGenerator<string[]> {
+    let start: Record<string, unknown> | undefined;
+    do {
+      const r = await this.doc.send(
+        new QueryCommand({
+          TableName: this.opts.table,
+          KeyConditionExpression: '#t = :t',
+          ExpressionAttributeNames: { '#t': 'topic', '#c': 'connectionId', '#e': 'expiresAt' },
+          ExpressionAttributeValues: { ':t': topic },
+          ProjectionExpression: '#c, #e',
+          ConsistentRead: true,
+          Limit: this.opts.pageSize,
+          ExclusiveStartKey: start,
+        }),
+      );
+      const nowSec = Math.floor(this.opts.clock() / 1000);
+      const ids: string[] = [];
+      for (const it of r.Items ?? []) if (Number(it.expiresAt ?? 0) > nowSec) ids.push(String(it.connectionId));
+      if (ids.length) yield ids;
+      start = r.LastEvaluatedKey;
+    } while (start);
+  }
+
+  /** Topics of a connection from the `byConnection` index (eventually consistent; callers union it with the connection row). */
+  async topicsOf(connectionId: string): Promise<string[]> {
+    const topics: string[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const r = await this.doc.send(
+        new QueryCommand({
+          TableName: this.opts.table,
+          IndexName: INDEX.subscriptionsByConnection,
+          KeyConditionExpression: '#c = :c',
+          ExpressionAttributeNames: { '#c': 'connectionId' },
+          ExpressionAttributeValues: { ':c': connectionId },
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const it of r.Items ?? []) topics.push(String(it.topic));
+      start = r.LastEvaluatedKey;
+    } while (start);
+    return topics;
+  }
+}

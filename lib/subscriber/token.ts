@@ -1,0 +1,57 @@
+/**
+ * Where a subscriber's JWT travels on the WebSocket upgrade, and which subprotocol to echo.
+ *
+ * Browsers cannot set headers on `new WebSocket(url, protocols)`; the only header they control is
+ * `Sec-WebSocket-Protocol`. Convention: `new WebSocket(url, ['bearer', jwt])` sends
+ * `Sec-WebSocket-Protocol: bearer, <jwt>`; we take the JWT-shaped entry and echo `bearer`, so the
+ * token never comes back in a response header. A browser fails the handshake when it offered
+ * protocols and none is echoed (RFC 6455 §4.1), so a lone `<jwt>` entry has to be echoed as is.
+ * Otherwise: `Authorization: Bearer <jwt>` (server-side clients), then `?token=<jwt>`.
+ */
+
+export interface UpgradeRequest {
+  readonly headers?: Readonly<Record<string, string | undefined>> | null;
+  readonly query?: Readonly<Record<string, string | undefined>> | null;
+}
+
+export interface FoundToken {
+  readonly token?: string;
+  readonly source?: 'protocol' | 'authorization' | 'query';
+  /** The subprotocol to echo in the $connect response, if the client offered any. */
+  readonly protocol?: string;
+}
+
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+export const BEARER_PROTOCOL = 'bearer';
+
+export function header(req: UpgradeRequest, name: string): string | undefined {
+  const h = req.headers;
+  if (!h) return undefined;
+  const lower = name.toLowerCase();
+  for (const [k, v] of Object.entries(h)) if (k.toLowerCase() === lower && v !== undefined) return v;
+  return undefined;
+}
+
+export function offeredProtocols(req: UpgradeRequest): string[] {
+  const v = header(req, 'sec-websocket-protocol');
+  if (!v) return [];
+  return v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+export function findToken(req: UpgradeRequest): FoundToken {
+  const protocols = offeredProtocols(req);
+  const jwtEntry = protocols.find((p) => JWT_SHAPE.test(p));
+  const others = protocols.filter((p) => p !== jwtEntry);
+  // Echo `bearer` when offered, else another non-token protocol, else (lone token) the token.
+  const protocol = others.find((p) => p.toLowerCase() === BEARER_PROTOCOL) ?? others[0] ?? jwtEntry;
+  if (jwtEntry) return { token: jwtEntry, source: 'protocol', protocol };
+  const auth = header(req, 'authorization');
+  const m = auth ? /^Bearer\s+(\S+)\s*$/i.exec(auth) : null;
+  if (m) return { token: m[1], source: 'authorization', protocol };
+  const q = req.query?.token;
+  if (q) return { token: q, source: 'query', protocol };
+  return { protocol };
+}

@@ -1,0 +1,76 @@
+import type { Deps } from '../runtime';
+import { SubscriberError } from './errors';
+import { errorFrame, pongFrame, unsubscribedFrame } from './frames';
+import { parseBody, parseClientFrame, type ClientFrame } from './protocol';
+import type { SubscriberServices } from './services';
+import { subscribe } from './subscribe';
+import { unsubscribe } from './unsubscribe';
+
+/**
+ * The shared body of the message routes (subscribe, unsubscribe, ping, $default). API Gateway
+ * selects the route from `action` only; the handler validates the whole frame and answers over
+ * the management API (`PostToConnection`, awaited in order, so a snapshot and the replies of
+ * one frame arrive in sequence). Client errors become `{"type":"error","code",…}` frames and
+ * the connection stays open; nothing is written for a frame that fails validation.
+ */
+
+export interface WebsocketMessageEvent {
+  readonly body?: string | null;
+  readonly isBase64Encoded?: boolean;
+  readonly requestContext: { readonly connectionId: string; readonly routeKey?: string };
+}
+
+export type RouteName = 'subscribe' | 'unsubscribe' | 'ping' | '$default';
+
+export function messageRoute(deps: Deps, services: SubscriberServices, route: RouteName) {
+  return async (event: WebsocketMessageEvent): Promise<{ statusCode: number }> => {
+    const connectionId = event.requestContext.connectionId;
+    const send = async (frame: string) => {
+      const outcome = await services.replySender.send(connectionId, frame);
+      // The client left mid-reply: nothing more to say; fan-out or $disconnect prunes the rows.
+      if (outcome === 'gone') throw new ClientGone();
+      if (outcome !== 'ok') throw new Error(`reply to ${connectionId} failed: ${outcome}`);
+    };
+    let frame: ClientFrame | undefined;
+    let raw: Record<string, unknown> | undefined;
+    try {
+      raw = parseBody(event.body, event.isBase64Encoded);
+      frame = parseClientFrame(raw);
+      if (route === '$default') {
+        // API Gateway sends a known action here only if its route is not deployed.
+        throw new SubscriberError('unknown_action', `action "${frame.action}" is not routed on this stage`);
+      }
+      if (frame.action !== route) {
+        throw new SubscriberError('invalid_message', `the ${route} route received action "${frame.action}"`);
+      }
+      switch (frame.action) {
+        case 'subscribe':
+          await subscribe(connectionId, frame, { ...services, send, clock: deps.clock });
+          break;
+        case 'unsubscribe':
+          await unsubscribe(connectionId, frame.topic, services);
+          await send(unsubscribedFrame(frame.topic));
+          break;
+        case 'ping': {
+          await services.connections.touch(connectionId);
+          await send(pongFrame(deps.clock()));
+          break;
+        }
+      }
+      return { statusCode: 200 };
+    } catch (err) {
+      if (err instanceof ClientGone) return { statusCode: 410 };
+      const action = typeof raw?.action === 'string' ? raw.action.slice(0, 64) : undefined;
+      const topic = typeof raw?.topic === 'string' && raw.topic.length <= 256 ? raw.topic : undefined;
+      if (err instanceof SubscriberError) {
+        await send(errorFrame(err.code, err.message, { ...(action ? { action } : {}), ...(topic ? { topic } : {}) })).catch(() => {});
+        return { statusCode: err.status };
+      }
+      deps.log.error('websocket route failed', { route, connectionId, err });
+      await send(errorFrame('internal_error', 'the request could not be completed; retry', action ? { action } : undefined)).catch(() => {});
+      return { statusCode: 500 };
+    }
+  };
+}
+
+class ClientGone extends Error {}

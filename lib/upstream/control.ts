@@ -1,0 +1,147 @@
+import { InputError } from '../errors';
+import type { Logger } from '../log';
+import type { CommandSender } from './commands';
+import { parseUpstreamUrl } from './endpoint';
+import { parseConnectionParams, parseCredentials, parseTopic, type HeaderMap } from './headers';
+import type { UpstreamRow } from './row';
+import { secretNameFor, type SecretStore } from './secret-store';
+import { defaultTopic, SOCKET_ID_PATTERN, socketIdOf } from './socket-id';
+import type { SsrfGuard } from './ssrf';
+import type { UpstreamStore } from './store';
+
+/**
+ * The control API's core, free of HTTP: open, describe, close and list upstream sockets.
+ * Order of a POST: validate → SSRF check → secret → table (desired=open) → command. The table
+ * is the truth, so if the command cannot be sent the socket still opens, via the agents'
+ * reconcile loop, one reconcile interval later; the request is not failed for it.
+ */
+
+export interface ControlDeps {
+  readonly store: UpstreamStore;
+  readonly secrets: SecretStore;
+  readonly commands: CommandSender;
+  readonly guard: SsrfGuard;
+  readonly secretPrefix: string;
+  readonly clock: () => number;
+  readonly log: Logger;
+}
+
+/** What GET returns; never credentials or the secret's name. */
+export interface UpstreamView {
+  socketId: string;
+  internalID: string;
+  interWorkingInterface: string;
+  platformID: string;
+  topic: string;
+  desired: string;
+  status: string;
+  isActive: boolean;
+  countErr: number;
+  lastHealthyAt: string | null;
+  owner: string | null;
+  leaseExpiresAt: string | null;
+  connectedAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+  lastError: string | null;
+  counters: { messagesIn: number; messagesPersisted: number; messagesDropped: number; errors: number; reconnects: number };
+}
+
+const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null);
+
+export function viewOf(row: UpstreamRow, now: number): UpstreamView {
+  // A row whose owner stopped renewing (its agent died) still says isActive=true until another
+  // agent claims it; the lease is what proves an agent is really holding the socket.
+  const leaseLive = !!row.owner && (row.leaseExpiresAt ?? 0) > now;
+  return {
+    socketId: row.socketId,
+    internalID: row.internalID,
+    interWorkingInterface: row.interWorkingInterface,
+    platformID: row.platformID,
+    topic: row.topic,
+    desired: row.desired,
+    status: row.status,
+    isActive: row.isActive && leaseLive,
+    countErr: row.countErr,
+    lastHealthyAt: iso(row.lastHealthyAt),
+    owner: leaseLive ? row.owner! : null,
+    leaseExpiresAt: row.owner ? iso(row.leaseExpiresAt) : null,
+    connectedAt: iso(row.connectedAt),
+    createdAt: iso(row.createdAt) ?? new Date(0).toISOString(),
+    updatedAt: iso(row.updatedAt) ?? new Date(0).toISOString(),
+    lastError: row.lastError ?? null,
+    counters: {
+      messagesIn: row.messagesIn,
+      messagesPersisted: row.messagesPersisted,
+      messagesDropped: row.messagesDropped,
+      errors: row.errors,
+      reconnects: row.reconnects,
+    },
+  };
+}
+
+export async function openUpstream(d: ControlDeps, headers: HeaderMap): Promise<{ socketId: string; status: string; topic: string }> {
+  const params = parseConnectionParams(headers);
+  const creds = parseCredentials(headers);
+  const topic = parseTopic(headers) ?? defaultTopic(params);
+  const url = parseUpstreamUrl(params.interWorkingInterface);
+  await d.guard.check(url);
+  const socketId = socketIdOf(params);
+  const secretRef = secretNameFor(d.secretPrefix, socketId);
+  await d.secrets.put(secretRef, creds);
+  const row = await d.store.requestOpen(socketId, { ...params, topic, secretRef }, d.clock());
+  try {
+    await d.commands.send('open', socketId);
+  } catch (err) {
+    d.log.warn('open command not sent; reconcile will pick the socket up', { socketId, err });
+  }
+  d.log.info('upstream open requested', { socketId, platformID: params.platformID, internalID: params.internalID, topic, status: row.status });
+  return { socketId, status: row.status, topic };
+}
+
+/** `?socketId=` when given, else the three connection headers. */
+export function socketIdFrom(headers: HeaderMap, query: Readonly<Record<string, string | undefined>> | undefined): string {
+  const q = query?.socketId;
+  if (q !== undefined) {
+    if (!SOCKET_ID_PATTERN.test(q)) throw new InputError('invalid_socket_id', 'query parameter socketId must be 40 lower-case hex characters');
+    return q;
+  }
+  return socketIdOf(parseConnectionParams(headers));
+}
+
+export async function describeUpstream(d: ControlDeps, socketId: string): Promise<UpstreamView> {
+  const row = await d.store.get(socketId);
+  if (!row) throw new InputError('not_found', `no upstream socket ${socketId}`, 404);
+  return viewOf(row, d.clock());
+}
+
+export async function closeUpstream(d: ControlDeps, socketId: string): Promise<{ socketId: string; desired: string; status: string }> {
+  const row = await d.store.requestClose(socketId, d.clock());
+  try {
+    await d.commands.send('close', socketId);
+  } catch (err) {
+    // The owner's next lease renewal is conditioned on desired=open and fails, so it closes anyway.
+    d.log.warn('close command not sent; the owner closes at its next lease renewal', { socketId, err });
+  }
+  d.log.info('upstream close requested', { socketId, status: row.status });
+  return { socketId, desired: row.desired, status: row.status };
+}
+
+export const LIST_DEFAULT_LIMIT = 50;
+export const LIST_MAX_LIMIT = 100;
+
+export async function listUpstreams(
+  d: ControlDeps,
+  query: Readonly<Record<string, string | undefined>> | undefined,
+): Promise<{ items: UpstreamView[]; cursor: string | null }> {
+  let limit = LIST_DEFAULT_LIMIT;
+  if (query?.limit !== undefined) {
+    if (!/^\d+$/.test(query.limit) || Number(query.limit) < 1 || Number(query.limit) > LIST_MAX_LIMIT) {
+      throw new InputError('invalid_limit', `query parameter limit must be an integer from 1 to ${LIST_MAX_LIMIT}`);
+    }
+    limit = Number(query.limit);
+  }
+  const page = await d.store.list({ limit, cursor: query?.cursor });
+  const now = d.clock();
+  return { items: page.items.map((r) => viewOf(r, now)), cursor: page.cursor ?? null };
+}

@@ -1,0 +1,96 @@
+import { InputError } from '../errors';
+import { topicProblem } from '../topics';
+import type { ConnectionParams } from './socket-id';
+
+/**
+ * The control API's request headers (seed 000): `internalID`, `interWorkingInterface`,
+ * `platformID`, and on POST the credentials `asapa_email` / `asapa_pass`, plus an optional
+ * `topic`. HTTP header names are case-insensitive (RFC 9110 §5.1) and API Gateway's payload
+ * 2.0 lower-cases them anyway, so they are matched without regard to case.
+ */
+
+export const HEADER = {
+  internalID: 'internalID',
+  interWorkingInterface: 'interWorkingInterface',
+  platformID: 'platformID',
+  email: 'asapa_email',
+  pass: 'asapa_pass',
+  topic: 'topic',
+} as const;
+
+/** Upper bounds per header value (bytes, UTF-8). Anything longer is refused with 400. */
+export const LIMITS = {
+  internalID: 256,
+  platformID: 256,
+  // Browsers and CDNs commonly cap URLs around 2 KB; an upstream base URL has no reason to be longer.
+  interWorkingInterface: 2048,
+  // RFC 5321: 64-octet local part + @ + 255-octet domain.
+  email: 320,
+  pass: 1024,
+} as const;
+
+export interface Credentials {
+  readonly email: string;
+  readonly pass: string;
+}
+
+export type HeaderMap = Readonly<Record<string, string | undefined>> | null | undefined;
+
+/** Case-insensitive header lookup; a blank value counts as absent. */
+export function headerValue(headers: HeaderMap, name: string): string | undefined {
+  if (!headers) return undefined;
+  const want = name.toLowerCase();
+  for (const [k, v] of Object.entries(headers)) {
+    if (k.toLowerCase() === want && v !== undefined) {
+      const t = v.trim();
+      return t === '' ? undefined : t;
+    }
+  }
+  return undefined;
+}
+
+function required(headers: HeaderMap, name: string, limit: number): string {
+  const v = headerValue(headers, name);
+  if (v === undefined) throw new InputError('missing_header', `header ${name} is required`);
+  checkSize(name, v, limit);
+  return v;
+}
+
+function checkSize(name: string, v: string, limit: number): void {
+  const n = Buffer.byteLength(v, 'utf8');
+  if (n > limit) throw new InputError('header_too_long', `header ${name} is ${n} bytes; the limit is ${limit}`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(v)) throw new InputError('invalid_header', `header ${name} contains control characters`);
+}
+
+/** The three connection parameters, each required. Missing headers are named in order. */
+export function parseConnectionParams(headers: HeaderMap): ConnectionParams {
+  const missing = [HEADER.internalID, HEADER.interWorkingInterface, HEADER.platformID].filter(
+    (h) => headerValue(headers, h) === undefined,
+  );
+  if (missing.length) {
+    throw new InputError('missing_header', `header${missing.length > 1 ? 's' : ''} ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} required`);
+  }
+  return {
+    internalID: required(headers, HEADER.internalID, LIMITS.internalID),
+    interWorkingInterface: required(headers, HEADER.interWorkingInterface, LIMITS.interWorkingInterface),
+    platformID: required(headers, HEADER.platformID, LIMITS.platformID),
+  };
+}
+
+export function parseCredentials(headers: HeaderMap): Credentials {
+  const missing = [HEADER.email, HEADER.pass].filter((h) => headerValue(headers, h) === undefined);
+  if (missing.length) {
+    throw new InputError('missing_header', `header${missing.length > 1 ? 's' : ''} ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} required`);
+  }
+  return { email: required(headers, HEADER.email, LIMITS.email), pass: required(headers, HEADER.pass, LIMITS.pass) };
+}
+
+/** The optional `topic` header, validated like every topic (lib/topics.ts). */
+export function parseTopic(headers: HeaderMap): string | undefined {
+  const t = headerValue(headers, HEADER.topic);
+  if (t === undefined) return undefined;
+  const p = topicProblem(t);
+  if (p) throw new InputError(/limit/.test(p) ? 'header_too_long' : 'invalid_topic', `header topic: ${p}`);
+  return t;
+}

@@ -1,0 +1,78 @@
+import { UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { isConditionFailed } from './row';
+
+/**
+ * What the owning agent records about a socket's connection and health (seed 000's cron rule).
+ * Every write is conditioned on `owner = :me`: an agent that lost the lease learns it here
+ * (`lost`) and must drop the socket.
+ */
+
+export type RecordResult = { ok: true; countErr: number } | { ok: false };
+
+export class HealthRecords {
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    readonly tableName: string,
+  ) {}
+
+  private async update(socketId: string, owner: string, expr: string, names: Record<string, string>, values: Record<string, unknown>): Promise<RecordResult> {
+    try {
+      const r = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { socketId },
+          UpdateExpression: expr,
+          ConditionExpression: '#owner = :me',
+          ExpressionAttributeNames: { '#owner': 'owner', ...names },
+          ExpressionAttributeValues: { ':me': owner, ...values },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return { ok: true, countErr: Number(r.Attributes?.countErr ?? 0) };
+    } catch (err) {
+      if (isConditionFailed(err)) return { ok: false };
+      throw err;
+    }
+  }
+
+  /** The handshake succeeded. */
+  connected(socketId: string, owner: string, now: number): Promise<RecordResult> {
+    return this.update(socketId, owner, 'SET #status = :open, isActive = :true, connectedAt = :now, updatedAt = :now REMOVE lastError', { '#status': 'status' }, {
+      ':open': 'open',
+      ':true': true,
+      ':now': now,
+    });
+  }
+
+  /** The connection dropped or a dial failed; the agent is redialling. */
+  disconnected(socketId: string, owner: string, now: number, reason: string): Promise<RecordResult> {
+    return this.update(socketId, owner, 'SET #status = :re, isActive = :false, lastError = :reason, updatedAt = :now', { '#status': 'status' }, {
+      ':re': 'reconnecting',
+      ':false': false,
+      ':reason': reason.slice(0, 500),
+      ':now': now,
+    });
+  }
+
+  /** A passing health check: countErr = 0, isActive, lastHealthyAt. */
+  healthy(socketId: string, owner: string, now: number): Promise<RecordResult> {
+    return this.update(
+      socketId,
+      owner,
+      'SET countErr = :zero, isActive = :true, lastHealthyAt = :now, #status = :open, updatedAt = :now',
+      { '#status': 'status' },
+      { ':zero': 0, ':true': true, ':now': now, ':open': 'open' },
+    );
+  }
+
+  /** A failing health check: countErr += 1; the returned countErr decides whether to give up. */
+  unhealthy(socketId: string, owner: string, now: number, reason: string): Promise<RecordResult> {
+    return this.update(
+      socketId,
+      owner,
+      'SET isActive = :false, #status = :re, lastError = :reason, updatedAt = :now ADD countErr :one',
+      { '#status': 'status' },
+      { ':false': false, ':re': 'reconnecting', ':reason': reason.slice(0, 500), ':now': now, ':one': 1 },
+    );
+  }
+}

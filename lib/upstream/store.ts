@@ -1,0 +1,151 @@
+import { GetCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { InputError } from '../errors';
+import type { ConnectionParams } from './socket-id';
+import { COUNTER_NAMES, isConditionFailed, toRow, type UpstreamRow } from './row';
+
+/**
+ * The control side of the upstreams table: desired state, reads and listing. The agent's side
+ * (leases, health) is in leases.ts and health-records.ts; every agent write there is conditioned
+ * on `owner = :me`, so a write from an agent that lost its lease can never land.
+ */
+
+export interface ListPage {
+  readonly items: UpstreamRow[];
+  /** Opaque; pass it back as `cursor` for the next page. Absent on the last page. */
+  readonly cursor?: string;
+}
+
+export class UpstreamStore {
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    readonly tableName: string,
+  ) {}
+
+  async get(socketId: string): Promise<UpstreamRow | undefined> {
+    const r = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: { socketId }, ConsistentRead: true }));
+    return r.Item ? toRow(r.Item) : undefined;
+  }
+
+  /**
+   * desired=open, idempotently: a second POST with the same parameters updates the same row and
+   * leaves a running socket alone. A `failed` or `closed` socket is revived (status pending,
+   * countErr 0, back in the byDesiredLease index) so the agents pick it up again.
+   */
+  async requestOpen(socketId: string, p: ConnectionParams & { topic: string; secretRef: string }, now: number): Promise<UpstreamRow> {
+    const zeroCounters = Object.fromEntries(COUNTER_NAMES.map((c) => [`#${c}`, c]));
+    const r = await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { socketId },
+        UpdateExpression:
+          'SET internalID = :i, interWorkingInterface = :u, platformID = :p, topic = :t, secretRef = :s, desired = :open, updatedAt = :now, ' +
+          'createdAt = if_not_exists(createdAt, :now), #status = if_not_exists(#status, :pending), countErr = if_not_exists(countErr, :zero), ' +
+          'isActive = if_not_exists(isActive, :false), leaseExpiresAt = if_not_exists(leaseExpiresAt, :zero), ' +
+          COUNTER_NAMES.map((c) => `#${c} = if_not_exists(#${c}, :zero)`).join(', '),
+        ExpressionAttributeNames: { '#status': 'status', ...zeroCounters },
+        ExpressionAttributeValues: {
+          ':i': p.internalID,
+          ':u': p.interWorkingInterface,
+          ':p': p.platformID,
+          ':t': p.topic,
+          ':s': p.secretRef,
+          ':open': 'open',
+          ':now': now,
+          ':pending': 'pending',
+          ':zero': 0,
+          ':false': false,
+        },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    const row = toRow(r.Attributes!);
+    if ((row.status === 'failed' || row.status === 'closed') && !row.owner) {
+      try {
+        const rv = await this.doc.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: { socketId },
+            UpdateExpression: 'SET #status = :pending, countErr = :zero, isActive = :false, leaseExpiresAt = :zero, updatedAt = :now REMOVE lastError',
+            ConditionExpression: 'desired = :open AND #status IN (:failed, :closed) AND attribute_not_exists(#owner)',
+            ExpressionAttributeNames: { '#status': 'status', '#owner': 'owner' },
+            ExpressionAttributeValues: { ':pending': 'pending', ':zero': 0, ':false': false, ':now': now, ':open': 'open', ':failed': 'failed', ':closed': 'closed' },
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        return toRow(rv.Attributes!);
+      } catch (err) {
+        // Someone moved it on meanwhile (an agent claimed it, or a DELETE came in): that is fine.
+        if (!isConditionFailed(err)) throw err;
+        return (await this.get(socketId)) ?? row;
+      }
+    }
+    return row;
+  }
+
+  /**
+   * desired=closed. Throws 404 `not_found` for an unknown socket. A socket no agent holds is
+   * marked closed at once; a held one is closed by its agent (close command, or its next lease
+   * renewal, which is conditioned on desired=open).
+   */
+  async requestClose(socketId: string, now: number): Promise<UpstreamRow> {
+    let row: UpstreamRow;
+    try {
+      const r = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { socketId },
+          UpdateExpression: 'SET desired = :closed, updatedAt = :now',
+          ConditionExpression: 'attribute_exists(socketId)',
+          ExpressionAttributeValues: { ':closed': 'closed', ':now': now },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      row = toRow(r.Attributes!);
+    } catch (err) {
+      if (isConditionFailed(err)) throw new InputError('not_found', `no upstream socket ${socketId}`, 404);
+      throw err;
+    }
+    if (!row.owner && row.status !== 'closed') {
+      try {
+        const r = await this.doc.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: { socketId },
+            // leaseExpiresAt = 0 keeps the row indexed (a failed row had lost the attribute).
+            UpdateExpression: 'SET #status = :closedS, isActive = :false, leaseExpiresAt = :zero, updatedAt = :now',
+            ConditionExpression: 'desired = :closed AND attribute_not_exists(#owner)',
+            ExpressionAttributeNames: { '#status': 'status', '#owner': 'owner' },
+            ExpressionAttributeValues: { ':closedS': 'closed', ':false': false, ':zero': 0, ':now': now, ':closed': 'closed' },
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        row = toRow(r.Attributes!);
+      } catch (err) {
+        if (!isConditionFailed(err)) throw err;
+      }
+    }
+    return row;
+  }
+
+  /**
+   * One page of every upstream. A Scan is acceptable here: this is an operator listing, not a
+   * fan-out path, and it is paginated (DynamoDB returns at most 1 MB per call anyway).
+   */
+  async list(opts: { limit: number; cursor?: string }): Promise<ListPage> {
+    let start: Record<string, unknown> | undefined;
+    if (opts.cursor) {
+      try {
+        const k = JSON.parse(Buffer.from(opts.cursor, 'base64url').toString('utf8')) as { socketId?: unknown };
+        if (typeof k.socketId !== 'string') throw new Error('bad');
+        start = { socketId: k.socketId };
+      } catch {
+        throw new InputError('invalid_cursor', 'query parameter cursor is not a cursor this API returned');
+      }
+    }
+    const r = await this.doc.send(new ScanCommand({ TableName: this.tableName, Limit: opts.limit, ExclusiveStartKey: start }));
+    const cursor = r.LastEvaluatedKey
+      ? Buffer.from(JSON.stringify({ socketId: r.LastEvaluatedKey.socketId }), 'utf8').toString('base64url')
+      : undefined;
+    return { items: (r.Items ?? []).map(toRow), cursor };
+  }
+}

@@ -1,0 +1,100 @@
+import { expect } from 'chai';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { SignJWT } from 'jose';
+import { loadConfig, ConfigError } from '../../../lib/config';
+import { startTestStack, type LocalStack } from '../../support/stack';
+import { TestClient } from './support/client';
+
+/** $connect authentication in jwt mode, end to end through the emulator's upgrade handling. */
+describe('subscriber auth (local stack, AUTH_MODE=jwt)', function () {
+  this.timeout(30_000);
+  const SECRET = 'test-secret-of-at-least-thirty-two-bytes!!';
+  let stack: LocalStack;
+  const clients: TestClient[] = [];
+  const token = (claims: Record<string, unknown>, opts: { exp?: string | number; secret?: string; sub?: string } = {}) =>
+    new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(opts.sub ?? 'carol')
+      .setIssuedAt()
+      .setExpirationTime(opts.exp ?? '5m')
+      .sign(new TextEncoder().encode(opts.secret ?? SECRET));
+  const connectionRows = async () => (await stack.clients.doc.send(new ScanCommand({ TableName: stack.tables.connections, Select: 'COUNT' }))).Count ?? 0;
+  const url = (q = '') => `${stack.endpoints.websocketUrl}${q}`;
+  const open = async (q: string, opts: Parameters<typeof TestClient.connect>[1] = {}) => {
+    const c = await TestClient.connect(url(q), opts);
+    clients.push(c);
+    return c;
+  };
+
+  before(async () => {
+    stack = await startTestStack({ env: { AUTH_MODE: 'jwt', JWT_HS256_SECRET: SECRET } });
+  });
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+    // $disconnect runs after the close completes; wait for it so row counts start from zero.
+    for (let i = 0; i < 200 && (await connectionRows()) > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  it('accepts a token in Sec-WebSocket-Protocol ("bearer, <jwt>") and echoes "bearer", not the token', async () => {
+    const t = await token({ topics: ['vehicle:*'] });
+    const c = await open('', { protocols: ['bearer', t] });
+    expect(c.protocol).to.equal('bearer');
+    expect((await c.request({ action: 'subscribe', topic: 'vehicle:1' }, 'snapshot')).seq).to.equal(0);
+  });
+
+  it('accepts a token in the Authorization header and in ?token=', async () => {
+    const t = await token({ topics: ['vehicle:*'] });
+    const a = await open('', { headers: { Authorization: `Bearer ${t}` } });
+    expect((await a.request({ action: 'ping' }, 'pong')).type).to.equal('pong');
+    const b = await open(`?token=${t}`);
+    expect((await b.request({ action: 'ping' }, 'pong')).type).to.equal('pong');
+  });
+
+  it('refuses a missing token with 401 and writes no row', async () => {
+    const before = await connectionRows();
+    expect(await TestClient.refusedStatus(url('?userId=mallory'))).to.equal(401);
+    expect(await connectionRows()).to.equal(before);
+  });
+
+  it('refuses a forged signature with 401 and writes no row', async () => {
+    const before = await connectionRows();
+    const t = await token({ topics: ['*'] }, { secret: 'another-secret-of-at-least-thirty-two-bytes' });
+    expect(await TestClient.refusedStatus(url(`?token=${t}`))).to.equal(401);
+    expect(await connectionRows()).to.equal(before);
+  });
+
+  it('refuses an expired token with 401 and writes no row', async () => {
+    const before = await connectionRows();
+    const t = await token({ topics: ['*'] }, { exp: Math.floor(Date.now() / 1000) - 60 });
+    expect(await TestClient.refusedStatus(url(`?token=${t}`))).to.equal(401);
+    expect(await connectionRows()).to.equal(before);
+  });
+
+  it('refuses an item-key topic outside the token with 403 and writes no row', async () => {
+    const before = await connectionRows();
+    const t = await token({ topics: ['vehicleId:1'] });
+    expect(await TestClient.refusedStatus(url(`?token=${t}&vehicleId=2`))).to.equal(403);
+    expect(await connectionRows()).to.equal(before);
+    // The allowed one connects.
+    await open(`?token=${t}&vehicleId=1`);
+  });
+
+  it('answers forbidden for a subscribe outside the allowed patterns, and writes nothing', async () => {
+    const t = await token({ topics: ['vehicle:*'] });
+    const c = await open(`?token=${t}`);
+    const subsBefore = (await stack.clients.doc.send(new ScanCommand({ TableName: stack.tables.subscriptions, Select: 'COUNT' }))).Count;
+    const err = await c.request({ action: 'subscribe', topic: 'battery:1' }, 'error');
+    expect(err).to.include({ type: 'error', code: 'forbidden', topic: 'battery:1' });
+    expect((await stack.clients.doc.send(new ScanCommand({ TableName: stack.tables.subscriptions, Select: 'COUNT' }))).Count).to.equal(subsBefore);
+    expect((await c.request({ action: 'subscribe', topic: 'vehicle:9' }, 'snapshot')).topic).to.equal('vehicle:9');
+  });
+
+  it('configuration refuses AUTH_MODE=none on the prod stack', () => {
+    const env = { STACK: 'prod', AUTH_MODE: 'none', TABLE_PREFIX: 'p', COMMAND_QUEUE_URL: 'https://sqs.example/q', WS_MANAGEMENT_ENDPOINT: 'https://x.example/prod' };
+    expect(() => loadConfig(env)).to.throw(ConfigError).with.property('key', 'AUTH_MODE');
+    expect(() => loadConfig({ ...env, AUTH_MODE: 'jwt', JWT_HS256_SECRET: SECRET })).to.not.throw();
+  });
+});

@@ -1,0 +1,220 @@
+import { expect } from 'chai';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { createHandler } from '../../../functions/control';
+import { startAgent, type AgentOptions, type RunningAgent } from '../../../ec2-agent/agent';
+import { encodeCommand } from '../../../lib/upstream/commands';
+import { ItemStore } from '../../../lib/stores/items';
+import { invokeLambda } from '../../../local/lambda/invoke';
+import { httpEvent, startHarness, startUpstream, waitFor, type Harness, type UpstreamServer } from './harness';
+
+type Res = { statusCode: number; body: string };
+
+/** Short timers: every loop runs many times within a test. */
+const FAST: Partial<AgentOptions> = {
+  leaseMs: 1500,
+  renewMs: 300,
+  reconcileMs: 300,
+  healthIntervalMs: 2000,
+  pingTimeoutMs: 150,
+  backoffBaseMs: 50,
+  backoffMaxMs: 400,
+  handshakeTimeoutMs: 1000,
+  commandWaitSeconds: 1,
+};
+
+describe('upstream agent against DynamoDB Local + SQS + real upstream servers', function () {
+  this.timeout(30_000);
+  let h: Harness;
+  let control: ReturnType<typeof createHandler>;
+  const agents: RunningAgent[] = [];
+  const servers: UpstreamServer[] = [];
+  const creds = { asapa_email: 'feed@acme.example', asapa_pass: 's3cr3t:with-colon' };
+  const basic = `Basic ${Buffer.from(`${creds.asapa_email}:${creds.asapa_pass}`).toString('base64')}`;
+
+  const call = async (routeKey: string, headers: Record<string, string>) => {
+    const r = await invokeLambda<Res>(control as never, httpEvent(routeKey, headers), { functionName: 'control' });
+    return { status: r.statusCode, body: JSON.parse(r.body) };
+  };
+  const agent = async (opts: Partial<AgentOptions> = {}) => {
+    const a = await startAgent(h.deps('agent'), { ...FAST, ...opts });
+    agents.push(a);
+    return a;
+  };
+  const upstream = async (opts: Parameters<typeof startUpstream>[0] = {}) => {
+    const s = await startUpstream({ requireAuth: basic, ...opts });
+    servers.push(s);
+    return s;
+  };
+  const headersFor = (s: UpstreamServer, internalID: string) => ({ internalID, interWorkingInterface: s.url, platformID: 'acme' });
+  const state = async (s: UpstreamServer, internalID: string) => (await call('GET /websocket', headersFor(s, internalID))).body;
+
+  // A fresh table set per test: sockets left desired-open by one test must not occupy the next
+  // test's agents.
+  beforeEach(async () => {
+    h = await startHarness();
+    control = createHandler(h.deps('control'));
+  });
+  afterEach(async () => {
+    await Promise.all(agents.splice(0).map((a) => a.stop()));
+    await Promise.all(servers.splice(0).map((s) => s.stop()));
+    await h.stop();
+  });
+
+  it('POST → the agent connects with Basic auth, persists every message to the topic, GET reports active; DELETE → the upstream sees the close', async () => {
+    const up = await upstream();
+    const a = await agent();
+    const p = await call('POST /websocket', { ...headersFor(up, 'veh-1'), ...creds });
+    expect(p.status).to.equal(202);
+    await waitFor(() => up.open.size === 1, 10_000, 'the upstream connection');
+    expect(up.auths).to.deep.equal([basic]);
+    await waitFor(async () => (await state(up, 'veh-1')).isActive === true, 5000, 'GET isActive');
+    const s1 = await state(up, 'veh-1');
+    expect(s1).to.include({ status: 'open', owner: a.agentId, desired: 'open' });
+
+    for (let i = 1; i <= 5; i++) up.send({ timestamp: 1_700_000_000_000 + i, n: i });
+    up.send('plain text');
+    // Beyond 2^53: the document client refuses the parsed number, so the text is stored instead.
+    up.send('{"id":12345678901234567890}');
+    const items = new ItemStore(h.clients.doc, { itemsTable: h.tables.items, historyTable: h.tables.history, historyTtlSeconds: 3600 });
+    await waitFor(async () => ((await items.get(p.body.topic))?.seq ?? 0) >= 7, 5000, 'seven persisted messages');
+    const hist = await items.historySince(p.body.topic, 0, 100);
+    expect(hist.map((r) => r.data)).to.deep.equal(
+      [1, 2, 3, 4, 5].map((n) => ({ timestamp: 1_700_000_000_000 + n, n })).concat(['plain text', '{"id":12345678901234567890}'] as never[]),
+    );
+    expect(hist[0].ts).to.equal(1_700_000_000_001);
+    // Counters reach the row with the next lease renewal.
+    await waitFor(async () => (await state(up, 'veh-1')).counters.messagesPersisted === 7, 3000, 'counters in the row');
+    expect(a.metrics()).to.include({ openSockets: 1, messagesIn: 7, messagesPersisted: 7, messagesDropped: 0 });
+
+    const d = await call('DELETE /websocket', headersFor(up, 'veh-1'));
+    expect(d.status).to.equal(202);
+    await waitFor(() => up.closes.length === 1, 5000, 'the upstream to see the close');
+    expect(up.closes).to.deep.equal([1000]);
+    await waitFor(async () => (await state(up, 'veh-1')).status === 'closed', 3000, 'status closed');
+    const s2 = await state(up, 'veh-1');
+    expect(s2).to.include({ isActive: false, owner: null, desired: 'closed' });
+    expect(a.metrics().openSockets).to.equal(0);
+    // Credentials never reach the logs.
+    expect(h.logLines.join('\n')).to.not.include(creds.asapa_pass).and.not.include(basic.slice(6));
+  });
+
+  it('duplicate and reordered commands end in the desired state', async () => {
+    const up = await upstream();
+    const a = await agent();
+    const send = (type: 'open' | 'close', socketId: string) =>
+      h.clients.sqs.send(new SendMessageCommand({ QueueUrl: h.queueUrls.commands, MessageBody: encodeCommand(type, socketId, Date.now()) }));
+
+    // Desired open; commands close, open, open arrive (close before open, open twice).
+    const open = await call('POST /websocket', { ...headersFor(up, 'veh-open'), ...creds });
+    await send('close', open.body.socketId);
+    await send('open', open.body.socketId);
+    await send('open', open.body.socketId);
+    // Desired closed; stale opens arrive after the close.
+    const closed = await call('POST /websocket', { ...headersFor(up, 'veh-closed'), ...creds });
+    await call('DELETE /websocket', headersFor(up, 'veh-closed'));
+    await send('open', closed.body.socketId);
+    await send('open', closed.body.socketId);
+
+    await waitFor(() => a.metrics().commandsHandled >= 8, 15_000, 'all eight commands');
+    await waitFor(async () => (await state(up, 'veh-open')).isActive === true, 5000, 'veh-open active');
+    // A few more reconcile rounds: nothing changes.
+    await new Promise((r) => setTimeout(r, 3 * FAST.reconcileMs!));
+    expect(up.open.size).to.equal(1);
+    expect(up.maxConcurrent).to.equal(1);
+    expect(up.connections).to.equal(1);
+    expect(await state(up, 'veh-closed')).to.include({ status: 'closed', isActive: false, desired: 'closed' });
+    expect(a.metrics().commandsFailed).to.equal(0);
+  });
+
+  it('an upstream that stops answering pings goes through countErr 1, 2, 3 and ends failed', async () => {
+    const up = await upstream({ autoPong: false });
+    await agent({ healthIntervalMs: 400, pingTimeoutMs: 100 });
+    await call('POST /websocket', { ...headersFor(up, 'veh-mute'), ...creds });
+    const seen: number[] = [];
+    await waitFor(
+      async () => {
+        const s = await state(up, 'veh-mute');
+        if (seen[seen.length - 1] !== s.countErr) seen.push(s.countErr);
+        return s.status === 'failed';
+      },
+      15_000,
+      'status failed',
+    );
+    expect(seen.filter((n) => n > 0)).to.deep.equal([1, 2, 3]);
+    const s = await state(up, 'veh-mute');
+    expect(s).to.include({ status: 'failed', isActive: false, countErr: 3, owner: null, desired: 'open' });
+    expect(s.lastError).to.match(/no pong/);
+    // Failed means no more dialling: nobody reconnects it.
+    await waitFor(() => up.open.size === 0, 3000, 'the agent to close it');
+    const dials = up.connections;
+    await new Promise((r) => setTimeout(r, 4 * FAST.reconcileMs!));
+    expect(up.connections).to.equal(dials);
+    // A new POST revives it.
+    const again = await call('POST /websocket', { ...headersFor(up, 'veh-mute'), ...creds });
+    expect(again.body.status).to.equal('pending');
+    await waitFor(() => up.connections > dials, 5000, 'a new connection after revival');
+  });
+
+  it('an upstream that drops and comes back is reconnected with backoff; no message lost after it is back', async () => {
+    let up = await upstream();
+    const a = await agent();
+    const p = await call('POST /websocket', { ...headersFor(up, 'veh-flaky'), ...creds });
+    await waitFor(() => up.open.size === 1, 10_000, 'first connection');
+    for (let i = 1; i <= 3; i++) up.send({ n: i });
+    const items = new ItemStore(h.clients.doc, { itemsTable: h.tables.items, historyTable: h.tables.history, historyTtlSeconds: 3600 });
+    await waitFor(async () => ((await items.get(p.body.topic))?.seq ?? 0) === 3, 5000, 'three persisted');
+
+    const port = up.port;
+    await up.stop();
+    servers.splice(servers.indexOf(up), 1);
+    await waitFor(async () => (await state(up, 'veh-flaky')).status === 'reconnecting', 5000, 'status reconnecting');
+    // Let a few redials fail so the backoff grows.
+    await new Promise((r) => setTimeout(r, 700));
+    up = await upstream({ port });
+    await waitFor(() => up.open.size === 1, 10_000, 'reconnection');
+    await waitFor(async () => (await state(up, 'veh-flaky')).status === 'open', 5000, 'status open again');
+    for (let i = 4; i <= 10; i++) up.send({ n: i });
+    await waitFor(async () => ((await items.get(p.body.topic))?.seq ?? 0) === 10, 5000, 'ten persisted');
+    const hist = await items.historySince(p.body.topic, 0, 100);
+    expect(hist.map((r) => (r.data as { n: number }).n)).to.deep.equal([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+
+    expect(a.metrics().reconnects).to.be.at.least(2);
+    // The redial delays grew (equal jitter: attempt n waits between base·2ⁿ⁻¹ and base·2ⁿ, capped).
+    const delays = h.logLines
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.msg === 'upstream down; redialling' && l.socketId === p.body.socketId)
+      .map((l) => l.retryInMs as number);
+    expect(delays.length).to.be.at.least(2);
+    expect(Math.max(...delays)).to.be.greaterThan(FAST.backoffBaseMs!);
+    expect(delays.every((d) => d <= FAST.backoffMaxMs!)).to.equal(true);
+  });
+
+  it('respects its capacity; a second agent takes what the first cannot', async () => {
+    const up = await upstream();
+    const a1 = await agent({ capacity: 1 });
+    await call('POST /websocket', { ...headersFor(up, 'cap-1'), ...creds });
+    await call('POST /websocket', { ...headersFor(up, 'cap-2'), ...creds });
+    await waitFor(() => up.open.size === 1, 5000, 'one connection');
+    await new Promise((r) => setTimeout(r, 3 * FAST.reconcileMs!));
+    expect(up.open.size).to.equal(1);
+    expect(a1.metrics().openSockets).to.equal(1);
+    const a2 = await agent({ capacity: 1 });
+    await waitFor(() => up.open.size === 2, 5000, 'the second agent to take the other socket');
+    const owners = [(await state(up, 'cap-1')).owner, (await state(up, 'cap-2')).owner].sort();
+    expect(owners).to.deep.equal([a1.agentId, a2.agentId].sort());
+  });
+
+  it('stop() closes its sockets (1001) and releases the leases so another agent takes them at once', async () => {
+    const up = await upstream();
+    const a1 = await agent({ leaseMs: 20_000, renewMs: 2000 });
+    await call('POST /websocket', { ...headersFor(up, 'handover'), ...creds });
+    await waitFor(async () => (await state(up, 'handover')).owner === a1.agentId, 5000, 'a1 to own it');
+    await a1.stop();
+    await waitFor(() => up.closes.length === 1, 2000, 'the upstream to see the close');
+    expect(up.closes).to.deep.equal([1001]);
+    expect(await state(up, 'handover')).to.include({ owner: null, status: 'pending', isActive: false });
+    const a2 = await agent({ leaseMs: 20_000, renewMs: 2000 });
+    // Well under the 20 s lease: the release made it claimable immediately.
+    await waitFor(async () => (await state(up, 'handover')).owner === a2.agentId, 3000, 'a2 to own it');
+  });
+});

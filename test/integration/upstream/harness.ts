@@ -1,0 +1,174 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import { WebSocketServer, WebSocket } from 'ws';
+import { createClients, type AwsClients } from '../../../lib/aws/clients';
+import { loadConfig, type AppConfig } from '../../../lib/config';
+import { createLogger, type Logger } from '../../../lib/log';
+import type { Deps } from '../../../lib/runtime';
+import type { QueueName, TableName } from '../../../lib/schema';
+import { createQueues, createTables } from '../../../local/bootstrap';
+import { startSqs, type RunningSqs } from '../../../local/sqs';
+import { LOCAL_CREDENTIALS, testDynamoEndpoint, uniquePrefix } from '../../support/env';
+
+/**
+ * The local stack minus the emulators, for the upstream tests: tables in the shared DynamoDB
+ * Local (own prefix), an SQS emulator, a sealed-file secret store in a temporary directory and
+ * the config the control function and the agent read. Also real upstream platforms: `ws`
+ * servers on 127.0.0.1, port 0.
+ */
+
+export interface Harness {
+  readonly env: Record<string, string>;
+  readonly config: AppConfig;
+  readonly clients: AwsClients;
+  readonly tables: Record<TableName, string>;
+  readonly queueUrls: Record<QueueName, string>;
+  readonly sqsEndpoint: string;
+  readonly logLines: string[];
+  deps(label?: string): Deps;
+  stop(): Promise<void>;
+}
+
+export async function startHarness(opts: { allowHosts?: string } = {}): Promise<Harness> {
+  const sqs: RunningSqs = await startSqs();
+  const clients = createClients({
+    region: 'us-east-1',
+    credentials: LOCAL_CREDENTIALS,
+    endpoints: { dynamodb: testDynamoEndpoint(), dynamodbstreams: testDynamoEndpoint(), sqs: sqs.endpoint },
+  });
+  const prefix = uniquePrefix('up');
+  const { names: tables } = await createTables(clients.dynamodb, prefix);
+  const queueUrls = await createQueues(clients.sqs, prefix);
+  const secretsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rtg-up-secrets-'));
+  const env: Record<string, string> = {
+    STACK: 'local',
+    AWS_REGION: 'us-east-1',
+    TABLE_PREFIX: prefix,
+    COMMAND_QUEUE_URL: queueUrls.commands,
+    WS_MANAGEMENT_ENDPOINT: 'http://127.0.0.1:9',
+    AUTH_MODE: 'none',
+    SECRETS_BACKEND: 'local',
+    LOCAL_SECRETS_DIR: secretsDir,
+    LOCAL_SECRETS_KEY: randomBytes(32).toString('hex'),
+    UPSTREAM_ALLOW_HOSTS: opts.allowHosts ?? '127.0.0.1/8,::1/128,localhost',
+  };
+  const config = loadConfig(env);
+  const logLines: string[] = [];
+  const log: Logger = createLogger({ level: 'debug', write: (l) => logLines.push(l) });
+  return {
+    env,
+    config,
+    clients,
+    tables,
+    queueUrls,
+    sqsEndpoint: sqs.endpoint,
+    logLines,
+    deps: (label = 'test') => ({ config, clients, log: log.child({ component: label }), clock: Date.now }),
+    async stop() {
+      clients.destroy();
+      await sqs.stop();
+      fs.rmSync(secretsDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface UpstreamServer {
+  readonly url: string;
+  readonly port: number;
+  /** Authorization header of every upgrade request. */
+  readonly auths: string[];
+  /** Close codes the server saw, in order. */
+  readonly closes: number[];
+  readonly open: Set<WebSocket>;
+  /** Highest number of simultaneously open connections seen. */
+  readonly maxConcurrent: number;
+  connections: number;
+  send(data: unknown): void;
+  waitFor(pred: () => boolean, timeoutMs?: number, what?: string): Promise<void>;
+  /** Stops listening and drops every connection (without a close frame). */
+  stop(): Promise<void>;
+}
+
+export async function startUpstream(opts: { port?: number; autoPong?: boolean; requireAuth?: string } = {}): Promise<UpstreamServer> {
+  const wss = new WebSocketServer({
+    host: '127.0.0.1',
+    port: opts.port ?? 0,
+    autoPong: opts.autoPong ?? true,
+    verifyClient: opts.requireAuth
+      ? (info: { req: IncomingMessage }, cb: (ok: boolean, code?: number) => void) => cb(info.req.headers.authorization === opts.requireAuth, 401)
+      : undefined,
+  });
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  const port = (wss.address() as AddressInfo).port;
+  const s: UpstreamServer = {
+    url: `ws://127.0.0.1:${port}/feed`,
+    port,
+    auths: [],
+    closes: [],
+    open: new Set(),
+    maxConcurrent: 0,
+    connections: 0,
+    send(data) {
+      const text = typeof data === 'string' ? data : JSON.stringify(data);
+      for (const ws of s.open) ws.send(text);
+    },
+    waitFor,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        for (const ws of s.open) ws.terminate();
+        wss.close(() => resolve());
+      }),
+  };
+  wss.on('connection', (ws, req) => {
+    s.auths.push(String(req.headers.authorization ?? ''));
+    s.connections++;
+    s.open.add(ws);
+    (s as { maxConcurrent: number }).maxConcurrent = Math.max(s.maxConcurrent, s.open.size);
+    ws.on('close', (code) => {
+      s.open.delete(ws);
+      s.closes.push(code);
+    });
+    ws.on('error', () => {});
+  });
+  return s;
+}
+
+export async function waitFor(pred: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await pred()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** An API Gateway HTTP API payload 2.0 event. */
+export function httpEvent(routeKey: string, headers: Record<string, string> = {}, query?: Record<string, string>) {
+  const [method, rawPath] = routeKey.split(' ');
+  return {
+    version: '2.0',
+    routeKey,
+    rawPath,
+    rawQueryString: query ? new URLSearchParams(query).toString() : '',
+    // Payload 2.0 lower-cases header names.
+    headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])),
+    queryStringParameters: query,
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'local',
+      domainName: 'localhost',
+      domainPrefix: 'localhost',
+      http: { method, path: rawPath, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' },
+      requestId: randomBytes(6).toString('hex'),
+      routeKey,
+      stage: '$default',
+      time: new Date().toUTCString(),
+      timeEpoch: Date.now(),
+    },
+    isBase64Encoded: false,
+  };
+}

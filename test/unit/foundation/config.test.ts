@@ -1,0 +1,77 @@
+import { expect } from 'chai';
+import { ConfigError, ENV, loadConfig, tableEnvKey } from '../../../lib/config';
+import { clientOptionsFromEnv } from '../../../lib/aws/clients';
+
+const BASE = {
+  STACK: 'dev',
+  TABLE_PREFIX: 'rtg-dev',
+  COMMAND_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/rtg-dev-commands',
+  WS_MANAGEMENT_ENDPOINT: 'https://abc123.execute-api.eu-west-1.amazonaws.com/dev',
+  AUTH_MODE: 'none',
+};
+
+function fails(env: Record<string, string | undefined>, key: string, text: RegExp) {
+  let err: unknown;
+  try {
+    loadConfig(env);
+  } catch (e) {
+    err = e;
+  }
+  expect(err, `expected a ConfigError for ${key}`).to.be.instanceOf(ConfigError);
+  expect((err as ConfigError).key).to.equal(key);
+  expect((err as ConfigError).message).to.match(text);
+  expect((err as ConfigError).message.startsWith(`${key}:`), 'the message names the key first').to.equal(true);
+}
+
+describe('configuration (lib/config)', () => {
+  it('reads a valid environment once into typed settings, with documented defaults', () => {
+    const c = loadConfig({ ...BASE, ITEM_KEYS: 'vehicleId, batteryId', AWS_REGION: 'eu-west-1' });
+    expect(c.stack).to.equal('dev');
+    expect(c.region).to.equal('eu-west-1');
+    expect(c.tables).to.deep.equal({
+      connections: 'rtg-dev-connections',
+      subscriptions: 'rtg-dev-subscriptions',
+      items: 'rtg-dev-items',
+      history: 'rtg-dev-history',
+      upstreams: 'rtg-dev-upstreams',
+    });
+    expect(c.subscriber.itemKeys).to.deep.equal(['vehicleId', 'batteryId']);
+    expect(c.subscriber.connectionTtlSeconds).to.equal(7200);
+    expect(c.subscriber.maxMessageBytes).to.equal(128 * 1024);
+    expect(c.upstream.secretsBackend).to.equal('secretsmanager');
+  });
+
+  it('lets explicit table names (as Pulumi passes them) override the prefix', () => {
+    const c = loadConfig({ ...BASE, TABLE_PREFIX: undefined, ...Object.fromEntries(['connections', 'subscriptions', 'items', 'history', 'upstreams'].map((t) => [tableEnvKey(t as 'items'), `${t}-abc123`])) });
+    expect(c.tables.items).to.equal('items-abc123');
+  });
+
+  const cases: [string, Record<string, string | undefined>, string, RegExp][] = [
+    ['missing stack', { STACK: undefined }, ENV.stack, /required; expected one of local, dev, prod/],
+    ['unknown stack', { STACK: 'staging' }, ENV.stack, /"staging"; expected one of local, dev, prod/],
+    ['no table names', { TABLE_PREFIX: undefined }, 'TABLE_CONNECTIONS', /required \(or set TABLE_PREFIX\)/],
+    ['queue URL not a URL', { COMMAND_QUEUE_URL: 'commands' }, ENV.commandQueueUrl, /expected a https\/http URL/],
+    ['management endpoint missing', { WS_MANAGEMENT_ENDPOINT: '' }, ENV.managementEndpoint, /required/],
+    ['auth none on prod', { STACK: 'prod' }, ENV.authMode, /refused on the prod stack/],
+    ['jwt without a key', { AUTH_MODE: 'jwt' }, ENV.jwtHs256Secret, /needs one of JWT_HS256_SECRET/],
+    ['short HS256 secret', { AUTH_MODE: 'jwt', JWT_HS256_SECRET: 'short' }, ENV.jwtHs256Secret, /shorter than 32 bytes/],
+    ['connection TTL above API Gateway\'s 2 h', { CONNECTION_TTL_SECONDS: '7201' }, ENV.connectionTtlSeconds, /at most 7200/],
+    ['non-integer', { FANOUT_CONCURRENCY: 'many' }, ENV.fanoutConcurrency, /"many"; expected an integer/],
+    ['unknown fan-out sender', { FANOUT_SENDER: 'fast' }, ENV.fanoutSender, /"fast"; expected one of lean, sdk/],
+    ['message limit above 128 KB', { MAX_MESSAGE_BYTES: '200000' }, ENV.maxMessageBytes, /at most 131072/],
+    ['bad item key', { ITEM_KEYS: 'vehicle id' }, ENV.itemKeys, /"vehicle id"; expected comma-separated identifiers/],
+    ['local secrets outside the local stack', { SECRETS_BACKEND: 'local' }, ENV.secretsBackend, /only the local stack/],
+    ['local secrets without a key', { STACK: 'local', LOCAL_SECRETS_DIR: '/tmp/x' }, ENV.localSecretsKey, /64 hex characters/],
+  ];
+  for (const [name, patch, key, text] of cases) {
+    it(`refuses ${name}, naming ${key}`, () => fails({ ...BASE, ...patch }, key, text));
+  }
+
+  it('takes service endpoints from AWS_ENDPOINT_URL_* and uses the DynamoDB one for streams', () => {
+    const o = clientOptionsFromEnv({ AWS_REGION: 'eu-west-1', AWS_ENDPOINT_URL_DYNAMODB: 'http://127.0.0.1:8000', AWS_ENDPOINT_URL_SQS: 'http://127.0.0.1:9324' });
+    expect(o.region).to.equal('eu-west-1');
+    expect(o.endpoints).to.deep.equal({ dynamodb: 'http://127.0.0.1:8000', dynamodbstreams: 'http://127.0.0.1:8000', sqs: 'http://127.0.0.1:9324' });
+    // In AWS nothing is set and every client keeps the SDK's default endpoint.
+    expect(clientOptionsFromEnv({}).endpoints).to.deep.equal({});
+  });
+});

@@ -1,0 +1,80 @@
+import { expect } from 'chai';
+import { SignJWT, generateKeyPair, exportSPKI } from 'jose';
+import { createAuthenticator, patternsClaim } from '../../../lib/subscriber/auth';
+import { AuthError } from '../../../lib/subscriber/errors';
+import { findToken } from '../../../lib/subscriber/token';
+import type { AppConfig } from '../../../lib/config';
+
+const cfg = (auth: AppConfig['auth']) => ({ auth }) as AppConfig;
+const jwtSettings = { topicsClaim: 'topics', publishClaim: 'publish' };
+const SECRET = 'unit-secret-that-is-at-least-32-bytes-long';
+
+async function status(p: Promise<unknown>): Promise<number> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).to.be.instanceOf(AuthError);
+    return (err as AuthError).status;
+  }
+  return 200;
+}
+
+describe('subscriber token placement', () => {
+  const jwt = 'aaa.bbb.ccc';
+  it('takes the JWT from "bearer, <jwt>" and echoes bearer', () => {
+    expect(findToken({ headers: { 'Sec-WebSocket-Protocol': `bearer, ${jwt}` } })).to.deep.equal({ token: jwt, source: 'protocol', protocol: 'bearer' });
+  });
+  it('echoes a lone token protocol (browsers need an echo) and another offered protocol over it', () => {
+    expect(findToken({ headers: { 'sec-websocket-protocol': jwt } }).protocol).to.equal(jwt);
+    expect(findToken({ headers: { 'sec-websocket-protocol': `rtg.v1, ${jwt}` } }).protocol).to.equal('rtg.v1');
+  });
+  it('falls back to Authorization, then ?token=', () => {
+    expect(findToken({ headers: { authorization: `Bearer ${jwt}` }, query: { token: 'x.y.z' } })).to.include({ token: jwt, source: 'authorization' });
+    expect(findToken({ query: { token: jwt } })).to.include({ token: jwt, source: 'query' });
+    expect(findToken({})).to.deep.equal({ protocol: undefined });
+  });
+});
+
+describe('subscriber authenticator', () => {
+  it('none mode: ?userId=, the seed-004 protocol id, or an anonymous id; every topic allowed', async () => {
+    const a = createAuthenticator(cfg({ mode: 'none' }));
+    expect(await a.connect({ query: { userId: 'u1' } }, 'c1')).to.include({ userId: 'u1' });
+    expect(await a.connect({ headers: { 'Sec-WebSocket-Protocol': 'client-42' } }, 'c1')).to.include({ userId: 'client-42', protocol: 'client-42' });
+    const anon = await a.connect({}, 'c9');
+    expect(anon.userId).to.equal('anon:c9');
+    expect(anon.allowedTopics).to.deep.equal(['*']);
+  });
+
+  it('HS256: valid, expired, forged, missing sub', async () => {
+    const a = createAuthenticator(cfg({ mode: 'jwt', jwt: { ...jwtSettings, hs256Secret: SECRET } }));
+    const sign = (claims: object, secret = SECRET, exp: string | number = '1m', sub?: string) => {
+      const j = new SignJWT({ ...claims }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(exp);
+      if (sub) j.setSubject(sub);
+      return j.sign(new TextEncoder().encode(secret));
+    };
+    const p = await a.verify(await sign({ topics: ['vehicle:*'], publish: 'vehicle:1' }, SECRET, '1m', 'u'));
+    expect(p).to.deep.include({ userId: 'u', allowedTopics: ['vehicle:*'], publishTopics: ['vehicle:1'] });
+    expect(await status(a.verify(await sign({}, SECRET, Math.floor(Date.now() / 1000) - 10, 'u')))).to.equal(401);
+    expect(await status(a.verify(await sign({}, SECRET + 'x', '1m', 'u')))).to.equal(401);
+    expect(await status(a.verify(await sign({}, SECRET, '1m')))).to.equal(401);
+    expect(await status(a.connect({}, 'c'))).to.equal(401);
+  });
+
+  it('RS256 with a PEM key; refuses an HS256 token signed with the PEM text (algorithm confusion)', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('RS256');
+    const pem = await exportSPKI(publicKey);
+    const a = createAuthenticator(cfg({ mode: 'jwt', jwt: { ...jwtSettings, rs256PublicKey: pem } }));
+    const good = await new SignJWT({ topics: ['*'] }).setProtectedHeader({ alg: 'RS256' }).setSubject('r').setExpirationTime('1m').sign(privateKey);
+    expect((await a.verify(good)).userId).to.equal('r');
+    const confused = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('r').setExpirationTime('1m').sign(new TextEncoder().encode(pem));
+    expect(await status(a.verify(confused))).to.equal(401);
+  });
+
+  it('reads pattern claims as arrays, the HTTP API authoriser\'s "[a b]" form, or space/comma lists', () => {
+    expect(patternsClaim(['a', 'b'])).to.deep.equal(['a', 'b']);
+    expect(patternsClaim('[vehicle:* user:bob]')).to.deep.equal(['vehicle:*', 'user:bob']);
+    expect(patternsClaim('["x","y"]')).to.deep.equal(['x', 'y']);
+    expect(patternsClaim('a, b c')).to.deep.equal(['a', 'b', 'c']);
+    expect(patternsClaim(undefined)).to.deep.equal([]);
+  });
+});

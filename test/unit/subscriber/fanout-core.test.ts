@@ -1,0 +1,73 @@
+import { expect } from 'chai';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { createLimiter } from '../../../lib/subscriber/limiter';
+import { backoffDelay } from '../../../lib/subscriber/deliver';
+import { parseStreamRecord } from '../../../lib/subscriber/stream-record';
+import { assertDeliverable, authorize, parsePublishBody } from '../../../lib/subscriber/publish';
+
+describe('fan-out building blocks', () => {
+  it('the limiter never runs more than n tasks at once and runs them all', async () => {
+    const limit = createLimiter(3);
+    let active = 0;
+    let peak = 0;
+    const out = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        limit(async () => {
+          peak = Math.max(peak, ++active);
+          await new Promise((r) => setTimeout(r, 1 + (i % 3)));
+          active--;
+          return i;
+        }),
+      ),
+    );
+    expect(peak).to.equal(3);
+    expect(out).to.deep.equal(Array.from({ length: 20 }, (_, i) => i));
+  });
+
+  it('the limiter releases its slot when a task throws', async () => {
+    const limit = createLimiter(1);
+    await limit(async () => { throw new Error('x'); }).catch(() => {});
+    expect(await limit(async () => 'ok')).to.equal('ok');
+  });
+
+  it('backoff grows exponentially, is capped, and is jittered from zero', () => {
+    const p = { attempts: 5, baseDelayMs: 50, maxDelayMs: 300 };
+    expect(backoffDelay(p, 1, () => 1)).to.equal(50);
+    expect(backoffDelay(p, 3, () => 1)).to.equal(200);
+    expect(backoffDelay(p, 6, () => 1)).to.equal(300);
+    expect(backoffDelay(p, 3, () => 0)).to.equal(0);
+  });
+
+  it('stream records: events, REMOVE skipped, malformed named', () => {
+    const rec = (img: object | undefined, eventName = 'INSERT') => ({ eventName, dynamodb: { SequenceNumber: '1', ...(img ? { NewImage: marshall(img) } : {}) } });
+    const ok = parseStreamRecord(rec({ topic: 't', seq: 3, data: { s: new Set(['a']) }, ts: 5 }), 0);
+    expect(ok).to.deep.equal({ kind: 'event', sequenceNumber: '1', event: { topic: 't', seq: 3, data: { s: ['a'] }, ts: 5 } });
+    expect(parseStreamRecord(rec(undefined, 'REMOVE'), 0).kind).to.equal('skip');
+    expect(parseStreamRecord(rec({ topic: 't' }), 0)).to.include({ kind: 'malformed' });
+    expect(parseStreamRecord(rec({ seq: 1 }), 0)).to.include({ kind: 'malformed' });
+    expect(parseStreamRecord(rec(undefined), 0)).to.include({ kind: 'malformed' });
+    expect(parseStreamRecord({ eventName: 'INSERT', dynamodb: { NewImage: { topic: { S: 't' }, seq: { N: 'x' } } } }, 0).kind).to.equal('malformed');
+    // A writer without a source timestamp: the stream's creation time stands in.
+    const noTs = parseStreamRecord({ eventName: 'INSERT', dynamodb: { NewImage: marshall({ topic: 't', seq: 1 }), ApproximateCreationDateTime: 100 } }, 0);
+    expect(noTs.kind === 'event' && noTs.event.ts).to.equal(100_000);
+  });
+});
+
+describe('publish input', () => {
+  const now = Date.now();
+  it('parses topic and user requests', () => {
+    expect(parsePublishBody('{"topic":"v:1","data":{"a":1},"ts":' + (now - 5) + '}', false, now)).to.deep.equal({ kind: 'topic', topic: 'v:1', data: { a: 1 }, ts: now - 5 });
+    expect(parsePublishBody('{"userId":"u","data":null}', false, now)).to.deep.equal({ kind: 'user', userId: 'u', data: null });
+  });
+  it('refuses data that could not be delivered once framed', () => {
+    expect(() => assertDeliverable({ kind: 'topic', topic: 't', data: 'x'.repeat(2000) }, 1024)).to.throw().with.property('status', 413);
+    expect(() => assertDeliverable({ kind: 'topic', topic: 't', data: 'x'.repeat(100) }, 1024)).to.not.throw();
+  });
+  it('enforces the publish claim when a JWT authoriser is in front', () => {
+    expect(() => authorize({ kind: 'topic', topic: 'v:1', data: 1 }, { publish: '[v:*]' }, 'publish')).to.not.throw();
+    expect(() => authorize({ kind: 'topic', topic: 'w:1', data: 1 }, { publish: '[v:*]' }, 'publish')).to.throw().with.property('status', 403);
+    expect(() => authorize({ kind: 'user', userId: 'bob', data: 1 }, { publish: ['user:bob'] }, 'publish')).to.not.throw();
+    expect(() => authorize({ kind: 'user', userId: 'eve', data: 1 }, {}, 'publish')).to.throw().with.property('code', 'forbidden');
+    expect(() => authorize({ kind: 'user', userId: 'eve', data: 1 }, undefined, 'publish')).to.not.throw();
+  });
+});

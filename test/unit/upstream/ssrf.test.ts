@@ -1,0 +1,129 @@
+import { expect } from 'chai';
+import { InputError } from '../../../lib/errors';
+import { parseUpstreamUrl, toWebSocketUrl } from '../../../lib/upstream/endpoint';
+import { AllowList, forbiddenRange, SsrfGuard, type Resolver } from '../../../lib/upstream/ssrf';
+
+const resolverOf =
+  (table: Record<string, string[]>): Resolver =>
+  async (host) => {
+    const a = table[host];
+    if (!a) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+    return a.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
+  };
+
+async function rejection(p: Promise<unknown>): Promise<InputError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).to.be.instanceOf(InputError);
+    return err as InputError;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('SSRF guard: address ranges', () => {
+  const blocked: [string, string][] = [
+    ['127.0.0.1', 'loopback'],
+    ['127.255.0.9', 'loopback'],
+    ['10.1.2.3', 'private'],
+    ['172.16.0.1', 'private'],
+    ['172.31.255.255', 'private'],
+    ['192.168.1.1', 'private'],
+    ['100.64.0.1', 'carrier-grade NAT'],
+    ['169.254.169.254', 'link-local/metadata'],
+    ['0.0.0.0', 'unspecified'],
+    ['::', 'unspecified'],
+    ['::1', 'loopback'],
+    ['fc00::1', 'unique local (private)'],
+    ['fd00:ec2::254', 'unique local (private)'],
+    ['fe80::1', 'link-local'],
+    ['::ffff:127.0.0.1', 'loopback'],
+    ['::ffff:7f00:1', 'loopback'],
+    ['::ffff:169.254.169.254', 'link-local/metadata'],
+    ['::ffff:a9fe:a9fe', 'link-local/metadata'],
+    ['64:ff9b::7f00:1', 'NAT64'],
+    ['224.0.0.1', 'multicast'],
+  ];
+  for (const [addr, label] of blocked) {
+    it(`${addr} is ${label}`, () => expect(forbiddenRange(addr)).to.equal(label));
+  }
+  for (const addr of ['93.184.216.34', '8.8.8.8', '172.32.0.1', '2606:4700::1111', '::ffff:8.8.8.8']) {
+    it(`${addr} is public`, () => expect(forbiddenRange(addr)).to.equal(undefined));
+  }
+});
+
+describe('SSRF guard: URLs', () => {
+  const guard = new SsrfGuard({
+    allowHosts: [],
+    resolve: resolverOf({
+      'platform.example.com': ['93.184.216.34'],
+      'rebind.example.com': ['93.184.216.34', '10.0.0.5'],
+      'metadata.example.com': ['169.254.169.254'],
+      localhost: ['127.0.0.1', '::1'],
+    }),
+  });
+
+  it('accepts a public host and returns every checked address', async () => {
+    const t = await guard.check(parseUpstreamUrl('wss://platform.example.com/ws'));
+    expect(t.addresses.map((a) => a.address)).to.deep.equal(['93.184.216.34']);
+  });
+
+  const forbidden = [
+    'ws://127.0.0.1:8080/',
+    'ws://localhost/',
+    'http://169.254.169.254/latest/meta-data/',
+    'ws://metadata.example.com/',
+    'ws://rebind.example.com/', // ANY private address refuses the host
+    'ws://2130706433/', // decimal 127.0.0.1
+    'ws://0x7f.0.0.1/', // hex
+    'ws://0177.0.0.1/', // octal
+    'ws://127.1/', // short form
+    'ws://[::1]/',
+    'ws://[::ffff:127.0.0.1]/',
+    'ws://[fe80::1]/',
+    'ws://0.0.0.0/',
+    'ws://10.0.0.1/',
+  ];
+  for (const u of forbidden) {
+    it(`refuses ${u} with 403 upstream_forbidden`, async () => {
+      const e = await rejection(guard.check(parseUpstreamUrl(u)));
+      expect(e.code).to.equal('upstream_forbidden');
+      expect(e.status).to.equal(403);
+    });
+  }
+
+  it('refuses a host that does not resolve with 400 unresolvable_host', async () => {
+    const e = await rejection(guard.check(parseUpstreamUrl('wss://nowhere.example.com/')));
+    expect([e.code, e.status]).to.deep.equal(['unresolvable_host', 400]);
+  });
+
+  it('refuses non-ws/wss/http/https URLs and URLs with credentials with 400 invalid_url', () => {
+    for (const u of ['ftp://platform.example.com/', 'file:///etc/passwd', 'gopher://x/', 'not a url', 'wss://user:pw@platform.example.com/']) {
+      expect(() => parseUpstreamUrl(u), u).to.throw(InputError).with.property('code', 'invalid_url');
+    }
+  });
+
+  it('maps http(s) base URLs to ws(s) on the same host, path and query', () => {
+    expect(toWebSocketUrl(parseUpstreamUrl('http://h.example:8080/api/ws?x=1#frag')).href).to.equal('ws://h.example:8080/api/ws?x=1');
+    expect(toWebSocketUrl(parseUpstreamUrl('https://h.example/p')).href).to.equal('wss://h.example/p');
+    expect(toWebSocketUrl(parseUpstreamUrl('wss://h.example/p')).href).to.equal('wss://h.example/p');
+  });
+
+  it('allows what the stack allow-lists (CIDRs and hostnames), nothing more', async () => {
+    const local = new SsrfGuard({ allowHosts: ['127.0.0.1/8', '::1/128', 'localhost'], resolve: resolverOf({ localhost: ['127.0.0.1', '::1'] }) });
+    await local.check(parseUpstreamUrl('ws://127.0.0.1:9000/'));
+    await local.check(parseUpstreamUrl('ws://[::1]:9000/'));
+    await local.check(parseUpstreamUrl('ws://localhost:9000/'));
+    expect((await rejection(local.check(parseUpstreamUrl('http://169.254.169.254/')))).code).to.equal('upstream_forbidden');
+    expect((await rejection(local.check(parseUpstreamUrl('ws://10.0.0.1/')))).code).to.equal('upstream_forbidden');
+  });
+
+  it('parses allow-list entries and rejects bad prefixes', () => {
+    const a = new AllowList(['10.0.0.0/8', 'Internal.Example.', '192.168.1.7']);
+    expect(a.addressAllowed('10.9.9.9')).to.equal(true);
+    expect(a.addressAllowed('192.168.1.7')).to.equal(true);
+    expect(a.addressAllowed('192.168.1.8')).to.equal(false);
+    expect(a.hostAllowed('internal.example')).to.equal(true);
+    expect(() => new AllowList(['10.0.0.0/40'])).to.throw(InputError);
+  });
+});
