@@ -1,8 +1,10 @@
 import { clientOptionsFromEnv, createClients } from '../lib/aws/clients';
 import { loadConfig } from '../lib/config';
 import { createLogger } from '../lib/log';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { startAgent } from './agent';
 import { loadAgentOptions } from './config';
+import { startMetricsPublisher, type MetricsPublisher } from './metrics-publisher';
 
 /**
  * Process entry of the agent (systemd runs the bundled file on each EC2 instance). Settings
@@ -12,10 +14,17 @@ import { loadAgentOptions } from './config';
  */
 async function main(): Promise<void> {
   const log = createLogger({ base: { component: 'ec2-agent' } });
-  const config = loadConfig(process.env);
+  // The agent authenticates no subscribers: it needs no JWT key (which is kept out of its environment).
+  const config = loadConfig(process.env, { auth: false });
   const options = loadAgentOptions(process.env);
   const clients = createClients(clientOptionsFromEnv(process.env));
   const agent = await startAgent({ config, clients, log, clock: Date.now }, options);
+  let metrics: MetricsPublisher | undefined;
+  const namespace = process.env.METRICS_NAMESPACE?.trim();
+  if (namespace) {
+    const cloudwatch = new CloudWatchClient({ region: config.region });
+    metrics = startMetricsPublisher({ client: cloudwatch, namespace, read: () => agent.metrics(), log });
+  }
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
@@ -23,6 +32,7 @@ async function main(): Promise<void> {
     log.info('shutting down', { signal });
     agent
       .stop()
+      .then(() => metrics?.stop())
       .then(() => {
         clients.destroy();
         process.exit(0);

@@ -14,7 +14,11 @@ export type Trigger =
   | { readonly kind: 'http'; readonly routes: readonly string[] }
   | { readonly kind: 'stream'; readonly table: TableName };
 
-export type TableAccess = 'read' | 'write' | 'delete' | 'stream';
+/**
+ * `scan` is separate from `read` so only the function that lists a whole table (the control
+ * API's `GET /websockets`) is allowed to Scan.
+ */
+export type TableAccess = 'read' | 'scan' | 'write' | 'delete' | 'stream';
 
 export interface FunctionSpec {
   /** Also the file name: `functions/${name}.ts`. */
@@ -98,7 +102,7 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     name: 'control',
     description: 'Upstream control API: POST/GET/DELETE /websocket, GET /websockets.',
     trigger: { kind: 'http', routes: ['POST /websocket', 'GET /websocket', 'DELETE /websocket', 'GET /websockets'] },
-    tables: { upstreams: ['read', 'write'] },
+    tables: { upstreams: ['read', 'scan', 'write'] },
     manageConnections: false,
     queues: { commands: ['send'] },
     secrets: 'write',

@@ -99,7 +99,15 @@ export function tableEnvKey(table: TableName): string {
 export const MAX_CONNECTION_SECONDS = 2 * 3600;
 export const API_GATEWAY_MESSAGE_LIMIT = 128 * 1024;
 
-export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): AppConfig {
+export interface LoadOptions {
+  /**
+   * false: skip the subscriber-auth settings (the upstream agent authenticates no subscribers
+   * and is not given the JWT key); `auth.mode` is then reported as read, unvalidated.
+   */
+  readonly auth?: boolean;
+}
+
+export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env, opts: LoadOptions = {}): AppConfig {
   const e = new EnvReader(env);
   const stack = e.oneOf<Stack>(ENV.stack, ['local', 'dev', 'prod']);
   const prefix = e.optional(ENV.tablePrefix);
@@ -111,12 +119,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     else throw new ConfigError(tableEnvKey(t), `is required (or set ${ENV.tablePrefix})`);
   }
 
-  const mode = e.oneOf<AuthMode>(ENV.authMode, ['none', 'jwt']);
-  if (mode === 'none' && stack === 'prod') {
+  const mode = opts.auth === false ? (e.optional(ENV.authMode) === 'none' ? 'none' : 'jwt') : e.oneOf<AuthMode>(ENV.authMode, ['none', 'jwt']);
+  if (opts.auth !== false && mode === 'none' && stack === 'prod') {
     throw new ConfigError(ENV.authMode, 'is "none", which is refused on the prod stack; use jwt');
   }
   let jwt: JwtSettings | undefined;
-  if (mode === 'jwt') {
+  if (mode === 'jwt' && opts.auth !== false) {
     jwt = {
       hs256Secret: e.optional(ENV.jwtHs256Secret),
       rs256PublicKey: e.optional(ENV.jwtRs256PublicKey),

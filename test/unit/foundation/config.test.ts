@@ -75,3 +75,13 @@ describe('configuration (lib/config)', () => {
     expect(clientOptionsFromEnv({}).endpoints).to.deep.equal({});
   });
 });
+
+describe('configuration for the upstream agent (auth: false)', () => {
+  it('does not ask for the JWT key the agent is never given', () => {
+    const c = loadConfig({ ...BASE, STACK: 'prod', AUTH_MODE: 'jwt' }, { auth: false });
+    expect(c.auth.jwt).to.equal(undefined);
+    expect(c.tables.upstreams).to.equal('rtg-dev-upstreams');
+    // Handlers still refuse the same environment.
+    fails({ ...BASE, STACK: 'prod', AUTH_MODE: 'jwt' }, ENV.jwtHs256Secret, /needs one of/);
+  });
+});

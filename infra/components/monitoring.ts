@@ -1,0 +1,175 @@
+import * as aws from '@pulumi/aws';
+import * as pulumi from '@pulumi/pulumi';
+import type { QueueName } from '../../lib/schema';
+import { childName } from '../naming';
+
+export interface MonitoringArgs {
+  readonly prefix: string;
+  readonly region: pulumi.Input<string>;
+  readonly email?: string;
+  readonly iteratorAgeMs: number;
+  /** Function name per lib/functions.ts name. */
+  readonly functionNames: Readonly<Record<string, pulumi.Input<string>>>;
+  readonly fanoutFunction: string;
+  readonly deadLetterQueues: Readonly<Partial<Record<QueueName, pulumi.Input<string>>>>;
+  readonly websocketApiId: pulumi.Input<string>;
+  readonly websocketStage: string;
+  readonly httpApiId: pulumi.Input<string>;
+  readonly httpStage: string;
+  /** Custom namespace the agent publishes its counters to. */
+  readonly metricsNamespace: string;
+  readonly tags?: Record<string, string>;
+}
+
+/**
+ * The agent's counter of upstream sockets that gave up (status `failed`, ec2-agent/metrics.ts
+ * `socketsFailed`), published to the stack's namespace.
+ */
+export const UPSTREAMS_FAILED_METRIC = 'socketsFailed';
+
+interface AlarmSpec {
+  readonly id: string;
+  readonly description: string;
+  readonly namespace: string;
+  readonly metricName: string;
+  readonly dimensions: Record<string, pulumi.Input<string>>;
+  readonly statistic: 'Sum' | 'Maximum';
+  readonly threshold: number;
+  readonly periodSeconds?: number;
+  readonly evaluationPeriods?: number;
+}
+
+/**
+ * An SNS topic (e-mail subscription from config), the alarms an operator of this system needs,
+ * and a dashboard with the same metrics. Missing data is "not breaching": most of these metrics
+ * only exist while something happens.
+ */
+export class Monitoring extends pulumi.ComponentResource {
+  readonly topic: aws.sns.Topic;
+  readonly alarms: Readonly<Record<string, aws.cloudwatch.MetricAlarm>>;
+  readonly dashboard: aws.cloudwatch.Dashboard;
+  readonly dashboardName: pulumi.Output<string>;
+
+  constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('realtime-gateway:infra:Monitoring', name, {}, opts);
+    // No SSE on the topic: CloudWatch alarms cannot publish to a topic encrypted with the AWS
+    // managed aws/sns key, and a customer key costs $1/month per stack for alarm text.
+    this.topic = new aws.sns.Topic(childName(name, 'alarms'), { name: `${args.prefix}-alarms`, tags: args.tags }, { parent: this });
+    if (args.email) {
+      new aws.sns.TopicSubscription(childName(name, 'email'), { topic: this.topic.arn, protocol: 'email', endpoint: args.email }, { parent: this });
+    }
+    const fanout = args.functionNames[args.fanoutFunction];
+    if (!fanout) throw new Error(`monitoring: no function named ${args.fanoutFunction}`);
+
+    const specs: AlarmSpec[] = [
+      { id: 'fanout-errors', description: 'fanout Lambda invocations failed (batches are being retried, bisected or sent to the DLQ)', namespace: 'AWS/Lambda', metricName: 'Errors', dimensions: { FunctionName: fanout }, statistic: 'Sum', threshold: 1 },
+      { id: 'fanout-iterator-age', description: `items stream is more than ${args.iteratorAgeMs} ms behind: subscribers get stale events`, namespace: 'AWS/Lambda', metricName: 'IteratorAge', dimensions: { FunctionName: fanout }, statistic: 'Maximum', threshold: args.iteratorAgeMs, periodSeconds: 60, evaluationPeriods: 3 },
+      ...Object.entries(args.deadLetterQueues).map(([q, queueName]) => ({
+        id: `${q}-depth`,
+        description: `messages in the ${q} dead-letter queue need attention`,
+        namespace: 'AWS/SQS',
+        metricName: 'ApproximateNumberOfMessagesVisible',
+        dimensions: { QueueName: queueName! },
+        statistic: 'Maximum' as const,
+        threshold: 1,
+      })),
+      ...Object.entries(args.functionNames).map(([fn, functionName]) => ({
+        id: `${fn}-throttles`,
+        description: `${fn} Lambda is being throttled (concurrency limit reached)`,
+        namespace: 'AWS/Lambda',
+        metricName: 'Throttles',
+        dimensions: { FunctionName: functionName },
+        statistic: 'Sum' as const,
+        threshold: 1,
+      })),
+      { id: 'http-5xx', description: 'HTTP API answered 5xx (integration or Lambda failures)', namespace: 'AWS/ApiGateway', metricName: '5xx', dimensions: { ApiId: args.httpApiId, Stage: args.httpStage }, statistic: 'Sum', threshold: 5 },
+      // WebSocket APIs publish no 5xx metric; IntegrationError counts integration 5xx answers.
+      { id: 'websocket-integration-errors', description: 'WebSocket API integrations failed (5xx from the route Lambdas)', namespace: 'AWS/ApiGateway', metricName: 'IntegrationError', dimensions: { ApiId: args.websocketApiId, Stage: args.websocketStage }, statistic: 'Sum', threshold: 5 },
+      { id: 'websocket-execution-errors', description: 'WebSocket API execution errors', namespace: 'AWS/ApiGateway', metricName: 'ExecutionError', dimensions: { ApiId: args.websocketApiId, Stage: args.websocketStage }, statistic: 'Sum', threshold: 5 },
+      { id: 'upstreams-failed', description: 'upstream sockets gave up after repeated health-check failures (status failed)', namespace: args.metricsNamespace, metricName: UPSTREAMS_FAILED_METRIC, dimensions: {}, statistic: 'Sum', threshold: 1 },
+    ];
+
+    const alarms: Record<string, aws.cloudwatch.MetricAlarm> = {};
+    for (const a of specs) {
+      alarms[a.id] = new aws.cloudwatch.MetricAlarm(
+        childName(name, a.id),
+        {
+          name: `${args.prefix}-${a.id}`,
+          alarmDescription: a.description,
+          namespace: a.namespace,
+          metricName: a.metricName,
+          dimensions: a.dimensions,
+          statistic: a.statistic,
+          period: a.periodSeconds ?? 300,
+          evaluationPeriods: a.evaluationPeriods ?? 1,
+          threshold: a.threshold,
+          comparisonOperator: 'GreaterThanOrEqualToThreshold',
+          treatMissingData: 'notBreaching',
+          alarmActions: [this.topic.arn],
+          okActions: [this.topic.arn],
+          tags: args.tags,
+        },
+        { parent: this },
+      );
+    }
+    this.alarms = alarms;
+
+    const dashboardName = `${args.prefix}-realtime-gateway`;
+    this.dashboard = new aws.cloudwatch.Dashboard(
+      childName(name, 'dashboard'),
+      {
+        dashboardName,
+        dashboardBody: pulumi
+          .all([args.region, pulumi.output(args.functionNames), args.websocketApiId, args.httpApiId, pulumi.output(args.deadLetterQueues)])
+          .apply(([region, fns, wsApi, httpApi, dlqs]) => JSON.stringify(dashboardBody({ region, fns: fns as Record<string, string>, fanout: (fns as Record<string, string>)[args.fanoutFunction]!, wsApi, wsStage: args.websocketStage, httpApi, httpStage: args.httpStage, dlqs: dlqs as Record<string, string>, namespace: args.metricsNamespace }))),
+      },
+      { parent: this },
+    );
+    this.dashboardName = this.dashboard.dashboardName;
+    this.registerOutputs({ dashboardName: this.dashboardName, topicArn: this.topic.arn });
+  }
+}
+
+/** The dashboard JSON (pure). */
+export function dashboardBody(d: {
+  region: string;
+  fns: Record<string, string>;
+  fanout: string;
+  wsApi: string;
+  wsStage: string;
+  httpApi: string;
+  httpStage: string;
+  dlqs: Record<string, string>;
+  namespace: string;
+}) {
+  const widget = (title: string, metrics: unknown[][], x: number, y: number, stat = 'Sum') => ({
+    type: 'metric',
+    x,
+    y,
+    width: 12,
+    height: 6,
+    properties: { title, region: d.region, stat, period: 60, view: 'timeSeries', metrics },
+  });
+  const fnNames = Object.values(d.fns);
+  return {
+    widgets: [
+      widget('WebSocket: connects, messages, errors', [
+        ['AWS/ApiGateway', 'ConnectCount', 'ApiId', d.wsApi, 'Stage', d.wsStage],
+        ['AWS/ApiGateway', 'MessageCount', 'ApiId', d.wsApi, 'Stage', d.wsStage],
+        ['AWS/ApiGateway', 'IntegrationError', 'ApiId', d.wsApi, 'Stage', d.wsStage],
+        ['AWS/ApiGateway', 'ExecutionError', 'ApiId', d.wsApi, 'Stage', d.wsStage],
+      ], 0, 0),
+      widget('HTTP API: requests, 4xx, 5xx', [
+        ['AWS/ApiGateway', 'Count', 'ApiId', d.httpApi, 'Stage', d.httpStage],
+        ['AWS/ApiGateway', '4xx', 'ApiId', d.httpApi, 'Stage', d.httpStage],
+        ['AWS/ApiGateway', '5xx', 'ApiId', d.httpApi, 'Stage', d.httpStage],
+      ], 12, 0),
+      widget('Fan-out: iterator age (ms)', [['AWS/Lambda', 'IteratorAge', 'FunctionName', d.fanout]], 0, 6, 'Maximum'),
+      widget('Lambda errors', fnNames.map((f) => ['AWS/Lambda', 'Errors', 'FunctionName', f]), 12, 6),
+      widget('Lambda throttles', fnNames.map((f) => ['AWS/Lambda', 'Throttles', 'FunctionName', f]), 0, 12),
+      widget('Lambda duration p99 (ms)', fnNames.map((f) => ['AWS/Lambda', 'Duration', 'FunctionName', f]), 12, 12, 'p99'),
+      widget('Dead-letter queues', Object.values(d.dlqs).map((q) => ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', q]), 0, 18, 'Maximum'),
+      widget('Upstreams failed', [[d.namespace, UPSTREAMS_FAILED_METRIC]], 12, 18),
+    ],
+  };
+}

@@ -1,0 +1,72 @@
+import { AGENT_ENV as AGENT_SETTINGS } from '../ec2-agent/config';
+import { ENV, tableEnvKey } from '../lib/config';
+import { TABLE_NAMES, type TableName } from '../lib/schema';
+import type { StackConfig } from './config';
+
+/**
+ * The environment of every Lambda: exactly the variables `loadConfig` (lib/config/index.ts)
+ * reads, named through `ENV`/`tableEnvKey` so a renamed variable breaks the type check, not
+ * production. Generic over the value type: the program passes Pulumi outputs, the tests plain
+ * strings (and feed the result back through loadConfig).
+ *
+ * AWS_REGION is not set: it is a reserved variable the Lambda runtime provides.
+ */
+export interface EnvValues<T> {
+  readonly tables: Readonly<Record<TableName, T>>;
+  readonly commandQueueUrl: T;
+  readonly managementEndpoint: T;
+  /** Already wrapped as a secret by the caller. */
+  readonly jwtHs256Secret?: T;
+}
+
+export function handlerEnvironment<T>(c: StackConfig, v: EnvValues<T>): Record<string, T | string> {
+  const env: Record<string, T | string> = {
+    [ENV.stack]: c.stack,
+    [ENV.commandQueueUrl]: v.commandQueueUrl,
+    [ENV.managementEndpoint]: v.managementEndpoint,
+    [ENV.authMode]: c.authMode,
+    [ENV.secretsBackend]: 'secretsmanager',
+    [ENV.secretPrefix]: c.secretPrefix,
+  };
+  for (const t of TABLE_NAMES) env[tableEnvKey(t)] = v.tables[t];
+  if (c.itemKeys.length) env[ENV.itemKeys] = c.itemKeys.join(',');
+  if (c.upstreamAllowHosts.length) env[ENV.upstreamAllowHosts] = c.upstreamAllowHosts.join(',');
+  if (c.connectionTtlSeconds !== undefined) env[ENV.connectionTtlSeconds] = String(c.connectionTtlSeconds);
+  if (c.historyTtlSeconds !== undefined) env[ENV.historyTtlSeconds] = String(c.historyTtlSeconds);
+  if (c.fanoutConcurrency !== undefined) env[ENV.fanoutConcurrency] = String(c.fanoutConcurrency);
+  if (c.authMode === 'jwt') {
+    if (v.jwtHs256Secret !== undefined) env[ENV.jwtHs256Secret] = v.jwtHs256Secret;
+    if (c.jwt.rs256PublicKey) env[ENV.jwtRs256PublicKey] = c.jwt.rs256PublicKey;
+    if (c.jwt.jwksUrl) env[ENV.jwtJwksUrl] = c.jwt.jwksUrl;
+    if (c.jwt.issuer) env[ENV.jwtIssuer] = c.jwt.issuer;
+    if (c.jwt.audience) env[ENV.jwtAudience] = c.jwt.audience;
+    if (c.jwt.topicsClaim) env[ENV.jwtTopicsClaim] = c.jwt.topicsClaim;
+    if (c.jwt.publishClaim) env[ENV.jwtPublishClaim] = c.jwt.publishClaim;
+  }
+  return env;
+}
+
+/** Variables only the agent reads (in addition to the handler environment). */
+export const AGENT_ENV = {
+  region: ENV.region,
+  /** CloudWatch namespace the agent may publish to (its role's PutMetricData is limited to it). */
+  metricsNamespace: 'METRICS_NAMESPACE',
+  sinkUrl: AGENT_SETTINGS.sinkUrl,
+  /** Filled at boot from Secrets Manager (see userdata.ts), never rendered into user data. */
+  sinkAuthorization: AGENT_SETTINGS.sinkAuthorization,
+} as const;
+
+/**
+ * The agent's environment: the handler variables minus any secret (user data is not a secret
+ * store), plus its region, metrics namespace and sink URL.
+ */
+export function agentEnvironment<T>(
+  c: StackConfig,
+  v: Omit<EnvValues<T>, 'jwtHs256Secret'> & { readonly region: T; readonly metricsNamespace: string },
+): Record<string, T | string> {
+  const env = handlerEnvironment(c, { tables: v.tables, commandQueueUrl: v.commandQueueUrl, managementEndpoint: v.managementEndpoint });
+  env[AGENT_ENV.region] = v.region;
+  env[AGENT_ENV.metricsNamespace] = v.metricsNamespace;
+  if (c.sink.url) env[AGENT_ENV.sinkUrl] = c.sink.url;
+  return env;
+}

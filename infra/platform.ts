@@ -1,0 +1,200 @@
+import * as aws from '@pulumi/aws';
+import * as pulumi from '@pulumi/pulumi';
+import { FUNCTIONS, type WebSocketRouteKey } from '../lib/functions';
+import { TABLE_NAMES, type TableName } from '../lib/schema';
+import type { Bundler } from './bundle';
+import { lambdaSizing, type StackConfig } from './config';
+import { AGENT_ENV, agentEnvironment, handlerEnvironment } from './env';
+import { childName, functionName, manageConnectionsArn, metricsNamespace } from './naming';
+import { AgentFleet } from './components/fleet';
+import { FanoutMapping } from './components/fanout';
+import { LambdaFunction } from './components/functions';
+import { HTTP_STAGE, HttpApi, type HttpRouteTarget } from './components/http-api';
+import { Monitoring } from './components/monitoring';
+import { Queues } from './components/queues';
+import { SecretStore } from './components/secrets';
+import { Tables } from './components/tables';
+import { WebSocketApi, WebSocketStage } from './components/websocket-api';
+
+export interface PlatformOptions {
+  readonly bundler: Bundler;
+}
+
+export interface PlatformOutputs {
+  readonly websocketUrl: pulumi.Output<string>;
+  readonly managementEndpoint: pulumi.Output<string>;
+  readonly httpApiUrl: pulumi.Output<string>;
+  readonly tableNames: pulumi.Output<Record<TableName, string>>;
+  readonly commandQueueUrl: pulumi.Output<string>;
+  readonly dashboardName: pulumi.Output<string>;
+  readonly alarmTopicArn: pulumi.Output<string>;
+  readonly agentAutoScalingGroup: pulumi.Output<string>;
+  readonly httpInvokePolicyArn?: pulumi.Output<string>;
+}
+
+/**
+ * The whole platform for one validated stack configuration. `infra/index.ts` reads the stack's
+ * config and calls this; the tests call it with a parsed config under Pulumi's mocks.
+ * Every bundle is built before any resource is registered, so a missing or broken handler
+ * fails the preview without a half-created stack.
+ */
+export function createPlatform(config: StackConfig, opts: PlatformOptions): PlatformOutputs {
+  const bundles = Object.fromEntries(FUNCTIONS.map((f) => [f.name, opts.bundler.lambda(f.name)]));
+  const agentBundle = opts.bundler.agent();
+
+  const tags = { project: 'realtime-gateway', stack: config.stack };
+  const region = aws.getRegionOutput().region;
+  const identity = aws.getCallerIdentityOutput();
+  const partition = aws.getPartitionOutput().partition;
+  const account = identity.accountId;
+
+  const tables = new Tables('tables', { prefix: config.prefix, dataProtection: config.dataProtection, tags });
+  const tableNames = Object.fromEntries(TABLE_NAMES.map((t) => [t, tables.tables[t].name])) as Record<TableName, pulumi.Output<string>>;
+  const queues = new Queues('queues', { prefix: config.prefix, tags });
+  const secrets = new SecretStore('secrets', {
+    stack: config.stack,
+    secretPrefix: config.secretPrefix,
+    partition,
+    region,
+    account,
+    sinkCredentials: config.sink.credentials,
+    recoveryWindowInDays: config.stack === 'prod' ? 30 : 7,
+    tags,
+  });
+  const ws = new WebSocketApi('websocket', {
+    prefix: config.prefix,
+    stageName: config.websocket.stageName,
+    logRetentionDays: config.logRetentionDays,
+    manageAccountLogRole: config.websocket.accountLogRole,
+    tags,
+  });
+
+  const environment = pulumi.output(
+    handlerEnvironment(config, {
+      tables: tableNames,
+      commandQueueUrl: queues.queues.commands.url,
+      managementEndpoint: ws.managementEndpoint,
+      jwtHs256Secret: config.jwt.hs256Secret !== undefined ? pulumi.secret(config.jwt.hs256Secret) : undefined,
+    }),
+  );
+  const policyArns = pulumi.all([tables.arns, queues.arns, ws.api.executionArn, secrets.prefixArn]).apply(([t, q, executionArn, secretPrefix]) => ({
+    tables: t,
+    queues: q,
+    manageConnections: manageConnectionsArn(executionArn, config.websocket.stageName),
+    secretPrefix,
+  }));
+
+  const fns: Record<string, LambdaFunction> = {};
+  for (const spec of FUNCTIONS) {
+    const size = lambdaSizing(config, spec.name);
+    fns[spec.name] = new LambdaFunction(childName('fn', spec.name), {
+      spec,
+      functionName: functionName(config.prefix, spec.name),
+      bundle: bundles[spec.name]!,
+      memoryMb: size.memoryMb,
+      timeoutSeconds: size.timeoutSeconds,
+      logRetentionDays: config.logRetentionDays,
+      environment: environment as pulumi.Output<Record<string, string>>,
+      arns: policyArns,
+      tags,
+    });
+  }
+
+  const wsRoutes = {} as Record<WebSocketRouteKey, aws.lambda.Function>;
+  const httpRoutes: HttpRouteTarget[] = [];
+  const streamFunctions: LambdaFunction[] = [];
+  for (const f of Object.values(fns)) {
+    const t = f.spec.trigger;
+    if (t.kind === 'websocket') {
+      if (wsRoutes[t.route]) throw new Error(`two functions serve WebSocket route ${t.route}`);
+      wsRoutes[t.route] = f.function;
+    } else if (t.kind === 'http') {
+      for (const routeKey of t.routes) httpRoutes.push({ routeKey, function: f.function });
+    } else {
+      streamFunctions.push(f);
+    }
+  }
+  new WebSocketStage(
+    childName('websocket', 'stage'),
+    { api: ws, routes: wsRoutes, throttle: config.websocket.throttle, routeThrottles: config.websocket.routes, tags },
+    { parent: ws },
+  );
+  const http = new HttpApi('http', {
+    prefix: config.prefix,
+    stack: config.stack,
+    auth: config.httpAuth,
+    jwt: config.jwt.issuer && config.jwt.audience ? { issuer: config.jwt.issuer, audience: config.jwt.audience } : undefined,
+    routes: httpRoutes,
+    throttle: config.http.throttle,
+    logRetentionDays: config.logRetentionDays,
+    tags,
+  });
+
+  for (const f of streamFunctions) {
+    const t = f.spec.trigger;
+    if (t.kind !== 'stream') continue;
+    new FanoutMapping(childName('stream', f.spec.name), {
+      function: f.function,
+      streamArn: tables.tables[t.table].streamArn,
+      deadLetterQueueArn: queues.queues.fanoutDlq.arn,
+      settings: config.fanout,
+    });
+  }
+
+  const namespace = metricsNamespace(config.stack);
+  const fleet = new AgentFleet('agents', {
+    prefix: config.prefix,
+    settings: config.fleet,
+    dataProtection: config.dataProtection,
+    bundle: agentBundle,
+    region,
+    partition,
+    account,
+    env: pulumi.output(
+      agentEnvironment(config, {
+        tables: tableNames,
+        commandQueueUrl: queues.queues.commands.url,
+        managementEndpoint: ws.managementEndpoint,
+        region,
+        metricsNamespace: namespace,
+      }),
+    ) as pulumi.Output<Record<string, string>>,
+    secretEnv: secrets.sinkSecret ? { [AGENT_ENV.sinkAuthorization]: secrets.sinkSecret.arn } : undefined,
+    arns: pulumi.all([tables.arns, queues.arns, secrets.prefixArn, secrets.sinkSecret?.arn]).apply(([t, q, secretPrefix, sinkSecret]) => ({
+      tables: t,
+      commandQueue: q.commands,
+      secretPrefix,
+      sinkSecret,
+      metricsNamespace: namespace,
+    })),
+    tags,
+  });
+
+  const monitoring = new Monitoring('monitoring', {
+    prefix: config.prefix,
+    region,
+    email: config.alarms.email,
+    iteratorAgeMs: config.alarms.iteratorAgeMs,
+    functionNames: Object.fromEntries(Object.entries(fns).map(([n, f]) => [n, f.function.name])),
+    fanoutFunction: streamFunctions[0]?.spec.name ?? 'fanout',
+    deadLetterQueues: { commandsDlq: queues.queues.commandsDlq.name, fanoutDlq: queues.queues.fanoutDlq.name },
+    websocketApiId: ws.api.id,
+    websocketStage: config.websocket.stageName,
+    httpApiId: http.api.id,
+    httpStage: HTTP_STAGE,
+    metricsNamespace: namespace,
+    tags,
+  });
+
+  return {
+    websocketUrl: ws.url,
+    managementEndpoint: ws.managementEndpoint,
+    httpApiUrl: http.url,
+    tableNames: tables.names,
+    commandQueueUrl: queues.queues.commands.url,
+    dashboardName: monitoring.dashboardName,
+    alarmTopicArn: monitoring.topic.arn,
+    agentAutoScalingGroup: fleet.group.name,
+    httpInvokePolicyArn: http.invokePolicy?.arn,
+  };
+}

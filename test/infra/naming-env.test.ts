@@ -1,0 +1,57 @@
+import { expect } from 'chai';
+import { loadConfig } from '../../lib/config';
+import { TABLE_NAMES } from '../../lib/schema';
+import { parseStackConfig } from '../../infra/config';
+import { agentEnvironment, handlerEnvironment } from '../../infra/env';
+import { childName, functionName, httpRouteSourceArn, indexArn, logStreamsArn, manageConnectionsArn, secretPrefixArn, splitRouteKey, websocketRouteSourceArn } from '../../infra/naming';
+
+describe('infra: naming', () => {
+  const cases: [string, () => string, string][] = [
+    ['child name', () => childName('fn-fanout', 'role'), 'fn-fanout-role'],
+    ['function name', () => functionName('rtg-prod', 'fanout'), 'rtg-prod-fanout'],
+    ['index ARN', () => indexArn('arn:aws:dynamodb:r:1:table/t', 'byUser'), 'arn:aws:dynamodb:r:1:table/t/index/byUser'],
+    ['log streams of a group', () => logStreamsArn('arn:aws:logs:r:1:log-group:/aws/lambda/f'), 'arn:aws:logs:r:1:log-group:/aws/lambda/f:*'],
+    ['log streams when the ARN already ends in :*', () => logStreamsArn('arn:aws:logs:r:1:log-group:g:*'), 'arn:aws:logs:r:1:log-group:g:*'],
+    ['manage connections', () => manageConnectionsArn('arn:aws:execute-api:r:1:abc', 'dev'), 'arn:aws:execute-api:r:1:abc/dev/POST/@connections/*'],
+    ['websocket route', () => websocketRouteSourceArn('arn:aws:execute-api:r:1:abc', 'dev', '$connect'), 'arn:aws:execute-api:r:1:abc/dev/$connect'],
+    ['http route', () => httpRouteSourceArn('arn:aws:execute-api:r:1:abc', '*', 'DELETE /websocket'), 'arn:aws:execute-api:r:1:abc/*/DELETE/websocket'],
+    ['secret prefix', () => secretPrefixArn('aws', 'r', '1', 'rg/dev/upstream/'), 'arn:aws:secretsmanager:r:1:secret:rg/dev/upstream/*'],
+  ];
+  for (const [what, f, want] of cases) it(what, () => expect(f()).to.equal(want));
+
+  it('refuses names AWS would refuse', () => {
+    expect(() => functionName('x'.repeat(60), 'fanout')).to.throw(/not a valid Lambda name/);
+    expect(() => splitRouteKey('publish')).to.throw(/METHOD \/path/);
+  });
+});
+
+describe('infra: Lambda and agent environment', () => {
+  const tables = Object.fromEntries(TABLE_NAMES.map((t) => [t, `rtg-dev-${t}`])) as Record<(typeof TABLE_NAMES)[number], string>;
+  const values = { tables, commandQueueUrl: 'https://sqs.eu-west-1.amazonaws.com/1/rtg-dev-commands', managementEndpoint: 'https://abc.execute-api.eu-west-1.amazonaws.com/dev' };
+
+  it('round-trips through loadConfig (dev, auth none)', () => {
+    const c = parseStackConfig('dev', { authMode: 'none', httpAuth: 'iam', itemKeys: 'vehicleId', upstreamAllowHosts: 'stream.example.com', historyTtlSeconds: '3600' });
+    const env = handlerEnvironment(c, values) as Record<string, string>;
+    expect(env).to.not.have.property('AWS_REGION');
+    const app = loadConfig({ ...env, AWS_REGION: 'eu-west-1' });
+    expect(app).to.deep.include({ stack: 'dev', tables, commandQueueUrl: values.commandQueueUrl, managementEndpoint: values.managementEndpoint });
+    expect(app.subscriber.itemKeys).to.deep.equal(['vehicleId']);
+    expect(app.subscriber.historyTtlSeconds).to.equal(3600);
+    expect(app.upstream).to.deep.include({ secretsBackend: 'secretsmanager', secretPrefix: 'realtime-gateway/dev/upstream/', allowHosts: ['stream.example.com'] });
+  });
+
+  it('round-trips through loadConfig (prod, jwt with secret)', () => {
+    const secret = 's'.repeat(40);
+    const c = parseStackConfig('prod', { authMode: 'jwt', httpAuth: 'iam', jwtHs256Secret: secret, jwt: '{"issuer":"https://idp.example.com/","audience":"rg","topicsClaim":"t"}' });
+    const app = loadConfig({ ...(handlerEnvironment(c, { ...values, jwtHs256Secret: secret }) as Record<string, string>), AWS_REGION: 'eu-west-1' });
+    expect(app.auth).to.deep.equal({ mode: 'jwt', jwt: { hs256Secret: secret, rs256PublicKey: undefined, jwksUrl: undefined, issuer: 'https://idp.example.com/', audience: 'rg', topicsClaim: 't', publishClaim: 'publish' } });
+  });
+
+  it('gives the agent its region and namespace but never the JWT secret', () => {
+    const c = parseStackConfig('dev', { authMode: 'jwt', httpAuth: 'iam', jwtHs256Secret: 's'.repeat(40), sink: '{"url":"https://lake.example.com/in"}', sinkCredentials: 'Bearer x' });
+    const env = agentEnvironment(c, { ...values, region: 'eu-west-1', metricsNamespace: 'RealtimeGateway/dev' }) as Record<string, string>;
+    expect(env).to.deep.include({ AWS_REGION: 'eu-west-1', METRICS_NAMESPACE: 'RealtimeGateway/dev', SINK_URL: 'https://lake.example.com/in' });
+    expect(env).to.not.have.property('JWT_HS256_SECRET');
+    expect(env).to.not.have.property('SINK_AUTHORIZATION');
+  });
+});
