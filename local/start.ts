@@ -18,6 +18,10 @@ import { JavaMissingError } from './dynamodb-local';
 
 const HELP = `usage: npm start -- [--persist [--data-dir DIR]] [--demo] [--agent=false] [--ws-port N] [--http-port N] [--endpoints-file F]`;
 
+// This machine class runs Node 20; the SDK warns at every start that releases after January 2027
+// need Node 22 (deployed Lambdas run nodejs22.x). Said once in README instead of in every start.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 async function main() {
   const { values } = parseArgs({
     options: {

@@ -6,6 +6,8 @@ import { startDynamoDbLocal, type RunningDynamoDbLocal } from '../../local/dynam
  * TEST_DYNAMODB_ENDPOINT; test/support/stack.ts reads it.
  */
 let ddb: RunningDynamoDbLocal | undefined;
+// The SDK's "Node 22 needed from 2027" notice, once per process, is noise in test output.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 export const mochaHooks = {
   async beforeAll(this: Mocha.Context) {
