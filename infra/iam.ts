@@ -38,9 +38,10 @@ export interface TableArns {
  *   history in one TransactWriteItems, which IAM authorises through these per-item actions
  *   (there is no TransactWriteItems action).
  * - delete: DeleteItem, BatchWriteItem (stale-connection cleanup in chunks of 25).
- * - stream: DescribeStream/GetRecords/GetShardIterator on the stream ARN. ListStreams is left
- *   out on purpose: it only accepts Resource "*", and the event source mapping is given the
- *   stream ARN, so it never lists streams.
+ * - stream: DescribeStream/GetRecords/GetShardIterator/ListStreams on the stream ARN — the set
+ *   AWS's own policy example for a Lambda reading a DynamoDB stream grants, scoped to the one
+ *   stream (docs: "IAM policy to allow an AWS Lambda function to access DynamoDB stream
+ *   records"); the event source mapping validates the role against it.
  */
 export const DYNAMODB_ACTIONS: Readonly<Record<TableAccess, { table: readonly string[]; index: readonly string[]; stream: readonly string[] }>> = {
   read: { table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:Query'], index: ['dynamodb:Query'], stream: [] },
@@ -51,7 +52,7 @@ export const DYNAMODB_ACTIONS: Readonly<Record<TableAccess, { table: readonly st
     stream: [],
   },
   delete: { table: ['dynamodb:BatchWriteItem', 'dynamodb:DeleteItem'], index: [], stream: [] },
-  stream: { table: [], index: [], stream: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator'] },
+  stream: { table: [], index: [], stream: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'] },
 };
 
 export const SQS_ACTIONS: Readonly<Record<'send' | 'receive', readonly string[]>> = {

@@ -94,7 +94,8 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     name: 'fanout',
     description: 'items stream: deliver each change to the topic subscribers, in order, and prune stale connections.',
     trigger: { kind: 'stream', table: 'items' },
-    tables: { items: ['stream'], subscriptions: ['read', 'delete'], connections: ['delete'] },
+    // connections read: stale-connection cleanup reads the row (its topics) before deleting it.
+    tables: { items: ['stream'], subscriptions: ['read', 'delete'], connections: ['read', 'delete'] },
     manageConnections: true,
     queues: { fanoutDlq: ['send'] },
   },

@@ -23,6 +23,8 @@ export interface ClientOptions {
   readonly credentials?: { accessKeyId: string; secretAccessKey: string };
   /** Sockets per host kept alive; fan-out sets it to its delivery concurrency. */
   readonly maxSockets?: number;
+  /** Overrides the per-request timeout of every client (tests shorten it). */
+  readonly requestTimeoutMs?: number;
 }
 
 const ENDPOINT_ENV: Record<Service, string> = {
@@ -55,20 +57,36 @@ export interface AwsClients {
   destroy(): void;
 }
 
-/** Keep-alive agents: without them every PostToConnection pays a TCP (and TLS) handshake. */
-export function keepAliveHandler(maxSockets = 50): NodeHttpHandler {
+/**
+ * Keep-alive agents: without them every PostToConnection pays a TCP (and TLS) handshake.
+ * Timeouts: the SDK's default is none at all, so a half-open keep-alive socket can hang a call
+ * forever — fatal for lease renewal, which must fail (and let the lease lapse locally) rather
+ * than wait. `throwOnRequestTimeout` makes requestTimeout an error instead of a warning.
+ */
+export function keepAliveHandler(maxSockets = 50, requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS): NodeHttpHandler {
   return new NodeHttpHandler({
     httpAgent: new http.Agent({ keepAlive: true, maxSockets }),
     httpsAgent: new https.Agent({ keepAlive: true, maxSockets }),
+    connectionTimeout: CONNECTION_TIMEOUT_MS,
+    requestTimeout: requestTimeoutMs,
+    throwOnRequestTimeout: true,
   });
 }
+
+export const CONNECTION_TIMEOUT_MS = 3_000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+/** SQS long polls wait up to 20 s (ReceiveMessageWaitTimeSeconds) before answering. */
+export const SQS_REQUEST_TIMEOUT_MS = 30_000;
 
 export function createClients(opts: ClientOptions = clientOptionsFromEnv()): AwsClients {
   const common = (service: Service) => ({
     region: opts.region,
     ...(opts.endpoints?.[service] ? { endpoint: opts.endpoints[service] } : {}),
     ...(opts.credentials ? { credentials: opts.credentials } : {}),
-    requestHandler: keepAliveHandler(opts.maxSockets),
+    requestHandler: keepAliveHandler(
+      opts.maxSockets,
+      opts.requestTimeoutMs ?? (service === 'sqs' ? SQS_REQUEST_TIMEOUT_MS : DEFAULT_REQUEST_TIMEOUT_MS),
+    ),
   });
   const dynamodb = new DynamoDBClient(common('dynamodb'));
   const doc = DynamoDBDocumentClient.from(dynamodb, {
@@ -91,7 +109,7 @@ export function createClients(opts: ClientOptions = clientOptionsFromEnv()): Aws
           region: opts.region,
           endpoint,
           ...(opts.credentials ? { credentials: opts.credentials } : {}),
-          requestHandler: keepAliveHandler(opts.maxSockets ?? 64),
+          requestHandler: keepAliveHandler(opts.maxSockets ?? 64, opts.requestTimeoutMs),
         });
         managers.set(endpoint, c);
       }

@@ -128,7 +128,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     jwt = {
       hs256Secret: e.optional(ENV.jwtHs256Secret),
       rs256PublicKey: e.optional(ENV.jwtRs256PublicKey),
-      jwksUrl: e.optional(ENV.jwtJwksUrl) && e.url(ENV.jwtJwksUrl, ['https', 'http']),
+      // Keys fetched over plain http could be swapped in transit; only the local stack may.
+      jwksUrl: e.optional(ENV.jwtJwksUrl) && e.url(ENV.jwtJwksUrl, stack === 'local' ? ['https', 'http'] : ['https']),
       issuer: e.optional(ENV.jwtIssuer),
       audience: e.optional(ENV.jwtAudience),
       topicsClaim: e.string(ENV.jwtTopicsClaim, 'topics'),

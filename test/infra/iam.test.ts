@@ -28,7 +28,7 @@ describe('infra: IAM policy builders', () => {
       ['write (transactions need ConditionCheckItem)', ['write'], 'items', { table: ['dynamodb:BatchWriteItem', 'dynamodb:ConditionCheckItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], index: [], stream: [] }],
       ['delete', ['delete'], 'subscriptions', { table: ['dynamodb:BatchWriteItem', 'dynamodb:DeleteItem'], index: [], stream: [] }],
       ['read + delete merge without duplicates', ['read', 'delete'], 'subscriptions', { table: ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:Query'], index: ['dynamodb:Query'], stream: [] }],
-      ['stream (no ListStreams: it only takes Resource "*")', ['stream'], 'items', { table: [], index: [], stream: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator'] }],
+      ['stream (ListStreams scoped to the stream ARN, as in the AWS example policy)', ['stream'], 'items', { table: [], index: [], stream: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'] }],
     ];
     for (const [what, access, table, want] of cases) {
       it(what, () => {

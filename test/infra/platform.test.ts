@@ -215,7 +215,12 @@ for (const stack of ['dev', 'prod'] as const) {
           const mc = doc.Statement.find((s: any) => s.Action.includes('execute-api:ManageConnections'));
           if (spec.manageConnections) expect(mc.Resource).to.deep.equal([`${wsApi.state.executionArn}/${config.websocket.stageName}/POST/@connections/*`]);
           else expect(mc).to.equal(undefined);
-          expect(actions).to.not.include('dynamodb:ListStreams');
+          // ListStreams only where the function reads a stream, and then on that stream's ARN alone.
+          const ls = doc.Statement.filter((s: any) => s.Action.includes('dynamodb:ListStreams'));
+          if (Object.values(spec.tables).some((a) => a!.includes('stream'))) {
+            expect(ls).to.have.length(1);
+            expect(ls[0].Resource.every((r: string) => /^arn:aws:dynamodb:[^:]+:\d+:table\/[^/]+\/stream\/.+$/.test(r))).to.equal(true);
+          } else expect(actions).to.not.include('dynamodb:ListStreams');
           expect(resources.some((r) => r.endsWith('/index/*'))).to.equal(false);
           for (const [table, access] of Object.entries(spec.tables)) {
             const arn = `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/${config.prefix}-${table}`;

@@ -54,6 +54,7 @@ describe('configuration (lib/config)', () => {
     ['management endpoint missing', { WS_MANAGEMENT_ENDPOINT: '' }, ENV.managementEndpoint, /required/],
     ['auth none on prod', { STACK: 'prod' }, ENV.authMode, /refused on the prod stack/],
     ['jwt without a key', { AUTH_MODE: 'jwt' }, ENV.jwtHs256Secret, /needs one of JWT_HS256_SECRET/],
+    ['JWKS over plain http outside the local stack', { AUTH_MODE: 'jwt', JWT_JWKS_URL: 'http://idp.example.com/jwks.json' }, ENV.jwtJwksUrl, /expected a https URL/],
     ['short HS256 secret', { AUTH_MODE: 'jwt', JWT_HS256_SECRET: 'short' }, ENV.jwtHs256Secret, /shorter than 32 bytes/],
     ['connection TTL above API Gateway\'s 2 h', { CONNECTION_TTL_SECONDS: '7201' }, ENV.connectionTtlSeconds, /at most 7200/],
     ['non-integer', { FANOUT_CONCURRENCY: 'many' }, ENV.fanoutConcurrency, /"many"; expected an integer/],
