@@ -496,11 +496,18 @@ export class RealtimeClient extends Emitter<ClientEvents> {
 
   private deliver(entry: TopicEntry, d: Delivery): void {
     if (d.kind === 'snapshot') {
-      const info = { topic: d.topic, seq: d.seq, ts: d.ts, reset: d.reset };
+      const info = { topic: d.topic, seq: d.seq, ts: d.ts, reset: d.reset, ...(d.truncated ? { truncated: true as const } : {}) };
       if (entry.onSnapshot) this.callSafely(() => entry.onSnapshot!(d.data, info));
       this.emitSafely('snapshot', [d.data, info], (err) => this.handlerThrew(err));
     } else {
-      const info = { topic: d.topic, seq: d.seq, ts: d.ts, latencyMs: d.latencyMs, receivedAt: this.o.timers.now() };
+      const info = {
+        topic: d.topic,
+        seq: d.seq,
+        ts: d.ts,
+        latencyMs: d.latencyMs,
+        receivedAt: this.o.timers.now(),
+        ...(d.truncated ? { truncated: true as const } : {}),
+      };
       if (entry.onEvent) this.callSafely(() => entry.onEvent!(d.data, info));
       this.emitSafely('event', [d.data, info], (err) => this.handlerThrew(err));
     }

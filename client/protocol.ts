@@ -18,6 +18,8 @@ export interface SnapshotMessage {
   ts?: number;
   /** History no longer covers the requested gap: this snapshot replaces the client's state. */
   reset?: boolean;
+  /** The state was too large for one WebSocket message: `data` is null, `seq` is real. */
+  truncated?: boolean;
 }
 
 export interface EventMessage {
@@ -28,6 +30,8 @@ export interface EventMessage {
   ts?: number;
   /** Delivery time minus source timestamp, measured by the server (seed 003's `latency_ms`). */
   latencyMs?: number;
+  /** The change was too large for one WebSocket message: `data` is null, `seq` still counts. */
+  truncated?: boolean;
 }
 
 /** Answer to a `sinceSeq` subscribe when nothing was missed; `seq` is the item's current seq. */
@@ -60,6 +64,11 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 const isSeq = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const optNum = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 
+/** `data`, or for a truncated placeholder (item over the 128 KB message limit) null and the flag. */
+function dataOf(v: Record<string, unknown>): { data: unknown; truncated?: true } {
+  return v.truncated === true ? { data: null, truncated: true } : { data: v.data ?? null };
+}
+
 /**
  * Parses one text frame. Returns undefined for anything that is not a well-formed server message
  * (the caller reports it as a protocol error): a frame without a valid `seq` must never reach the
@@ -77,10 +86,17 @@ export function parseServerMessage(text: string): ServerMessage | undefined {
   switch (v.type) {
     case 'snapshot':
       if (!topic || !isSeq(v.seq)) return undefined;
-      return { type: 'snapshot', topic, seq: v.seq, data: v.data ?? null, ts: optNum(v.ts), reset: v.reset === true };
+      return {
+        type: 'snapshot',
+        topic,
+        seq: v.seq,
+        ...dataOf(v),
+        ts: optNum(v.ts),
+        reset: v.reset === true,
+      };
     case 'event':
       if (!topic || !isSeq(v.seq)) return undefined;
-      return { type: 'event', topic, seq: v.seq, data: v.data ?? null, ts: optNum(v.ts), latencyMs: optNum(v.latencyMs) };
+      return { type: 'event', topic, seq: v.seq, ...dataOf(v), ts: optNum(v.ts), latencyMs: optNum(v.latencyMs) };
     case 'subscribed':
       if (!topic) return undefined;
       return { type: 'subscribed', topic, seq: isSeq(v.seq) ? v.seq : undefined };

@@ -26,9 +26,13 @@ import type { EventMessage, SnapshotMessage, SubscribedMessage } from './protoco
  * nothing has been delivered yet or when it is newer than what was delivered.
  */
 
+/**
+ * `truncated`: the server could not send this state/change (over API Gateway's 128 KB message
+ * limit); `data` is null but the seq is real and counts like any other, so no gap opens.
+ */
 export type Delivery =
-  | { kind: 'snapshot'; topic: string; seq: number; data: unknown; ts?: number; reset: boolean }
-  | { kind: 'event'; topic: string; seq: number; data: unknown; ts?: number; latencyMs?: number };
+  | { kind: 'snapshot'; topic: string; seq: number; data: unknown; ts?: number; reset: boolean; truncated?: true }
+  | { kind: 'event'; topic: string; seq: number; data: unknown; ts?: number; latencyMs?: number; truncated?: true };
 
 export interface TopicTrackerOptions {
   /** Events held while waiting for a gap to fill; beyond it the buffer is dropped and a resync forced. */
@@ -99,7 +103,9 @@ export class TopicTracker {
     this.last = msg.seq;
     if (this.owed !== undefined && this.owed <= msg.seq) this.owed = undefined;
     for (const s of [...this.pending.keys()]) if (s <= msg.seq) this.pending.delete(s);
-    const out: Delivery[] = [{ kind: 'snapshot', topic: this.topic, seq: msg.seq, data: msg.data, ts: msg.ts, reset }];
+    const out: Delivery[] = [
+      { kind: 'snapshot', topic: this.topic, seq: msg.seq, data: msg.data, ts: msg.ts, reset, ...(msg.truncated ? { truncated: true as const } : {}) },
+    ];
     return out.concat(this.release());
   }
 
@@ -124,7 +130,15 @@ export class TopicTracker {
     for (let next = this.pending.get(this.last + 1); next; next = this.pending.get(this.last + 1)) {
       this.pending.delete(next.seq);
       this.last = next.seq;
-      out.push({ kind: 'event', topic: this.topic, seq: next.seq, data: next.data, ts: next.ts, latencyMs: next.latencyMs });
+      out.push({
+        kind: 'event',
+        topic: this.topic,
+        seq: next.seq,
+        data: next.data,
+        ts: next.ts,
+        latencyMs: next.latencyMs,
+        ...(next.truncated ? { truncated: true as const } : {}),
+      });
     }
     if (this.owed !== undefined && this.last >= this.owed) this.owed = undefined;
     return out;

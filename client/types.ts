@@ -14,6 +14,11 @@ export interface SnapshotInfo {
   ts?: number;
   /** The server could not replay the gap (history expired) or its counter restarted: replace your state. */
   reset: boolean;
+  /**
+   * Present (true) when the state was too large for one WebSocket message (API Gateway's 128 KB
+   * limit): `data` is null; fetch the state another way if you need it.
+   */
+  truncated?: true;
 }
 
 export interface EventInfo {
@@ -25,6 +30,11 @@ export interface EventInfo {
   latencyMs?: number;
   /** Local receive time (epoch ms, from the client's clock). */
   receivedAt: number;
+  /**
+   * Present (true) when the change was too large for one WebSocket message (API Gateway's 128 KB
+   * limit): `data` is null. The seq counts like any other (no gap, no resync).
+   */
+  truncated?: true;
 }
 
 export type SnapshotHandler<T = unknown> = (data: T, info: SnapshotInfo) => void;

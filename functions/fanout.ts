@@ -29,6 +29,7 @@ export const createHandler = (deps: Deps, opts: FanoutHandlerOptions = {}) => {
       log: deps.log,
       concurrency: deps.config.subscriber.fanoutConcurrency,
       retry: opts.retry,
+      maxMessageBytes: deps.config.subscriber.maxMessageBytes,
     });
     deps.log.debug('fanout batch', r.stats);
     return { batchItemFailures: r.batchItemFailures };

@@ -1,7 +1,14 @@
 import type { Deps } from '../lib/runtime';
 import { lambdaEntry } from '../lib/runtime';
 import { SubscriberError } from '../lib/subscriber/errors';
-import { assertDeliverable, authorize, messageFrame, parsePublishBody, publishToTopic } from '../lib/subscriber/publish';
+import {
+  DEFAULT_SEND_TO_USER_CLAIM,
+  assertDeliverable,
+  authorize,
+  messageFrame,
+  parsePublishBody,
+  publishToTopic,
+} from '../lib/subscriber/publish';
 import { sendToUser } from '../lib/subscriber/send-to-user';
 import { fanoutSender, subscriberServices, type SenderKind } from '../lib/subscriber/services';
 
@@ -22,10 +29,13 @@ const json = (statusCode: number, body: unknown) => ({
 export const createHandler = (deps: Deps, opts: { sender?: SenderKind } = {}) => {
   const services = subscriberServices(deps);
   let sender: ReturnType<typeof fanoutSender> | undefined;
+  const jwt = deps.config.auth.jwt;
+  const publishClaim = jwt?.publishClaim ?? 'publish';
+  const sendToUserClaim = jwt?.sendToUserClaim ?? DEFAULT_SEND_TO_USER_CLAIM;
   return async (event: HttpEvent) => {
     try {
       const req = parsePublishBody(event.body, Boolean(event.isBase64Encoded), deps.clock());
-      authorize(req, event.requestContext?.authorizer?.jwt?.claims, deps.config.auth.jwt?.publishClaim ?? 'publish');
+      authorize(req, event.requestContext?.authorizer?.jwt?.claims, publishClaim, sendToUserClaim);
       assertDeliverable(req, deps.config.subscriber.maxMessageBytes);
       if (req.kind === 'topic') {
         const r = await publishToTopic(req, services.items);

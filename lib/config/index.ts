@@ -27,6 +27,8 @@ export interface JwtSettings {
   readonly topicsClaim: string;
   /** Claim holding the publish patterns. */
   readonly publishClaim: string;
+  /** Claim holding the user ids this caller may send to (`POST /publish {"userId"}`); separate from topics. */
+  readonly sendToUserClaim: string;
 }
 
 export interface AppConfig {
@@ -78,6 +80,7 @@ export const ENV = {
   jwtAudience: 'JWT_AUDIENCE',
   jwtTopicsClaim: 'JWT_TOPICS_CLAIM',
   jwtPublishClaim: 'JWT_PUBLISH_CLAIM',
+  jwtSendToUserClaim: 'JWT_SEND_TO_USER_CLAIM',
   itemKeys: 'ITEM_KEYS',
   connectionTtlSeconds: 'CONNECTION_TTL_SECONDS',
   historyTtlSeconds: 'HISTORY_TTL_SECONDS',
@@ -134,6 +137,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       audience: e.optional(ENV.jwtAudience),
       topicsClaim: e.string(ENV.jwtTopicsClaim, 'topics'),
       publishClaim: e.string(ENV.jwtPublishClaim, 'publish'),
+      sendToUserClaim: e.string(ENV.jwtSendToUserClaim, 'sendToUser'),
     };
     if (!jwt.hs256Secret && !jwt.rs256PublicKey && !jwt.jwksUrl) {
       throw new ConfigError(

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { GetCommand, QueryCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
 /**
@@ -9,6 +10,15 @@ import { GetCommand, QueryCommand, TransactWriteCommand, type DynamoDBDocumentCl
  * Concurrency is optimistic: the write is conditioned on the seq it read, and a conflicting
  * writer re-reads and retries. A single writer per topic (an upstream socket) passes its last
  * seq and skips the read.
+ *
+ * Idempotency: every attempt carries its own ClientRequestToken, and the SDK's automatic retries
+ * of that attempt resend the same serialised request, hence the same token. If a transaction
+ * commits but its response is lost (timeout, reset socket), the SDK's retry would otherwise fail
+ * its own `seq = :prev` condition and this loop would write the same data again as seq + 1 (a
+ * duplicate event under a new seq). With the token, DynamoDB answers the retry with the original
+ * success and changes nothing (tokens are honoured for 10 minutes). A new loop attempt writes a
+ * different seq, so it needs a new token (same token + different input =
+ * IdempotentParameterMismatchException).
  */
 
 export interface ItemRecord {
@@ -68,6 +78,7 @@ export class ItemStore {
       try {
         await this.doc.send(
           new TransactWriteCommand({
+            ClientRequestToken: randomUUID(),
             TransactItems: [
               {
                 Update: {

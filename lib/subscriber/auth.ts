@@ -10,7 +10,8 @@ import { findToken, offeredProtocols, type UpgradeRequest } from './token';
  * Modes (config AUTH_MODE): `none` is for development: the user is `?userId=` (or, as in seed
  * 004, a single Sec-WebSocket-Protocol entry), every topic is allowed. loadConfig refuses it on
  * the prod stack. `jwt` verifies a token with jose: HS256 with a shared secret, or RS256 with a
- * PEM key or a JWKS URL; `exp`/`nbf` are always checked, `iss`/`aud` when configured.
+ * PEM key or a JWKS URL. `exp` is required (jose checks it only when present, so a token
+ * without one would never expire); `nbf` is checked when present, `iss`/`aud` when configured.
  */
 
 export interface Principal {
@@ -71,6 +72,8 @@ function jwtAuthenticator(s: JwtSettings): Authenticator {
     try {
       ({ payload } = await jwtVerify(token, k.key as Parameters<typeof jwtVerify>[1], {
         algorithms: k.algorithms,
+        // A token without `exp` is valid forever: one leak would be a permanent credential.
+        requiredClaims: ['exp'],
         ...(s.issuer ? { issuer: s.issuer } : {}),
         ...(s.audience ? { audience: s.audience } : {}),
       }));
@@ -124,7 +127,9 @@ export function patternsClaim(v: unknown): string[] {
 function describeJoseError(err: unknown): string {
   if (err instanceof joseErrors.JWTExpired) return 'the token has expired';
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'the token signature is invalid';
-  if (err instanceof joseErrors.JWTClaimValidationFailed) return `the token claim "${err.claim}" is invalid`;
+  if (err instanceof joseErrors.JWTClaimValidationFailed) {
+    return err.reason === 'missing' ? `the token has no "${err.claim}" claim` : `the token claim "${err.claim}" is invalid`;
+  }
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'the token algorithm is not accepted';
   if (err instanceof joseErrors.JWKSNoMatchingKey) return 'no key matches the token';
   return 'the token is malformed';

@@ -1,6 +1,7 @@
+import { API_GATEWAY_MESSAGE_LIMIT } from '../config';
 import type { Logger } from '../log';
 import { deliver, DEFAULT_RETRY, type RetryPolicy } from './deliver';
-import { eventPrefix, finishEvent } from './frames';
+import { deliverablePrefix, eventPrefix, finishEvent } from './frames';
 import { createLimiter } from './limiter';
 import type { Sender, SendOutcome } from './sender';
 import { parseStreamRecord, type StreamRecordLike } from './stream-record';
@@ -20,6 +21,10 @@ import { parseStreamRecord, type StreamRecordLike } from './stream-record';
  *   overtake it), and the earliest failed record's SequenceNumber is reported in
  *   `batchItemFailures`: Lambda re-delivers the batch from there. Subscribers that already got
  *   it receive it again and drop it by seq (at-least-once, DESIGN §3).
+ * - An item whose event frame would exceed `maxMessageBytes` (API Gateway's 128 KB message
+ *   limit; items may hold 400 KB) goes out as a placeholder without data (`"truncated":true`,
+ *   frames.ts), as does an event API Gateway still answers 413 for. Dropping the seq instead
+ *   would open a gap that no resync can fill.
  */
 
 export interface FanoutDeps {
@@ -31,17 +36,30 @@ export interface FanoutDeps {
   readonly log: Logger;
   readonly concurrency: number;
   readonly retry?: RetryPolicy;
+  /** Largest frame API Gateway accepts; default 128 KB. */
+  readonly maxMessageBytes?: number;
 }
 
 export interface FanoutResult {
   readonly batchItemFailures: { itemIdentifier: string }[];
-  readonly stats: { records: number; delivered: number; gone: number; failed: number; malformed: number; skipped: number; dropped: number };
+  readonly stats: {
+    records: number;
+    delivered: number;
+    gone: number;
+    failed: number;
+    malformed: number;
+    skipped: number;
+    dropped: number;
+    /** Deliveries (counted in `delivered` too) that carried a truncated placeholder instead of the data. */
+    truncated: number;
+  };
 }
 
 export async function fanout(records: readonly StreamRecordLike[], deps: FanoutDeps): Promise<FanoutResult> {
   const limit = createLimiter(deps.concurrency);
   const retry = deps.retry ?? DEFAULT_RETRY;
-  const stats = { records: records.length, delivered: 0, gone: 0, failed: 0, malformed: 0, skipped: 0, dropped: 0 };
+  const maxBytes = deps.maxMessageBytes ?? API_GATEWAY_MESSAGE_LIMIT;
+  const stats = { records: records.length, delivered: 0, gone: 0, failed: 0, malformed: 0, skipped: 0, dropped: 0, truncated: 0 };
   const gone = new Set<string>();
   const byTopic = new Map<string, { index: number; sequenceNumber: string; event: Parameters<typeof eventPrefix>[0] }[]>();
   const now = deps.clock();
@@ -66,21 +84,27 @@ export async function fanout(records: readonly StreamRecordLike[], deps: FanoutD
 
   const deliverRecord = async (event: Parameters<typeof eventPrefix>[0]): Promise<boolean> => {
     // Serialised once per record; only latencyMs differs per delivery.
-    const prefix = eventPrefix(event);
+    const { prefix, truncated } = deliverablePrefix(event, maxBytes);
+    if (truncated) {
+      deps.log.warn('fanout: event larger than the WebSocket message limit sent as a truncated placeholder', { topic: event.topic, seq: event.seq });
+    }
     const frame = () => finishEvent(prefix, deps.clock() - event.ts);
+    let placeholder: string | undefined;
+    const placeholderFrame = () => finishEvent((placeholder ??= eventPrefix(event, { truncated: true })), deps.clock() - event.ts);
     let ok = true;
-    const onOutcome = (id: string, outcome: SendOutcome) => {
+    const onOutcome = (id: string, outcome: SendOutcome, wasTruncated: boolean) => {
       switch (outcome) {
         case 'ok':
           stats.delivered++;
+          if (wasTruncated) stats.truncated++;
           return;
         case 'gone':
           if (!gone.has(id)) stats.gone++;
           gone.add(id);
           return;
         case 'too_large':
-          // Publish refuses oversize data; a direct table write can still produce one. It can never
-          // succeed, so failing the record would only block the topic.
+          // Even the placeholder was refused (only with a tiny limit): it can never succeed, so
+          // failing the record would only block the topic.
           stats.dropped++;
           deps.log.error('fanout: event larger than the WebSocket message limit dropped', { topic: event.topic, seq: event.seq });
           return;
@@ -98,9 +122,17 @@ export async function fanout(records: readonly StreamRecordLike[], deps: FanoutD
       next = pages.next();
       next.catch(() => {}); // awaited on the next turn; don't let it count as unhandled meanwhile
       await Promise.all(
-        r.value.map((id) =>
-          gone.has(id) ? undefined : limit(() => deliver(deps.sender, id, frame, retry)).then((o) => onOutcome(id, o)),
-        ),
+        r.value.map(async (id) => {
+          if (gone.has(id)) return;
+          const o = await limit(() => deliver(deps.sender, id, frame, retry));
+          if (o === 'too_large' && !truncated) {
+            // API Gateway counted it larger than we did: the placeholder keeps the seq contiguous.
+            deps.log.warn('fanout: event refused as too large, sending a truncated placeholder', { topic: event.topic, seq: event.seq, connectionId: id });
+            onOutcome(id, await limit(() => deliver(deps.sender, id, placeholderFrame, retry)), true);
+            return;
+          }
+          onOutcome(id, o, truncated);
+        }),
       );
     }
     return ok;

@@ -1,5 +1,5 @@
 import { WriteConflictError, type ItemStore } from '../stores/items';
-import { topicAllowed, topicProblem } from '../topics';
+import { topicAllowed, topicMatches, topicProblem } from '../topics';
 import { patternsClaim } from './auth';
 import { AuthError, SubscriberError } from './errors';
 import { messageFrame, messageWorstCaseBytes, worstCaseEventBytes } from './frames';
@@ -14,9 +14,18 @@ import { messageFrame, messageWorstCaseBytes, worstCaseEventBytes } from './fram
  * Data whose framed event could exceed the WebSocket message limit (128 KB in API Gateway) is
  * refused with 413 here: accepted data must be deliverable. In AWS the route is protected by
  * the HTTP API's authoriser; when it is a JWT authoriser, its claims arrive in
- * `requestContext.authorizer.jwt.claims` and the publish claim must allow the topic (send-to-
- * user needs `user:<userId>`). Without claims (IAM authoriser, local stack) the caller is trusted.
+ * `requestContext.authorizer.jwt.claims`: the publish claim must allow the topic, and send-to-
+ * user needs the separate send-to-user claim to allow the user id. Without claims (IAM
+ * authoriser, local stack) the caller is trusted.
  */
+
+/**
+ * Default name of the claim listing the user ids a token may send to (exact ids, `prefix*`, `*`).
+ * A separate claim rather than `user:<id>` entries in the publish claim: topic patterns and user
+ * ids would share one namespace, so a topic grant such as `u*` or `*` (or a topic that happens to
+ * be called `user:bob`) would silently also allow messaging users.
+ */
+export const DEFAULT_SEND_TO_USER_CLAIM = 'sendToUser';
 
 export type PublishRequest =
   | { readonly kind: 'topic'; readonly topic: string; readonly data: unknown; readonly ts?: number }
@@ -63,12 +72,27 @@ export function parsePublishBody(body: string | undefined | null, isBase64Encode
   return { kind: 'topic', topic: o.topic as string, data: o.data, ...(o.ts !== undefined ? { ts: o.ts as number } : {}) };
 }
 
-/** Claims from a JWT authoriser, or undefined when the route has none (IAM, local). */
-export function authorize(req: PublishRequest, claims: Record<string, unknown> | undefined, publishClaim: string): void {
+/**
+ * Claims from a JWT authoriser, or undefined when the route has none (IAM, local). A topic
+ * publish is checked against `publishClaim` (topic patterns), a send-to-user against
+ * `sendToUserClaim` (user-id patterns) only.
+ */
+export function authorize(
+  req: PublishRequest,
+  claims: Record<string, unknown> | undefined,
+  publishClaim: string,
+  sendToUserClaim: string = DEFAULT_SEND_TO_USER_CLAIM,
+): void {
   if (!claims) return;
-  const patterns = patternsClaim(claims[publishClaim]);
-  const target = req.kind === 'topic' ? req.topic : `user:${req.userId}`;
-  if (!topicAllowed(patterns, target)) throw new AuthError('forbidden', `the token's "${publishClaim}" claim does not allow "${target}"`);
+  if (req.kind === 'topic') {
+    if (!topicAllowed(patternsClaim(claims[publishClaim]), req.topic)) {
+      throw new AuthError('forbidden', `the token's "${publishClaim}" claim does not allow topic "${req.topic}"`);
+    }
+    return;
+  }
+  if (!patternsClaim(claims[sendToUserClaim]).some((p) => topicMatches(p, req.userId))) {
+    throw new AuthError('forbidden', `the token's "${sendToUserClaim}" claim does not allow sending to user "${req.userId}"`);
+  }
 }
 
 export function assertDeliverable(req: PublishRequest, maxMessageBytes: number): void {

@@ -1,8 +1,9 @@
+import { API_GATEWAY_MESSAGE_LIMIT } from '../config';
 import type { ItemStore } from '../stores/items';
 import { topicAllowed } from '../topics';
 import type { ConnectionStore } from './connections';
 import { SubscriberError } from './errors';
-import { eventFrame, snapshotFrame, subscribedFrame } from './frames';
+import { eventFrame, FrameTooLargeError, snapshotFrame, subscribedFrame } from './frames';
 import { MAX_REPLAY_EVENTS } from './limits';
 import type { SubscriptionStore } from './subscriptions';
 
@@ -19,6 +20,10 @@ import type { SubscriptionStore } from './subscriptions';
  * `sinceSeq` equal to S (nothing missed) answers `{"type":"subscribed","topic","seq":S,"replayed":0}`;
  * a replay ends with the same frame carrying the number of events replayed. A `sinceSeq` ahead of
  * S (the topic was recreated) gets a reset snapshot.
+ *
+ * A snapshot or replayed event too large for one WebSocket message (an item written directly to
+ * the table can hold 400 KB, a message 128 KB) is sent as a placeholder with `"data":null,
+ * "truncated":true` and its seq (frames.ts): replaying it in full would fail on every resync.
  */
 
 export interface SubscribeDeps {
@@ -28,6 +33,8 @@ export interface SubscribeDeps {
   /** Sends one frame to the subscribing connection, in order. */
   readonly send: (frame: string) => Promise<unknown>;
   readonly clock: () => number;
+  /** Largest frame API Gateway accepts; default 128 KB. */
+  readonly maxMessageBytes?: number;
 }
 
 export type SubscribeOutcome =
@@ -37,7 +44,12 @@ export type SubscribeOutcome =
 
 export async function subscribe(
   connectionId: string,
-  req: { readonly topic: string; readonly sinceSeq?: number },
+  req: {
+    readonly topic: string;
+    readonly sinceSeq?: number;
+    /** When the frame reached API Gateway (requestContext.requestTimeEpoch); orders it against an unsubscribe. */
+    readonly requestedAt?: number;
+  },
   deps: SubscribeDeps,
 ): Promise<SubscribeOutcome> {
   const { topic, sinceSeq } = req;
@@ -51,12 +63,26 @@ export async function subscribe(
     connectionId,
     userId: conn.userId,
     expiresAt: deps.connections.subscriptionExpiresAt(conn.connectedAt),
+    ...(req.requestedAt !== undefined ? { subscribedAt: req.requestedAt } : {}),
   });
+
+  const max = deps.maxMessageBytes ?? API_GATEWAY_MESSAGE_LIMIT;
+  /** Sends `full`, or the placeholder when `full` is over the limit or API Gateway refuses it as such. */
+  const sendData = async (full: string, placeholder: () => string) => {
+    if (Buffer.byteLength(full, 'utf8') > max) return deps.send(placeholder());
+    try {
+      return await deps.send(full);
+    } catch (err) {
+      if (err instanceof FrameTooLargeError) return deps.send(placeholder());
+      throw err;
+    }
+  };
 
   const item = await deps.items.get(topic);
   const seq = item?.seq ?? 0;
   const snapshot = async (reset: boolean): Promise<SubscribeOutcome> => {
-    await deps.send(snapshotFrame({ topic, seq, data: item?.data ?? null, ts: item?.ts, reset }));
+    const s = { topic, seq, data: item?.data ?? null, ts: item?.ts, reset };
+    await sendData(snapshotFrame(s), () => snapshotFrame({ ...s, truncated: true }));
     return { kind: reset ? 'reset' : 'snapshot', seq };
   };
 
@@ -70,7 +96,10 @@ export async function subscribe(
   const rows = await deps.items.historySince(topic, sinceSeq, seq);
   const contiguous = rows.length === seq - sinceSeq && rows.every((r, i) => r.seq === sinceSeq + 1 + i);
   if (!contiguous) return snapshot(true);
-  for (const r of rows) await deps.send(eventFrame(r, deps.clock() - r.ts, { replay: true }));
+  for (const r of rows) {
+    const latency = deps.clock() - r.ts;
+    await sendData(eventFrame(r, latency, { replay: true }), () => eventFrame(r, latency, { replay: true, truncated: true }));
+  }
   await deps.send(subscribedFrame(topic, seq, rows.length));
   return { kind: 'replay', seq, replayed: rows.length };
 }

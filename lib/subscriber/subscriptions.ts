@@ -15,6 +15,8 @@ export interface SubscriptionRow {
   readonly connectionId: string;
   readonly userId?: string;
   readonly expiresAt: number;
+  /** Epoch ms the subscribe request reached API Gateway; absent on rows written at $connect. */
+  readonly subscribedAt?: number;
 }
 
 export interface SubscriptionStoreOptions {
@@ -34,12 +36,58 @@ export class SubscriptionStore {
     return this.opts.table;
   }
 
-  async put(row: SubscriptionRow): Promise<void> {
-    await this.doc.send(new PutCommand({ TableName: this.opts.table, Item: { ...row } }));
+  /**
+   * Writes the row. With `subscribedAt`, a row of a newer subscribe is kept (false is returned):
+   * the connection is subscribed either way.
+   */
+  async put(row: SubscriptionRow): Promise<boolean> {
+    if (row.subscribedAt === undefined) {
+      await this.doc.send(new PutCommand({ TableName: this.opts.table, Item: { ...row } }));
+      return true;
+    }
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.opts.table,
+          Item: { ...row },
+          ConditionExpression: 'attribute_not_exists(#at) OR #at <= :at',
+          ExpressionAttributeNames: { '#at': 'subscribedAt' },
+          ExpressionAttributeValues: { ':at': row.subscribedAt },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if ((err as { name?: string }).name === 'ConditionalCheckFailedException') return false;
+      throw err;
+    }
   }
 
-  async delete(topic: string, connectionId: string): Promise<void> {
-    await this.doc.send(new DeleteCommand({ TableName: this.opts.table, Key: { topic, connectionId } }));
+  /**
+   * Deletes the row. With `before` (the unsubscribe's request time), only a row subscribed
+   * strictly earlier goes; a row of a subscribe that arrived at or after it stays and false is
+   * returned. Strictly: within the same millisecond keeping a subscription (stray events the
+   * client ignores) is the safe side of losing one.
+   */
+  async delete(topic: string, connectionId: string, before?: number): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.opts.table,
+          Key: { topic, connectionId },
+          ...(before === undefined
+            ? {}
+            : {
+                ConditionExpression: 'attribute_not_exists(#at) OR #at < :at',
+                ExpressionAttributeNames: { '#at': 'subscribedAt' },
+                ExpressionAttributeValues: { ':at': before },
+              }),
+        }),
+      );
+      return true;
+    } catch (err) {
+      if ((err as { name?: string }).name === 'ConditionalCheckFailedException') return false;
+      throw err;
+    }
   }
 
   /** Live connection ids subscribed to `topic`, one page at a time. */

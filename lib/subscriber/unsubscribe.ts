@@ -5,12 +5,19 @@ import type { SubscriptionStore } from './subscriptions';
  * unsubscribe: the subscription row goes first (that is what stops fan-out), then the topic
  * leaves the connection row. Unsubscribing a topic the connection does not hold succeeds: the
  * operation is idempotent, so a client can repeat it after a lost reply.
+ *
+ * `requestedAt` is the frame's arrival time (requestContext.requestTimeEpoch). A subscribe of
+ * the same topic that arrived later may have run first (API Gateway runs a connection's route
+ * invocations concurrently); its row is newer and stays, and so does the topic on the
+ * connection row (see subscriptions.ts). Returns whether the subscription was removed.
  */
 export async function unsubscribe(
   connectionId: string,
   topic: string,
   deps: { connections: ConnectionStore; subscriptions: SubscriptionStore },
-): Promise<void> {
-  await deps.subscriptions.delete(topic, connectionId);
-  await deps.connections.removeTopic(connectionId, topic);
+  requestedAt?: number,
+): Promise<boolean> {
+  const removed = await deps.subscriptions.delete(topic, connectionId, requestedAt);
+  if (removed) await deps.connections.removeTopic(connectionId, topic);
+  return removed;
 }

@@ -1,6 +1,6 @@
 import type { Deps } from '../runtime';
 import { SubscriberError } from './errors';
-import { errorFrame, pongFrame, unsubscribedFrame } from './frames';
+import { errorFrame, FrameTooLargeError, pongFrame, unsubscribedFrame } from './frames';
 import { parseBody, parseClientFrame, type ClientFrame } from './protocol';
 import type { SubscriberServices } from './services';
 import { subscribe } from './subscribe';
@@ -17,7 +17,12 @@ import { unsubscribe } from './unsubscribe';
 export interface WebsocketMessageEvent {
   readonly body?: string | null;
   readonly isBase64Encoded?: boolean;
-  readonly requestContext: { readonly connectionId: string; readonly routeKey?: string };
+  readonly requestContext: {
+    readonly connectionId: string;
+    readonly routeKey?: string;
+    /** When API Gateway received the frame (epoch ms); frames of one connection arrive in order. */
+    readonly requestTimeEpoch?: number;
+  };
 }
 
 export type RouteName = 'subscribe' | 'unsubscribe' | 'ping' | '$default';
@@ -25,10 +30,13 @@ export type RouteName = 'subscribe' | 'unsubscribe' | 'ping' | '$default';
 export function messageRoute(deps: Deps, services: SubscriberServices, route: RouteName) {
   return async (event: WebsocketMessageEvent): Promise<{ statusCode: number }> => {
     const connectionId = event.requestContext.connectionId;
+    const requestedAt = event.requestContext.requestTimeEpoch ?? deps.clock();
     const send = async (frame: string) => {
       const outcome = await services.replySender.send(connectionId, frame);
       // The client left mid-reply: nothing more to say; fan-out or $disconnect prunes the rows.
       if (outcome === 'gone') throw new ClientGone();
+      // subscribe falls back to a truncated placeholder on this; anywhere else it is a topic-scoped error.
+      if (outcome === 'too_large') throw new FrameTooLargeError(connectionId);
       if (outcome !== 'ok') throw new Error(`reply to ${connectionId} failed: ${outcome}`);
     };
     let frame: ClientFrame | undefined;
@@ -45,10 +53,14 @@ export function messageRoute(deps: Deps, services: SubscriberServices, route: Ro
       }
       switch (frame.action) {
         case 'subscribe':
-          await subscribe(connectionId, frame, { ...services, send, clock: deps.clock });
+          await subscribe(
+            connectionId,
+            { ...frame, requestedAt },
+            { ...services, send, clock: deps.clock, maxMessageBytes: deps.config.subscriber.maxMessageBytes },
+          );
           break;
         case 'unsubscribe':
-          await unsubscribe(connectionId, frame.topic, services);
+          await unsubscribe(connectionId, frame.topic, services, requestedAt);
           await send(unsubscribedFrame(frame.topic));
           break;
         case 'ping': {
@@ -62,12 +74,19 @@ export function messageRoute(deps: Deps, services: SubscriberServices, route: Ro
       if (err instanceof ClientGone) return { statusCode: 410 };
       const action = typeof raw?.action === 'string' ? raw.action.slice(0, 64) : undefined;
       const topic = typeof raw?.topic === 'string' && raw.topic.length <= 256 ? raw.topic : undefined;
+      // The topic goes on every error so a client can tie it to its subscription (and stop waiting for a reply).
+      const scope = { ...(action ? { action } : {}), ...(topic ? { topic } : {}) };
       if (err instanceof SubscriberError) {
-        await send(errorFrame(err.code, err.message, { ...(action ? { action } : {}), ...(topic ? { topic } : {}) })).catch(() => {});
+        await send(errorFrame(err.code, err.message, scope)).catch(() => {});
         return { statusCode: err.status };
       }
+      if (err instanceof FrameTooLargeError) {
+        deps.log.warn('websocket reply refused as too large', { route, connectionId, topic });
+        await send(errorFrame('payload_too_large', 'a reply exceeded the WebSocket message limit', scope)).catch(() => {});
+        return { statusCode: 413 };
+      }
       deps.log.error('websocket route failed', { route, connectionId, err });
-      await send(errorFrame('internal_error', 'the request could not be completed; retry', action ? { action } : undefined)).catch(() => {});
+      await send(errorFrame('internal_error', 'the request could not be completed; retry', scope)).catch(() => {});
       return { statusCode: 500 };
     }
   };

@@ -149,6 +149,28 @@ describe('client connection state machine (fake socket, manual timers)', () => {
     expect(s.sent).to.have.length(2); // gap closed: no more resyncs
   });
 
+  it('delivers a truncated event (item over the message limit) with data null and truncated: true; the seq counts, no resync', async () => {
+    const c = open({ userId: 'u', gapTimeoutMs: 300 });
+    const got: [string, unknown, Record<string, unknown>][] = [];
+    c.subscribe('t', (d, i) => got.push(['S', d, { ...i }]), (d, i) => got.push(['E', d, { ...i }]));
+    await flush();
+    const s = FakeSocket.last();
+    s.open();
+    s.receive({ type: 'snapshot', topic: 't', seq: 4, data: null, ts: 1, truncated: true });
+    // A server that left `data` in still yields null: the flag decides.
+    s.receive({ type: 'event', topic: 't', seq: 5, data: 'ignored', ts: 2, latencyMs: 3, truncated: true });
+    s.receive({ type: 'event', topic: 't', seq: 6, data: { v: 6 }, ts: 3, latencyMs: 1 });
+    expect(got.map(([k, d, i]) => [k, i.seq, d, i.truncated])).to.deep.equal([
+      ['S', 4, null, true],
+      ['E', 5, null, true],
+      ['E', 6, { v: 6 }, undefined],
+    ]);
+    expect(got[1][2]).to.include({ latencyMs: 3, ts: 2 });
+    expect(c.lastSeq('t')).to.equal(6);
+    timers.advance(1000);
+    expect(s.sentActions()).to.deep.equal(['subscribe t']); // no gap, so no resync
+  });
+
   it('pings every pingIntervalMs and replaces a socket that stops answering', async () => {
     const c = open({ userId: 'u', pingIntervalMs: 1000, pongTimeoutMs: 200 });
     const rtts: number[] = [];

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { TopicTracker, type Delivery } from '../../../client/topic-tracker';
-import type { EventMessage, SnapshotMessage } from '../../../client/protocol';
+import { parseServerMessage, type EventMessage, type SnapshotMessage } from '../../../client/protocol';
 
 const snap = (seq: number, data: unknown = { seq }, reset = false): SnapshotMessage => ({ type: 'snapshot', topic: 't', seq, data, ts: 1, reset });
 const ev = (seq: number): EventMessage => ({ type: 'event', topic: 't', seq, data: { seq }, ts: 1, latencyMs: 3 });
@@ -126,5 +126,23 @@ describe('client TopicTracker (dedupe, reorder, resume)', () => {
       // Events that overtook the snapshot at index 0 can only be dropped if ≤ 0, so all 200 arrive.
       expect(out).to.deep.equal(Array.from({ length: 200 }, (_, i) => i + 1));
     }
+  });
+
+  it('a truncated placeholder (parsed from the wire) fills its seq with data null; the sequence goes on without a gap', () => {
+    const t = new TopicTracker('t');
+    t.accept(snap(1));
+    const placeholder = parseServerMessage('{"type":"event","topic":"t","seq":2,"data":null,"ts":5,"truncated":true,"latencyMs":4}') as EventMessage;
+    expect(placeholder).to.deep.equal({ type: 'event', topic: 't', seq: 2, data: null, ts: 5, latencyMs: 4, truncated: true });
+    expect(t.accept(ev(3))).to.deep.equal([]); // 3 overtook the placeholder: held
+    expect(t.needsResync()).to.equal(true);
+    const out = t.accept(placeholder);
+    expect(out.map((d) => [d.seq, d.data, d.truncated])).to.deep.equal([
+      [2, null, true],
+      [3, { seq: 3 }, undefined],
+    ]);
+    expect(t.needsResync()).to.equal(false);
+    const s = parseServerMessage('{"type":"snapshot","topic":"t","seq":9,"data":{"big":1},"truncated":true}') as SnapshotMessage;
+    expect(s).to.include({ seq: 9, data: null, truncated: true });
+    expect(t.accept(s)).to.deep.equal([{ kind: 'snapshot', topic: 't', seq: 9, data: null, ts: undefined, reset: false, truncated: true }]);
   });
 });

@@ -6,7 +6,7 @@ import { findToken } from '../../../lib/subscriber/token';
 import type { AppConfig } from '../../../lib/config';
 
 const cfg = (auth: AppConfig['auth']) => ({ auth }) as AppConfig;
-const jwtSettings = { topicsClaim: 'topics', publishClaim: 'publish' };
+const jwtSettings = { topicsClaim: 'topics', publishClaim: 'publish', sendToUserClaim: 'sendToUser' };
 const SECRET = 'unit-secret-that-is-at-least-32-bytes-long';
 
 async function status(p: Promise<unknown>): Promise<number> {
@@ -58,6 +58,15 @@ describe('subscriber authenticator', () => {
     expect(await status(a.verify(await sign({}, SECRET + 'x', '1m', 'u')))).to.equal(401);
     expect(await status(a.verify(await sign({}, SECRET, '1m')))).to.equal(401);
     expect(await status(a.connect({}, 'c'))).to.equal(401);
+  });
+
+  it('refuses a token without "exp" (it would never expire)', async () => {
+    const a = createAuthenticator(cfg({ mode: 'jwt', jwt: { ...jwtSettings, hs256Secret: SECRET } }));
+    const noExp = await new SignJWT({ topics: ['*'] }).setProtectedHeader({ alg: 'HS256' }).setSubject('u').sign(new TextEncoder().encode(SECRET));
+    const err = await a.verify(noExp).then(() => undefined, (e: unknown) => e);
+    expect(err).to.be.instanceOf(AuthError);
+    expect(err).to.include({ code: 'unauthorized', status: 401 });
+    expect((err as Error).message).to.equal('the token has no "exp" claim');
   });
 
   it('RS256 with a PEM key; refuses an HS256 token signed with the PEM text (algorithm confusion)', async () => {

@@ -66,8 +66,20 @@ describe('publish input', () => {
   it('enforces the publish claim when a JWT authoriser is in front', () => {
     expect(() => authorize({ kind: 'topic', topic: 'v:1', data: 1 }, { publish: '[v:*]' }, 'publish')).to.not.throw();
     expect(() => authorize({ kind: 'topic', topic: 'w:1', data: 1 }, { publish: '[v:*]' }, 'publish')).to.throw().with.property('status', 403);
-    expect(() => authorize({ kind: 'user', userId: 'bob', data: 1 }, { publish: ['user:bob'] }, 'publish')).to.not.throw();
     expect(() => authorize({ kind: 'user', userId: 'eve', data: 1 }, {}, 'publish')).to.throw().with.property('code', 'forbidden');
     expect(() => authorize({ kind: 'user', userId: 'eve', data: 1 }, undefined, 'publish')).to.not.throw();
+  });
+  it('send-to-user needs the send-to-user claim; no topic grant in the publish claim allows it', () => {
+    const bob = { kind: 'user', userId: 'bob', data: 1 } as const;
+    // Topic grants that would match "user:bob" if users shared the topic namespace.
+    for (const publish of [['*'], ['u*'], ['user:*'], ['user:bob']]) {
+      expect(() => authorize(bob, { publish }, 'publish'), JSON.stringify(publish)).to.throw().with.property('status', 403);
+    }
+    expect(() => authorize(bob, { sendToUser: ['bob'] }, 'publish')).to.not.throw();
+    expect(() => authorize(bob, { sendToUser: '[b* carol]' }, 'publish')).to.not.throw();
+    expect(() => authorize(bob, { sendToUser: ['bobby', 'carol'] }, 'publish')).to.throw().with.property('code', 'forbidden');
+    expect(() => authorize(bob, { notify: 'bob' }, 'publish', 'notify')).to.not.throw();
+    // And the send-to-user claim grants no topic.
+    expect(() => authorize({ kind: 'topic', topic: 'bob', data: 1 }, { sendToUser: ['*'] }, 'publish')).to.throw().with.property('status', 403);
   });
 });
