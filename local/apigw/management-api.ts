@@ -38,6 +38,11 @@ export interface ManagementApiOptions {
   lookup(connectionId: string): ManagedConnection | undefined;
   requestId(): string;
   log: Logger;
+  /**
+   * Fixed delay (ms) before each `@connections` request is served, to stand in for the round trip
+   * to API Gateway (a few ms from a Lambda in the same region); benchmarks set it. Default 0.
+   */
+  latencyMs?: number;
 }
 
 const PREFIX = '/@connections/';
@@ -59,6 +64,13 @@ export function handleManagementRequest(opts: ManagementApiOptions, req: Incomin
   const rawPath = (req.url ?? '/').split('?')[0];
   const stagePrefix = `/${opts.stage}${PREFIX}`;
   if (!rawPath.startsWith(stagePrefix)) return false;
+  const latency = opts.latencyMs ?? 0;
+  if (latency > 0) setTimeout(() => serve(opts, req, res, rawPath, stagePrefix), latency);
+  else serve(opts, req, res, rawPath, stagePrefix);
+  return true;
+}
+
+function serve(opts: ManagementApiOptions, req: IncomingMessage, res: ServerResponse, rawPath: string, stagePrefix: string): void {
   const requestId = opts.requestId();
   // The SDK sends the id URL-encoded (`%2B`, `%2F`, `%3D`); take the rest of the path whole so an
   // unencoded `/` from a hand-written client also works.
@@ -67,24 +79,24 @@ export function handleManagementRequest(opts: ManagementApiOptions, req: Incomin
     id = decodeURIComponent(rawPath.slice(stagePrefix.length));
   } catch {
     sendError(res, 400, 'BadRequestException', 'Invalid connection id encoding in path', requestId);
-    return true;
+    return;
   }
   if (!id) {
     sendError(res, 404, 'NotFoundException', 'Missing connection id: use @connections/{connectionId}', requestId);
-    return true;
+    return;
   }
   const method = req.method ?? 'GET';
   if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {
     sendError(res, 405, 'MethodNotAllowedException', `Method ${method} is not allowed on @connections/{connectionId}`, requestId, {
       allow: 'POST, GET, DELETE',
     });
-    return true;
+    return;
   }
   const gone = () => sendError(res, 410, 'GoneException', `Connection ${id} is gone`, requestId);
 
   if (method === 'GET') {
     const conn = opts.lookup(id);
-    if (!conn) return (gone(), true);
+    if (!conn) return gone();
     const info = conn.info();
     const body = JSON.stringify({
       connectedAt: new Date(info.connectedAt).toISOString(),
@@ -93,15 +105,15 @@ export function handleManagementRequest(opts: ManagementApiOptions, req: Incomin
     });
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-amzn-requestid': requestId });
     res.end(body);
-    return true;
+    return;
   }
   if (method === 'DELETE') {
     const conn = opts.lookup(id);
-    if (!conn) return (gone(), true);
+    if (!conn) return gone();
     conn.disconnect();
     res.writeHead(204, { 'x-amzn-requestid': requestId });
     res.end();
-    return true;
+    return;
   }
   readBody(req, opts.messageLimitBytes).then(
     (data) => {
@@ -124,7 +136,6 @@ export function handleManagementRequest(opts: ManagementApiOptions, req: Incomin
       if (!res.headersSent) sendError(res, 400, 'BadRequestException', 'Could not read the request body', requestId);
     },
   );
-  return true;
 }
 
 /** The request body, or 'too_large' as soon as it exceeds `limit` (remaining bytes are discarded). */

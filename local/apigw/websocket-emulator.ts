@@ -42,6 +42,8 @@ export interface WebSocketEmulatorOptions {
   log?: Logger;
   /** Connection id generator (default: AWS-style random ids); tests inject one to force `+`, `/` and `=`. */
   idGenerator?: IdGenerator;
+  /** Fixed delay (ms) before each `@connections` request is answered, like AWS's round trip (default 0). */
+  managementLatencyMs?: number;
 }
 
 interface ResolvedRoute {
@@ -66,6 +68,11 @@ function randomApiId(): string {
 function positive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (!Number.isFinite(value) || value <= 0) throw new EmulatorOptionError(name, `expected a positive number, got ${String(value)}`);
+  return value;
+}
+
+function nonNegative(name: string, value: number): number {
+  if (!Number.isFinite(value) || value < 0) throw new EmulatorOptionError(name, `expected a number >= 0, got ${String(value)}`);
   return value;
 }
 
@@ -165,6 +172,11 @@ export class WebSocketEmulator {
   private readonly newId: IdGenerator = awsStyleId;
   private closing?: Promise<void>;
   private boundPort = 0;
+  /**
+   * Delay before each `@connections` request is answered (the `managementLatencyMs` option).
+   * Writable so a benchmark can compare latencies without reconnecting thousands of clients.
+   */
+  managementLatencyMs: number;
 
   readonly stage: string;
   readonly apiId: string;
@@ -181,6 +193,7 @@ export class WebSocketEmulator {
     this.selector = routeSelector(opts.routeSelectionExpression ?? DEFAULT_ROUTE_SELECTION_EXPRESSION);
     this.log = (opts.log ?? silentLogger).child({ component: 'apigw-ws', apiId: this.apiId });
     this.newConnectionId = opts.idGenerator ?? awsStyleId;
+    this.managementLatencyMs = opts.managementLatencyMs === undefined ? 0 : nonNegative('managementLatencyMs', opts.managementLatencyMs);
     this.limits = {
       idleTimeoutMs: positive('idleTimeoutMs', opts.idleTimeoutMs, LIMITS.idleTimeoutMs),
       maxDurationMs: positive('maxDurationMs', opts.maxDurationMs, LIMITS.maxDurationMs),
@@ -282,6 +295,7 @@ export class WebSocketEmulator {
         },
         requestId: this.newId,
         log: this.log,
+        latencyMs: this.managementLatencyMs,
       },
       req,
       res,

@@ -7,6 +7,7 @@ import {
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import type { WebSocketEmulator } from '../../../local/apigw/websocket-emulator';
+import { EmulatorOptionError } from '../../../local/apigw/errors';
 import { Emulators, Recorder, idsFrom, rawClient } from './helpers';
 
 /** The @connections wire contract, driven by the real @aws-sdk/client-apigatewaymanagementapi. */
@@ -177,5 +178,32 @@ describe('apigw emulator: management API with the real AWS SDK client', () => {
     const ok = await fetch(`${em.managementUrl}/@connections/${encodeURIComponent(id)}`);
     expect(ok.status).to.equal(200);
     expect(Object.keys(await ok.json())).to.deep.equal(['connectedAt', 'identity', 'lastActiveAt']);
+  });
+
+  it('managementLatencyMs delays every @connections answer by a fixed time (default 0); bad values are refused', async () => {
+    const err = await start({ managementLatencyMs: -1 }).catch((e) => e);
+    expect(err).to.be.instanceOf(EmulatorOptionError);
+    expect(err.option).to.equal('managementLatencyMs');
+    const em = await start({ managementLatencyMs: 60 });
+    expect(em.managementLatencyMs).to.equal(60);
+    const client = await ems.client(em.websocketUrl);
+    const [id] = em.connectionIds();
+    const sdk = ems.sdk(em);
+    await sdk.send(new GetConnectionCommand({ ConnectionId: id })); // warm the keep-alive socket
+    const timed = async () => {
+      const t0 = performance.now();
+      await sdk.send(new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.from('x') }));
+      return performance.now() - t0;
+    };
+    expect(await timed()).to.be.at.least(59);
+    expect(await client.text(0)).to.equal('x');
+    // Gone answers are delayed too: the latency stands in for the round trip, whatever the outcome.
+    const t0 = performance.now();
+    const gone = await sdk.send(new PostToConnectionCommand({ ConnectionId: 'AAAAAAAAAAAAAAA=', Data: Buffer.from('x') })).catch((e) => e);
+    expect(gone).to.be.instanceOf(GoneException);
+    expect(performance.now() - t0).to.be.at.least(59);
+    // Writable at run time (the fan-out benchmark switches it without reconnecting its clients).
+    em.managementLatencyMs = 0;
+    expect(await timed()).to.be.below(50);
   });
 });
