@@ -5,8 +5,6 @@ import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { createHandler } from '../functions/fanout';
 import type { StreamRecordLike } from '../lib/subscriber/stream-record';
 import { createBaselineHandler } from './baseline/fanout-baseline';
-import { checkFastSenderSignature } from './prototype/check-signature';
-import { FastSender } from './prototype/fast-sender';
 import { Child, ownCpuSince } from './lib/child';
 import { BENCH_CREDENTIALS, BENCH_REGION, benchDeps } from './lib/env';
 import { CpuProfiler, hottestFunctions, summarizeProfile } from './lib/profile';
@@ -19,8 +17,8 @@ import { printTable } from './lib/table';
  * subscribers, delivered by
  *   - `baseline`: bench/baseline/fanout-baseline.ts (unpaginated Query + awaited SDK post per subscriber),
  *   - `handler-sdk`: functions/fanout.ts with FANOUT_SENDER=sdk (paged Query, limiter, SdkSender),
- *   - `handler-lean`: functions/fanout.ts with the lean signed-HTTP sender (the default; lib/subscriber/lean-sender.ts),
- *   - `handler-fast`: functions/fanout.ts with bench/prototype/fast-sender.ts (a proposal, see there),
+ *   - `handler-lean`: functions/fanout.ts with the lean signed-HTTP sender (the default; lib/subscriber/lean-sender.ts,
+ *     whose synchronous SigV4 signer, lib/subscriber/sigv4.ts, replaced the former bench/prototype/fast-sender.ts),
  * against the emulator's real `@connections` API in a child process, with real `ws` subscribers
  * in another child and real subscription rows in DynamoDB Local. The CPU measured is this
  * process's own (`process.cpuUsage()` around the invocation): the receiving side never counts.
@@ -81,22 +79,13 @@ export async function benchFanout(o: FanoutBenchOptions) {
       credentials: BENCH_CREDENTIALS,
     });
     cleanups.push(() => baseline.destroy());
-    await checkFastSenderSignature();
-    const fast = new FastSender({
-      endpoint: urls.managementUrl,
-      region: BENCH_REGION,
-      credentials: BENCH_CREDENTIALS,
-      maxSockets: deps.config.subscriber.fanoutConcurrency,
-    });
-    cleanups.push(() => fast.close());
     const variants: Record<string, (ev: { Records: StreamRecordLike[] }) => Promise<unknown>> = {
       baseline,
       'handler-sdk': createHandler(deps, { sender: 'sdk' }),
       'handler-lean': createHandler(deps, { sender: 'lean' }),
-      'handler-fast': createHandler(deps, { sender: fast }),
     };
     // Quick mode: the deployed default (handler-sdk) is left out to stay under 2 minutes.
-    const defaults = o.quick ? ['baseline', 'handler-lean', 'handler-fast'] : Object.keys(variants);
+    const defaults = o.quick ? ['baseline', 'handler-lean'] : Object.keys(variants);
     const chosen = Object.keys(variants).filter((v) => (o.variants?.length ? o.variants.includes(v) : defaults.includes(v)));
 
     let seq = 0;
@@ -123,7 +112,7 @@ export async function benchFanout(o: FanoutBenchOptions) {
       if (v === 'baseline') {
         // Sequential: ~n × latency of wall time. 1,000 subscribers once is enough to show it.
         if (!o.quick) plan.push({ variant: v, n: 1_000, latencyMs: latency, reps: 1 });
-      } else if (!(o.quick && v === 'handler-fast')) {
+      } else {
         plan.push({ variant: v, n: maxN, latencyMs: latency, reps });
       }
     }
@@ -183,7 +172,6 @@ export async function benchFanout(o: FanoutBenchOptions) {
     const base = find('baseline', maxN, 0);
     const lean = find('handler-lean', maxN, 0);
     const sdk = find('handler-sdk', maxN, 0);
-    const proto = find('handler-fast', maxN, 0);
     const ratio = (x?: { deliveriesPerCpuSecond: number }) => (x && base ? round(x.deliveriesPerCpuSecond / base.deliveriesPerCpuSecond, 2) : undefined);
 
     printTable(
@@ -206,7 +194,7 @@ export async function benchFanout(o: FanoutBenchOptions) {
     );
     const wall10k = find('handler-lean', maxN, latency)?.wallSeconds;
     console.log(
-      `  target: ≥ 6x baseline deliveries per CPU-second → lean ${ratio(lean)}x, sdk ${ratio(sdk)}x, prototype ${ratio(proto)}x; ` +
+      `  target: ≥ 6x baseline deliveries per CPU-second → lean ${ratio(lean)}x, sdk ${ratio(sdk)}x; ` +
         `10,000 in < 3 s with ${latency} ms added latency → ${wall10k} s (lean), ${find('handler-sdk', maxN, latency)?.wallSeconds} s (sdk)`,
     );
     return {
@@ -215,8 +203,6 @@ export async function benchFanout(o: FanoutBenchOptions) {
       ratioVsBaseline: ratio(lean),
       sdkHandlerDeliveriesPerCpuSecond: sdk?.deliveriesPerCpuSecond,
       sdkHandlerRatioVsBaseline: ratio(sdk),
-      prototypeDeliveriesPerCpuSecond: proto?.deliveriesPerCpuSecond,
-      prototypeRatioVsBaseline: ratio(proto),
       wallSeconds10k: wall10k,
       wallSeconds10kSdk: find('handler-sdk', maxN, latency)?.wallSeconds,
       addedLatencyMs: latency,

@@ -1,9 +1,8 @@
 import http from 'node:http';
 import https from 'node:https';
-import { createHash, createHmac } from 'node:crypto';
-import { SignatureV4 } from '@smithy/signature-v4';
-import type { AwsCredentialIdentity, Provider } from '@smithy/types';
+import type { Logger } from '../log';
 import { outcomeOfStatus, type Sender, type SendOutcome } from './sender';
+import { ConnectionsSigner, CredentialCache, sha256Hex, type CredentialSource, type SignedPost } from './sigv4';
 
 /**
  * PostToConnection spoken directly on the wire: `POST {endpoint}/@connections/{id}` with the raw
@@ -12,89 +11,91 @@ import { outcomeOfStatus, type Sender, type SendOutcome } from './sender';
  * per-call middleware stack (serde, endpoint resolution, retry bookkeeping, user-agent building),
  * which dominates the CPU cost of a fan-out made of thousands of tiny POSTs.
  *
- * Signing uses @smithy/signature-v4 (the SDK's own signer: double URI-encoding of the path for
- * non-S3 services, signing-key cache) with node's crypto for SHA-256.
+ * Signing is the purpose-built synchronous signer of sigv4.ts (checked byte for byte against
+ * @smithy/signature-v4); credentials come from a provider and are cached until shortly before
+ * their `expiration`, so a send only waits for the provider on the first call and when the
+ * cached keys are about to expire.
  */
 
 export interface LeanSenderOptions {
   /** The stage endpoint, as in config `managementEndpoint` (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`). */
   readonly endpoint: string;
   readonly region: string;
-  readonly credentials: AwsCredentialIdentity | Provider<AwsCredentialIdentity>;
+  /** Static keys or a provider (e.g. the SDK client's `config.credentials`, the default chain). */
+  readonly credentials: CredentialSource;
   /** Keep-alive sockets; set to the fan-out concurrency. */
   readonly maxSockets?: number;
   readonly timeoutMs?: number;
-}
-
-/** node:crypto behind the Hash interface @smithy/signature-v4 expects (HMAC when given a secret). */
-class NodeSha256 {
-  private readonly h;
-  constructor(secret?: string | Uint8Array | ArrayBuffer | ArrayBufferView) {
-    this.h = secret === undefined ? createHash('sha256') : createHmac('sha256', toBuffer(secret));
-  }
-  update(data: string | Uint8Array | ArrayBuffer | ArrayBufferView): void {
-    this.h.update(toBuffer(data));
-  }
-  async digest(): Promise<Uint8Array> {
-    return this.h.digest();
-  }
-  reset(): void {
-    throw new Error('NodeSha256.reset is not supported');
-  }
-}
-
-function toBuffer(d: string | Uint8Array | ArrayBuffer | ArrayBufferView): Buffer {
-  if (typeof d === 'string') return Buffer.from(d, 'utf8');
-  if (d instanceof ArrayBuffer) return Buffer.from(d);
-  return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
+  /** Credential refresh failures are logged here (without the credentials). */
+  readonly log?: Logger;
+  /** Signing time; tests only. */
+  readonly now?: () => number;
 }
 
 export class LeanSender implements Sender {
   private readonly url: URL;
-  private readonly basePath: string;
   private readonly agent: http.Agent;
   private readonly request: typeof http.request;
-  private readonly signer: SignatureV4;
+  private readonly signer: ConnectionsSigner;
+  private readonly credentials: CredentialCache;
   private readonly timeoutMs: number;
+  private readonly now: () => number;
+  private readonly log?: Logger;
+  // A fan-out sends the same frame (modulo its latency field, which changes at most once per
+  // millisecond) to every subscriber: encode and hash it once per distinct frame.
+  private lastData: string | undefined;
+  private lastBody: Buffer = Buffer.alloc(0);
+  private lastHash = '';
 
   constructor(opts: LeanSenderOptions) {
     this.url = new URL(opts.endpoint);
-    this.basePath = this.url.pathname.replace(/\/+$/, '');
     const secure = this.url.protocol === 'https:';
     const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 64 };
     this.agent = secure ? new https.Agent(agentOpts) : new http.Agent(agentOpts);
     this.request = secure ? https.request : http.request;
-    this.signer = new SignatureV4({ service: 'execute-api', region: opts.region, credentials: opts.credentials, sha256: NodeSha256 });
+    this.signer = new ConnectionsSigner({ endpoint: this.url, region: opts.region });
+    this.now = opts.now ?? Date.now;
+    this.log = opts.log;
+    this.credentials = new CredentialCache(opts.credentials, {
+      now: this.now,
+      onRefreshError: (err) => this.log?.warn('credential refresh failed; using the cached credentials', { code: (err as { code?: string }).code }),
+    });
     this.timeoutMs = opts.timeoutMs ?? 10_000;
   }
 
-  async send(connectionId: string, data: string): Promise<SendOutcome> {
-    const body = Buffer.from(data, 'utf8');
-    const path = `${this.basePath}/@connections/${encodeURIComponent(connectionId)}`;
-    let signed;
+  send(connectionId: string, data: string): Promise<SendOutcome> {
+    const creds = this.credentials.current();
+    if (creds) return this.post(connectionId, data, creds);
+    return this.credentials.resolve().then(
+      (c) => this.post(connectionId, data, c),
+      (err) => {
+        this.log?.error('cannot sign PostToConnection: no usable credentials', { code: (err as { code?: string }).code, error: (err as Error).message });
+        return 'error' as const;
+      },
+    );
+  }
+
+  private post(connectionId: string, data: string, creds: Parameters<ConnectionsSigner['sign']>[3]): Promise<SendOutcome> {
+    if (data !== this.lastData) {
+      this.lastBody = Buffer.from(data, 'utf8');
+      this.lastHash = sha256Hex(this.lastBody);
+      this.lastData = data;
+    }
+    const body = this.lastBody;
+    let signed: SignedPost;
     try {
-      signed = await this.signer.sign({
-        method: 'POST',
-        protocol: this.url.protocol,
-        hostname: this.url.hostname,
-        port: this.url.port ? Number(this.url.port) : undefined,
-        path,
-        query: {},
-        headers: { host: this.url.host, 'content-length': String(body.length) },
-        body,
-      });
+      signed = this.signer.sign(connectionId, body.length, this.lastHash, creds, this.now());
     } catch {
-      return 'error';
+      return Promise.resolve('error');
     }
     return new Promise<SendOutcome>((resolve) => {
       const req = this.request(
         {
           agent: this.agent,
-          protocol: this.url.protocol,
           hostname: this.url.hostname,
           port: this.url.port || undefined,
           method: 'POST',
-          path,
+          path: signed.path,
           headers: signed.headers,
           timeout: this.timeoutMs,
         },

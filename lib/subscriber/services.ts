@@ -60,7 +60,10 @@ export function fanoutSender(deps: Deps, kind: SenderKind): Sender {
   return new LeanSender({
     endpoint: deps.config.managementEndpoint,
     region: deps.config.region,
+    // The SDK client's resolved provider (the default chain, or the configured keys): the lean
+    // sender caches what it returns until shortly before `expiration`.
     credentials: base.config.credentials,
     maxSockets: deps.config.subscriber.fanoutConcurrency,
+    log: deps.log,
   });
 }
