@@ -42,6 +42,7 @@ export interface StackConfig {
     readonly rs256PublicKey?: string;
     readonly topicsClaim?: string;
     readonly publishClaim?: string;
+    readonly sendToUserClaim?: string;
     /** Plaintext here; the program wraps it in `pulumi.secret` before it reaches any resource. */
     readonly hs256Secret?: string;
   };
@@ -292,7 +293,7 @@ export function parseStackConfig(stackName: string, values: Readonly<Record<stri
     throw new ConfigError(key('httpAuth'), 'is "none", which is refused on the prod stack: the publish and control API would be open; use iam or jwt');
   }
 
-  const j = Reader.parse('jwt', top('jwt')).only(['issuer', 'audience', 'jwksUrl', 'rs256PublicKey', 'topicsClaim', 'publishClaim']);
+  const j = Reader.parse('jwt', top('jwt')).only(['issuer', 'audience', 'jwksUrl', 'rs256PublicKey', 'topicsClaim', 'publishClaim', 'sendToUserClaim']);
   const jwt = {
     issuer: checkUrl('jwt.issuer', j.optionalStr('issuer'), ['https']),
     audience: j.optionalStr('audience'),
@@ -300,6 +301,7 @@ export function parseStackConfig(stackName: string, values: Readonly<Record<stri
     rs256PublicKey: j.optionalStr('rs256PublicKey'),
     topicsClaim: j.optionalStr('topicsClaim'),
     publishClaim: j.optionalStr('publishClaim'),
+    sendToUserClaim: j.optionalStr('sendToUserClaim'),
     hs256Secret: top('jwtHs256Secret'),
   };
   if (authMode === 'jwt' && !jwt.hs256Secret && !jwt.rs256PublicKey && !jwt.jwksUrl) {

@@ -42,6 +42,7 @@ export function handlerEnvironment<T>(c: StackConfig, v: EnvValues<T>): Record<s
     if (c.jwt.audience) env[ENV.jwtAudience] = c.jwt.audience;
     if (c.jwt.topicsClaim) env[ENV.jwtTopicsClaim] = c.jwt.topicsClaim;
     if (c.jwt.publishClaim) env[ENV.jwtPublishClaim] = c.jwt.publishClaim;
+    if (c.jwt.sendToUserClaim) env[ENV.jwtSendToUserClaim] = c.jwt.sendToUserClaim;
   }
   return env;
 }

@@ -11,7 +11,12 @@ export type WebSocketRouteKey = '$connect' | '$disconnect' | '$default' | 'subsc
 
 export type Trigger =
   | { readonly kind: 'websocket'; readonly route: WebSocketRouteKey }
-  | { readonly kind: 'http'; readonly routes: readonly string[] }
+  | {
+      readonly kind: 'http';
+      readonly routes: readonly string[];
+      /** OAuth scopes a JWT authoriser demands before the function is invoked (the handler checks too). */
+      readonly jwtScopes?: readonly string[];
+    }
   | { readonly kind: 'stream'; readonly table: TableName };
 
 /**
@@ -102,7 +107,8 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
   {
     name: 'control',
     description: 'Upstream control API: POST/GET/DELETE /websocket, GET /websockets.',
-    trigger: { kind: 'http', routes: ['POST /websocket', 'GET /websocket', 'DELETE /websocket', 'GET /websockets'] },
+    // Must equal CONTROL_SCOPE in lib/upstream/control-auth.ts (a test holds them together).
+    trigger: { kind: 'http', routes: ['POST /websocket', 'GET /websocket', 'DELETE /websocket', 'GET /websockets'], jwtScopes: ['upstream:admin'] },
     tables: { upstreams: ['read', 'scan', 'write'] },
     manageConnections: false,
     queues: { commands: ['send'] },

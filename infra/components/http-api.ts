@@ -7,6 +7,8 @@ import { HTTP_ACCESS_LOG_FORMAT } from './access-logs';
 export interface HttpRouteTarget {
   readonly routeKey: string;
   readonly function: aws.lambda.Function;
+  /** With a JWT authoriser: scopes the token must carry (API Gateway refuses it before invoking). */
+  readonly jwtScopes?: readonly string[];
 }
 
 export interface HttpApiArgs {
@@ -96,6 +98,7 @@ export class HttpApi extends pulumi.ComponentResource {
           routeKey: r.routeKey,
           authorizationType,
           authorizerId: this.authorizer?.id,
+          ...(authorizationType === 'JWT' && r.jwtScopes?.length ? { authorizationScopes: [...r.jwtScopes] } : {}),
           target: pulumi.interpolate`integrations/${integration.id}`,
         },
         { parent: this },

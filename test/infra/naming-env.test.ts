@@ -44,7 +44,7 @@ describe('infra: Lambda and agent environment', () => {
     const secret = 's'.repeat(40);
     const c = parseStackConfig('prod', { authMode: 'jwt', httpAuth: 'iam', jwtHs256Secret: secret, jwt: '{"issuer":"https://idp.example.com/","audience":"rg","topicsClaim":"t"}' });
     const app = loadConfig({ ...(handlerEnvironment(c, { ...values, jwtHs256Secret: secret }) as Record<string, string>), AWS_REGION: 'eu-west-1' });
-    expect(app.auth).to.deep.equal({ mode: 'jwt', jwt: { hs256Secret: secret, rs256PublicKey: undefined, jwksUrl: undefined, issuer: 'https://idp.example.com/', audience: 'rg', topicsClaim: 't', publishClaim: 'publish' } });
+    expect(app.auth).to.deep.equal({ mode: 'jwt', jwt: { hs256Secret: secret, rs256PublicKey: undefined, jwksUrl: undefined, issuer: 'https://idp.example.com/', audience: 'rg', topicsClaim: 't', publishClaim: 'publish', sendToUserClaim: 'sendToUser' } });
   });
 
   it('gives the agent its region and namespace but never the JWT secret', () => {

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { CONTROL_SCOPE } from '../../lib/upstream/control-auth';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -301,6 +302,14 @@ for (const stack of ['dev', 'prod'] as const) {
           const auth = one('aws:apigatewayv2/authorizer:Authorizer');
           expect(auth.inputs.jwtConfiguration).to.deep.equal({ issuer: config.jwt.issuer, audiences: [config.jwt.audience] });
           for (const r of routes) expect(r.inputs.authorizerId).to.equal(auth.id);
+          // The control API needs the admin scope at the gateway; publishing does not.
+          const scopes = (rk: string) => routes.find((r) => r.inputs.routeKey === rk)!.inputs.authorizationScopes;
+          for (const rk of ['POST /websocket', 'GET /websocket', 'DELETE /websocket', 'GET /websockets']) {
+            expect(scopes(rk), rk).to.deep.equal([CONTROL_SCOPE]);
+          }
+          expect(scopes('POST /publish')).to.equal(undefined);
+        } else {
+          for (const r of routes) expect(r.inputs.authorizationScopes, r.inputs.routeKey).to.equal(undefined);
         }
         for (const rk of wanted) {
           const [method, p] = rk.split(' ');
