@@ -65,6 +65,7 @@ export async function startAgent(deps: Deps, options: Partial<AgentOptions> = {}
       historyTtlSeconds: config.subscriber.historyTtlSeconds,
       clock,
     }),
+    maxEventBytes: config.subscriber.maxMessageBytes,
     sink,
     metrics,
     log,
@@ -114,6 +115,7 @@ export async function startAgent(deps: Deps, options: Partial<AgentOptions> = {}
         // Renewals stop first; closing and releasing takes well under a lease period.
         await leases.stop();
         await supervisor.stopAll();
+        leases.clear();
         await sink?.stop();
         log.info('agent stopped', metrics.snapshot());
       })();

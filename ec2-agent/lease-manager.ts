@@ -12,6 +12,14 @@ import { Ticker } from './ticker';
  * renews at least twice before its lease could expire, so a live owner never loses a lease to
  * expiry, and an agent that cannot renew stops using the socket before another may claim it.
  * (This assumes agents' clocks agree to well within a renew period, which NTP on EC2 gives.)
+ *
+ * Expiry does not depend on the renew loop: every lease has its own local timer, set to one
+ * renew period before the table's `leaseExpiresAt` (the margin covers clock skew and the time
+ * to cut the socket), and re-armed by each confirmed renewal. So a renewal that hangs — a
+ * half-open connection to DynamoDB, which the SDK does not time out by default — cannot keep a
+ * socket in use after another agent may have claimed it. Renewals are also bounded: each one is
+ * aborted, and treated as unconfirmed, when it has not answered by the lease's local deadline
+ * or within one renew period, so the renew loop itself never stalls behind one call.
  */
 
 export interface LeaseManagerOptions {
@@ -24,15 +32,28 @@ export interface LeaseManagerOptions {
   readonly log: Logger;
 }
 
+export type LostReason = 'refused' | 'expired' | 'unwanted';
+
 export interface LeaseHooks {
   /** Counter deltas to add to the row with the renewal; restored if the write fails. */
   takeDeltas(socketId: string): Partial<UpstreamCounters>;
   restoreDeltas(socketId: string, deltas: Partial<UpstreamCounters>): void;
-  onLost(socketId: string, why: 'refused' | 'expired'): void;
+  /**
+   * The lease is gone or unprovable: `expired` (not confirmed in time), `refused` (not ours any
+   * more), or `unwanted` (still ours, but no longer desired open: a DELETE; nobody else may
+   * claim it while it is desired closed, so a clean close is safe).
+   */
+  onLost(socketId: string, why: LostReason): void;
+}
+
+interface Lease {
+  /** The table's leaseExpiresAt as last confirmed. */
+  expiresAt: number;
+  timer?: NodeJS.Timeout;
 }
 
 export class LeaseManager {
-  private readonly held = new Map<string, { expiresAt: number }>();
+  private readonly held = new Map<string, Lease>();
   private readonly ticker: Ticker;
   private hooks?: LeaseHooks;
 
@@ -61,27 +82,53 @@ export class LeaseManager {
     const now = this.opts.clock();
     const row = await this.opts.table.claim(socketId, this.opts.agentId, now, this.opts.leaseMs);
     if (row) {
-      this.held.set(socketId, { expiresAt: now + this.opts.leaseMs });
+      this.drop(socketId);
+      const lease: Lease = { expiresAt: now + this.opts.leaseMs };
+      this.held.set(socketId, lease);
+      this.arm(socketId, lease);
       this.opts.metrics.inc('leasesClaimed');
     }
     return row;
   }
 
+  /** When the socket must be out of use: one renew period before the table lets others claim it. */
+  private deadline(lease: Lease): number {
+    return lease.expiresAt - this.opts.renewMs;
+  }
+
+  /** (Re)sets the lease's local expiry timer; it fires lost('expired') whatever else is in flight. */
+  private arm(socketId: string, lease: Lease): void {
+    clearTimeout(lease.timer);
+    const delay = Math.max(0, this.deadline(lease) - this.opts.clock());
+    lease.timer = setTimeout(() => {
+      if (this.held.get(socketId) === lease) this.lost(socketId, 'expired');
+    }, delay);
+  }
+
+  /** Stops tracking a lease and its timer. True when it was held. */
+  private drop(socketId: string): boolean {
+    const lease = this.held.get(socketId);
+    if (!lease) return false;
+    clearTimeout(lease.timer);
+    this.held.delete(socketId);
+    return true;
+  }
+
   /** Stops tracking without a write (the row was already released or failed elsewhere). */
   forget(socketId: string): void {
-    this.held.delete(socketId);
+    this.drop(socketId);
   }
 
   async release(socketId: string, status: UpstreamStatus): Promise<void> {
     const deltas = this.hooks?.takeDeltas(socketId) ?? {};
-    this.held.delete(socketId);
+    this.drop(socketId);
     const ok = await this.opts.table.release(socketId, this.opts.agentId, this.opts.clock(), status, deltas);
     if (ok) this.opts.metrics.inc('leasesReleased');
   }
 
   async fail(socketId: string, reason: string): Promise<void> {
     const deltas = this.hooks?.takeDeltas(socketId) ?? {};
-    this.held.delete(socketId);
+    this.drop(socketId);
     await this.opts.table.fail(socketId, this.opts.agentId, this.opts.clock(), reason, deltas);
   }
 
@@ -89,37 +136,73 @@ export class LeaseManager {
     this.ticker.start();
   }
 
+  /**
+   * Stops renewing. The local expiry timers keep running: the leases are still held until the
+   * caller releases them (agent shutdown closes and releases every socket right after).
+   */
   stop(): Promise<void> {
     return this.ticker.stop();
   }
 
-  private lost(socketId: string, why: 'refused' | 'expired'): void {
-    if (!this.held.delete(socketId)) return;
+  /** Drops every lease's local timer without a write (agent shutdown, after the releases). */
+  clear(): void {
+    for (const id of this.ids()) this.drop(id);
+  }
+
+  private lost(socketId: string, why: LostReason): void {
+    if (!this.drop(socketId)) return;
     this.opts.metrics.inc('leasesLost');
     this.opts.log.warn('lease lost; dropping the socket', { socketId, why });
     this.hooks?.onLost(socketId, why);
   }
 
   async renewAll(): Promise<void> {
-    await Promise.all(
-      this.ids().map(async (socketId) => {
-        const lease = this.held.get(socketId);
-        if (!lease) return;
-        const now = this.opts.clock();
-        if (now >= lease.expiresAt) return this.lost(socketId, 'expired');
-        const deltas = this.hooks?.takeDeltas(socketId) ?? {};
-        try {
-          const ok = await this.opts.table.renew(socketId, this.opts.agentId, now, this.opts.leaseMs, deltas);
-          if (!this.held.has(socketId)) return;
-          if (ok) lease.expiresAt = now + this.opts.leaseMs;
-          else this.lost(socketId, 'refused');
-        } catch (err) {
-          this.hooks?.restoreDeltas(socketId, deltas);
-          this.opts.log.warn('lease renewal failed', { socketId, err });
-          // The next renewal would come too late to prove ownership: stop using it now.
-          if (this.opts.clock() + this.opts.renewMs >= lease.expiresAt) this.lost(socketId, 'expired');
-        }
-      }),
-    );
+    await Promise.all(this.ids().map((socketId) => this.renewOne(socketId)));
+  }
+
+  private async renewOne(socketId: string): Promise<void> {
+    const lease = this.held.get(socketId);
+    if (!lease) return;
+    const now = this.opts.clock();
+    if (now >= this.deadline(lease)) return this.lost(socketId, 'expired');
+    const deltas = this.hooks?.takeDeltas(socketId) ?? {};
+    // Bounded by the local deadline (an answer after it could not save the lease anyway) and by
+    // one renew period (so the next tick is not held up). The abort frees the HTTP request; the
+    // race settles even if a layer below ignores the abort.
+    const limitMs = Math.max(1, Math.min(this.opts.renewMs, this.deadline(lease) - now));
+    const abort = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        abort.abort();
+        reject(new RenewTimeoutError(limitMs));
+      }, limitMs);
+    });
+    try {
+      const outcome = await Promise.race([
+        this.opts.table.renew(socketId, this.opts.agentId, now, this.opts.leaseMs, deltas, { abortSignal: abort.signal }),
+        timedOut,
+      ]);
+      if (this.held.get(socketId) !== lease) return; // expired or released meanwhile
+      if (outcome === 'renewed') {
+        lease.expiresAt = now + this.opts.leaseMs;
+        this.arm(socketId, lease);
+      } else this.lost(socketId, outcome);
+    } catch (err) {
+      // Unconfirmed: the write may or may not have landed. The local timer still stands, so the
+      // lease is given up at its deadline unless a later renewal is confirmed first.
+      this.hooks?.restoreDeltas(socketId, deltas);
+      this.opts.log.warn('lease renewal failed', { socketId, err });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+export class RenewTimeoutError extends Error {
+  readonly code = 'renew_timeout';
+  constructor(ms: number) {
+    super(`lease renewal did not answer within ${ms} ms`);
+    this.name = 'RenewTimeoutError';
   }
 }

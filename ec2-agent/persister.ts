@@ -1,5 +1,6 @@
 import type { Logger } from '../lib/log';
 import { WriteConflictError, type ItemStore } from '../lib/stores/items';
+import { worstCaseEventBytes } from '../lib/subscriber/frames';
 import { backoffDelay, sleep } from './backoff';
 import type { DecodedFrame } from './frames';
 
@@ -12,14 +13,19 @@ import type { DecodedFrame } from './frames';
  * The queue is bounded: when DynamoDB falls behind an upstream that floods, the OLDEST waiting
  * messages are dropped and counted (the items table holds the latest state, so the newest
  * values are the ones worth keeping).
+ *
+ * Only deliverable messages are stored: one whose worst-case event frame on this topic (the
+ * same measure POST /publish applies, lib/subscriber/frames.ts) exceeds `maxEventBytes` — API
+ * Gateway's 128 KB WebSocket message limit — is dropped and counted. Stored, it would be dropped
+ * by fan-out while its seq is taken, and subscribers would see a gap they can never fill. The
+ * limit is far below DynamoDB's 400 KB item limit, so it covers that too.
  */
-
-/** DynamoDB's item limit is 400 KB and items + history are written together; keep clear of it. */
-export const MAX_PERSIST_BYTES = 350 * 1024;
 
 export interface PersisterOptions {
   readonly items: ItemStore;
   readonly topic: string;
+  /** The largest event frame subscribers can be sent (config subscriber.maxMessageBytes). */
+  readonly maxEventBytes: number;
   readonly queueSize: number;
   readonly retries: number;
   readonly backoffBaseMs: number;
@@ -44,8 +50,9 @@ export class Persister {
 
   enqueue(frame: DecodedFrame): void {
     if (this.stopped) return;
-    if (frame.bytes > MAX_PERSIST_BYTES) {
-      this.opts.onDropped(`message of ${frame.bytes} bytes exceeds ${MAX_PERSIST_BYTES}`);
+    const problem = this.undeliverable(frame.data);
+    if (problem) {
+      this.opts.onDropped(problem);
       return;
     }
     if (this.queue.length >= this.opts.queueSize) {
@@ -56,6 +63,12 @@ export class Persister {
     this.running ??= this.run().finally(() => {
       this.running = undefined;
     });
+  }
+
+  /** Why `data` cannot be delivered on this topic (no content, only sizes), or undefined. */
+  private undeliverable(data: unknown): string | undefined {
+    const bytes = worstCaseEventBytes(this.opts.topic, data);
+    return bytes > this.opts.maxEventBytes ? `too large: its event frame would be ${bytes} bytes; the limit is ${this.opts.maxEventBytes}` : undefined;
   }
 
   private async run(): Promise<void> {
@@ -80,6 +93,12 @@ export class Persister {
         // A value the document client or DynamoDB refuses (unsafe integers, empty map keys…)
         // will never succeed as is; its text still can.
         if (isUnstorable(err) && frame.text !== undefined && data !== frame.text) {
+          // As a JSON string the text can be longer than the parsed value (escapes).
+          const problem = this.undeliverable(frame.text);
+          if (problem) {
+            this.opts.onDropped(problem);
+            return;
+          }
           this.opts.log.warn('message not storable as JSON; storing its text', { topic: this.opts.topic, err });
           data = frame.text;
           continue;

@@ -11,7 +11,7 @@ import type { UpstreamStore } from '../lib/upstream/store';
 import type { AgentOptions } from './config';
 import { decodeFrame } from './frames';
 import { HealthChecker } from './health-check';
-import type { LeaseHooks, LeaseManager } from './lease-manager';
+import type { LeaseHooks, LeaseManager, LostReason } from './lease-manager';
 import type { Metrics } from './metrics';
 import { Persister } from './persister';
 import type { HttpSink } from './sink';
@@ -34,6 +34,8 @@ export interface SupervisorContext {
   readonly secrets: SecretStore;
   readonly guard: SsrfGuard;
   readonly items: ItemStore;
+  /** The largest event frame subscribers can be sent (config subscriber.maxMessageBytes). */
+  readonly maxEventBytes: number;
   readonly sink?: HttpSink;
   readonly metrics: Metrics;
   readonly log: Logger;
@@ -51,6 +53,17 @@ interface Managed {
 export type OpenResult = 'held' | 'opened' | 'capacity' | 'not-claimed' | 'failed' | 'stopping';
 
 const DRAIN_MS = 2000;
+
+/**
+ * The `ws` client's maxPayload (its default is 100 MiB): twice the deliverable event size. A
+ * frame can shrink when it is stored (JSON is re-serialised without its whitespace), so frames
+ * somewhat over the limit are still read and measured by the persister, which drops what is not
+ * deliverable without losing the connection; anything bigger cannot be delivered, and ws closes
+ * the connection (1009) rather than buffering it.
+ */
+export function maxPayloadFor(maxEventBytes: number): number {
+  return 2 * maxEventBytes;
+}
 
 export class SocketSupervisor implements LeaseHooks {
   private readonly sockets = new Map<string, Managed>();
@@ -147,6 +160,7 @@ export class SocketSupervisor implements LeaseHooks {
     const persister = new Persister({
       items: this.c.items,
       topic: row.topic,
+      maxEventBytes: this.c.maxEventBytes,
       queueSize: o.persistQueueSize,
       retries: o.persistRetries,
       backoffBaseMs: Math.min(o.backoffBaseMs, 200),
@@ -157,6 +171,7 @@ export class SocketSupervisor implements LeaseHooks {
       onDropped: (reason) => {
         this.bump(id, 'messagesDropped');
         this.c.metrics.inc('messagesDropped');
+        // The reason names sizes, never the message's content.
         log.warn('message dropped', { reason });
       },
       onError: (err) => {
@@ -174,6 +189,7 @@ export class SocketSupervisor implements LeaseHooks {
       backoffBaseMs: o.backoffBaseMs,
       backoffMaxMs: o.backoffMaxMs,
       handshakeTimeoutMs: o.handshakeTimeoutMs,
+      maxPayload: maxPayloadFor(this.c.maxEventBytes),
       log,
       handlers: {
         onOpen: () => {
@@ -195,6 +211,14 @@ export class SocketSupervisor implements LeaseHooks {
             receivedAt,
             data: frame.data,
           });
+        },
+        onTooLarge: () => {
+          // ws refused the frame (close 1009) before reading it; the connection is redialled.
+          this.bump(id, 'messagesIn');
+          this.c.metrics.inc('messagesIn');
+          this.bump(id, 'messagesDropped');
+          this.c.metrics.inc('messagesDropped');
+          log.warn('message dropped', { reason: `too large: over the ${maxPayloadFor(this.c.maxEventBytes)}-byte frame limit` });
         },
         onDown: (reason, retryInMs) => {
           this.bump(id, 'reconnects');
@@ -271,43 +295,49 @@ export class SocketSupervisor implements LeaseHooks {
   }
 
   /**
-   * LeaseHooks: the lease is gone or unprovable; stop using the socket. A refusal is looked
-   * into first (one consistent read): when the row is still ours and merely no longer desired
-   * open (a DELETE whose close command went to another agent), the upstream gets a clean close
-   * and the row is released as closed. Otherwise another agent may already hold it, so the
-   * connection is cut at once, without a closing handshake.
+   * LeaseHooks: the lease is gone or unprovable; stop using the socket.
+   *
+   * - `unwanted` (the renewal found the row still ours but desired closed: a DELETE whose close
+   *   command went to another agent): no other agent may claim a row desired closed, so the
+   *   upstream gets a clean close (1000) and the row is released as closed.
+   * - otherwise the connection is cut at once, without a closing handshake: another agent may
+   *   already hold the socket. Only then is a refusal looked into (one consistent read, which
+   *   could hang on the same DynamoDB trouble, so nothing waits for it): a row that is somehow
+   *   still ours is handed back.
    */
-  onLost(socketId: string, why: 'refused' | 'expired'): void {
+  onLost(socketId: string, why: LostReason): void {
     const m = this.sockets.get(socketId);
     this.c.leases.forget(socketId);
     if (!m) return;
-    if (why === 'expired') {
-      void this.retire(socketId, m, 'terminate', 'lease expired');
+    if (why === 'unwanted') {
+      m.log.info('closing upstream: no longer desired open');
+      void (async () => {
+        await this.retire(socketId, m, 1000, 'closed by request');
+        await this.releaseIfOurs(socketId, m, 'closed');
+      })();
       return;
     }
-    this.sockets.delete(socketId);
-    this.gauge();
-    void (async () => {
-      let row: UpstreamRow | undefined;
-      try {
-        row = await this.c.store.get(socketId);
-      } catch (err) {
-        m.log.warn('could not read the row after a refused renewal', { err });
-      }
-      const stillOurs = row?.owner === this.c.options.agentId;
-      if (stillOurs && row?.desired === 'closed') {
-        m.log.info('closing upstream: no longer desired open');
-        await this.retire(socketId, m, 1000, 'closed by request');
-      } else {
-        await this.retire(socketId, m, 'terminate', 'lease lost');
-      }
-      if (!stillOurs) return;
-      try {
-        await this.c.leases.release(socketId, row!.desired === 'closed' ? 'closed' : 'pending');
-      } catch (err) {
-        m.log.warn('release after a refused renewal failed', { err });
-      }
-    })();
+    // retire() terminates synchronously, then drains the persister in the background.
+    void this.retire(socketId, m, 'terminate', why === 'expired' ? 'lease expired' : 'lease lost');
+    if (why === 'refused') void this.releaseIfOurs(socketId, m);
+  }
+
+  /** Releases a row this agent still owns but no longer serves; `status` defaults from `desired`. */
+  private async releaseIfOurs(socketId: string, m: Managed, status?: 'closed'): Promise<void> {
+    let row: UpstreamRow | undefined;
+    try {
+      row = await this.c.store.get(socketId);
+    } catch (err) {
+      m.log.warn('could not read the row after losing its lease', { err });
+      return;
+    }
+    // Not ours any more, or claimed again by this agent meanwhile: nothing to hand back.
+    if (row?.owner !== this.c.options.agentId || this.sockets.has(socketId) || this.opening.has(socketId)) return;
+    try {
+      await this.c.leases.release(socketId, status ?? (row.desired === 'closed' ? 'closed' : 'pending'));
+    } catch (err) {
+      m.log.warn('release after losing the lease failed', { err });
+    }
   }
 
   /** Agent shutdown: close every socket with 1001 (going away) and hand the leases back. */

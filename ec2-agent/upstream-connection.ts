@@ -17,6 +17,8 @@ import { backoffDelay } from './backoff';
 export interface ConnectionHandlers {
   onOpen(): void;
   onMessage(data: RawData, isBinary: boolean): void;
+  /** A frame over `maxPayload` arrived; ws closes the connection (1009) without reading it. */
+  onTooLarge(): void;
   /** The socket dropped or a dial failed; the next dial is in `retryInMs`. */
   onDown(reason: string, retryInMs: number): void;
 }
@@ -28,6 +30,8 @@ export interface UpstreamConnectionOptions {
   readonly backoffBaseMs: number;
   readonly backoffMaxMs: number;
   readonly handshakeTimeoutMs: number;
+  /** Largest frame accepted (bytes); bigger ones close the connection with 1009. */
+  readonly maxPayload: number;
   readonly handlers: ConnectionHandlers;
   readonly log: Logger;
 }
@@ -90,6 +94,7 @@ export class UpstreamConnection {
       handshakeTimeout: this.opts.handshakeTimeoutMs,
       lookup: pinnedLookup(addr) as never,
       followRedirects: false,
+      maxPayload: this.opts.maxPayload,
     });
     this.ws = ws;
     let lastError = '';
@@ -101,6 +106,7 @@ export class UpstreamConnection {
     // ws emits 'error' then 'close'; the reason is reported once, at close.
     ws.on('error', (err) => {
       lastError = err.message;
+      if ((err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.opts.handlers.onTooLarge();
     });
     ws.on('close', (code, reason) => {
       if (this.ws === ws) this.ws = undefined;

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { InputError } from '../errors';
 import type { Logger } from '../log';
 import type { CommandSender } from './commands';
+import { assertOwner, authorizeTopic, type ControlCaller } from './control-auth';
 import { parseUpstreamUrl } from './endpoint';
 import { parseConnectionParams, parseCredentials, parseTopic, type HeaderMap } from './headers';
 import type { UpstreamRow } from './row';
@@ -11,7 +13,8 @@ import type { UpstreamStore } from './store';
 
 /**
  * The control API's core, free of HTTP: open, describe, close and list upstream sockets.
- * Order of a POST: validate → SSRF check → secret → table (desired=open) → command. The table
+ * Order of a POST: validate → authorise (topic, owner) → SSRF and scheme check → secret → table
+ * (desired=open, conditioned on the owner) → command. The table
  * is the truth, so if the command cannot be sent the socket still opens, via the agents'
  * reconcile loop, one reconcile interval later; the request is not failed for it.
  */
@@ -22,6 +25,8 @@ export interface ControlDeps {
   readonly commands: CommandSender;
   readonly guard: SsrfGuard;
   readonly secretPrefix: string;
+  /** The JWT claim whose patterns list the topics a caller may publish to (as POST /publish). */
+  readonly publishClaim: string;
   readonly clock: () => number;
   readonly log: Logger;
 }
@@ -33,6 +38,7 @@ export interface UpstreamView {
   interWorkingInterface: string;
   platformID: string;
   topic: string;
+  createdBy: string | null;
   desired: string;
   status: string;
   isActive: boolean;
@@ -59,6 +65,7 @@ export function viewOf(row: UpstreamRow, now: number): UpstreamView {
     interWorkingInterface: row.interWorkingInterface,
     platformID: row.platformID,
     topic: row.topic,
+    createdBy: row.createdBy ?? null,
     desired: row.desired,
     status: row.status,
     isActive: row.isActive && leaseLive,
@@ -80,22 +87,42 @@ export function viewOf(row: UpstreamRow, now: number): UpstreamView {
   };
 }
 
-export async function openUpstream(d: ControlDeps, headers: HeaderMap): Promise<{ socketId: string; status: string; topic: string }> {
+/**
+ * The secret of one socket for one creator. Keyed by the principal too, so a POST that is about
+ * to be refused as `not_owner` (two principals racing to create the same socket) never
+ * overwrites the credentials the owner stored: it writes its own secret, which no row names.
+ */
+export function secretRefFor(prefix: string, socketId: string, principal: string | undefined): string {
+  if (principal === undefined) return secretNameFor(prefix, socketId);
+  return secretNameFor(prefix, `${socketId}-${createHash('sha256').update(principal, 'utf8').digest('hex').slice(0, 16)}`);
+}
+
+export async function openUpstream(
+  d: ControlDeps,
+  headers: HeaderMap,
+  caller: ControlCaller = {},
+): Promise<{ socketId: string; status: string; topic: string }> {
   const params = parseConnectionParams(headers);
   const creds = parseCredentials(headers);
   const topic = parseTopic(headers) ?? defaultTopic(params);
   const url = parseUpstreamUrl(params.interWorkingInterface);
-  await d.guard.check(url);
+  // The socket writes to its topic: opening it needs the same grant as publishing to it.
+  authorizeTopic(caller, topic, d.publishClaim);
   const socketId = socketIdOf(params);
-  const secretRef = secretNameFor(d.secretPrefix, socketId);
+  if (caller.principal !== undefined) {
+    // Refuse before anything is written; the conditional table write below settles races.
+    assertOwner(caller, socketId, (await d.store.get(socketId))?.createdBy);
+  }
+  await d.guard.check(url);
+  const secretRef = secretRefFor(d.secretPrefix, socketId, caller.principal);
   await d.secrets.put(secretRef, creds);
-  const row = await d.store.requestOpen(socketId, { ...params, topic, secretRef }, d.clock());
+  const row = await d.store.requestOpen(socketId, { ...params, topic, secretRef }, d.clock(), caller.principal);
   try {
     await d.commands.send('open', socketId);
   } catch (err) {
     d.log.warn('open command not sent; reconcile will pick the socket up', { socketId, err });
   }
-  d.log.info('upstream open requested', { socketId, platformID: params.platformID, internalID: params.internalID, topic, status: row.status });
+  d.log.info('upstream open requested', { socketId, platformID: params.platformID, internalID: params.internalID, topic, status: row.status, principal: caller.principal });
   return { socketId, status: row.status, topic };
 }
 
@@ -115,15 +142,19 @@ export async function describeUpstream(d: ControlDeps, socketId: string): Promis
   return viewOf(row, d.clock());
 }
 
-export async function closeUpstream(d: ControlDeps, socketId: string): Promise<{ socketId: string; desired: string; status: string }> {
-  const row = await d.store.requestClose(socketId, d.clock());
+export async function closeUpstream(
+  d: ControlDeps,
+  socketId: string,
+  caller: ControlCaller = {},
+): Promise<{ socketId: string; desired: string; status: string }> {
+  const row = await d.store.requestClose(socketId, d.clock(), caller.principal);
   try {
     await d.commands.send('close', socketId);
   } catch (err) {
     // The owner's next lease renewal is conditioned on desired=open and fails, so it closes anyway.
     d.log.warn('close command not sent; the owner closes at its next lease renewal', { socketId, err });
   }
-  d.log.info('upstream close requested', { socketId, status: row.status });
+  d.log.info('upstream close requested', { socketId, status: row.status, principal: caller.principal });
   return { socketId, desired: row.desired, status: row.status };
 }
 

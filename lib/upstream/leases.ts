@@ -18,6 +18,8 @@ import { COUNTER_NAMES, isConditionFailed, toRow, type UpstreamCounters, type Up
  * soon as a renewal fails or its lease runs out unrenewed (the agent's LeaseManager does that).
  */
 
+export type RenewOutcome = 'renewed' | 'unwanted' | 'refused';
+
 export class LeaseTable {
   constructor(
     private readonly doc: DynamoDBDocumentClient,
@@ -56,10 +58,19 @@ export class LeaseTable {
 
   /**
    * Extends the lease and adds the counter deltas gathered since the last renewal (one write
-   * per socket per renew period instead of one per message). False when the lease is lost or
-   * the socket is no longer desired open.
+   * per socket per renew period instead of one per message). `renewed`; `unwanted` when the row
+   * is still ours but no longer desired open (a DELETE); `refused` when it is not ours (another
+   * owner, or no row). The refused write returns the row as it was
+   * (ReturnValuesOnConditionCheckFailure), so telling the two apart costs no extra read.
    */
-  async renew(socketId: string, owner: string, now: number, leaseMs: number, deltas: Partial<UpstreamCounters> = {}): Promise<boolean> {
+  async renew(
+    socketId: string,
+    owner: string,
+    now: number,
+    leaseMs: number,
+    deltas: Partial<UpstreamCounters> = {},
+    opts: { abortSignal?: AbortSignal } = {},
+  ): Promise<RenewOutcome> {
     const adds = COUNTER_NAMES.filter((c) => (deltas[c] ?? 0) !== 0);
     try {
       await this.doc.send(
@@ -70,12 +81,16 @@ export class LeaseTable {
           ConditionExpression: '#owner = :me AND desired = :open',
           ExpressionAttributeNames: { '#owner': 'owner', ...Object.fromEntries(adds.map((c) => [`#${c}`, c])) },
           ExpressionAttributeValues: { ':me': owner, ':exp': now + leaseMs, ':open': 'open', ...Object.fromEntries(adds.map((c) => [`:${c}`, deltas[c]])) },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
+        { abortSignal: opts.abortSignal },
       );
-      return true;
+      return 'renewed';
     } catch (err) {
-      if (isConditionFailed(err)) return false;
-      throw err;
+      if (!isConditionFailed(err)) throw err;
+      // The exception's Item is not unmarshalled by the document client: raw AttributeValues.
+      const old = (err as { Item?: Record<string, { S?: string }> }).Item;
+      return old?.owner?.S === owner && old?.desired?.S !== 'open' ? 'unwanted' : 'refused';
     }
   }
 

@@ -32,6 +32,8 @@ export interface UpstreamRow extends UpstreamCounters {
   platformID: string;
   topic: string;
   secretRef: string;
+  /** The principal that created the socket (`jwt:<sub>` or `iam:<arn>`); absent when created without an authoriser. */
+  createdBy?: string;
   desired: Desired;
   status: UpstreamStatus;
   isActive: boolean;
@@ -56,6 +58,7 @@ export function toRow(item: Record<string, unknown>): UpstreamRow {
     platformID: String(item.platformID ?? ''),
     topic: String(item.topic ?? ''),
     secretRef: String(item.secretRef ?? ''),
+    createdBy: item.createdBy === undefined ? undefined : String(item.createdBy),
     desired: item.desired === 'open' ? 'open' : 'closed',
     status: (item.status as UpstreamStatus) ?? 'pending',
     isActive: item.isActive === true,

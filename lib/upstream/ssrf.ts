@@ -47,6 +47,16 @@ const BLOCKED: ReadonlyArray<readonly [string, number, 'ipv4' | 'ipv6', string]>
   ['::1', 128, 'ipv6', 'loopback'],
   // NAT64 well-known prefix: reaches whatever IPv4 address is embedded, private ones included.
   ['64:ff9b::', 96, 'ipv6', 'NAT64'],
+  // RFC 8215 local-use NAT64 prefix: translated by a network-local gateway, to any IPv4 address.
+  ['64:ff9b:1::', 48, 'ipv6', 'local-use NAT64'],
+  // RFC 6666 discard-only prefix.
+  ['100::', 64, 'ipv6', 'discard-only'],
+  // Teredo (RFC 4380): the server and client IPv4 addresses are obfuscated in the address and the
+  // tunnel goes through whatever relay the network has; no legitimate upstream is reached this way.
+  ['2001::', 32, 'ipv6', 'Teredo'],
+  // SIIT IPv4-translated addresses (RFC 2765, ::ffff:0:a.b.c.d): a translator maps them to the
+  // embedded IPv4 address. (IPv4-mapped ::ffff:a.b.c.d is matched against the IPv4 ranges above.)
+  ['::ffff:0:0:0', 96, 'ipv6', 'SIIT IPv4-translated'],
   ['fc00::', 7, 'ipv6', 'unique local (private)'],
   ['fe80::', 10, 'ipv6', 'link-local'],
   ['fec0::', 10, 'ipv6', 'site-local'],
@@ -73,7 +83,41 @@ export function forbiddenRange(address: string): string | undefined {
   // IPv4-compatible IPv6 (::a.b.c.d, deprecated by RFC 4291) embeds an IPv4 address too.
   const compat = /^::(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   if (compat) return forbiddenRange(compat[1]);
+  // 6to4 (RFC 3056, 2002:AABB:CCDD::/48) routes to the IPv4 address AA.BB.CC.DD through a relay:
+  // 2002:a9fe:a9fe:: is the metadata service. Public embedded addresses are allowed.
+  if (fam === 'ipv6' && sixToFour.check(address, 'ipv6')) {
+    const embedded = sixToFourIpv4(address);
+    const r = embedded ? forbiddenRange(embedded) : 'not an IP address';
+    return r ? `6to4 (embedding a ${r} address)` : undefined;
+  }
   return undefined;
+}
+
+const sixToFour = new net.BlockList();
+sixToFour.addSubnet('2002::', 16, 'ipv6');
+
+/** The IPv4 address in bits 16..47 of a 6to4 address. */
+export function sixToFourIpv4(address: string): string | undefined {
+  const groups = expandIpv6(address);
+  if (!groups) return undefined;
+  return [groups[1] >> 8, groups[1] & 0xff, groups[2] >> 8, groups[2] & 0xff].join('.');
+}
+
+/** The eight 16-bit groups of an IPv6 address (handles `::` and a dotted IPv4 tail). */
+export function expandIpv6(address: string): number[] | undefined {
+  if (net.isIPv6(address) === false) return undefined;
+  let a = address.toLowerCase().replace(/%.*$/, '');
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(a);
+  if (v4) {
+    const [b0, b1, b2, b3] = v4.slice(1).map(Number);
+    a = a.slice(0, v4.index) + ((b0 << 8) | b1).toString(16) + ':' + ((b2 << 8) | b3).toString(16);
+  }
+  const [head, tail] = a.includes('::') ? a.split('::') : [a, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail === undefined ? [] : tail ? tail.split(':') : [];
+  const fill = tail === undefined ? 0 : 8 - h.length - t.length;
+  const groups = [...h, ...Array(fill).fill('0'), ...t].map((g) => parseInt(g, 16));
+  return groups.length === 8 && groups.every((g) => g >= 0 && g <= 0xffff) ? groups : undefined;
 }
 
 /** Allow-list: hostnames (exact, case-insensitive), IP addresses, or CIDRs. */
@@ -125,6 +169,21 @@ export class UpstreamForbiddenError extends InputError {
   }
 }
 
+/**
+ * ws:// and http:// upstreams would carry the Basic credentials (and the data) in cleartext, so
+ * they are refused with 400 `insecure_scheme` unless the stack trusts the host: the hostname is
+ * allow-listed, or every address it resolves to is in an allow-listed CIDR (the local stack lists
+ * loopback, so local platforms still work without TLS).
+ */
+export class InsecureSchemeError extends InputError {
+  constructor(message: string) {
+    super('insecure_scheme', message, 400);
+    this.name = 'InsecureSchemeError';
+  }
+}
+
+const CLEARTEXT_SCHEMES: readonly string[] = ['ws:', 'http:'];
+
 export class SsrfGuard {
   private readonly allow: AllowList;
   private readonly resolve: Resolver;
@@ -134,7 +193,10 @@ export class SsrfGuard {
     this.resolve = opts.resolve ?? systemResolver;
   }
 
-  /** Resolves the URL's host and checks every address. Throws 400 `unresolvable_host` or 403. */
+  /**
+   * Resolves the URL's host and checks every address, then the scheme. Throws 400
+   * `unresolvable_host`, 403 `upstream_forbidden`, or 400 `insecure_scheme`.
+   */
   async check(url: URL): Promise<CheckedTarget> {
     const hostname = bareHostname(url);
     const hostAllowed = this.allow.hostAllowed(hostname);
@@ -157,6 +219,12 @@ export class SsrfGuard {
           `interWorkingInterface host ${hostname} resolves to a ${range} address, which this stack does not allow`,
         );
       }
+    }
+    if (CLEARTEXT_SCHEMES.includes(url.protocol) && !hostAllowed && !addresses.every((a) => this.allow.addressAllowed(a.address))) {
+      const scheme = url.protocol.replace(/:$/, '');
+      throw new InsecureSchemeError(
+        `interWorkingInterface uses ${scheme}://, which would send the credentials unencrypted; use ${scheme === 'ws' ? 'wss' : 'https'}:// (cleartext is allowed only for hosts in UPSTREAM_ALLOW_HOSTS)`,
+      );
     }
     return { hostname, addresses };
   }

@@ -1,5 +1,6 @@
 import { GetCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { InputError } from '../errors';
+import { notOwnerError } from './control-auth';
 import type { ConnectionParams } from './socket-id';
 import { COUNTER_NAMES, isConditionFailed, toRow, type UpstreamRow } from './row';
 
@@ -30,34 +31,49 @@ export class UpstreamStore {
    * desired=open, idempotently: a second POST with the same parameters updates the same row and
    * leaves a running socket alone. A `failed` or `closed` socket is revived (status pending,
    * countErr 0, back in the byDesiredLease index) so the agents pick it up again.
+   *
+   * With a `principal`, the row records it as `createdBy` on creation and the write is
+   * conditioned on it (a row created by someone else → 403 `not_owner`, nothing changed). The
+   * condition, not a read before it, is what decides, so two principals racing to create the
+   * same socket cannot both win.
    */
-  async requestOpen(socketId: string, p: ConnectionParams & { topic: string; secretRef: string }, now: number): Promise<UpstreamRow> {
+  async requestOpen(socketId: string, p: ConnectionParams & { topic: string; secretRef: string }, now: number, principal?: string): Promise<UpstreamRow> {
     const zeroCounters = Object.fromEntries(COUNTER_NAMES.map((c) => [`#${c}`, c]));
-    const r = await this.doc.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: { socketId },
-        UpdateExpression:
-          'SET internalID = :i, interWorkingInterface = :u, platformID = :p, topic = :t, secretRef = :s, desired = :open, updatedAt = :now, ' +
-          'createdAt = if_not_exists(createdAt, :now), #status = if_not_exists(#status, :pending), countErr = if_not_exists(countErr, :zero), ' +
-          'isActive = if_not_exists(isActive, :false), leaseExpiresAt = if_not_exists(leaseExpiresAt, :zero), ' +
-          COUNTER_NAMES.map((c) => `#${c} = if_not_exists(#${c}, :zero)`).join(', '),
-        ExpressionAttributeNames: { '#status': 'status', ...zeroCounters },
-        ExpressionAttributeValues: {
-          ':i': p.internalID,
-          ':u': p.interWorkingInterface,
-          ':p': p.platformID,
-          ':t': p.topic,
-          ':s': p.secretRef,
-          ':open': 'open',
-          ':now': now,
-          ':pending': 'pending',
-          ':zero': 0,
-          ':false': false,
-        },
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
+    const owned = principal !== undefined;
+    let r;
+    try {
+      r = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { socketId },
+          UpdateExpression:
+            'SET internalID = :i, interWorkingInterface = :u, platformID = :p, topic = :t, secretRef = :s, desired = :open, updatedAt = :now, ' +
+            'createdAt = if_not_exists(createdAt, :now), #status = if_not_exists(#status, :pending), countErr = if_not_exists(countErr, :zero), ' +
+            'isActive = if_not_exists(isActive, :false), leaseExpiresAt = if_not_exists(leaseExpiresAt, :zero), ' +
+            (owned ? 'createdBy = if_not_exists(createdBy, :by), ' : '') +
+            COUNTER_NAMES.map((c) => `#${c} = if_not_exists(#${c}, :zero)`).join(', '),
+          ...(owned ? { ConditionExpression: 'attribute_not_exists(createdBy) OR createdBy = :by' } : {}),
+          ExpressionAttributeNames: { '#status': 'status', ...zeroCounters },
+          ExpressionAttributeValues: {
+            ...(owned ? { ':by': principal } : {}),
+            ':i': p.internalID,
+            ':u': p.interWorkingInterface,
+            ':p': p.platformID,
+            ':t': p.topic,
+            ':s': p.secretRef,
+            ':open': 'open',
+            ':now': now,
+            ':pending': 'pending',
+            ':zero': 0,
+            ':false': false,
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+    } catch (err) {
+      if (owned && isConditionFailed(err)) throw notOwnerError(socketId);
+      throw err;
+    }
     const row = toRow(r.Attributes!);
     if ((row.status === 'failed' || row.status === 'closed') && !row.owner) {
       try {
@@ -85,25 +101,28 @@ export class UpstreamStore {
   /**
    * desired=closed. Throws 404 `not_found` for an unknown socket. A socket no agent holds is
    * marked closed at once; a held one is closed by its agent (close command, or its next lease
-   * renewal, which is conditioned on desired=open).
+   * renewal, which is conditioned on desired=open). With a `principal`, a socket another
+   * principal created is refused with 403 `not_owner`.
    */
-  async requestClose(socketId: string, now: number): Promise<UpstreamRow> {
+  async requestClose(socketId: string, now: number, principal?: string): Promise<UpstreamRow> {
     let row: UpstreamRow;
+    const owned = principal !== undefined;
     try {
       const r = await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { socketId },
           UpdateExpression: 'SET desired = :closed, updatedAt = :now',
-          ConditionExpression: 'attribute_exists(socketId)',
-          ExpressionAttributeValues: { ':closed': 'closed', ':now': now },
+          ConditionExpression: 'attribute_exists(socketId)' + (owned ? ' AND (attribute_not_exists(createdBy) OR createdBy = :by)' : ''),
+          ExpressionAttributeValues: { ':closed': 'closed', ':now': now, ...(owned ? { ':by': principal } : {}) },
           ReturnValues: 'ALL_NEW',
         }),
       );
       row = toRow(r.Attributes!);
     } catch (err) {
-      if (isConditionFailed(err)) throw new InputError('not_found', `no upstream socket ${socketId}`, 404);
-      throw err;
+      if (!isConditionFailed(err)) throw err;
+      if (owned && (await this.get(socketId))) throw notOwnerError(socketId);
+      throw new InputError('not_found', `no upstream socket ${socketId}`, 404);
     }
     if (!row.owner && row.status !== 'closed') {
       try {
@@ -149,3 +168,4 @@ export class UpstreamStore {
     return { items: (r.Items ?? []).map(toRow), cursor };
   }
 }
+

@@ -157,6 +157,9 @@ describe('control API (functions/control.ts) against DynamoDB Local + SQS', () =
       ['a private range', { ...base, internalID: 'x', interWorkingInterface: 'wss://10.0.0.8/ws', ...creds }, 403, 'upstream_forbidden'],
       ['a 192.168 address', { ...base, internalID: 'x', interWorkingInterface: 'https://192.168.0.1/', ...creds }, 403, 'upstream_forbidden'],
       ['IPv6 link-local', { ...base, internalID: 'x', interWorkingInterface: 'ws://[fe80::1]/', ...creds }, 403, 'upstream_forbidden'],
+      // Review finding 8: credentials would travel in cleartext to a host the stack does not trust.
+      ['a ws:// URL on a public host', { ...base, internalID: 'x', interWorkingInterface: 'ws://93.184.216.34/feed', ...creds }, 400, 'insecure_scheme', /wss/],
+      ['an http:// URL on a public host', { ...base, internalID: 'x', interWorkingInterface: 'http://[2606:4700::1111]/feed', ...creds }, 400, 'insecure_scheme', /https/],
       ['an oversized internalID', { ...base, internalID: 'x'.repeat(300), ...creds }, 400, 'header_too_long', /internalID/],
       ['an oversized URL', { ...base, internalID: 'x', interWorkingInterface: `wss://a.example/${'p'.repeat(3000)}`, ...creds }, 400, 'header_too_long'],
     ];

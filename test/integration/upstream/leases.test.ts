@@ -29,11 +29,11 @@ describe('upstream leases (conditional writes on DynamoDB Local)', () => {
     expect(await leases.claim(id, 'A', 1000, LEASE)).to.include({ owner: 'A', leaseExpiresAt: 2000, status: 'connecting' });
     expect(await leases.claim(id, 'B', 1999, LEASE)).to.equal(undefined);
     expect(await leases.claim(id, 'A', 1500, LEASE)).to.include({ owner: 'A' }); // re-claim by the owner
-    expect(await leases.renew(id, 'A', 1600, LEASE)).to.equal(true);
+    expect(await leases.renew(id, 'A', 1600, LEASE)).to.equal('renewed');
     expect(await leases.claim(id, 'B', 2599, LEASE)).to.equal(undefined);
     expect(await leases.claim(id, 'B', 2601, LEASE)).to.include({ owner: 'B' });
     // The old owner's renewal and release are refused from now on.
-    expect(await leases.renew(id, 'A', 2602, LEASE)).to.equal(false);
+    expect(await leases.renew(id, 'A', 2602, LEASE)).to.equal('refused');
     expect(await leases.release(id, 'A', 2602, 'pending')).to.equal(false);
     expect((await store.get(id))!.owner).to.equal('B');
   });
@@ -48,7 +48,7 @@ describe('upstream leases (conditional writes on DynamoDB Local)', () => {
     const id = await newSocket(1000);
     await leases.claim(id, 'A', 1000, LEASE);
     await store.requestClose(id, 1100);
-    expect(await leases.renew(id, 'A', 1200, LEASE)).to.equal(false);
+    expect(await leases.renew(id, 'A', 1200, LEASE)).to.equal('unwanted');
     expect(await leases.claim(id, 'B', 5000, LEASE)).to.equal(undefined); // desired closed
     expect(await leases.release(id, 'A', 1300, 'closed')).to.equal(true);
     const row = (await store.get(id))!;

@@ -43,11 +43,36 @@ describe('SSRF guard: address ranges', () => {
     ['::ffff:a9fe:a9fe', 'link-local/metadata'],
     ['64:ff9b::7f00:1', 'NAT64'],
     ['224.0.0.1', 'multicast'],
+    // Review finding 9: IPv6 transition and special-purpose ranges.
+    ['64:ff9b:1::a00:1', 'local-use NAT64'],
+    ['64:ff9b:1:ffff::8.8.8.8', 'local-use NAT64'],
+    ['100::1', 'discard-only'],
+    ['100::ffff:ffff:ffff:ffff', 'discard-only'],
+    ['2001:0:4136:e378:8000:63bf:3fff:fdd2', 'Teredo'],
+    ['2001::1', 'Teredo'],
+    ['::ffff:0:7f00:1', 'SIIT IPv4-translated'],
+    ['::ffff:0:8.8.8.8', 'SIIT IPv4-translated'],
+    ['2002:a9fe:a9fe::', '6to4 (embedding a link-local/metadata address)'],
+    ['2002:a9fe:a9fe:1:2:3:4:5', '6to4 (embedding a link-local/metadata address)'],
+    ['2002:7f00:1::1', '6to4 (embedding a loopback address)'],
+    ['2002:0a00:0001::', '6to4 (embedding a private address)'],
+    ['2002:c0a8:0101::1', '6to4 (embedding a private address)'],
+    ['2002::', '6to4 (embedding a unspecified address)'],
   ];
   for (const [addr, label] of blocked) {
     it(`${addr} is ${label}`, () => expect(forbiddenRange(addr)).to.equal(label));
   }
-  for (const addr of ['93.184.216.34', '8.8.8.8', '172.32.0.1', '2606:4700::1111', '::ffff:8.8.8.8']) {
+  for (const addr of [
+    '93.184.216.34',
+    '8.8.8.8',
+    '172.32.0.1',
+    '2606:4700::1111',
+    '::ffff:8.8.8.8',
+    '2002:0808:0808::1', // 6to4 embedding a public address (8.8.8.8)
+    '2001:4860:4860::8888', // 2001:4860::/32 is not Teredo (2001:0000::/32 is)
+    '100:0:0:1::1', // outside 100::/64
+    '64:ff9b:2::1', // outside 64:ff9b:1::/48
+  ]) {
     it(`${addr} is public`, () => expect(forbiddenRange(addr)).to.equal(undefined));
   }
 });
@@ -116,6 +141,37 @@ describe('SSRF guard: URLs', () => {
     await local.check(parseUpstreamUrl('ws://localhost:9000/'));
     expect((await rejection(local.check(parseUpstreamUrl('http://169.254.169.254/')))).code).to.equal('upstream_forbidden');
     expect((await rejection(local.check(parseUpstreamUrl('ws://10.0.0.1/')))).code).to.equal('upstream_forbidden');
+  });
+
+  describe('cleartext schemes (review finding 8)', () => {
+    const resolve = resolverOf({ 'platform.example.com': ['93.184.216.34'], 'partner.internal': ['10.1.2.3'], 'dual.example': ['10.1.2.3', '93.184.216.34'], localhost: ['127.0.0.1', '::1'] });
+    const cases: [string, string[], 'ok' | 'insecure_scheme' | 'upstream_forbidden'][] = [
+      ['ws://platform.example.com/feed', [], 'insecure_scheme'],
+      ['http://platform.example.com/feed', [], 'insecure_scheme'],
+      ['ws://93.184.216.34/feed', [], 'insecure_scheme'],
+      ['wss://platform.example.com/feed', [], 'ok'],
+      ['https://platform.example.com/feed', [], 'ok'],
+      // Allow-listed by name, or every address inside an allow-listed CIDR: cleartext is trusted.
+      ['ws://platform.example.com/feed', ['platform.example.com'], 'ok'],
+      ['http://platform.example.com/feed', ['93.184.216.0/24'], 'ok'],
+      ['ws://localhost:9000/', ['127.0.0.0/8', '::1/128'], 'ok'],
+      // Only some addresses trusted: the public one would carry the credentials in cleartext.
+      ['ws://dual.example/', ['10.0.0.0/8'], 'insecure_scheme'],
+      ['ws://partner.internal/', ['10.0.0.0/8'], 'ok'],
+      // The SSRF check comes first: a private host that is not allow-listed stays 403.
+      ['ws://10.0.0.1/', [], 'upstream_forbidden'],
+    ];
+    for (const [url, allowHosts, want] of cases) {
+      it(`${url} with allow-list [${allowHosts.join(', ')}] → ${want}`, async () => {
+        const g = new SsrfGuard({ allowHosts, resolve });
+        if (want === 'ok') {
+          await g.check(parseUpstreamUrl(url));
+          return;
+        }
+        const e = await rejection(g.check(parseUpstreamUrl(url)));
+        expect([e.code, e.status]).to.deep.equal([want, want === 'insecure_scheme' ? 400 : 403]);
+      });
+    }
   });
 
   it('parses allow-list entries and rejects bad prefixes', () => {

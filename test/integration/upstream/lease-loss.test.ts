@@ -1,0 +1,132 @@
+import { expect } from 'chai';
+import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { createHandler } from '../../../functions/control';
+import { startAgent, type AgentOptions, type RunningAgent } from '../../../ec2-agent/agent';
+import { invokeLambda } from '../../../local/lambda/invoke';
+import { httpEvent, startHarness, startUpstream, waitFor, type Harness, type UpstreamServer } from './harness';
+
+/**
+ * Review finding 2: an agent must stop using a socket once it can no longer prove its lease,
+ * whatever DynamoDB does. The agent runs against DynamoDB Local through a document client that
+ * can be told to hang chosen calls (never settle, ignore the abort signal): what a half-open
+ * connection does to an SDK client without request timeouts.
+ */
+
+const LEASE_MS = 1500;
+const RENEW_MS = 300;
+const FAST: Partial<AgentOptions> = {
+  leaseMs: LEASE_MS,
+  renewMs: RENEW_MS,
+  reconcileMs: 300,
+  healthIntervalMs: 5000,
+  pingTimeoutMs: 150,
+  backoffBaseMs: 50,
+  backoffMaxMs: 400,
+  handshakeTimeoutMs: 1000,
+  commandWaitSeconds: 1,
+};
+
+interface Gate {
+  hangRenew: boolean;
+  hangGet: boolean;
+}
+
+/** The lease renewal's condition (lib/upstream/leases.ts), which tells it from other updates. */
+const RENEW_CONDITION = '#owner = :me AND desired = :open';
+
+function gatedDoc(doc: DynamoDBDocumentClient, gate: Gate): DynamoDBDocumentClient {
+  return new Proxy(doc, {
+    get(target, prop, receiver) {
+      if (prop !== 'send') return Reflect.get(target, prop, receiver);
+      return (cmd: unknown, opts?: unknown) => {
+        if (gate.hangRenew && cmd instanceof UpdateCommand && cmd.input.ConditionExpression === RENEW_CONDITION) return new Promise(() => {});
+        if (gate.hangGet && cmd instanceof GetCommand) return new Promise(() => {});
+        return (target.send as (c: unknown, o?: unknown) => Promise<unknown>)(cmd, opts);
+      };
+    },
+  });
+}
+
+describe('upstream agent: losing a lease (hung DynamoDB calls, refusals, DELETE)', function () {
+  this.timeout(30_000);
+  let h: Harness;
+  let control: ReturnType<typeof createHandler>;
+  let gate: Gate;
+  let agent: RunningAgent | undefined;
+  let up: UpstreamServer | undefined;
+  const creds = { asapa_email: 'feed@acme.example', asapa_pass: 'pw' };
+
+  const open = async (internalID: string) => {
+    up = await startUpstream();
+    const ev = httpEvent('POST /websocket', { internalID, interWorkingInterface: up.url, platformID: 'acme', ...creds });
+    const r = await invokeLambda<{ statusCode: number; body: string }>(control as never, ev, { functionName: 'control' });
+    expect(r.statusCode).to.equal(202);
+    const socketId = JSON.parse(r.body).socketId as string;
+    const deps = h.deps('agent');
+    agent = await startAgent({ ...deps, clients: { ...deps.clients, doc: gatedDoc(deps.clients.doc, gate) } }, FAST);
+    await waitFor(() => up!.open.size === 1, 10_000, 'the upstream connection');
+    return socketId;
+  };
+  const setRow = (socketId: string, expr: string, values: Record<string, unknown>, names?: Record<string, string>) =>
+    h.clients.doc.send(new UpdateCommand({ TableName: h.tables.upstreams, Key: { socketId }, UpdateExpression: expr, ExpressionAttributeValues: values, ExpressionAttributeNames: names }));
+
+  beforeEach(async () => {
+    h = await startHarness();
+    control = createHandler(h.deps('control'));
+    gate = { hangRenew: false, hangGet: false };
+  });
+  afterEach(async () => {
+    gate.hangRenew = false;
+    gate.hangGet = false;
+    await agent?.stop();
+    await up?.stop();
+    agent = undefined;
+    up = undefined;
+    await h.stop();
+  });
+
+  it('renewals that never answer: the socket is cut by its local lease expiry, before the lease runs out in the table', async () => {
+    gate.hangRenew = true;
+    await open('veh-hung');
+    const connectedAt = Date.now();
+    await waitFor(() => up!.closes.length > 0, 3 * LEASE_MS, 'the upstream to see the socket dropped');
+    const droppedAfter = Date.now() - connectedAt;
+    // The claim happened before the connect, so the table's lease ends under LEASE_MS from here.
+    expect(droppedAfter).to.be.below(LEASE_MS);
+    expect(up!.closes[0]).to.equal(1006); // cut, not closed: another agent may own it by now
+    expect(agent!.metrics().leasesLost).to.be.at.least(1);
+    // The renew loop is not stuck behind the hung calls: stopping takes well under a second.
+    const t = Date.now();
+    await agent!.stop();
+    expect(Date.now() - t).to.be.below(1000);
+  });
+
+  it('a refused renewal cuts the socket first, even when the follow-up read hangs', async () => {
+    const socketId = await open('veh-stolen');
+    gate.hangGet = true;
+    // Another agent took the socket (e.g. after a pause longer than the lease).
+    await setRow(socketId, 'SET #o = :other, leaseExpiresAt = :exp', { ':other': 'intruder', ':exp': Date.now() + 60_000 }, { '#o': 'owner' });
+    const t = Date.now();
+    await waitFor(() => up!.closes.length > 0, 3 * RENEW_MS + 500, 'the upstream to see the socket dropped');
+    expect(Date.now() - t).to.be.below(2 * RENEW_MS + 300);
+    expect(up!.closes).to.deep.equal([1006]);
+    const row = (await h.clients.doc.send(new GetCommand({ TableName: h.tables.upstreams, Key: { socketId } }))).Item!;
+    expect(row.owner).to.equal('intruder');
+  });
+
+  it('a renewal refused because the socket was DELETEd (close command missed) closes it cleanly and releases it as closed', async () => {
+    const socketId = await open('veh-deleted');
+    // What DELETE writes, without the close command (it went to another agent).
+    await setRow(socketId, 'SET desired = :closed', { ':closed': 'closed' });
+    await waitFor(() => up!.closes.length > 0, 3 * RENEW_MS + 1000, 'the upstream to see the close');
+    expect(up!.closes).to.deep.equal([1000]);
+    await waitFor(
+      async () => (await h.clients.doc.send(new GetCommand({ TableName: h.tables.upstreams, Key: { socketId }, ConsistentRead: true }))).Item!.status === 'closed',
+      3000,
+      'the row released as closed',
+    );
+    const row = (await h.clients.doc.send(new GetCommand({ TableName: h.tables.upstreams, Key: { socketId }, ConsistentRead: true }))).Item!;
+    expect(row).to.include({ status: 'closed', desired: 'closed', isActive: false, leaseExpiresAt: 0 });
+    expect(row).to.not.have.property('owner');
+  });
+});
