@@ -71,16 +71,16 @@ export class LeaseTable {
     deltas: Partial<UpstreamCounters> = {},
     opts: { abortSignal?: AbortSignal } = {},
   ): Promise<RenewOutcome> {
-    const adds = COUNTER_NAMES.filter((c) => (deltas[c] ?? 0) !== 0);
+    const add = counterAdds(deltas);
     try {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { socketId },
-          UpdateExpression: `SET leaseExpiresAt = :exp${adds.length ? ' ADD ' + adds.map((c) => `#${c} :${c}`).join(', ') : ''}`,
+          UpdateExpression: `SET leaseExpiresAt = :exp${add.clause}`,
           ConditionExpression: '#owner = :me AND desired = :open',
-          ExpressionAttributeNames: { '#owner': 'owner', ...Object.fromEntries(adds.map((c) => [`#${c}`, c])) },
-          ExpressionAttributeValues: { ':me': owner, ':exp': now + leaseMs, ':open': 'open', ...Object.fromEntries(adds.map((c) => [`:${c}`, deltas[c]])) },
+          ExpressionAttributeNames: { '#owner': 'owner', ...add.names },
+          ExpressionAttributeValues: { ':me': owner, ':exp': now + leaseMs, ':open': 'open', ...add.values },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
         { abortSignal: opts.abortSignal },
@@ -96,7 +96,7 @@ export class LeaseTable {
 
   /** Gives the socket up; `status` says why (pending: for another agent; closed: desired closed). */
   async release(socketId: string, owner: string, now: number, status: UpstreamStatus, deltas: Partial<UpstreamCounters> = {}): Promise<boolean> {
-    const adds = COUNTER_NAMES.filter((c) => (deltas[c] ?? 0) !== 0);
+    const add = counterAdds(deltas);
     try {
       await this.doc.send(
         new UpdateCommand({
@@ -104,16 +104,16 @@ export class LeaseTable {
           Key: { socketId },
           UpdateExpression:
             'SET leaseExpiresAt = :zero, #status = :status, isActive = :false, updatedAt = :now REMOVE #owner' +
-            (adds.length ? ' ADD ' + adds.map((c) => `#${c} :${c}`).join(', ') : ''),
+            add.clause,
           ConditionExpression: '#owner = :me',
-          ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status', ...Object.fromEntries(adds.map((c) => [`#${c}`, c])) },
+          ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status', ...add.names },
           ExpressionAttributeValues: {
             ':me': owner,
             ':zero': 0,
             ':status': status,
             ':false': false,
             ':now': now,
-            ...Object.fromEntries(adds.map((c) => [`:${c}`, deltas[c]])),
+            ...add.values,
           },
         }),
       );
@@ -126,7 +126,7 @@ export class LeaseTable {
 
   /** countErr went above the limit: status failed, out of the reconcile index. */
   async fail(socketId: string, owner: string, now: number, reason: string, deltas: Partial<UpstreamCounters> = {}): Promise<boolean> {
-    const adds = COUNTER_NAMES.filter((c) => (deltas[c] ?? 0) !== 0);
+    const add = counterAdds(deltas);
     try {
       await this.doc.send(
         new UpdateCommand({
@@ -134,16 +134,16 @@ export class LeaseTable {
           Key: { socketId },
           UpdateExpression:
             'SET #status = :failed, isActive = :false, lastError = :reason, updatedAt = :now REMOVE #owner, leaseExpiresAt' +
-            (adds.length ? ' ADD ' + adds.map((c) => `#${c} :${c}`).join(', ') : ''),
+            add.clause,
           ConditionExpression: '#owner = :me',
-          ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status', ...Object.fromEntries(adds.map((c) => [`#${c}`, c])) },
+          ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status', ...add.names },
           ExpressionAttributeValues: {
             ':me': owner,
             ':failed': 'failed',
             ':false': false,
             ':reason': reason,
             ':now': now,
-            ...Object.fromEntries(adds.map((c) => [`:${c}`, deltas[c]])),
+            ...add.values,
           },
         }),
       );
@@ -179,4 +179,14 @@ export class LeaseTable {
     }
     return out;
   }
+}
+
+/** The ` ADD #c :c, …` clause (with its names and values) for the non-zero counter deltas. */
+function counterAdds(deltas: Partial<UpstreamCounters>) {
+  const adds = COUNTER_NAMES.filter((c) => (deltas[c] ?? 0) !== 0);
+  return {
+    clause: adds.length ? ' ADD ' + adds.map((c) => `#${c} :${c}`).join(', ') : '',
+    names: Object.fromEntries(adds.map((c) => [`#${c}`, c])),
+    values: Object.fromEntries(adds.map((c) => [`:${c}`, deltas[c]])),
+  };
 }
