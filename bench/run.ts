@@ -2,7 +2,7 @@ import { startDynamoDbLocal, type RunningDynamoDbLocal } from '../local/dynamodb
 import { writeResults, type Section } from './lib/results';
 
 /**
- * `npm run bench [-- --quick] [--only=fanout,e2e,bundles] [--variants=baseline,handler-sdk,handler-lean] [--profile]`
+ * `npm run bench [-- --quick] [--only=fanout,e2e,agent,bundles] [--variants=baseline,handler-sdk,handler-lean] [--profile]`
  *
  * Runs the benchmarks one after the other (they would otherwise compete for the 2 cores), prints
  * a table for each, and writes bench/results/latest.json. Benchmarks are programs, not tests:
@@ -10,8 +10,7 @@ import { writeResults, type Section } from './lib/results';
  * (a delivery lost, a process that did not start).
  */
 
-// The agent-capacity benchmark (issue 7, item 3) is not written yet: see docs/performance.md.
-const SECTIONS = ['fanout', 'e2e', 'bundles'] as const;
+const SECTIONS = ['fanout', 'e2e', 'agent', 'bundles'] as const;
 type SectionName = (typeof SECTIONS)[number];
 
 function parseArgs(argv: string[]) {
@@ -62,6 +61,8 @@ async function runSection(name: SectionName, args: ReturnType<typeof parseArgs>,
       return (await import('./fanout')).benchFanout({ quick: args.quick, dynamodbEndpoint, variants: args.variants, profile: args.profile });
     case 'e2e':
       return (await import('./e2e')).benchE2e({ quick: args.quick, dynamodbEndpoint });
+    case 'agent':
+      return (await import('./agent')).benchAgent({ quick: args.quick, dynamodbEndpoint, profile: args.profile });
     case 'bundles':
       return (await import('./bundles')).benchBundles({ quick: args.quick });
   }

@@ -74,7 +74,9 @@ export const DEFAULTS = {
   handshakeTimeoutMs: 10_000,
   commandWaitSeconds: 20,
   commandBatchSize: 10,
-  persistQueueSize: 10_000,
+  // Per socket; an agent holds thousands, so this bounds memory while DynamoDB lags
+  // (10,000 sockets × 1,000 frames is already a lot; see docs/performance.md, agent capacity).
+  persistQueueSize: 1_000,
   persistRetries: 5,
   sinkBatchSize: 100,
   sinkFlushMs: 1_000,

@@ -63,17 +63,22 @@ export class HttpSink {
 
   /** Sends everything buffered, batch by batch. Concurrent calls share one flush. */
   flush(): Promise<void> {
-    this.flushing ??= (async () => {
-      try {
-        while (this.buffer.length && !this.abort.signal.aborted) {
-          const batch = this.buffer.splice(0, this.opts.batchSize);
-          await this.post(batch);
-        }
-      } finally {
-        this.flushing = undefined;
+    if (this.flushing) return this.flushing;
+    const run = (async () => {
+      while (this.buffer.length && !this.abort.signal.aborted) {
+        const batch = this.buffer.splice(0, this.opts.batchSize);
+        await this.post(batch);
       }
     })();
-    return this.flushing;
+    // Cleared after the assignment, never inside the body: with an empty buffer the body ends
+    // synchronously, and clearing there would leave a settled promise behind that every later
+    // flush returned without posting.
+    this.flushing = run;
+    const clear = () => {
+      if (this.flushing === run) this.flushing = undefined;
+    };
+    run.then(clear, clear);
+    return run;
   }
 
   private async post(batch: SinkRecord[]): Promise<void> {

@@ -130,3 +130,9 @@ export function ownCpuSince(start: NodeJS.CpuUsage): number {
   const d = process.cpuUsage(start);
   return (d.user + d.system) / 1e6;
 }
+
+/** Peak resident set size of a process so far, from /proc/PID/status (VmHWM, kB). */
+export function peakRssBytes(pid: number): number {
+  const m = /VmHWM:\s+(\d+)\s+kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
+}

@@ -209,6 +209,8 @@ describe('upstream agent against DynamoDB Local + SQS + real upstream servers', 
     const a1 = await agent({ leaseMs: 20_000, renewMs: 2000 });
     await call('POST /websocket', { ...headersFor(up, 'handover'), ...creds });
     await waitFor(async () => (await state(up, 'handover')).owner === a1.agentId, 5000, 'a1 to own it');
+    // Owning the lease comes before the dial completes; a close frame needs an open socket.
+    await waitFor(() => up.open.size === 1, 5000, 'the upstream connection to be open');
     await a1.stop();
     await waitFor(() => up.closes.length === 1, 2000, 'the upstream to see the close');
     expect(up.closes).to.deep.equal([1001]);

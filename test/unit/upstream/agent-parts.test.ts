@@ -132,6 +132,19 @@ describe('agent: HTTP sink', () => {
     await sink.stop();
   });
 
+  it('keeps posting after a timer tick found the buffer empty', async () => {
+    const metrics = new Metrics();
+    const sink = new HttpSink({ url, batchSize: 100, flushMs: 20, retries: 0, bufferSize: 1000, backoffBaseMs: 5, metrics, log: silentLogger });
+    sink.start();
+    await new Promise((r) => setTimeout(r, 60)); // ticks with nothing to send
+    for (let i = 0; i < 5; i++) sink.enqueue(rec(i)); // fewer than a batch: only the timer sends them
+    const deadline = Date.now() + 2000;
+    while (metrics.get('sinkPosted') < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await sink.stop();
+    expect(metrics.get('sinkPosted')).to.equal(5);
+    expect(batches.flat().map((r) => r.ts)).to.deep.equal([0, 1, 2, 3, 4]);
+  });
+
   it('bounds its buffer, dropping the oldest and counting them', async () => {
     const metrics = new Metrics();
     const sink = new HttpSink({ url, batchSize: 1000, flushMs: 10_000, retries: 0, bufferSize: 5, backoffBaseMs: 5, metrics, log: silentLogger });
