@@ -1,6 +1,9 @@
 import { startDynamoDbLocal, type RunningDynamoDbLocal } from '../local/dynamodb-local';
 import { writeResults, type Section } from './lib/results';
 
+// Child processes inherit it: the SDK's "Node 22 from 2027" notice is noise in benchmark tables.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 /**
  * `npm run bench [-- --quick] [--only=fanout,e2e,agent,bundles] [--variants=baseline,handler-sdk,handler-lean] [--profile]`
  *
