@@ -59,7 +59,9 @@ export function dynamoDbLocalDir(): string {
 }
 
 export async function startDynamoDbLocal(opts: DynamoDbLocalOptions = {}): Promise<RunningDynamoDbLocal> {
-  const major = javaMajorVersion();
+  // JAVA picks a JVM other than the one on PATH; the version check and the launch use the same one.
+  const java = process.env.JAVA ?? 'java';
+  const major = javaMajorVersion(java);
   if (major < 17) throw new JavaMissingError(`found Java ${major}`);
   const dir = dynamoDbLocalDir();
   const port = opts.port || (await freePort());
@@ -79,10 +81,10 @@ export async function startDynamoDbLocal(opts: DynamoDbLocalOptions = {}): Promi
   ];
   // The guard: java in the background; `read` returns when our end of the pipe closes (normal
   // stop or our death), then the JVM is killed and reaped.
-  const guard = 'java "$@" & j=$!; trap \'kill $j 2>/dev/null; wait $j; exit 0\' TERM INT; read -r _; kill $j 2>/dev/null; wait $j; exit 0';
+  const guard = '"$JAVA_BIN" "$@" & j=$!; trap \'kill $j 2>/dev/null; wait $j; exit 0\' TERM INT; read -r _; kill $j 2>/dev/null; wait $j; exit 0';
   const child: ChildProcess = spawn('bash', ['-c', guard, 'dynamodb-local', ...javaArgs], {
     stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, JAVA_TOOL_OPTIONS: '' },
+    env: { ...process.env, JAVA_TOOL_OPTIONS: '', JAVA_BIN: java },
   });
   const out: string[] = [];
   const collect = (b: Buffer) => {
