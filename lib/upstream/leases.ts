@@ -95,56 +95,44 @@ export class LeaseTable {
   }
 
   /** Gives the socket up; `status` says why (pending: for another agent; closed: desired closed). */
-  async release(socketId: string, owner: string, now: number, status: UpstreamStatus, deltas: Partial<UpstreamCounters> = {}): Promise<boolean> {
-    const add = counterAdds(deltas);
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { socketId },
-          UpdateExpression:
-            'SET leaseExpiresAt = :zero, #status = :status, isActive = :false, updatedAt = :now REMOVE #owner' +
-            add.clause,
-          ConditionExpression: '#owner = :me',
-          ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status', ...add.names },
-          ExpressionAttributeValues: {
-            ':me': owner,
-            ':zero': 0,
-            ':status': status,
-            ':false': false,
-            ':now': now,
-            ...add.values,
-          },
-        }),
-      );
-      return true;
-    } catch (err) {
-      if (isConditionFailed(err)) return false;
-      throw err;
-    }
+  release(socketId: string, owner: string, now: number, status: UpstreamStatus, deltas: Partial<UpstreamCounters> = {}): Promise<boolean> {
+    return this.updateAsOwner(socketId, owner, 'SET leaseExpiresAt = :zero, #status = :status, isActive = :false, updatedAt = :now REMOVE #owner', deltas, {
+      ':zero': 0,
+      ':status': status,
+      ':false': false,
+      ':now': now,
+    });
   }
 
   /** countErr went above the limit: status failed, out of the reconcile index. */
-  async fail(socketId: string, owner: string, now: number, reason: string, deltas: Partial<UpstreamCounters> = {}): Promise<boolean> {
+  fail(socketId: string, owner: string, now: number, reason: string, deltas: Partial<UpstreamCounters> = {}): Promise<boolean> {
+    return this.updateAsOwner(
+      socketId,
+      owner,
+      'SET #status = :failed, isActive = :false, lastError = :reason, updatedAt = :now REMOVE #owner, leaseExpiresAt',
+      deltas,
+      { ':failed': 'failed', ':false': false, ':reason': reason, ':now': now },
+    );
+  }
+
+  /** An update (plus the counter deltas) that applies only while `owner` holds the lease; false if not. */
+  private async updateAsOwner(
+    socketId: string,
+    owner: string,
+    update: string,
+    deltas: Partial<UpstreamCounters>,
+    values: Record<string, unknown>,
+  ): Promise<boolean> {
     const add = counterAdds(deltas);
     try {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { socketId },
-          UpdateExpression:
-            'SET #status = :failed, isActive = :false, lastError = :reason, updatedAt = :now REMOVE #owner, leaseExpiresAt' +
-            add.clause,
+          UpdateExpression: update + add.clause,
           ConditionExpression: '#owner = :me',
           ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status', ...add.names },
-          ExpressionAttributeValues: {
-            ':me': owner,
-            ':failed': 'failed',
-            ':false': false,
-            ':reason': reason,
-            ':now': now,
-            ...add.values,
-          },
+          ExpressionAttributeValues: { ':me': owner, ...values, ...add.values },
         }),
       );
       return true;
