@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
+import { eventually } from '../support/wait';
 
 /**
  * `npm start` as a user runs it: the real entry point in a child process, until "ready", then
@@ -45,14 +46,6 @@ const alive = (pid: number) => {
   }
 };
 
-async function eventually(cond: () => boolean, timeoutMs: number) {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return true;
-}
 
 async function startStack(endpointsFile: string): Promise<{ child: ChildProcess; output: () => string }> {
   const child = spawn(

@@ -12,13 +12,6 @@ export async function publish(httpUrl: string, topic: string, data: unknown, hea
   return body.seq;
 }
 
-/** Polls `cond` every 20 ms until true or `timeoutMs`, then fails with `what`. */
-export async function waitFor(cond: () => boolean, timeoutMs: number, what: string | (() => string)): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+export { waitFor } from '../../support/wait';
 
 export const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);

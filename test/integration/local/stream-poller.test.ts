@@ -4,16 +4,11 @@ import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { createTables } from '../../../local/bootstrap';
 import { StreamPoller, type StreamFailure } from '../../../local/streams/stream-poller';
 import { LOCAL_CREDENTIALS, testDynamoEndpoint, uniquePrefix } from '../../support/env';
+import { waitFor } from '../../support/wait';
 
 type Rec = { eventName: string; dynamodb: { SequenceNumber: string; NewImage: any; Keys: any; ApproximateCreationDateTime: number } };
 
-async function until(cond: () => boolean, timeoutMs = 10_000) {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = (cond: () => boolean) => waitFor(cond, 10_000, 'the poller');
 
 describe('stream poller (Lambda event source mapping semantics)', () => {
   let ddb: DynamoDBClient;

@@ -13,6 +13,7 @@ import type { QueueName, TableName } from '../../../lib/schema';
 import { createQueues, createTables } from '../../../local/bootstrap';
 import { startSqs, type RunningSqs } from '../../../local/sqs';
 import { LOCAL_CREDENTIALS, testDynamoEndpoint, uniquePrefix } from '../../support/env';
+import { waitFor } from '../../support/wait';
 
 /**
  * The local stack minus the emulators, for the upstream tests: tables in the shared DynamoDB
@@ -137,14 +138,7 @@ export async function startUpstream(opts: { port?: number; autoPong?: boolean; r
   return s;
 }
 
-export async function waitFor(pred: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await pred()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+export { waitFor };
 
 /** An API Gateway HTTP API payload 2.0 event. */
 export function httpEvent(routeKey: string, headers: Record<string, string> = {}, query?: Record<string, string>) {
