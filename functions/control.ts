@@ -23,7 +23,7 @@ export function controlDeps(deps: Deps): ControlDeps {
     commands: sqsCommandSender(deps.clients.sqs, deps.config.commandQueueUrl, deps.clock),
     guard: new SsrfGuard({ allowHosts: deps.config.upstream.allowHosts }),
     secretPrefix: deps.config.upstream.secretPrefix,
-    publishClaim: deps.config.auth.jwt?.publishClaim ?? 'publish',
+    publishClaim: deps.config.auth.claims.publish,
     clock: deps.clock,
     log: deps.log,
   };

@@ -2,7 +2,6 @@ import type { Deps } from '../lib/runtime';
 import { lambdaEntry } from '../lib/runtime';
 import { SubscriberError } from '../lib/subscriber/errors';
 import {
-  DEFAULT_SEND_TO_USER_CLAIM,
   assertDeliverable,
   authorize,
   messageFrame,
@@ -29,9 +28,7 @@ const json = (statusCode: number, body: unknown) => ({
 export const createHandler = (deps: Deps, opts: { sender?: SenderKind } = {}) => {
   const services = subscriberServices(deps);
   let sender: ReturnType<typeof fanoutSender> | undefined;
-  const jwt = deps.config.auth.jwt;
-  const publishClaim = jwt?.publishClaim ?? 'publish';
-  const sendToUserClaim = jwt?.sendToUserClaim ?? DEFAULT_SEND_TO_USER_CLAIM;
+  const { publish: publishClaim, sendToUser: sendToUserClaim } = deps.config.auth.claims;
   return async (event: HttpEvent) => {
     try {
       const req = parsePublishBody(event.body, Boolean(event.isBase64Encoded), deps.clock());

@@ -40,6 +40,10 @@ export function handlerEnvironment<T>(c: StackConfig, v: EnvValues<T>): Record<s
     if (c.jwt.jwksUrl) env[ENV.jwtJwksUrl] = c.jwt.jwksUrl;
     if (c.jwt.issuer) env[ENV.jwtIssuer] = c.jwt.issuer;
     if (c.jwt.audience) env[ENV.jwtAudience] = c.jwt.audience;
+  }
+  // Claim names matter wherever claims arrive: subscriber tokens (authMode jwt) and the HTTP API's
+  // JWT authoriser (httpAuth jwt), which works with authMode none too.
+  if (c.authMode === 'jwt' || c.httpAuth === 'jwt') {
     if (c.jwt.topicsClaim) env[ENV.jwtTopicsClaim] = c.jwt.topicsClaim;
     if (c.jwt.publishClaim) env[ENV.jwtPublishClaim] = c.jwt.publishClaim;
     if (c.jwt.sendToUserClaim) env[ENV.jwtSendToUserClaim] = c.jwt.sendToUserClaim;

@@ -31,6 +31,12 @@ export interface JwtSettings {
   readonly sendToUserClaim: string;
 }
 
+export interface ClaimNames {
+  readonly topics: string;
+  readonly publish: string;
+  readonly sendToUser: string;
+}
+
 export interface AppConfig {
   readonly stack: Stack;
   readonly region: string;
@@ -38,7 +44,16 @@ export interface AppConfig {
   readonly commandQueueUrl: string;
   /** `https://{api}.execute-api.{region}.amazonaws.com/{stage}` or the emulator's URL. */
   readonly managementEndpoint: string;
-  readonly auth: { readonly mode: AuthMode; readonly jwt?: JwtSettings };
+  readonly auth: {
+    readonly mode: AuthMode;
+    /** Token verification for subscribers (AUTH_MODE=jwt). */
+    readonly jwt?: JwtSettings;
+    /**
+     * Claim names, read whatever AUTH_MODE is: the HTTP API's JWT authoriser hands claims to
+     * publish and control even when subscribers connect without tokens (AUTH_MODE=none).
+     */
+    readonly claims: ClaimNames;
+  };
   readonly subscriber: {
     /** Query parameters that subscribe at connect: `vehicleId` → `?vehicleId=3` → topic `vehicleId:3`. */
     readonly itemKeys: readonly string[];
@@ -126,6 +141,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   if (opts.auth !== false && mode === 'none' && stack === 'prod') {
     throw new ConfigError(ENV.authMode, 'is "none", which is refused on the prod stack; use jwt');
   }
+  const claims: ClaimNames = {
+    topics: e.string(ENV.jwtTopicsClaim, 'topics'),
+    publish: e.string(ENV.jwtPublishClaim, 'publish'),
+    sendToUser: e.string(ENV.jwtSendToUserClaim, 'sendToUser'),
+  };
   let jwt: JwtSettings | undefined;
   if (mode === 'jwt' && opts.auth !== false) {
     jwt = {
@@ -135,9 +155,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       jwksUrl: e.optional(ENV.jwtJwksUrl) && e.url(ENV.jwtJwksUrl, stack === 'local' ? ['https', 'http'] : ['https']),
       issuer: e.optional(ENV.jwtIssuer),
       audience: e.optional(ENV.jwtAudience),
-      topicsClaim: e.string(ENV.jwtTopicsClaim, 'topics'),
-      publishClaim: e.string(ENV.jwtPublishClaim, 'publish'),
-      sendToUserClaim: e.string(ENV.jwtSendToUserClaim, 'sendToUser'),
+      topicsClaim: claims.topics,
+      publishClaim: claims.publish,
+      sendToUserClaim: claims.sendToUser,
     };
     if (!jwt.hs256Secret && !jwt.rs256PublicKey && !jwt.jwksUrl) {
       throw new ConfigError(
@@ -173,7 +193,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     tables,
     commandQueueUrl: e.url(ENV.commandQueueUrl, ['https', 'http']),
     managementEndpoint: e.url(ENV.managementEndpoint, ['https', 'http']),
-    auth: { mode, jwt },
+    auth: { mode, jwt, claims },
     subscriber: {
       itemKeys,
       connectionTtlSeconds: e.int(ENV.connectionTtlSeconds, { fallback: MAX_CONNECTION_SECONDS, min: 60, max: MAX_CONNECTION_SECONDS }),

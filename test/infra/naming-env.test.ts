@@ -44,7 +44,16 @@ describe('infra: Lambda and agent environment', () => {
     const secret = 's'.repeat(40);
     const c = parseStackConfig('prod', { authMode: 'jwt', httpAuth: 'iam', jwtHs256Secret: secret, jwt: '{"issuer":"https://idp.example.com/","audience":"rg","topicsClaim":"t"}' });
     const app = loadConfig({ ...(handlerEnvironment(c, { ...values, jwtHs256Secret: secret }) as Record<string, string>), AWS_REGION: 'eu-west-1' });
-    expect(app.auth).to.deep.equal({ mode: 'jwt', jwt: { hs256Secret: secret, rs256PublicKey: undefined, jwksUrl: undefined, issuer: 'https://idp.example.com/', audience: 'rg', topicsClaim: 't', publishClaim: 'publish', sendToUserClaim: 'sendToUser' } });
+    expect(app.auth).to.deep.equal({ mode: 'jwt', jwt: { hs256Secret: secret, rs256PublicKey: undefined, jwksUrl: undefined, issuer: 'https://idp.example.com/', audience: 'rg', topicsClaim: 't', publishClaim: 'publish', sendToUserClaim: 'sendToUser' }, claims: { topics: 't', publish: 'publish', sendToUser: 'sendToUser' } });
+  });
+
+  it('passes claim names when only the HTTP API uses JWT (authMode none), and no verification key', () => {
+    const c = parseStackConfig('dev', { authMode: 'none', httpAuth: 'jwt', jwt: '{"issuer":"https://idp.example.com/","audience":"rg","publishClaim":"rg:pub","sendToUserClaim":"rg:dm"}' });
+    const env = handlerEnvironment(c, values) as Record<string, string>;
+    expect(env).to.deep.include({ JWT_PUBLISH_CLAIM: 'rg:pub', JWT_SEND_TO_USER_CLAIM: 'rg:dm' });
+    expect(env).to.not.have.property('JWT_ISSUER');
+    const app = loadConfig({ ...env, AWS_REGION: 'eu-west-1' });
+    expect(app.auth).to.deep.include({ mode: 'none', claims: { topics: 'topics', publish: 'rg:pub', sendToUser: 'rg:dm' } });
   });
 
   it('gives the agent its region and namespace but never the JWT secret', () => {

@@ -5,7 +5,8 @@ import { AuthError } from '../../../lib/subscriber/errors';
 import { findToken } from '../../../lib/subscriber/token';
 import type { AppConfig } from '../../../lib/config';
 
-const cfg = (auth: AppConfig['auth']) => ({ auth }) as AppConfig;
+const CLAIMS = { topics: 'topics', publish: 'publish', sendToUser: 'sendToUser' };
+const cfg = (auth: Omit<AppConfig['auth'], 'claims'>) => ({ auth: { ...auth, claims: CLAIMS } }) as AppConfig;
 const jwtSettings = { topicsClaim: 'topics', publishClaim: 'publish', sendToUserClaim: 'sendToUser' };
 const SECRET = 'unit-secret-that-is-at-least-32-bytes-long';
 
