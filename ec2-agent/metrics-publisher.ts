@@ -11,6 +11,11 @@ import type { MetricName } from './metrics';
  */
 
 export const GAUGES: ReadonlySet<MetricName> = new Set(['openSockets']);
+/**
+ * What goes to CloudWatch: the alarm's metric and the few an operator watches. Each custom metric
+ * costs $0.30 a month; the other counters stay in the agent's logs (`agent stopped`, periodic lines).
+ */
+export const PUBLISHED: readonly MetricName[] = ['socketsFailed', 'openSockets', 'messagesIn', 'messagesDropped'];
 /** PutMetricData accepts up to 1000 datums per call; ours are far fewer, but keep it honest. */
 const MAX_DATUMS = 1000;
 
@@ -30,12 +35,14 @@ export interface MetricsPublisher {
 }
 
 export function datumsSince(previous: Record<string, number>, current: Record<string, number>, at: Date): MetricDatum[] {
-  return Object.entries(current).map(([name, value]) => ({
-    MetricName: name,
-    Timestamp: at,
-    Unit: 'Count',
-    Value: GAUGES.has(name as MetricName) ? value : Math.max(0, value - (previous[name] ?? 0)),
-  }));
+  return Object.entries(current)
+    .filter(([name]) => (PUBLISHED as readonly string[]).includes(name))
+    .map(([name, value]) => ({
+      MetricName: name,
+      Timestamp: at,
+      Unit: 'Count',
+      Value: GAUGES.has(name as MetricName) ? value : Math.max(0, value - (previous[name] ?? 0)),
+    }));
 }
 
 export function startMetricsPublisher(opts: MetricsPublisherOptions): MetricsPublisher {

@@ -66,7 +66,7 @@ export function parsePublishBody(body: string | undefined | null, isBase64Encode
   if (p) throw new SubscriberError('invalid_topic', p);
   if (o.ts !== undefined) {
     if (typeof o.ts !== 'number' || !Number.isSafeInteger(o.ts) || o.ts < TS_MIN || o.ts > now + TS_FUTURE_SLACK_MS) {
-      throw new SubscriberError('invalid_ts', '"ts" must be the source time in epoch milliseconds (not in the future)');
+      throw new SubscriberError('invalid_ts', `"ts" must be the source time in epoch milliseconds, at most ${TS_FUTURE_SLACK_MS / 60_000} minutes ahead of the server clock`);
     }
   }
   return { kind: 'topic', topic: o.topic as string, data: o.data, ...(o.ts !== undefined ? { ts: o.ts as number } : {}) };

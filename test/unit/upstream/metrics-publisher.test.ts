@@ -43,7 +43,7 @@ describe('agent metrics publisher (CloudWatch PutMetricData)', () => {
 
   it('sends counter increases and gauge values, and carries a failed period into the next', async () => {
     const client = new CloudWatchClient({ endpoint, region: 'us-east-1', credentials: LOCAL_CREDENTIALS, maxAttempts: 1 });
-    const values = { openSockets: 5, socketsFailed: 1, messagesIn: 100 };
+    const values = { openSockets: 5, socketsFailed: 1, messagesIn: 100, healthChecks: 7 };
     const pub = startMetricsPublisher({ client, namespace: 'RealtimeGateway/dev', read: () => ({ ...values }), log: createLogger({ write: () => {} }), clock: () => 1_700_000_000_000 });
     await pub.flush();
     values.socketsFailed = 3;
@@ -59,7 +59,8 @@ describe('agent metrics publisher (CloudWatch PutMetricData)', () => {
     expect(calls[0].body.Namespace).to.equal('RealtimeGateway/dev');
     const byName = (c: { body: any }) => Object.fromEntries(c.body.MetricData.map((d: any) => [d.MetricName, d.Value]));
     expect(byName(calls[0])).to.deep.equal({ openSockets: 5, socketsFailed: 1, messagesIn: 100 });
-    // The failed publish's increase is not lost: 1 → 3 failures, 100 → 160 messages.
+    // Only the published set goes out (healthChecks stays local); the failed publish's increase
+    // is not lost: 1 → 3 failures, 100 → 160 messages.
     expect(byName(calls[1])).to.deep.equal({ openSockets: 4, socketsFailed: 2, messagesIn: 60 });
     expect(calls[1].body.MetricData[0].Unit).to.equal('Count');
   });
