@@ -107,6 +107,33 @@ export class ConnectionStore {
     }
   }
 
+  /**
+   * Puts `topic` back on the row without the cap check; false when the row is gone. For a topic
+   * whose subscription row exists and that was already admitted under the cap: subscribe and
+   * unsubscribe use it to repair a concurrent `removeTopic` (subscribe.ts, unsubscribe.ts). In
+   * that race the row can end up one topic over the cap — admitted, then removed and re-added
+   * while another subscribe took the freed slot — which is a bounded overshoot, not a leak.
+   */
+  async ensureTopic(connectionId: string, topic: string): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.opts.table,
+          Key: { connectionId },
+          UpdateExpression: 'ADD #topics :t',
+          // UpdateItem creates a missing item: a row deleted by $disconnect must stay deleted.
+          ConditionExpression: 'attribute_exists(connectionId)',
+          ExpressionAttributeNames: { '#topics': 'topics' },
+          ExpressionAttributeValues: { ':t': new Set([topic]) },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if ((err as { name?: string }).name === 'ConditionalCheckFailedException') return false;
+      throw err;
+    }
+  }
+
   async removeTopic(connectionId: string, topic: string): Promise<void> {
     try {
       await this.doc.send(

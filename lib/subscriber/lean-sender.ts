@@ -14,7 +14,7 @@ import { ConnectionsSigner, CredentialCache, sha256Hex, type CredentialSource, t
  * Signing is the purpose-built synchronous signer of sigv4.ts (checked byte for byte against
  * @smithy/signature-v4); credentials come from a provider and are cached until shortly before
  * their `expiration`, so a send only waits for the provider on the first call and when the
- * cached keys are about to expire.
+ * cached keys are about to expire — and not at all for 10 s after the provider failed.
  */
 
 export interface LeanSenderOptions {
@@ -58,7 +58,16 @@ export class LeanSender implements Sender {
     this.log = opts.log;
     this.credentials = new CredentialCache(opts.credentials, {
       now: this.now,
-      onRefreshError: (err) => this.log?.warn('credential refresh failed; using the cached credentials', { code: (err as { code?: string }).code }),
+      // One line per failed provider call, not per send: while the provider is down the cache
+      // fails sends fast for its retry window (retryAfterMs, 10 s); logging in send() would
+      // write 10,000 identical errors for one 10,000-subscriber fan-out.
+      onRefreshError: (err, stillUsable) =>
+        stillUsable
+          ? this.log?.warn('credential refresh failed; using the cached credentials', { code: err.code })
+          : this.log?.error('cannot sign PostToConnection: no usable credentials; sends fail until the provider recovers', {
+              code: err.code,
+              error: err.message,
+            }),
     });
     this.timeoutMs = opts.timeoutMs ?? 10_000;
   }
@@ -66,12 +75,10 @@ export class LeanSender implements Sender {
   send(connectionId: string, data: string): Promise<SendOutcome> {
     const creds = this.credentials.current();
     if (creds) return this.post(connectionId, data, creds);
+    // A rejection was logged once by the cache's onRefreshError; here it is just the outcome.
     return this.credentials.resolve().then(
       (c) => this.post(connectionId, data, c),
-      (err) => {
-        this.log?.error('cannot sign PostToConnection: no usable credentials', { code: (err as { code?: string }).code, error: (err as Error).message });
-        return 'error' as const;
-      },
+      () => 'error' as const,
     );
   }
 

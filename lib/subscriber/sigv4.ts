@@ -175,11 +175,19 @@ export interface CredentialCacheOptions {
   readonly refreshBeforeMs?: number;
   /** Stop using credentials this long before `expiration` (a signed request must arrive in time). */
   readonly expireBeforeMs?: number;
-  /** After a failed or unhelpful background refresh, wait this long before the next one. */
+  /**
+   * After a failed or unhelpful refresh (background or not), wait this long before asking the
+   * provider again; meanwhile `resolve()` without usable credentials rejects at once with that
+   * failure. Default 10 s.
+   */
   readonly retryAfterMs?: number;
   readonly now?: () => number;
-  /** Told about refresh failures (never about the credentials themselves). */
-  readonly onRefreshError?: (err: unknown) => void;
+  /**
+   * Told once per failed provider call (never per send, never about the credentials themselves).
+   * `stillUsable`: the cached credentials are still served (a background refresh failed), or
+   * not (sends fail until a refresh succeeds).
+   */
+  readonly onRefreshError?: (err: SigningError, stillUsable: boolean) => void;
 }
 
 /**
@@ -190,7 +198,12 @@ export interface CredentialCacheOptions {
  *   - fresh → returned at once by `current()`;
  *   - within `refreshBeforeMs` of expiry → still returned, and ONE background refresh runs;
  *   - within `expireBeforeMs` of expiry (or none yet) → `current()` returns undefined and the
- *     caller awaits `resolve()` (single flight: concurrent sends share one provider call).
+ *     caller awaits `resolve()` (single flight: concurrent sends share one provider call);
+ *   - a refresh failed less than `retryAfterMs` ago and nothing usable is cached → `resolve()`
+ *     rejects at once with that failure. Single flight alone is not enough: a fan-out sends to
+ *     thousands of connections one after another, and without this window every send would
+ *     call the provider again (IMDS and the container endpoint throttle, and each failure costs
+ *     their timeout) and log its own error.
  */
 export class CredentialCache {
   private cached: AwsCredentialIdentity | undefined;
@@ -198,12 +211,14 @@ export class CredentialCache {
   private expireAt = Infinity;
   private inflight: Promise<AwsCredentialIdentity> | undefined;
   private nextBackgroundAt = 0;
+  /** The last refresh failure and until when `resolve()` repeats it instead of calling the provider. */
+  private failure: { readonly err: SigningError; readonly until: number } | undefined;
   private readonly provider: AwsCredentialIdentityProvider;
   private readonly refreshBeforeMs: number;
   private readonly expireBeforeMs: number;
   private readonly retryAfterMs: number;
   private readonly now: () => number;
-  private readonly onRefreshError?: (err: unknown) => void;
+  private readonly onRefreshError?: (err: SigningError, stillUsable: boolean) => void;
 
   constructor(source: CredentialSource, opts: CredentialCacheOptions = {}) {
     this.provider = typeof source === 'function' ? source : async () => source;
@@ -224,15 +239,24 @@ export class CredentialCache {
     if (now >= this.expireAt) return undefined;
     if (!this.inflight && now >= this.nextBackgroundAt) {
       this.nextBackgroundAt = now + this.retryAfterMs;
-      this.resolve().catch((err) => this.onRefreshError?.(err));
+      // Straight to refresh(): nextBackgroundAt already spaces these attempts, and the failure
+      // window (set when the previous attempt ENDED) would otherwise skip this one. A failure
+      // is reported once inside refresh().
+      this.refresh().catch(() => {});
     }
     return c;
   }
 
-  /** Usable credentials, calling the provider if needed. Rejects with a SigningError. */
+  /**
+   * Usable credentials, calling the provider if needed. Rejects with a SigningError — at once,
+   * without a provider call, while the last failure is younger than `retryAfterMs`.
+   */
   resolve(): Promise<AwsCredentialIdentity> {
     const c = this.current0();
     if (c) return Promise.resolve(c);
+    if (this.inflight) return this.inflight;
+    const f = this.failure;
+    if (f && this.now() < f.until) return Promise.reject(f.err);
     return this.refresh();
   }
 
@@ -248,29 +272,41 @@ export class CredentialCache {
   private refresh(): Promise<AwsCredentialIdentity> {
     this.inflight ??= (async () => {
       try {
-        let got: AwsCredentialIdentity;
-        try {
-          got = await this.provider();
-        } catch (err) {
-          throw new SigningError('credentials_unavailable', `the credential provider failed: ${(err as Error)?.message ?? err}`);
-        }
-        if (typeof got?.accessKeyId !== 'string' || !got.accessKeyId || typeof got.secretAccessKey !== 'string' || !got.secretAccessKey) {
-          throw new SigningError('credentials_invalid', 'the credential provider returned no accessKeyId/secretAccessKey');
-        }
-        const exp = got.expiration?.getTime();
-        const now = this.now();
-        if (exp !== undefined && now >= exp - this.expireBeforeMs) {
-          // Keep what we had if it is still usable; a provider that returns expired keys is broken.
-          throw new SigningError('credentials_expired', `the credential provider returned credentials expiring at ${got.expiration!.toISOString()}`);
-        }
-        this.cached = got;
-        this.refreshAt = exp === undefined ? Infinity : exp - this.refreshBeforeMs;
-        this.expireAt = exp === undefined ? Infinity : exp - this.expireBeforeMs;
+        const got = await this.fetch();
+        this.failure = undefined;
         return got;
+      } catch (err) {
+        const e = err as SigningError;
+        this.failure = { err: e, until: this.now() + this.retryAfterMs };
+        this.onRefreshError?.(e, this.cached !== undefined && this.now() < this.expireAt);
+        throw e;
       } finally {
         this.inflight = undefined;
       }
     })();
     return this.inflight;
+  }
+
+  /** One provider call; caches and returns its credentials, or throws a SigningError. */
+  private async fetch(): Promise<AwsCredentialIdentity> {
+    let got: AwsCredentialIdentity;
+    try {
+      got = await this.provider();
+    } catch (err) {
+      throw new SigningError('credentials_unavailable', `the credential provider failed: ${(err as Error)?.message ?? err}`);
+    }
+    if (typeof got?.accessKeyId !== 'string' || !got.accessKeyId || typeof got.secretAccessKey !== 'string' || !got.secretAccessKey) {
+      throw new SigningError('credentials_invalid', 'the credential provider returned no accessKeyId/secretAccessKey');
+    }
+    const exp = got.expiration?.getTime();
+    const now = this.now();
+    if (exp !== undefined && now >= exp - this.expireBeforeMs) {
+      // Keep what we had if it is still usable; a provider that returns expired keys is broken.
+      throw new SigningError('credentials_expired', `the credential provider returned credentials expiring at ${got.expiration!.toISOString()}`);
+    }
+    this.cached = got;
+    this.refreshAt = exp === undefined ? Infinity : exp - this.refreshBeforeMs;
+    this.expireAt = exp === undefined ? Infinity : exp - this.expireBeforeMs;
+    return got;
   }
 }

@@ -57,14 +57,26 @@ export async function subscribe(
   if (!conn) throw new SubscriberError('not_connected', 'the connection is not registered (closed or expired)', 410);
   if (!topicAllowed(conn.allowedTopics, topic)) throw new SubscriberError('forbidden', `topic "${topic}" is not allowed for this connection`, 403);
 
+  // The cap check and the liveness check come before the row exists (no row past 100 topics, none
+  // for a closed connection).
   await deps.connections.addTopic(connectionId, topic);
-  await deps.subscriptions.put({
+  const written = await deps.subscriptions.put({
     topic,
     connectionId,
     userId: conn.userId,
     expiresAt: deps.connections.subscriptionExpiresAt(conn.connectedAt),
     ...(req.requestedAt !== undefined ? { subscribedAt: req.requestedAt } : {}),
   });
+  // An older unsubscribe running concurrently (API Gateway does not serialise a connection's
+  // route invocations) may have deleted the previous row and then removed the topic from the
+  // connection row between our addTopic and our put. Re-adding it AFTER the put closes that
+  // window; unsubscribe closes the other one (it re-checks for a row after its removeTopic).
+  // Without this the row would exist while the topic is missing from the connection row: the
+  // 100-topic cap undercounts and $disconnect's cleanup depends on the eventually consistent
+  // byConnection index alone. When put kept a newer row, that subscribe does its own re-add.
+  if (written && !(await deps.connections.ensureTopic(connectionId, topic))) {
+    throw new SubscriberError('not_connected', 'the connection is not registered (closed or expired)', 410);
+  }
 
   const max = deps.maxMessageBytes ?? API_GATEWAY_MESSAGE_LIMIT;
   /** Sends `full`, or the placeholder when `full` is over the limit or API Gateway refuses it as such. */

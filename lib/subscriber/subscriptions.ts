@@ -1,4 +1,4 @@
-import { DeleteCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { INDEX } from '../schema';
 
 /**
@@ -88,6 +88,20 @@ export class SubscriptionStore {
       if ((err as { name?: string }).name === 'ConditionalCheckFailedException') return false;
       throw err;
     }
+  }
+
+  /** Whether a live row (topic, connectionId) exists, read with ConsistentRead (a write that completed before is seen). */
+  async exists(topic: string, connectionId: string): Promise<boolean> {
+    const r = await this.doc.send(
+      new GetCommand({
+        TableName: this.opts.table,
+        Key: { topic, connectionId },
+        ProjectionExpression: '#e',
+        ExpressionAttributeNames: { '#e': 'expiresAt' },
+        ConsistentRead: true,
+      }),
+    );
+    return r.Item !== undefined && Number(r.Item.expiresAt ?? 0) > Math.floor(this.opts.clock() / 1000);
   }
 
   /** Live connection ids subscribed to `topic`, one page at a time. */

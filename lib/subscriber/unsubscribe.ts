@@ -9,7 +9,7 @@ import type { SubscriptionStore } from './subscriptions';
  * `requestedAt` is the frame's arrival time (requestContext.requestTimeEpoch). A subscribe of
  * the same topic that arrived later may have run first (API Gateway runs a connection's route
  * invocations concurrently); its row is newer and stays, and so does the topic on the
- * connection row (see subscriptions.ts). Returns whether the subscription was removed.
+ * connection row (see subscriptions.ts and below). Returns whether the subscription was removed.
  */
 export async function unsubscribe(
   connectionId: string,
@@ -18,6 +18,13 @@ export async function unsubscribe(
   requestedAt?: number,
 ): Promise<boolean> {
   const removed = await deps.subscriptions.delete(topic, connectionId, requestedAt);
-  if (removed) await deps.connections.removeTopic(connectionId, topic);
-  return removed;
+  if (!removed) return false;
+  await deps.connections.removeTopic(connectionId, topic);
+  // A newer subscribe may have written its row between our delete and our removeTopic (its
+  // addTopic ran before our delete, so our removeTopic undid it). Look again, with a consistent
+  // read, AFTER removeTopic: if a row is there now, put the topic back. Together with the re-add
+  // subscribe does after its put, a subscription row never outlives its topic on the connection
+  // row, whatever the interleaving (test/integration/subscriber/subscribe-race.test.ts).
+  if (await deps.subscriptions.exists(topic, connectionId)) await deps.connections.ensureTopic(connectionId, topic);
+  return true;
 }

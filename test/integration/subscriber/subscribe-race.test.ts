@@ -9,6 +9,81 @@ import { SubscriptionStore } from '../../../lib/subscriber/subscriptions';
 import { unsubscribe } from '../../../lib/subscriber/unsubscribe';
 import { LOCAL_CREDENTIALS, testDynamoEndpoint, uniquePrefix } from '../../support/env';
 
+type Side = 'S' | 'U';
+/** The store calls each core makes that the other core's writes can interleave with. */
+const SCRIPTED = {
+  connections: ['addTopic', 'ensureTopic', 'removeTopic'],
+  subscriptions: ['put', 'delete', 'exists'],
+} as const;
+
+/**
+ * Runs the store calls of two concurrent operations (S = subscribe, U = unsubscribe) in a
+ * scripted order. A call is labelled `side.store.method`; a call whose label is still in the
+ * script waits for its turn, any other call runs at once. When a side returns, its remaining
+ * steps are dropped, so a step the code under test does not make (e.g. with a fix reverted)
+ * cannot deadlock the test.
+ */
+class Interleaving {
+  private readonly script: string[];
+  private readonly done = new Set<string>();
+  private waiters: (() => void)[] = [];
+
+  constructor(script: readonly string[]) {
+    this.script = [...script];
+  }
+
+  /** `store` with its scripted methods routed through the script for `side`. */
+  wrap<T extends object>(side: Side, name: keyof typeof SCRIPTED, store: T): T {
+    const methods: readonly string[] = SCRIPTED[name];
+    return new Proxy(store, {
+      get: (target, prop) => {
+        const v = Reflect.get(target, prop, target) as unknown;
+        if (typeof v !== 'function') return v;
+        const fn = v as (...a: unknown[]) => unknown;
+        if (!methods.includes(String(prop))) return fn.bind(target);
+        return (...args: unknown[]) => this.step(`${side}.${name}.${String(prop)}`, () => fn.apply(target, args) as Promise<unknown>);
+      },
+    });
+  }
+
+  /** Runs one side to completion, then releases its unused steps. */
+  async run<T>(side: Side, op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } finally {
+      this.done.add(side);
+      this.wake();
+    }
+  }
+
+  private head(): string | undefined {
+    while (this.script.length > 0 && this.done.has(this.script[0]!.slice(0, 1))) this.script.shift();
+    return this.script[0];
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  private async step<T>(label: string, call: () => Promise<T>): Promise<T> {
+    if (!this.script.includes(label)) return call();
+    while (this.head() !== label) await new Promise<void>((r) => this.waiters.push(r));
+    try {
+      return await call();
+    } finally {
+      this.script.shift();
+      this.wake();
+    }
+  }
+}
+
+/** Every merge of two step lists that keeps each list's own order. */
+function merges(a: readonly string[], b: readonly string[]): string[][] {
+  if (a.length === 0) return [[...b]];
+  if (b.length === 0) return [[...a]];
+  return [...merges(a.slice(1), b).map((m) => [a[0]!, ...m]), ...merges(a, b.slice(1)).map((m) => [b[0]!, ...m])];
+}
+
 /**
  * subscribe / unsubscribe of one topic on one connection, landing out of order (review finding
  * 6). API Gateway runs a connection's route invocations concurrently, so the writes of frames
@@ -79,6 +154,59 @@ describe('subscribe/unsubscribe ordering by request time (DynamoDB Local)', func
     await subscribe(c, { topic, requestedAt: 5000 }, deps());
     expect(await unsubscribe(c, topic, { connections, subscriptions }, 5000)).to.equal(false);
     expect(await subscriptionRow(topic, c)).to.not.equal(undefined);
+  });
+
+  describe('concurrent subscribe (t=300) and unsubscribe (t=200) over a subscription of t=100 (review 2, finding 3)', () => {
+    /**
+     * Drives subscribe(t=300) and unsubscribe(t=200) of a topic already subscribed at t=100
+     * through `script`, then checks the invariant: the subscription row of t=300 exists (it is
+     * the newest frame) AND its topic is on the connection row (the 100-topic cap counts it and
+     * $disconnect finds it without the eventually consistent byConnection index).
+     */
+    const race = async (script: readonly string[], topic: string) => {
+      const c = await newConnection();
+      await subscribe(c, { topic, requestedAt: 100 }, deps());
+      const il = new Interleaving(script);
+      const side = (s: Side) => ({ connections: il.wrap(s, 'connections', connections), subscriptions: il.wrap(s, 'subscriptions', subscriptions) });
+      await Promise.all([
+        il.run('S', () => subscribe(c, { topic, requestedAt: 300 }, { ...deps(), ...side('S') })),
+        il.run('U', () => unsubscribe(c, topic, side('U'), 200)),
+      ]);
+      return {
+        c,
+        row: await subscriptionRow(topic, c),
+        topics: await rowTopics(c),
+      };
+    };
+
+    it("the review's interleaving: S.addTopic, U.delete, S.put, U.removeTopic leaves the topic on the connection row", async () => {
+      const topic = 'race:f3';
+      const r = await race(['S.connections.addTopic', 'U.subscriptions.delete', 'S.subscriptions.put', 'U.connections.removeTopic'], topic);
+      expect(r.row, 'the t=300 subscription').to.include({ subscribedAt: 300 });
+      expect(r.topics, 'topic on the connection row').to.include(topic);
+      // And a later unsubscribe still removes both.
+      expect(await unsubscribe(r.c, topic, { connections, subscriptions }, 400)).to.equal(true);
+      expect(await subscriptionRow(topic, r.c)).to.equal(undefined);
+      expect(await rowTopics(r.c)).to.not.include(topic);
+    });
+
+    it('every interleaving of their store calls keeps row ⇒ topic on the connection row', async function () {
+      this.timeout(60_000);
+      const S = ['S.connections.addTopic', 'S.subscriptions.put', 'S.connections.ensureTopic'];
+      const U = ['U.subscriptions.delete', 'U.connections.removeTopic', 'U.subscriptions.exists'];
+      const all = merges(S, U);
+      expect(all).to.have.length(20); // C(6,3)
+      const broken: string[] = [];
+      let i = 0;
+      for (const script of all) {
+        const topic = `race:all:${i++}`;
+        const r = await race(script, topic);
+        if (!r.row || r.row.subscribedAt !== 300 || !r.topics.includes(topic)) {
+          broken.push(`${script.join(' → ')}: row=${JSON.stringify(r.row?.subscribedAt)} topics=${JSON.stringify(r.topics)}`);
+        }
+      }
+      expect(broken, broken.join('\n')).to.deep.equal([]);
+    });
   });
 
   it('rows written at $connect (no subscribedAt) and absent rows are removed by any unsubscribe', async () => {

@@ -21,10 +21,11 @@ describe('CredentialCache (lean sender credentials)', () => {
     const p = Object.assign(
       async () => {
         p.calls++;
+        now += p.latencyMs; // the call takes this long on the test clock
         if (p.fail) throw new Error('IMDS unreachable');
         return creds(p.calls, lifetimeMs === undefined ? undefined : now + lifetimeMs);
       },
-      { calls: 0, fail: false },
+      { calls: 0, fail: false, latencyMs: 0 },
     );
     return p;
   }
@@ -82,7 +83,8 @@ describe('CredentialCache (lean sender credentials)', () => {
   it('a failed background refresh keeps the cached keys, is reported, and is retried later (not per send)', async () => {
     const p = rotating(60 * MIN);
     const errors: unknown[] = [];
-    const c = new CredentialCache(p, { now: clock, retryAfterMs: 10_000, onRefreshError: (e) => errors.push(e) });
+    const usable: boolean[] = [];
+    const c = new CredentialCache(p, { now: clock, retryAfterMs: 10_000, onRefreshError: (e, u) => (errors.push(e), usable.push(u)) });
     await c.resolve();
     p.fail = true;
     now += 57 * MIN;
@@ -91,6 +93,7 @@ describe('CredentialCache (lean sender credentials)', () => {
     expect(p.calls).to.equal(2);
     expect(errors).to.have.length(1);
     expect(errors[0]).to.be.instanceOf(SigningError).with.property('code', 'credentials_unavailable');
+    expect(usable).to.deep.equal([true]); // the cached keys are still served
     expect(c.current()?.accessKeyId).to.equal('ASIA1');
     await settle();
     expect(p.calls).to.equal(2); // within retryAfterMs
@@ -100,6 +103,22 @@ describe('CredentialCache (lean sender credentials)', () => {
     await settle();
     expect(p.calls).to.equal(3);
     expect(c.current()?.accessKeyId).to.equal('ASIA3');
+  });
+
+  it('a slow failing background refresh does not push the next background attempt beyond retryAfterMs', async () => {
+    const p = rotating(60 * MIN);
+    const c = new CredentialCache(p, { now: clock, retryAfterMs: 10_000 });
+    await c.resolve();
+    p.latencyMs = 3_000;
+    p.fail = true;
+    now += 57 * MIN;
+    c.current();
+    await settle();
+    expect(p.calls).to.equal(2);
+    now += 7_000; // 10 s after the first attempt STARTED (7 s after it failed)
+    expect(c.current()?.accessKeyId).to.equal('ASIA1');
+    await settle();
+    expect(p.calls).to.equal(3);
   });
 
   it('a provider that keeps returning soon-expiring keys is asked again only after retryAfterMs', async () => {
@@ -132,14 +151,45 @@ describe('CredentialCache (lean sender credentials)', () => {
     expect(stale.current()).to.equal(undefined);
   });
 
-  it('a failed refresh after expiry rejects, and the next send tries the provider again', async () => {
+  it('past expiry with a failing provider: one provider call and one report per retry window, every send fails fast (review 2, finding 7)', async () => {
     const p = rotating(60 * MIN);
-    const c = new CredentialCache(p, { now: clock });
+    const reports: [string, boolean][] = [];
+    const c = new CredentialCache(p, { now: clock, retryAfterMs: 10_000, onRefreshError: (e, usable) => reports.push([e.code, usable]) });
     await c.resolve();
     now += 61 * MIN;
     p.fail = true;
+    // A fan-out: thousands of sends one after another, none with usable credentials.
+    for (let i = 0; i < 1000; i++) {
+      expect(c.current()).to.equal(undefined);
+      expect(await c.resolve().catch((e) => e.code)).to.equal('credentials_unavailable');
+      now += 5; // 5 s in all: still inside the window
+    }
+    expect(p.calls, 'provider calls').to.equal(2);
+    expect(reports).to.deep.equal([['credentials_unavailable', false]]);
+
+    now += 5_000; // the window is over: one new attempt, still failing, reported once
     expect(await c.resolve().catch((e) => e.code)).to.equal('credentials_unavailable');
+    expect(await c.resolve().catch((e) => e.code)).to.equal('credentials_unavailable');
+    expect(p.calls).to.equal(3);
+    expect(reports).to.have.length(2);
+
     p.fail = false;
-    expect((await c.resolve()).accessKeyId).to.equal('ASIA3');
+    now += 10_000; // recovers at the next attempt, and the window is forgotten
+    expect((await c.resolve()).accessKeyId).to.equal('ASIA4');
+    expect(c.current()?.accessKeyId).to.equal('ASIA4');
+    expect(p.calls).to.equal(4);
+  });
+
+  it('a first resolve that fails also opens the window (a cold start with no credentials in the chain)', async () => {
+    const p = rotating();
+    p.fail = true;
+    const c = new CredentialCache(p, { now: clock, retryAfterMs: 10_000 });
+    const all = await Promise.all(Array.from({ length: 20 }, () => c.resolve().catch((e) => e.code)));
+    expect(new Set(all)).to.deep.equal(new Set(['credentials_unavailable']));
+    for (let i = 0; i < 100; i++) await c.resolve().catch(() => {});
+    expect(p.calls).to.equal(1);
+    p.fail = false;
+    now += 10_000;
+    expect((await c.resolve()).accessKeyId).to.equal('ASIA2');
   });
 });

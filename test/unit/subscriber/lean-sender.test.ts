@@ -125,6 +125,35 @@ describe('LeanSender on the wire (signature verified by the server)', () => {
     expect(lines.join('\n')).to.contain('credentials_expired').and.not.contain('very-secret-value');
   });
 
+  it('a failing provider past expiry: sends fail fast, one provider call and one log line per retry window (review 2, finding 7)', async () => {
+    let now = Date.now();
+    let calls = 0;
+    let down = false;
+    const provider = async () => {
+      calls++;
+      if (down) throw new Error('IMDS unreachable');
+      return register({ accessKeyId: `ASIADOWN${calls}`, secretAccessKey: `secret-${calls}`, expiration: new Date(now + 15 * 60_000) });
+    };
+    const lines: string[] = [];
+    const s = sender({ credentials: provider, now: () => now, log: createLogger({ write: (l) => lines.push(l) }) });
+    expect(await s.send('first', '{}')).to.equal('ok');
+    now += 16 * 60_000; // expired
+    down = true;
+    const outcomes = new Set<string>();
+    for (let i = 0; i < 2000; i++) outcomes.add(await s.send(`c${i}`, '{}'));
+    expect([...outcomes]).to.deep.equal(['error']);
+    expect(calls, 'provider calls').to.equal(2);
+    expect(lines, lines.join('\n')).to.have.length(1);
+    expect(lines[0]).to.contain('credentials_unavailable').and.contain('IMDS unreachable').and.not.contain('secret-');
+    expect(seen).to.have.length(1);
+
+    down = false;
+    now += 10_000; // after the window the next send asks again, and recovers
+    expect(await s.send('after', '{}')).to.equal('ok');
+    expect(seen.at(-1)).to.include({ accessKeyId: 'ASIADOWN3', verified: true });
+    expect(calls).to.equal(3);
+  });
+
   it('maps statuses to the same outcomes as the SDK sender', async () => {
     register({ accessKeyId: 'AKIDSTATUS', secretAccessKey: 's' });
     const s = sender({ credentials: { accessKeyId: 'AKIDSTATUS', secretAccessKey: 's' }, maxSockets: 1 });

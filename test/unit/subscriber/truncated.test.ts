@@ -106,6 +106,7 @@ describe('oversize items: truncated placeholders', () => {
         connections: {
           get: async () => ({ connectionId: 'c', userId: 'u', allowedTopics: ['*'], topics: [], connectedAt: 1, lastSeen: 1, expiresAt: 9e9 }),
           addTopic: async () => {},
+          ensureTopic: async () => true,
           subscriptionExpiresAt: () => 9e9,
         },
         subscriptions: { put: async () => true },
