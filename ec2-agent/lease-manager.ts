@@ -1,5 +1,5 @@
 import type { Logger } from '../lib/log';
-import type { LeaseTable } from '../lib/upstream/leases';
+import type { LeaseTable, RenewOutcome } from '../lib/upstream/leases';
 import type { UpstreamCounters, UpstreamRow, UpstreamStatus } from '../lib/upstream/row';
 import type { Metrics } from './metrics';
 import { Ticker } from './ticker';
@@ -35,7 +35,10 @@ export interface LeaseManagerOptions {
 export type LostReason = 'refused' | 'expired' | 'unwanted';
 
 export interface LeaseHooks {
-  /** Counter deltas to add to the row with the renewal; restored if the write fails. */
+  /**
+   * Counter deltas to add to the row with the renewal; given back (restoreDeltas) unless the
+   * renewal is confirmed, so they ride on the next write as this socket's owner.
+   */
   takeDeltas(socketId: string): Partial<UpstreamCounters>;
   restoreDeltas(socketId: string, deltas: Partial<UpstreamCounters>): void;
   /**
@@ -166,6 +169,12 @@ export class LeaseManager {
     const now = this.opts.clock();
     if (now >= this.deadline(lease)) return this.lost(socketId, 'expired');
     const deltas = this.hooks?.takeDeltas(socketId) ?? {};
+    // Only a confirmed renewal wrote the deltas. `refused` and `unwanted` are condition
+    // failures, which write nothing, so the deltas go back: with `unwanted` the release that
+    // follows carries them to the row. An unconfirmed renewal (timeout, abort, network error)
+    // may or may not have landed; the deltas go back too, so a count can be added twice but is
+    // never lost (an UpdateExpression ADD is not idempotent, and DynamoDB offers no way to ask
+    // afterwards whether one write was applied).
     // Bounded by the local deadline (an answer after it could not save the lease anyway) and by
     // one renew period (so the next tick is not held up). The abort frees the HTTP request; the
     // race settles even if a layer below ignores the abort.
@@ -178,24 +187,28 @@ export class LeaseManager {
         reject(new RenewTimeoutError(limitMs));
       }, limitMs);
     });
+    let outcome: RenewOutcome;
     try {
-      const outcome = await Promise.race([
+      outcome = await Promise.race([
         this.opts.table.renew(socketId, this.opts.agentId, now, this.opts.leaseMs, deltas, { abortSignal: abort.signal }),
         timedOut,
       ]);
-      if (this.held.get(socketId) !== lease) return; // expired or released meanwhile
-      if (outcome === 'renewed') {
-        lease.expiresAt = now + this.opts.leaseMs;
-        this.arm(socketId, lease);
-      } else this.lost(socketId, outcome);
     } catch (err) {
       // Unconfirmed: the write may or may not have landed. The local timer still stands, so the
       // lease is given up at its deadline unless a later renewal is confirmed first.
       this.hooks?.restoreDeltas(socketId, deltas);
       this.opts.log.warn('lease renewal failed', { socketId, err });
+      return;
     } finally {
       clearTimeout(timer);
     }
+    // Restored before onLost, so the release a loss may lead to carries them.
+    if (outcome !== 'renewed') this.hooks?.restoreDeltas(socketId, deltas);
+    if (this.held.get(socketId) !== lease) return; // expired or released meanwhile
+    if (outcome === 'renewed') {
+      lease.expiresAt = now + this.opts.leaseMs;
+      this.arm(socketId, lease);
+    } else this.lost(socketId, outcome);
   }
 }
 

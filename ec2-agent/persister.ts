@@ -89,7 +89,9 @@ export class Persister {
         return;
       } catch (err) {
         this.lastSeq = undefined; // re-read on the next try
-        if (err instanceof WriteConflictError && attempt < this.opts.retries) continue;
+        // Not once stopped: a conflict after discard() is most likely the new owner's write, and
+        // retrying would store this older message over it.
+        if (err instanceof WriteConflictError && attempt < this.opts.retries && !this.stopped) continue;
         // A value the document client or DynamoDB refuses (unsafe integers, empty map keys…)
         // will never succeed as is; its text still can.
         if (isUnstorable(err) && frame.text !== undefined && data !== frame.text) {
@@ -109,6 +111,11 @@ export class Persister {
           return;
         }
         await sleep(backoffDelay(attempt, this.opts.backoffBaseMs, 10 * this.opts.backoffBaseMs + 1000), this.abort.signal);
+        // Stopped during the backoff (the abort cuts it short): no further attempt.
+        if (this.stopped) {
+          this.opts.onDropped(`persist failed: ${(err as Error).message}`);
+          return;
+        }
       }
     }
   }
@@ -123,6 +130,22 @@ export class Persister {
     }
     this.stopped = true;
     this.abort.abort();
+  }
+
+  /**
+   * Stops at once: every waiting message is dropped and counted (`onDropped(reason)`), new ones
+   * are refused, and the write in flight (a DynamoDB request cannot be recalled) is neither
+   * retried nor followed by another. For a socket another agent now owns: that agent writes the
+   * topic's newer messages, and draining ours after them would put older data back on the item.
+   * Resolves when the write in flight has settled.
+   */
+  async discard(reason: string): Promise<void> {
+    this.stopped = true;
+    this.abort.abort();
+    // While running, the queue's head is the message being written; run() removes it after.
+    const dropped = this.queue.splice(this.running ? 1 : 0);
+    for (let i = 0; i < dropped.length; i++) this.opts.onDropped(reason);
+    await this.running;
   }
 }
 

@@ -53,6 +53,11 @@ export class HttpSink {
   }
 
   enqueue(rec: SinkRecord): void {
+    if (this.stopped) {
+      // Nothing would send it any more (a socket retiring while the agent stops).
+      this.opts.metrics.inc('sinkDropped');
+      return;
+    }
     if (this.buffer.length >= this.opts.bufferSize) {
       this.buffer.shift();
       this.opts.metrics.inc('sinkDropped');
@@ -116,7 +121,11 @@ export class HttpSink {
     }
   }
 
-  /** Stops the timer and makes a last attempt to send what is buffered, within `timeoutMs`. */
+  /**
+   * Stops the timer and makes a last attempt to send what is buffered, within `timeoutMs`.
+   * Whatever is still buffered then is dropped and counted (`sinkDropped`), as is anything
+   * enqueued afterwards.
+   */
   async stop(timeoutMs = 2000): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
@@ -125,6 +134,11 @@ export class HttpSink {
     await Promise.race([this.flush(), new Promise<void>((r) => (t = setTimeout(r, timeoutMs)))]);
     clearTimeout(t);
     this.abort.abort();
-    await this.flushing;
+    await this.flushing; // the batch in flight is counted by post() (sent, or dropped on the abort)
+    if (this.buffer.length) {
+      this.opts.metrics.inc('sinkDropped', this.buffer.length);
+      this.opts.log.warn('sink stopped with records unsent', { records: this.buffer.length });
+      this.buffer = [];
+    }
   }
 }

@@ -270,14 +270,18 @@ export class SocketSupervisor implements LeaseHooks {
     }
   }
 
-  /** Removes a socket from this agent: close (or terminate) the connection and drain its writes. */
-  private async retire(id: string, m: Managed, code: number | 'terminate', reason: string): Promise<void> {
+  /**
+   * Removes a socket from this agent: close (or terminate) the connection, then drain its
+   * waiting writes — or, with `queue: 'discard'`, drop them (counted in messagesDropped).
+   */
+  private async retire(id: string, m: Managed, code: number | 'terminate', reason: string, queue: 'drain' | 'discard' = 'drain'): Promise<void> {
     if (this.sockets.get(id) === m) this.sockets.delete(id);
     this.gauge();
     void m.health.stop();
     if (code === 'terminate') m.conn.terminate();
     else await m.conn.close(code, reason);
-    await m.persister.drain(DRAIN_MS);
+    if (queue === 'discard') await m.persister.discard('lease lost to another owner');
+    else await m.persister.drain(DRAIN_MS);
   }
 
   /** Applies desired=closed: closes the socket if held here, and marks an unowned row closed. */
@@ -304,6 +308,8 @@ export class SocketSupervisor implements LeaseHooks {
    *   already hold the socket. Only then is a refusal looked into (one consistent read, which
    *   could hang on the same DynamoDB trouble, so nothing waits for it): a row that is somehow
    *   still ours is handed back.
+   * - `refused` also drops the messages still waiting to be persisted (counted in
+   *   messagesDropped) instead of draining them: see below. `expired` drains for up to DRAIN_MS.
    */
   onLost(socketId: string, why: LostReason): void {
     const m = this.sockets.get(socketId);
@@ -317,9 +323,16 @@ export class SocketSupervisor implements LeaseHooks {
       })();
       return;
     }
-    // retire() terminates synchronously, then drains the persister in the background.
-    void this.retire(socketId, m, 'terminate', why === 'expired' ? 'lease expired' : 'lease lost');
-    if (why === 'refused') void this.releaseIfOurs(socketId, m);
+    // retire() terminates synchronously, then settles the persister in the background.
+    if (why === 'refused') {
+      // Another agent holds the socket now (or will at once) and writes the topic's newer
+      // messages: ours, written after them, would put older data back on the item. So the
+      // waiting ones are dropped, not drained; only the write already in flight can land.
+      void this.retire(socketId, m, 'terminate', 'lease lost', 'discard');
+      void this.releaseIfOurs(socketId, m);
+      return;
+    }
+    void this.retire(socketId, m, 'terminate', 'lease expired');
   }
 
   /** Releases a row this agent still owns but no longer serves; `status` defaults from `desired`. */

@@ -18,6 +18,7 @@ import { authorize } from '../subscriber/publish';
  *   so opening one is publishing;
  * - the caller's principal (`sub`, or the IAM caller ARN when the route uses IAM authorisation) is
  *   recorded on the row as `createdBy`, and only that principal may re-POST or DELETE the socket.
+ *   An assumed-role session counts as its role (see `iamPrincipal`).
  *
  * Without an authoriser (the local stack) the caller is trusted, as POST /publish does.
  */
@@ -61,8 +62,28 @@ export function controlCaller(authorizer: ControlAuthorizer | undefined): Contro
     return { principal: `jwt:${sub}`, claims };
   }
   const arn = authorizer?.iam?.userArn;
-  if (typeof arn === 'string' && arn) return { principal: `iam:${arn}` };
+  if (typeof arn === 'string' && arn) return { principal: `iam:${iamPrincipal(arn)}` };
   return {};
+}
+
+/**
+ * `arn:<partition>:sts::<account>:assumed-role/<role>/<session>` → `arn:<partition>:iam::<account>:role/<role>`.
+ *
+ * For a caller using assumed-role credentials, API Gateway's IAM authoriser passes the STS
+ * session ARN as `userArn`. The session name is the caller's choice and often changes per run
+ * (botocore's default is `botocore-session-<epoch>`; CI jobs name sessions after the run), so
+ * keying ownership on it would make the same role a new principal each time, locked out of its
+ * own sockets (403 not_owner). The role is the identity that was granted access, so it is the
+ * principal; every session of it may manage the role's sockets.
+ *
+ * The session ARN does not carry the role's path, so the result has none (`role/ops`, even for a
+ * role created under `/team/`). That is unambiguous: role names are unique within an account
+ * whatever their path (IAM User Guide, "IAM identifiers"). Other ARNs (IAM users, federated
+ * users, roles given directly) are kept as they are.
+ */
+export function iamPrincipal(arn: string): string {
+  const m = /^arn:([a-z0-9-]+):sts::(\d{12}):assumed-role\/([^/]+)\/[^/]+$/.exec(arn);
+  return m ? `arn:${m[1]}:iam::${m[2]}:role/${m[3]}` : arn;
 }
 
 /** The topic must be one the caller could publish to (POST /publish's rule); 403 `forbidden`. */

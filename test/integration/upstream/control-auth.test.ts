@@ -117,6 +117,21 @@ describe('control API authorisation against DynamoDB Local + SQS', () => {
     expect(local.status).to.equal(202);
   });
 
+  it('an assumed role keeps its sockets across session names (new STS session per run)', async () => {
+    const headers = { ...base, internalID: 'veh-role' };
+    const socketId = socketIdOf(headers);
+    const session = (name: string, role = 'deployer') => ({ iam: { userArn: `arn:aws:sts::123456789012:assumed-role/${role}/${name}` } });
+    expect((await call(session('botocore-session-1700000000'), 'POST /websocket', { ...headers, ...creds })).status).to.equal(202);
+    expect((await row(socketId))!.createdBy).to.equal('iam:arn:aws:iam::123456789012:role/deployer');
+    // The next run: same role, new session name.
+    const again = await call(session('botocore-session-1700003600'), 'POST /websocket', { ...headers, ...creds });
+    expect(again.status).to.equal(202);
+    const other = await call(session('botocore-session-1700003600', 'intruder'), 'DELETE /websocket', headers);
+    expect([other.status, other.body.code]).to.deep.equal([403, 'not_owner']);
+    const del = await call(session('ci-run-7'), 'DELETE /websocket', headers);
+    expect([del.status, del.body.desired]).to.deep.equal([202, 'closed']);
+  });
+
   it('two principals racing to create the same socket: one wins, and the loser never touches its credentials', async () => {
     const headers = { ...base, internalID: 'veh-race' };
     const socketId = socketIdOf(headers);

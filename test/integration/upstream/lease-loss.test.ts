@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createHandler } from '../../../functions/control';
 import { startAgent, type AgentOptions, type RunningAgent } from '../../../ec2-agent/agent';
 import { invokeLambda } from '../../../local/lambda/invoke';
@@ -29,6 +29,17 @@ const FAST: Partial<AgentOptions> = {
 interface Gate {
   hangRenew: boolean;
   hangGet: boolean;
+  /** Holds item writes (ItemStore's TransactWrite) until `releaseItems()`: a slow DynamoDB. */
+  holdItems: boolean;
+  heldItems: number;
+  readonly released: Promise<void>;
+  releaseItems(): void;
+}
+
+function newGate(): Gate {
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  return { hangRenew: false, hangGet: false, holdItems: false, heldItems: 0, released, releaseItems: () => release() };
 }
 
 /** The lease renewal's condition (lib/upstream/leases.ts), which tells it from other updates. */
@@ -41,6 +52,10 @@ function gatedDoc(doc: DynamoDBDocumentClient, gate: Gate): DynamoDBDocumentClie
       return (cmd: unknown, opts?: unknown) => {
         if (gate.hangRenew && cmd instanceof UpdateCommand && cmd.input.ConditionExpression === RENEW_CONDITION) return new Promise(() => {});
         if (gate.hangGet && cmd instanceof GetCommand) return new Promise(() => {});
+        if (gate.holdItems && cmd instanceof TransactWriteCommand) {
+          gate.heldItems++;
+          return gate.released.then(() => (target.send as (c: unknown, o?: unknown) => Promise<unknown>)(cmd, opts));
+        }
         return (target.send as (c: unknown, o?: unknown) => Promise<unknown>)(cmd, opts);
       };
     },
@@ -73,11 +88,12 @@ describe('upstream agent: losing a lease (hung DynamoDB calls, refusals, DELETE)
   beforeEach(async () => {
     h = await startHarness();
     control = createHandler(h.deps('control'));
-    gate = { hangRenew: false, hangGet: false };
+    gate = newGate();
   });
   afterEach(async () => {
     gate.hangRenew = false;
     gate.hangGet = false;
+    gate.releaseItems();
     await agent?.stop();
     await up?.stop();
     agent = undefined;
@@ -114,8 +130,32 @@ describe('upstream agent: losing a lease (hung DynamoDB calls, refusals, DELETE)
     expect(row.owner).to.equal('intruder');
   });
 
+  it('a refused renewal drops the messages still waiting to be persisted instead of writing them after the new owner (review 2, finding 5)', async () => {
+    const socketId = await open('veh-backlog');
+    const topic = 'platform:acme:veh-backlog';
+    // DynamoDB is slow: the first item write is in flight, the other four wait in the queue.
+    gate.holdItems = true;
+    for (let i = 0; i < 5; i++) up!.send({ i, ts: Date.now() });
+    await waitFor(() => gate.heldItems === 1 && agent!.metrics().messagesIn === 5, 3000, 'one write in flight and four queued');
+    // Another agent takes the socket; from here on it writes the topic's newer messages.
+    await setRow(socketId, 'SET #o = :other, leaseExpiresAt = :exp', { ':other': 'intruder', ':exp': Date.now() + 60_000 }, { '#o': 'owner' });
+    await waitFor(() => up!.closes.length > 0, 3 * RENEW_MS + 500, 'the upstream to see the socket dropped');
+    gate.releaseItems();
+    // Every message is accounted for: the one in flight lands, the waiting ones are dropped.
+    await waitFor(() => agent!.metrics().messagesPersisted + agent!.metrics().messagesDropped === 5, 5000, 'the persister to settle');
+    expect(agent!.metrics()).to.include({ messagesPersisted: 1, messagesDropped: 4 });
+    const history = await h.clients.doc.send(
+      new QueryCommand({ TableName: h.tables.history, KeyConditionExpression: 'topic = :t', ExpressionAttributeValues: { ':t': topic }, ConsistentRead: true }),
+    );
+    expect(history.Items!.map((it) => (it.data as { i: number }).i)).to.deep.equal([0]);
+  });
+
   it('a renewal refused because the socket was DELETEd (close command missed) closes it cleanly and releases it as closed', async () => {
     const socketId = await open('veh-deleted');
+    // Messages whose counts are still waiting for the next renewal when the DELETE lands: the
+    // renewal answered `unwanted` writes nothing, so the release must carry them (review 2, 4).
+    for (let i = 0; i < 3; i++) up!.send({ i, ts: Date.now() });
+    await waitFor(() => agent!.metrics().messagesPersisted === 3, 3000, 'the messages persisted');
     // What DELETE writes, without the close command (it went to another agent).
     await setRow(socketId, 'SET desired = :closed', { ':closed': 'closed' });
     await waitFor(() => up!.closes.length > 0, 3 * RENEW_MS + 1000, 'the upstream to see the close');
@@ -126,7 +166,7 @@ describe('upstream agent: losing a lease (hung DynamoDB calls, refusals, DELETE)
       'the row released as closed',
     );
     const row = (await h.clients.doc.send(new GetCommand({ TableName: h.tables.upstreams, Key: { socketId }, ConsistentRead: true }))).Item!;
-    expect(row).to.include({ status: 'closed', desired: 'closed', isActive: false, leaseExpiresAt: 0 });
+    expect(row).to.include({ status: 'closed', desired: 'closed', isActive: false, leaseExpiresAt: 0, messagesIn: 3, messagesPersisted: 3 });
     expect(row).to.not.have.property('owner');
   });
 });

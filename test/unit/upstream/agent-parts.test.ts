@@ -3,11 +3,14 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { backoffDelay } from '../../../ec2-agent/backoff';
 import { loadAgentOptions, resolveAgentOptions, DEFAULTS } from '../../../ec2-agent/config';
-import { decodeFrame, sourceTimestamp } from '../../../ec2-agent/frames';
+import { decodeFrame, sourceTimestamp, type DecodedFrame } from '../../../ec2-agent/frames';
 import { Metrics } from '../../../ec2-agent/metrics';
+import { Persister } from '../../../ec2-agent/persister';
 import { HttpSink, type SinkRecord } from '../../../ec2-agent/sink';
 import { ConfigError } from '../../../lib/errors';
+import type { ItemStore } from '../../../lib/stores/items';
 import { createLogger, silentLogger } from '../../../lib/log';
+import { waitFor } from '../../support/wait';
 
 describe('agent: frame decoding', () => {
   it('parses JSON objects and uses their timestamp as the source time', () => {
@@ -67,12 +70,16 @@ describe('agent: HTTP sink', () => {
   let auth: (string | undefined)[];
   let failNext: number;
   let status: number;
+  /** Requests left unanswered (a sink that hangs), answered by the test or dropped by the client. */
+  let hang: boolean;
+  let hung: http.ServerResponse[];
   before(async () => {
     server = http.createServer((req, res) => {
       let body = '';
       req.on('data', (c) => (body += c));
       req.on('end', () => {
         auth.push(req.headers.authorization);
+        if (hang) return void hung.push(res);
         if (failNext > 0) {
           failNext--;
           res.statusCode = status;
@@ -90,6 +97,8 @@ describe('agent: HTTP sink', () => {
     auth = [];
     failNext = 0;
     status = 503;
+    hang = false;
+    hung = [];
   });
   after(() => new Promise<void>((r) => server.close(() => r())));
 
@@ -145,6 +154,24 @@ describe('agent: HTTP sink', () => {
     expect(batches.flat().map((r) => r.ts)).to.deep.equal([0, 1, 2, 3, 4]);
   });
 
+  // Review 2 finding 6: every record is either posted or counted as dropped.
+  it('counts what stop() could not send (the batch in flight and the buffer) and what is enqueued after it', async () => {
+    hang = true;
+    const metrics = new Metrics();
+    const sink = new HttpSink({ url, batchSize: 2, flushMs: 10_000, retries: 3, bufferSize: 100, backoffBaseMs: 5, metrics, log: silentLogger });
+    for (let i = 0; i < 5; i++) sink.enqueue(rec(i)); // a full batch goes out at once and hangs; three wait
+    await waitFor(() => hung.length === 1, 2000, 'the first batch to reach the sink');
+    expect(sink.buffered).to.equal(3);
+    await sink.stop(20);
+    expect(sink.buffered).to.equal(0);
+    expect(metrics.get('sinkDropped')).to.equal(5);
+    sink.enqueue(rec(5));
+    sink.enqueue(rec(6));
+    expect(sink.buffered).to.equal(0);
+    expect([metrics.get('sinkPosted'), metrics.get('sinkDropped')]).to.deep.equal([0, 7]);
+    for (const res of hung) res.destroy();
+  });
+
   it('bounds its buffer, dropping the oldest and counting them', async () => {
     const metrics = new Metrics();
     const sink = new HttpSink({ url, batchSize: 1000, flushMs: 10_000, retries: 0, bufferSize: 5, backoffBaseMs: 5, metrics, log: silentLogger });
@@ -153,5 +180,46 @@ describe('agent: HTTP sink', () => {
     expect(metrics.get('sinkDropped')).to.equal(3);
     await sink.stop();
     expect(batches.flat().map((r) => r.ts)).to.deep.equal([3, 4, 5, 6, 7]);
+  });
+});
+
+// Review 2 finding 5: a socket lost to another owner drops its waiting writes instead of draining them.
+describe('agent: persister discard', () => {
+  function persister(write: (data: unknown) => Promise<{ seq: number }>) {
+    const writes: unknown[] = [];
+    const dropped: string[] = [];
+    const items = { write: (_t: string, data: unknown) => (writes.push(data), write(data)) } as unknown as ItemStore;
+    const p = new Persister({
+      items, topic: 't', maxEventBytes: 128 * 1024, queueSize: 100, retries: 5, backoffBaseMs: 10_000,
+      onPersisted: () => {}, onDropped: (r) => dropped.push(r), onError: () => {}, log: silentLogger,
+    });
+    return { p, writes, dropped };
+  }
+  const frame = (i: number): DecodedFrame => ({ data: { i }, ts: i, bytes: 7 });
+
+  it('drops and counts the waiting messages, lets the one in flight finish, and writes nothing more', async () => {
+    let finish!: () => void;
+    const { p, writes, dropped } = persister(() => new Promise((r) => (finish = () => r({ seq: 1 }))));
+    for (let i = 0; i < 4; i++) p.enqueue(frame(i));
+    expect(writes).to.have.length(1);
+    const done = p.discard('lease lost');
+    expect(dropped).to.deep.equal(['lease lost', 'lease lost', 'lease lost']);
+    finish();
+    await done;
+    p.enqueue(frame(9));
+    expect(writes).to.deep.equal([{ i: 0 }]);
+    expect(p.pending).to.equal(0);
+  });
+
+  it('a write waiting in its retry backoff is not tried again', async () => {
+    const { p, writes, dropped } = persister(async () => {
+      throw new Error('ProvisionedThroughputExceededException');
+    });
+    p.enqueue(frame(0));
+    await waitFor(() => writes.length === 1, 1000, 'the first attempt');
+    await p.discard('lease lost'); // the backoff (≥ 5 s here) is cut short by the abort
+    expect(writes).to.have.length(1);
+    expect(dropped).to.have.length(1);
+    expect(dropped[0]).to.match(/^persist failed/);
   });
 });

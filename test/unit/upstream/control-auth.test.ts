@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { InputError } from '../../../lib/errors';
-import { assertOwner, authorizeTopic, CONTROL_SCOPE, controlCaller, type ControlAuthorizer } from '../../../lib/upstream/control-auth';
+import { assertOwner, authorizeTopic, CONTROL_SCOPE, controlCaller, iamPrincipal, type ControlAuthorizer } from '../../../lib/upstream/control-auth';
 
 function refusal(fn: () => unknown): InputError {
   try {
@@ -25,6 +25,27 @@ describe('control API authorisation (lib/upstream/control-auth.ts)', () => {
       it(`accepts ${what}`, () => expect(controlCaller(authorizer).principal).to.equal(principal));
     }
     it('treats an undefined authoriser as the local stack', () => expect(controlCaller(undefined)).to.deep.equal({}));
+
+    // Review 2 finding 1: an assumed-role session is its role, whatever the session name.
+    it('identifies an assumed-role session by its role, so a new session name is the same principal', () => {
+      const session = (name: string) => controlCaller({ iam: { userArn: `arn:aws:sts::123456789012:assumed-role/deployer/${name}` } }).principal;
+      expect(session('botocore-session-1700000000')).to.equal('iam:arn:aws:iam::123456789012:role/deployer');
+      expect(session('botocore-session-1700000999')).to.equal(session('botocore-session-1700000000'));
+      expect(session('ci-run-42')).to.equal(session('alice@example.com'));
+    });
+    const arns: [string, string, string][] = [
+      ['another partition', 'arn:aws-cn:sts::123456789012:assumed-role/ops/s1', 'arn:aws-cn:iam::123456789012:role/ops'],
+      ['an SSO role (e-mail session name)', 'arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Admin_0123abcd/jo@example.com', 'arn:aws:iam::123456789012:role/AWSReservedSSO_Admin_0123abcd'],
+      ['an IAM user (kept)', 'arn:aws:iam::123456789012:user/ops', 'arn:aws:iam::123456789012:user/ops'],
+      ['a role with a path (kept)', 'arn:aws:iam::123456789012:role/team/ops', 'arn:aws:iam::123456789012:role/team/ops'],
+      ['a federated user (kept)', 'arn:aws:sts::123456789012:federated-user/bob', 'arn:aws:sts::123456789012:federated-user/bob'],
+      ['an assumed-role ARN without a session (kept)', 'arn:aws:sts::123456789012:assumed-role/ops', 'arn:aws:sts::123456789012:assumed-role/ops'],
+    ];
+    for (const [what, arn, principal] of arns) {
+      it(`normalises ${what}`, () => expect(iamPrincipal(arn)).to.equal(principal));
+    }
+    it('keeps roles of different accounts apart', () =>
+      expect(iamPrincipal('arn:aws:sts::111111111111:assumed-role/ops/s')).to.not.equal(iamPrincipal('arn:aws:sts::222222222222:assumed-role/ops/s')));
 
     const refused: [string, Record<string, unknown>, string][] = [
       ['a subscriber token (no scope)', { sub: 'alice', topics: ['*'], publish: ['*'] }, 'insufficient_scope'],

@@ -3,6 +3,7 @@ import { LeaseManager, RenewTimeoutError, type LostReason } from '../../../ec2-a
 import { Metrics } from '../../../ec2-agent/metrics';
 import { silentLogger } from '../../../lib/log';
 import type { LeaseTable, RenewOutcome } from '../../../lib/upstream/leases';
+import type { UpstreamCounters } from '../../../lib/upstream/row';
 
 /**
  * Review finding 2: a renewal that never answers (a half-open connection to DynamoDB) must not
@@ -98,5 +99,81 @@ describe('LeaseManager: local expiry and bounded renewals', () => {
     await lm.renewAll();
     expect(lost.sort()).to.deep.equal(['r:refused', 'u:unwanted']);
     expect(lm.size).to.equal(0);
+  });
+});
+
+/**
+ * Review 2 finding 4: counter deltas taken for a renewal reach the row exactly when the renewal
+ * is confirmed; otherwise they are given back, before the loss is reported, so the release
+ * that may follow (a DELETE's `unwanted`) carries them.
+ */
+describe('LeaseManager: counter deltas of a renewal', () => {
+  function counting(outcome: (written: Partial<UpstreamCounters>) => Promise<RenewOutcome>) {
+    let pending: Partial<UpstreamCounters> = {};
+    const onRow = { messagesIn: 0 };
+    const atLoss: { why: LostReason; pending: number }[] = [];
+    const table = {
+      claim: async (socketId: string) => ({ socketId }),
+      renew: (_id: string, _o: string, _n: number, _l: number, d: Partial<UpstreamCounters>) => outcome(d),
+      release: async () => true,
+      fail: async () => true,
+    } as unknown as LeaseTable;
+    const lm = new LeaseManager({ table, agentId: 'a', leaseMs: LEASE, renewMs: RENEW, clock: Date.now, metrics: new Metrics(), log: silentLogger });
+    lm.setHooks({
+      takeDeltas: () => {
+        const d = pending;
+        pending = {};
+        return d;
+      },
+      restoreDeltas: (_id, d) => {
+        pending = { messagesIn: (pending.messagesIn ?? 0) + (d.messagesIn ?? 0) };
+      },
+      onLost: (_id, why) => atLoss.push({ why, pending: pending.messagesIn ?? 0 }),
+    });
+    const add = (n: number) => (pending = { messagesIn: (pending.messagesIn ?? 0) + n });
+    return { lm, onRow, atLoss, add, pending: () => pending.messagesIn ?? 0 };
+  }
+
+  it('a confirmed renewal writes them once and keeps nothing back', async () => {
+    const c = counting(async (d) => {
+      c.onRow.messagesIn += d.messagesIn ?? 0;
+      return 'renewed';
+    });
+    await c.lm.claim('s');
+    c.add(5);
+    await c.lm.renewAll();
+    expect([c.onRow.messagesIn, c.pending()]).to.deep.equal([5, 0]);
+    c.lm.clear();
+  });
+
+  for (const outcome of ['refused', 'unwanted'] as const) {
+    it(`a renewal answered "${outcome}" (a condition failure: nothing written) gives them back before reporting the loss`, async () => {
+      const c = counting(async () => outcome);
+      await c.lm.claim('s');
+      c.add(5);
+      await c.lm.renewAll();
+      expect(c.atLoss).to.deep.equal([{ why: outcome, pending: 5 }]);
+      expect(c.pending()).to.equal(5);
+    });
+  }
+
+  it('an unconfirmed renewal (timed out; it may have landed) gives them back: counted twice at worst, never lost', async () => {
+    const c = counting(never);
+    await c.lm.claim('s');
+    c.add(5);
+    await c.lm.renewAll(); // times out after one renew period
+    expect(c.pending()).to.equal(5);
+    c.lm.clear();
+  });
+
+  it('a renewal that fails (network error) gives them back', async () => {
+    const c = counting(async () => {
+      throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+    });
+    await c.lm.claim('s');
+    c.add(3);
+    await c.lm.renewAll();
+    expect(c.pending()).to.equal(3);
+    c.lm.clear();
   });
 });
