@@ -55,6 +55,7 @@ export async function startAgent(deps: Deps, options: Partial<AgentOptions> = {}
   const supervisor = new SocketSupervisor({
     options: o,
     leases,
+    leaseTable,
     store,
     records: new HealthRecords(clients.doc, config.tables.upstreams),
     secrets: createSecretStore(config.upstream, clients.secrets),

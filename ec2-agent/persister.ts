@@ -1,5 +1,5 @@
 import type { Logger } from '../lib/log';
-import { WriteConflictError, type ItemStore } from '../lib/stores/items';
+import { GuardFailedError, WriteConflictError, type ItemStore, type WriteGuard } from '../lib/stores/items';
 import { worstCaseEventBytes } from '../lib/subscriber/frames';
 import { backoffDelay, sleep } from './backoff';
 import type { DecodedFrame } from './frames';
@@ -24,6 +24,8 @@ import type { DecodedFrame } from './frames';
 export interface PersisterOptions {
   readonly items: ItemStore;
   readonly topic: string;
+  /** Checked in each write's transaction: this agent still owns the socket. */
+  readonly guard?: WriteGuard;
   /** The largest event frame subscribers can be sent (config subscriber.maxMessageBytes). */
   readonly maxEventBytes: number;
   readonly queueSize: number;
@@ -83,12 +85,17 @@ export class Persister {
     let data = frame.data;
     for (let attempt = 0; ; attempt++) {
       try {
-        const rec = await this.opts.items.write(this.opts.topic, data, { ts: frame.ts, expectedSeq: this.lastSeq });
+        const rec = await this.opts.items.write(this.opts.topic, data, { ts: frame.ts, expectedSeq: this.lastSeq, guard: this.opts.guard });
         this.lastSeq = rec.seq;
         this.opts.onPersisted(rec.seq);
         return;
       } catch (err) {
         this.lastSeq = undefined; // re-read on the next try
+        // Another agent owns the socket now: this message is theirs to lose, never to overwrite.
+        if (err instanceof GuardFailedError) {
+          this.opts.onDropped('lease lost: another agent owns this socket');
+          return;
+        }
         // Not once stopped: a conflict after discard() is most likely the new owner's write, and
         // retrying would store this older message over it.
         if (err instanceof WriteConflictError && attempt < this.opts.retries && !this.stopped) continue;

@@ -1,4 +1,5 @@
 import { InputError } from '../lib/errors';
+import type { LeaseTable } from '../lib/upstream/leases';
 import type { Logger } from '../lib/log';
 import type { ItemStore } from '../lib/stores/items';
 import { parseUpstreamUrl, toWebSocketUrl } from '../lib/upstream/endpoint';
@@ -29,6 +30,8 @@ import { UpstreamConnection } from './upstream-connection';
 export interface SupervisorContext {
   readonly options: AgentOptions;
   readonly leases: LeaseManager;
+  /** The lease rows; the persister's writes are guarded by this agent still owning the row. */
+  readonly leaseTable: LeaseTable;
   readonly store: UpstreamStore;
   readonly records: HealthRecords;
   readonly secrets: SecretStore;
@@ -160,6 +163,7 @@ export class SocketSupervisor implements LeaseHooks {
     const persister = new Persister({
       items: this.c.items,
       topic: row.topic,
+      guard: this.c.leaseTable.ownerGuard(id, o.agentId),
       maxEventBytes: this.c.maxEventBytes,
       queueSize: o.persistQueueSize,
       retries: o.persistRetries,

@@ -41,6 +41,28 @@ export interface ItemStoreOptions {
   readonly maxAttempts?: number;
 }
 
+/**
+ * A condition on another row that must hold for the write to happen, checked in the same
+ * transaction: the upstream agent writes only while its lease row still names it as owner, so
+ * a write that was in flight when the lease moved can never land after the new owner's.
+ */
+export interface WriteGuard {
+  readonly tableName: string;
+  readonly key: Record<string, unknown>;
+  readonly condition: string;
+  readonly names?: Record<string, string>;
+  readonly values?: Record<string, unknown>;
+}
+
+/** The guard's condition did not hold: nothing was written, and retrying will not help. */
+export class GuardFailedError extends Error {
+  readonly code = 'guard_failed';
+  constructor(topic: string) {
+    super(`topic ${topic}: the write guard's condition no longer holds; nothing was written`);
+    this.name = 'GuardFailedError';
+  }
+}
+
 export class WriteConflictError extends Error {
   readonly code = 'write_conflict';
   constructor(topic: string, attempts: number) {
@@ -68,7 +90,7 @@ export class ItemStore {
    * Writes a new value for `topic` and returns the record with its new seq.
    * `expectedSeq` (the caller's last known seq) saves the read when there is one writer.
    */
-  async write(topic: string, data: unknown, opts: { ts?: number; expectedSeq?: number } = {}): Promise<ItemRecord> {
+  async write(topic: string, data: unknown, opts: { ts?: number; expectedSeq?: number; guard?: WriteGuard } = {}): Promise<ItemRecord> {
     const ts = opts.ts ?? this.clock();
     // Contention only comes from concurrent publishers of one topic; each retry re-reads.
     const max = this.opts.maxAttempts ?? 20;
@@ -102,11 +124,26 @@ export class ItemStore {
                   Item: { topic, seq, data, ts, expiresAt: Math.floor(this.clock() / 1000) + this.opts.historyTtlSeconds },
                 },
               },
+              ...(opts.guard
+                ? [
+                    {
+                      ConditionCheck: {
+                        TableName: opts.guard.tableName,
+                        Key: opts.guard.key,
+                        ConditionExpression: opts.guard.condition,
+                        ...(opts.guard.names ? { ExpressionAttributeNames: opts.guard.names } : {}),
+                        ...(opts.guard.values ? { ExpressionAttributeValues: opts.guard.values } : {}),
+                      },
+                    },
+                  ]
+                : []),
             ],
           }),
         );
         return { topic, seq, data, ts };
       } catch (err) {
+        // The guard is the third transaction item; its reason says whether it was the one refused.
+        if (opts.guard && cancellationCode(err, 2) === 'ConditionalCheckFailed') throw new GuardFailedError(topic);
         if (!isConditionConflict(err) || attempt >= max) {
           if (isConditionConflict(err)) throw new WriteConflictError(topic, attempt);
           throw err;
@@ -145,6 +182,11 @@ export class ItemStore {
     } while (start);
     return out;
   }
+}
+
+function cancellationCode(err: unknown, index: number): string | undefined {
+  const e = err as { name?: string; CancellationReasons?: { Code?: string }[] };
+  return e?.name === 'TransactionCanceledException' ? e.CancellationReasons?.[index]?.Code : undefined;
 }
 
 function isConditionConflict(err: unknown): boolean {

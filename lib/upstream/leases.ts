@@ -1,4 +1,5 @@
 import { QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { WriteGuard } from '../stores/items';
 import { INDEX } from '../schema';
 import { COUNTER_NAMES, isConditionFailed, toRow, type UpstreamCounters, type UpstreamRow, type UpstreamStatus } from './row';
 
@@ -25,6 +26,11 @@ export class LeaseTable {
     private readonly doc: DynamoDBDocumentClient,
     readonly tableName: string,
   ) {}
+
+  /** A write guard (ItemStore) that holds while `owner` is still the socket's owner. */
+  ownerGuard(socketId: string, owner: string): WriteGuard {
+    return { tableName: this.tableName, key: { socketId }, condition: '#owner = :me', names: { '#owner': 'owner' }, values: { ':me': owner } };
+  }
 
   /** The claimed row, or undefined when another agent holds it or it should not be open. */
   async claim(socketId: string, owner: string, now: number, leaseMs: number): Promise<UpstreamRow | undefined> {

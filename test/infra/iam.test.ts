@@ -70,6 +70,9 @@ describe('infra: IAM policy builders', () => {
     const receive = doc.Statement.find((s) => s.Sid === 'CommandQueue')!;
     expect(receive.Action).to.include.members(['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility']);
     expect(receive.Resource).to.deep.equal([queues.commands]);
+    // Its item writes carry a ConditionCheck on its lease row (ItemStore write guard).
+    const onUpstreams = doc.Statement.filter((s) => (s.Resource as string[]).includes(tableArns.upstreams.arn)).flatMap((s) => s.Action as string[]);
+    expect(onUpstreams).to.include('dynamodb:ConditionCheckItem');
     const withoutCondition = { ...doc, Statement: doc.Statement.map((s) => (s.Sid === 'Metrics' ? { ...s, Condition: undefined } : s)) };
     expect(policyProblems(withoutCondition).join()).to.match(/without a cloudwatch:namespace condition/);
   });
