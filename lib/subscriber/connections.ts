@@ -103,7 +103,7 @@ export class ConnectionStore {
       if (old && this.live(old)) {
         throw new SubscriberError('too_many_subscriptions', `a connection may hold at most ${MAX_TOPICS_PER_CONNECTION} topics`);
       }
-      throw new SubscriberError('not_connected', 'the connection is not registered (closed or expired)', 410);
+      throw notConnected();
     }
   }
 
@@ -114,13 +114,22 @@ export class ConnectionStore {
    * that race the row can end up one topic over the cap — admitted, then removed and re-added
    * while another subscribe took the freed slot — which is a bounded overshoot, not a leak.
    */
-  async ensureTopic(connectionId: string, topic: string): Promise<boolean> {
+  ensureTopic(connectionId: string, topic: string): Promise<boolean> {
+    return this.changeTopics(connectionId, 'ADD', topic);
+  }
+
+  async removeTopic(connectionId: string, topic: string): Promise<void> {
+    if (!(await this.changeTopics(connectionId, 'DELETE', topic))) throw notConnected();
+  }
+
+  /** ADD or DELETE one topic in the row's set; false when the row is gone. */
+  private async changeTopics(connectionId: string, op: 'ADD' | 'DELETE', topic: string): Promise<boolean> {
     try {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.opts.table,
           Key: { connectionId },
-          UpdateExpression: 'ADD #topics :t',
+          UpdateExpression: `${op} #topics :t`,
           // UpdateItem creates a missing item: a row deleted by $disconnect must stay deleted.
           ConditionExpression: 'attribute_exists(connectionId)',
           ExpressionAttributeNames: { '#topics': 'topics' },
@@ -134,28 +143,10 @@ export class ConnectionStore {
     }
   }
 
-  async removeTopic(connectionId: string, topic: string): Promise<void> {
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.opts.table,
-          Key: { connectionId },
-          UpdateExpression: 'DELETE #topics :t',
-          ConditionExpression: 'attribute_exists(connectionId)',
-          ExpressionAttributeNames: { '#topics': 'topics' },
-          ExpressionAttributeValues: { ':t': new Set([topic]) },
-        }),
-      );
-    } catch (err) {
-      if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
-      throw new SubscriberError('not_connected', 'the connection is not registered (closed or expired)', 410);
-    }
-  }
-
   /** Ping: refresh lastSeen and push expiresAt forward (never past the 2 h cap). */
   async touch(connectionId: string): Promise<ConnectionRow> {
     const row = await this.get(connectionId);
-    if (!row) throw new SubscriberError('not_connected', 'the connection is not registered (closed or expired)', 410);
+    if (!row) throw notConnected();
     const now = this.opts.clock();
     const expiresAt = this.expiresAt(row.connectedAt, now);
     try {
@@ -170,7 +161,7 @@ export class ConnectionStore {
       );
     } catch (err) {
       if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
-      throw new SubscriberError('not_connected', 'the connection is not registered (closed or expired)', 410);
+      throw notConnected();
     }
     return { ...row, lastSeen: now, expiresAt };
   }
@@ -231,4 +222,8 @@ function toRow(it: Record<string, unknown>): ConnectionRow {
     lastSeen: Number(it.lastSeen),
     expiresAt: Number(it.expiresAt),
   };
+}
+
+function notConnected(): SubscriberError {
+  return new SubscriberError('not_connected', 'the connection is not registered (closed or expired)', 410);
 }
