@@ -46,6 +46,8 @@ export interface UserDataInput {
 }
 
 export const AGENT_SERVICE = 'realtime-gateway-agent.service';
+export const AGENT_PATH = '/opt/realtime-gateway/agent.mjs';
+export const AGENT_ENV_FILE = '/etc/realtime-gateway/agent.env';
 
 /** Attempts of each retried boot step; the pauses double from 2 s (2+4+8+16+32 s in all). */
 export const BOOT_ATTEMPTS = 6;
@@ -56,8 +58,6 @@ const IMDS_FUNCTION = `imds() {
   t=$(curl -sf -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 60') &&
     curl -sf -H "X-aws-ec2-metadata-token: $t" "http://169.254.169.254/latest/meta-data/$1"
 }`;
-export const AGENT_PATH = '/opt/realtime-gateway/agent.mjs';
-export const AGENT_ENV_FILE = '/etc/realtime-gateway/agent.env';
 
 /** One `KEY="value"` line of a systemd EnvironmentFile. */
 export function envFileLine(key: string, value: string): string {
