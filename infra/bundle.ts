@@ -106,6 +106,16 @@ export interface Bundler {
   agent(): Bundle;
 }
 
+/**
+ * Where one stack's bundles go: `<root>/.build/<stack>`. Per stack because every build first
+ * empties its output directory, so `pulumi up --stack prod` running beside a dev preview would
+ * otherwise delete (or replace) the bundles the other run is hashing and uploading.
+ */
+export function stackBuildDir(root: string, stack: string): string {
+  if (!/^[A-Za-z0-9_.-]+$/.test(stack) || stack === '.' || stack === '..') throw new Error(`stack name "${stack}" cannot name a build directory`);
+  return path.join(root, '.build', stack);
+}
+
 /** The real bundler: sources under `root`, output under `outDir` (default `<root>/.build`). */
 export function createBundler(root: string, outDir = path.join(root, '.build')): Bundler {
   const cache = new Map<string, Bundle>();

@@ -97,6 +97,15 @@ export interface StackConfig {
 /** CloudWatch Logs accepts only these retention periods (PutRetentionPolicy). */
 export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
 
+/**
+ * The termination lifecycle hook waits `leaseReleaseSeconds` plus this margin (the agent's stop
+ * timeout, then time for the watcher to complete the action), see components/fleet.ts.
+ */
+export const LIFECYCLE_HOOK_MARGIN_SECONDS = 30;
+
+/** PutLifecycleHook: HeartbeatTimeout is 30–7200 seconds. */
+export const LIFECYCLE_HOOK_MAX_SECONDS = 7200;
+
 /** Node.js majors Amazon Linux 2023 packages as `nodejs{major}` (`/usr/bin/node-{major}`). */
 export const FLEET_NODE_MAJORS = [20, 22, 24] as const;
 
@@ -177,7 +186,7 @@ class Reader {
     return Object.keys(this.obj);
   }
 
-  int(name: string, opts: { fallback?: number; min: number; max: number }): number {
+  int(name: string, opts: IntOptions): number {
     return checkInt(`${this.path}.${name}`, this.obj[name], opts);
   }
 
@@ -207,14 +216,24 @@ class Reader {
   }
 }
 
-function checkInt(path: string, raw: unknown, opts: { fallback?: number; min: number; max: number }): number {
+interface IntOptions {
+  readonly fallback?: number;
+  readonly min: number;
+  readonly max: number;
+  /** Why the range is what it is, appended to an out-of-range message. */
+  readonly why?: string;
+}
+
+function checkInt(path: string, raw: unknown, opts: IntOptions): number {
   let v = raw ?? opts.fallback;
   if (v === undefined) throw new ConfigError(key(path), `is required; expected an integer from ${opts.min} to ${opts.max}`);
   if (typeof v === 'string' && /^-?\d+$/.test(v.trim())) v = Number(v.trim());
   if (typeof v !== 'number' || !Number.isInteger(v)) {
     throw new ConfigError(key(path), `is ${JSON.stringify(v)}; expected an integer from ${opts.min} to ${opts.max}`);
   }
-  if (v < opts.min || v > opts.max) throw new ConfigError(key(path), `is ${v}; expected an integer from ${opts.min} to ${opts.max}`);
+  if (v < opts.min || v > opts.max) {
+    throw new ConfigError(key(path), `is ${v}; expected an integer from ${opts.min} to ${opts.max}${opts.why ? `: ${opts.why}` : ''}`);
+  }
   return v;
 }
 
@@ -402,8 +421,14 @@ export function parseStackConfig(stackName: string, values: Readonly<Record<stri
     maxSize: fl.int('maxSize', { fallback: stack === 'prod' ? 4 : 1, min: 1, max: 100 }),
     desiredCapacity: 0,
     nodeMajor: fl.oneOf('nodeMajor', FLEET_NODE_MAJORS, 22),
-    // A lifecycle hook's heartbeat is 30–7200 s.
-    leaseReleaseSeconds: fl.int('leaseReleaseSeconds', { fallback: 120, min: 30, max: 7200 }),
+    // The termination hook's heartbeat (leaseReleaseSeconds + margin) must stay within what AWS
+    // accepts, or PutLifecycleHook fails halfway through `pulumi up`, after the group exists.
+    leaseReleaseSeconds: fl.int('leaseReleaseSeconds', {
+      fallback: 120,
+      min: 30,
+      max: LIFECYCLE_HOOK_MAX_SECONDS - LIFECYCLE_HOOK_MARGIN_SECONDS,
+      why: `the termination lifecycle hook waits leaseReleaseSeconds + ${LIFECYCLE_HOOK_MARGIN_SECONDS} s and AWS caps a hook's heartbeat timeout at ${LIFECYCLE_HOOK_MAX_SECONDS} s`,
+    }),
     ssm: fl.bool('ssm', true),
   };
   fleet.desiredCapacity = fl.int('desiredCapacity', { fallback: fleet.minSize, min: 0, max: 100 });

@@ -161,6 +161,23 @@ export function agentPolicy(arns: AgentPolicyArns): PolicyDocument {
   return { Version: '2012-10-17', Statement: st };
 }
 
+/**
+ * The agent's rights on its own autoscaling group, a separate policy because the group's ARN
+ * (with its generated id) exists only after the group, which depends on the launch template,
+ * which depends on the instance role's main policy.
+ */
+export function agentGroupPolicy(groupArn: string): PolicyDocument {
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      { Sid: 'CompleteOwnHook', Effect: 'Allow', Action: ['autoscaling:CompleteLifecycleAction'], Resource: [groupArn] },
+      // The boot script's failure path (userdata.ts) reports its own instance Unhealthy so the
+      // group replaces it. SetInstanceHealth is authorised on the autoScalingGroup resource.
+      { Sid: 'ReportOwnBootFailure', Effect: 'Allow', Action: ['autoscaling:SetInstanceHealth'], Resource: [groupArn] },
+    ],
+  };
+}
+
 /** Actions AWS only authorises on Resource "*", with the condition key that must scope them. */
 export const STAR_RESOURCE_ACTIONS: Readonly<Record<string, string>> = {
   'cloudwatch:PutMetricData': 'cloudwatch:namespace',

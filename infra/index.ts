@@ -6,13 +6,13 @@
 import * as pulumi from '@pulumi/pulumi';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createBundler } from './bundle';
+import { createBundler, stackBuildDir } from './bundle';
 import { parseStackConfig, projectValues } from './config';
 import { createPlatform } from './platform';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const config = parseStackConfig(pulumi.getStack(), projectValues(pulumi.runtime.allConfig()));
-const platform = createPlatform(config, { bundler: createBundler(root) });
+const platform = createPlatform(config, { bundler: createBundler(root, stackBuildDir(root, config.stack)) });
 
 export const websocketUrl = platform.websocketUrl;
 export const managementEndpoint = platform.managementEndpoint;

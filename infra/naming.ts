@@ -43,8 +43,12 @@ export function logStreamsArn(logGroupArn: string): string {
 
 /** PostToConnection/GetConnection/DeleteConnection on one stage of one WebSocket API. */
 export function manageConnectionsArn(executionArn: string, stage: string): string {
-  // Every @connections call is a POST/GET/DELETE on /@connections/{id}; AWS documents the
-  // resource as {api}/{stage}/POST/@connections/* for all three (execute-api:ManageConnections).
+  // IAM evaluates an @connections call against `{api}/{stage}/{METHOD}/@connections/{id}`, with
+  // the call's own HTTP method (AWS: "The @connections API uses the same ARN format as REST
+  // APIs", `…/stage-name/POST/@connections`; aws-cdk grants `…/*/@connections/*` to allow all
+  // three). So this ARN allows PostToConnection only: GetConnection (GET) and DeleteConnection
+  // (DELETE) would be denied. PostToConnection is the only call the code makes
+  // (lib/subscriber/sender.ts); a new GET or DELETE call needs its own method's ARN.
   return `${executionArn}/${stage}/POST/@connections/*`;
 }
 
@@ -72,6 +76,15 @@ export function splitRouteKey(routeKey: string): [string, string] {
  */
 export function secretPrefixArn(partition: string, region: string, account: string, prefix: string): string {
   return `arn:${partition}:secretsmanager:${region}:${account}:secret:${prefix}*`;
+}
+
+/**
+ * An AWS managed policy. Built from the partition (`aws.getPartition`), never a literal
+ * `arn:aws:`: the same program then deploys to aws-cn and aws-us-gov, whose ARNs differ.
+ */
+export function awsManagedPolicyArn(partition: string, policyPath: string): string {
+  if (!/^[A-Za-z0-9+=,.@_/-]+$/.test(policyPath) || policyPath.startsWith('/')) throw new Error(`managed policy path "${policyPath}" is not a policy name`);
+  return `arn:${partition}:iam::aws:policy/${policyPath}`;
 }
 
 /** S3 object ARN from a bucket ARN and key. */

@@ -58,7 +58,9 @@ export function createPlatform(config: StackConfig, opts: PlatformOptions): Plat
     region,
     account,
     sinkCredentials: config.sink.credentials,
-    recoveryWindowInDays: config.stack === 'prod' ? 30 : 7,
+    // dev is torn down and redeployed freely: no recovery window to wait out. prod keeps the
+    // longest window Secrets Manager offers.
+    recoveryWindowInDays: config.stack === 'prod' ? 30 : 0,
     tags,
   });
   const ws = new WebSocketApi('websocket', {
@@ -66,6 +68,7 @@ export function createPlatform(config: StackConfig, opts: PlatformOptions): Plat
     stageName: config.websocket.stageName,
     logRetentionDays: config.logRetentionDays,
     manageAccountLogRole: config.websocket.accountLogRole,
+    partition,
     tags,
   });
 
@@ -160,6 +163,7 @@ export function createPlatform(config: StackConfig, opts: PlatformOptions): Plat
       }),
     ) as pulumi.Output<Record<string, string>>,
     secretEnv: secrets.sinkSecret ? { [AGENT_ENV.sinkAuthorization]: secrets.sinkSecret.arn } : undefined,
+    bootDependsOn: secrets.sinkSecretVersion ? [secrets.sinkSecretVersion] : [],
     arns: pulumi.all([tables.arns, queues.arns, secrets.prefixArn, secrets.sinkSecret?.arn]).apply(([t, q, secretPrefix, sinkSecret]) => ({
       tables: t,
       commandQueue: q.commands,
@@ -180,6 +184,7 @@ export function createPlatform(config: StackConfig, opts: PlatformOptions): Plat
     deadLetterQueues: { commandsDlq: queues.queues.commandsDlq.name, fanoutDlq: queues.queues.fanoutDlq.name },
     websocketApiId: ws.api.id,
     websocketStage: config.websocket.stageName,
+    websocketAccessLogGroup: ws.accessLogs.name,
     httpApiId: http.api.id,
     httpStage: HTTP_STAGE,
     metricsNamespace: namespace,

@@ -13,6 +13,14 @@
  * and then completes the lifecycle action, so the instance goes away as soon as the leases are
  * free rather than at the heartbeat timeout.
  *
+ * Boot failures: package install, bundle download and secret reads are retried with backoff
+ * (a package mirror, S3 or Secrets Manager answering an error for a few seconds must not cost
+ * an instance). A step that still fails runs the ERR trap: it reports the instance Unhealthy
+ * to its autoscaling group (SetInstanceHealth, granted on the agent's own group in iam.ts),
+ * which terminates and replaces it; if even that call fails, the instance powers off, and EC2
+ * Auto Scaling treats an instance in any state but running as unhealthy. Without this an
+ * instance whose boot failed passes EC2 status checks forever, running no agent.
+ *
  * Secrets never appear here: user data is readable by anything on the instance through IMDS
  * and by anyone with ec2:DescribeLaunchTemplateVersions. The agent reads credentials by
  * reference from Secrets Manager.
@@ -40,6 +48,16 @@ export interface UserDataInput {
 export const AGENT_SERVICE = 'realtime-gateway-agent.service';
 export const AGENT_PATH = '/opt/realtime-gateway/agent.mjs';
 export const AGENT_ENV_FILE = '/etc/realtime-gateway/agent.env';
+
+/** Attempts of each retried boot step; the pauses double from 2 s (2+4+8+16+32 s in all). */
+export const BOOT_ATTEMPTS = 6;
+
+/** IMDSv2 read (session token first), used by the boot script and the lifecycle watcher. */
+const IMDS_FUNCTION = `imds() {
+  local t
+  t=$(curl -sf -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 60') &&
+    curl -sf -H "X-aws-ec2-metadata-token: $t" "http://169.254.169.254/latest/meta-data/$1"
+}`;
 
 /** One `KEY="value"` line of a systemd EnvironmentFile. */
 export function envFileLine(key: string, value: string): string {
@@ -73,7 +91,7 @@ export function renderUserData(i: UserDataInput): string {
       if (k in i.env) throw new Error(`agent env ${k} is both a plain and a secret setting`);
       const arn = shellWord(i.secretEnv![k]!, `secret ARN of ${k}`);
       // Escaped for a double-quoted EnvironmentFile value; the value itself never hits a log.
-      return `v=$(aws secretsmanager get-secret-value --region ${region} --secret-id ${arn} --query SecretString --output text)
+      return `v=$(retry aws secretsmanager get-secret-value --region ${region} --secret-id ${arn} --query SecretString --output text)
 v=\${v//\\\\/\\\\\\\\}; v=\${v//\\"/\\\\\\"}
 printf '%s="%s"\\n' ${k} "$v" >> ${AGENT_ENV_FILE}
 unset v`;
@@ -84,13 +102,50 @@ unset v`;
 # agent bundle sha256: ${i.sha256}
 set -euo pipefail
 
-dnf install -y nodejs${i.nodeMajor}
+${IMDS_FUNCTION}
+
+# retry CMD...: runs CMD up to ${BOOT_ATTEMPTS} times, pausing 2, 4, 8, … s between attempts.
+retry() {
+  local attempt=1 pause=2
+  until "$@"; do
+    if [ "$attempt" -ge ${BOOT_ATTEMPTS} ]; then
+      echo "rtg-boot: $1 failed ${BOOT_ATTEMPTS} times" >&2
+      return 1
+    fi
+    sleep "$pause"
+    attempt=$((attempt + 1))
+    pause=$((pause * 2))
+  done
+}
+
+# A failed boot: let the group replace this instance instead of keeping it, agentless, in service.
+boot_failed() {
+  local status=$?
+  trap - ERR
+  echo "rtg-boot: failed with status $status at line $1; marking this instance Unhealthy" >&2
+  local id
+  id=$(imds instance-id || true)
+  if [ -z "$id" ] || ! retry aws autoscaling set-instance-health --region ${region} --instance-id "$id" \
+    --health-status Unhealthy --no-should-respect-grace-period; then
+    echo "rtg-boot: could not report Unhealthy; powering off" >&2
+    shutdown -h now
+  fi
+  exit "$status"
+}
+trap 'boot_failed $LINENO' ERR
+
+# Download and verify as one step, so a truncated or corrupted download is fetched again.
+fetch_bundle() {
+  aws s3 cp --only-show-errors --region ${region} s3://${bucket}/${key} ${AGENT_PATH}.download &&
+    echo "${i.sha256}  ${AGENT_PATH}.download" | sha256sum --check --strict --quiet
+}
+
+retry dnf install -y nodejs${i.nodeMajor}
 id -u rtg-agent >/dev/null 2>&1 || useradd --system --no-create-home --shell /sbin/nologin rtg-agent
 install -d -m 0755 /opt/realtime-gateway
 install -d -m 0750 -g rtg-agent /etc/realtime-gateway
 
-aws s3 cp --only-show-errors --region ${region} s3://${bucket}/${key} ${AGENT_PATH}.download
-echo "${i.sha256}  ${AGENT_PATH}.download" | sha256sum --check --strict --quiet
+retry fetch_bundle
 mv ${AGENT_PATH}.download ${AGENT_PATH}
 chmod 0644 ${AGENT_PATH}
 
@@ -127,11 +182,7 @@ RTG_UNIT
 cat > /usr/local/bin/rtg-lifecycle-watch <<'RTG_WATCH'
 #!/bin/bash
 set -u
-imds() {
-  local t
-  t=$(curl -sf -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 60') &&
-    curl -sf -H "X-aws-ec2-metadata-token: $t" "http://169.254.169.254/latest/meta-data/$1"
-}
+${IMDS_FUNCTION}
 while true; do
   if [ "$(imds autoscaling/target-lifecycle-state || true)" = "Terminated" ]; then
     systemctl stop ${AGENT_SERVICE}
@@ -160,5 +211,6 @@ RTG_UNIT
 
 systemctl daemon-reload
 systemctl enable --now ${AGENT_SERVICE} rtg-lifecycle-watch.service
+trap - ERR
 `;
 }

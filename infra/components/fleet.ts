@@ -2,8 +2,8 @@ import * as aws from '@pulumi/aws';
 import * as awsx from '@pulumi/awsx';
 import * as pulumi from '@pulumi/pulumi';
 import type { Bundle } from '../bundle';
-import type { StackConfig } from '../config';
-import { agentPolicy, assertScoped, assumeRolePolicy, type AgentPolicyArns } from '../iam';
+import { LIFECYCLE_HOOK_MARGIN_SECONDS, type StackConfig } from '../config';
+import { agentGroupPolicy, agentPolicy, assertScoped, assumeRolePolicy, type AgentPolicyArns } from '../iam';
 import { childName, objectArn } from '../naming';
 import { renderUserData } from '../userdata';
 
@@ -24,6 +24,11 @@ export interface AgentFleetArgs {
   readonly secretEnv?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /** Everything the instance role may touch, except the bundle object (created here). */
   readonly arns: pulumi.Input<Omit<AgentPolicyArns, 'bundleObject'>>;
+  /**
+   * What the boot script reads and must therefore exist before any instance can launch (the
+   * sink secret's version: a secret without one answers GetSecretValue with an error).
+   */
+  readonly bootDependsOn?: readonly pulumi.Resource[];
   readonly tags?: Record<string, string>;
 }
 
@@ -59,6 +64,11 @@ export class AgentFleet extends pulumi.ComponentResource {
         childName(name, 'vpc'),
         {
           numberOfAvailabilityZones: 2,
+          // Explicit: awsx uses "Legacy" when none is given and announces "Auto" as the default
+          // of its next major version, which allocates the subnets differently and would
+          // re-plan (replace) every subnet on an upgrade. Legacy is the layout this program has
+          // always produced (docs/decisions.md).
+          subnetStrategy: awsx.ec2.SubnetAllocationStrategy.Legacy,
           natGateways: { strategy: s.natGateways === 'onePerAz' ? awsx.ec2.NatGatewayStrategy.OnePerAz : awsx.ec2.NatGatewayStrategy.Single },
           tags: args.tags,
         },
@@ -119,8 +129,12 @@ export class AgentFleet extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: [publicAccess] },
     );
-    // Content-addressed key: a new bundle is a new object, and the old one stays valid for
-    // instances still booting from the previous launch template version.
+    // Content-addressed key: a new bundle is a new object, so its key changes with the launch
+    // template's user data. The old object does NOT stay: a changed key replaces this resource,
+    // and Pulumi deletes the replaced object at the end of the update (after the group points
+    // at the new template version); the instance role is granted only the current key anyway.
+    // An instance still booting from the previous version then fails its download, and the
+    // boot-failure path (userdata.ts) has the group replace it from the new version.
     const objectKey = `agent/${args.bundle.sha256}.mjs`;
     this.bundleObject = new aws.s3.BucketObjectv2(
       childName(name, 'bundle'),
@@ -197,7 +211,8 @@ export class AgentFleet extends pulumi.ComponentResource {
         tagSpecifications: [{ resourceType: 'instance', tags: { ...args.tags, Name: `${args.prefix}-agent` } }, { resourceType: 'volume', tags: { ...args.tags } }],
         tags: args.tags,
       },
-      { parent: this, dependsOn: [this.bundleObject, this.policy, ...attachments] },
+      // Everything the boot script fetches exists before an instance can launch from this.
+      { parent: this, dependsOn: [this.bundleObject, this.policy, ...attachments, ...(args.bootDependsOn ?? [])] },
     );
     this.group = new aws.autoscaling.Group(
       childName(name, 'asg'),
@@ -228,20 +243,17 @@ export class AgentFleet extends pulumi.ComponentResource {
         autoscalingGroupName: this.group.name,
         lifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
         // Upper bound: the watcher completes the action as soon as the agent has stopped.
-        heartbeatTimeout: s.leaseReleaseSeconds + 30,
+        // ≤ 7200 s (PutLifecycleHook): config.ts caps leaseReleaseSeconds accordingly.
+        heartbeatTimeout: s.leaseReleaseSeconds + LIFECYCLE_HOOK_MARGIN_SECONDS,
         defaultResult: 'CONTINUE',
       },
       { parent: this },
     );
-    // After the group exists (its ARN has a generated id): the watcher may complete the hook.
+    // After the group exists (its ARN has a generated id): the watcher may complete the hook,
+    // and a failed boot may mark its own instance unhealthy.
     new aws.iam.RolePolicy(
       childName(name, 'lifecycle-policy'),
-      {
-        role: this.role.id,
-        policy: this.group.arn.apply((arn) =>
-          assertScoped('agent lifecycle', { Version: '2012-10-17', Statement: [{ Sid: 'CompleteOwnHook', Effect: 'Allow', Action: ['autoscaling:CompleteLifecycleAction'], Resource: [arn] }] }),
-        ),
-      },
+      { role: this.role.id, policy: this.group.arn.apply((arn) => assertScoped('agent lifecycle', agentGroupPolicy(arn))) },
       { parent: this },
     );
     this.registerOutputs({ autoScalingGroupName: this.group.name, bucket: this.bucket.bucket });

@@ -14,6 +14,8 @@ export interface MonitoringArgs {
   readonly deadLetterQueues: Readonly<Partial<Record<QueueName, pulumi.Input<string>>>>;
   readonly websocketApiId: pulumi.Input<string>;
   readonly websocketStage: string;
+  /** The WebSocket stage's access log group (JSON lines, components/access-logs.ts). */
+  readonly websocketAccessLogGroup: pulumi.Input<string>;
   readonly httpApiId: pulumi.Input<string>;
   readonly httpStage: string;
   /** Custom namespace the agent publishes its counters to. */
@@ -27,6 +29,26 @@ export interface MonitoringArgs {
  */
 export const UPSTREAMS_FAILED_METRIC = 'socketsFailed';
 
+/**
+ * WebSocket requests API Gateway answered with a 5xx, counted from the stage's access log.
+ * Not the IntegrationError metric: AWS counts "requests that return a 4XX/5XX response from the
+ * integration" there, so every refused $connect (401/403) or bad client frame would page.
+ */
+export const WEBSOCKET_SERVER_ERRORS_METRIC = 'WebSocketServerErrors';
+
+/**
+ * Metric filter over the access log's `status` ($context.status, a JSON string): 5xx only.
+ * CloudWatch Logs JSON filter patterns match string values with a trailing `*` wildcard.
+ */
+export const WEBSOCKET_SERVER_ERRORS_FILTER = '{ $.status = 5* }';
+
+/** What each dead-letter queue's alarm tells the operator. */
+const DLQ_ALARM_DESCRIPTIONS: Readonly<Partial<Record<QueueName, string>>> = {
+  fanoutDlq:
+    'fan-out gave up on items-stream records (retries or record age exhausted): subscribers of the topics in the shard range named by each message missed events; replay them (docs/deploy.md, "Alarms")',
+  commandsDlq: 'upstream commands failed 5 receives: the agents did not act on them (docs/deploy.md, "Alarms")',
+};
+
 interface AlarmSpec {
   readonly id: string;
   readonly description: string;
@@ -35,6 +57,8 @@ interface AlarmSpec {
   readonly dimensions: Record<string, pulumi.Input<string>>;
   readonly statistic: 'Sum' | 'Maximum';
   readonly threshold: number;
+  /** Default GreaterThanOrEqualToThreshold. */
+  readonly comparison?: 'GreaterThanThreshold' | 'GreaterThanOrEqualToThreshold';
   readonly periodSeconds?: number;
   readonly evaluationPeriods?: number;
 }
@@ -64,14 +88,18 @@ export class Monitoring extends pulumi.ComponentResource {
     const specs: AlarmSpec[] = [
       { id: 'fanout-errors', description: 'fanout Lambda invocations failed (batches are being retried, bisected or sent to the DLQ)', namespace: 'AWS/Lambda', metricName: 'Errors', dimensions: { FunctionName: fanout }, statistic: 'Sum', threshold: 1 },
       { id: 'fanout-iterator-age', description: `items stream is more than ${args.iteratorAgeMs} ms behind: subscribers get stale events`, namespace: 'AWS/Lambda', metricName: 'IteratorAge', dimensions: { FunctionName: fanout }, statistic: 'Maximum', threshold: args.iteratorAgeMs, periodSeconds: 60, evaluationPeriods: 3 },
+      // Any message at all: ApproximateNumberOfMessagesVisible > 0. A queue holding messages
+      // counts as active, so SQS keeps publishing the metric while the alarm matters; an empty,
+      // idle queue publishes nothing, hence notBreaching (below) rather than INSUFFICIENT_DATA.
       ...Object.entries(args.deadLetterQueues).map(([q, queueName]) => ({
         id: `${q}-depth`,
-        description: `messages in the ${q} dead-letter queue need attention`,
+        description: DLQ_ALARM_DESCRIPTIONS[q as QueueName] ?? `messages in the ${q} dead-letter queue need attention`,
         namespace: 'AWS/SQS',
         metricName: 'ApproximateNumberOfMessagesVisible',
         dimensions: { QueueName: queueName! },
         statistic: 'Maximum' as const,
-        threshold: 1,
+        threshold: 0,
+        comparison: 'GreaterThanThreshold' as const,
       })),
       ...Object.entries(args.functionNames).map(([fn, functionName]) => ({
         id: `${fn}-throttles`,
@@ -83,11 +111,22 @@ export class Monitoring extends pulumi.ComponentResource {
         threshold: 1,
       })),
       { id: 'http-5xx', description: 'HTTP API answered 5xx (integration or Lambda failures)', namespace: 'AWS/ApiGateway', metricName: '5xx', dimensions: { ApiId: args.httpApiId, Stage: args.httpStage }, statistic: 'Sum', threshold: 5 },
-      // WebSocket APIs publish no 5xx metric; IntegrationError counts integration 5xx answers.
-      { id: 'websocket-integration-errors', description: 'WebSocket API integrations failed (5xx from the route Lambdas)', namespace: 'AWS/ApiGateway', metricName: 'IntegrationError', dimensions: { ApiId: args.websocketApiId, Stage: args.websocketStage }, statistic: 'Sum', threshold: 5 },
+      // WebSocket APIs publish no 5xx metric, and IntegrationError includes 4xx: count 5xx
+      // answers from the access log instead (the metric filter below).
+      { id: 'websocket-integration-errors', description: 'WebSocket routes answered 5xx (route Lambda failed, timed out or was throttled); client 4xx are not counted', namespace: args.metricsNamespace, metricName: WEBSOCKET_SERVER_ERRORS_METRIC, dimensions: {}, statistic: 'Sum', threshold: 5 },
       { id: 'websocket-execution-errors', description: 'WebSocket API execution errors', namespace: 'AWS/ApiGateway', metricName: 'ExecutionError', dimensions: { ApiId: args.websocketApiId, Stage: args.websocketStage }, statistic: 'Sum', threshold: 5 },
       { id: 'upstreams-failed', description: 'upstream sockets gave up after repeated health-check failures (status failed)', namespace: args.metricsNamespace, metricName: UPSTREAMS_FAILED_METRIC, dimensions: {}, statistic: 'Sum', threshold: 1 },
     ];
+
+    new aws.cloudwatch.LogMetricFilter(
+      childName(name, 'websocket-5xx'),
+      {
+        logGroupName: args.websocketAccessLogGroup,
+        pattern: WEBSOCKET_SERVER_ERRORS_FILTER,
+        metricTransformation: { namespace: args.metricsNamespace, name: WEBSOCKET_SERVER_ERRORS_METRIC, value: '1', unit: 'Count' },
+      },
+      { parent: this },
+    );
 
     const alarms: Record<string, aws.cloudwatch.MetricAlarm> = {};
     for (const a of specs) {
@@ -103,7 +142,7 @@ export class Monitoring extends pulumi.ComponentResource {
           period: a.periodSeconds ?? 300,
           evaluationPeriods: a.evaluationPeriods ?? 1,
           threshold: a.threshold,
-          comparisonOperator: 'GreaterThanOrEqualToThreshold',
+          comparisonOperator: a.comparison ?? 'GreaterThanOrEqualToThreshold',
           treatMissingData: 'notBreaching',
           alarmActions: [this.topic.arn],
           okActions: [this.topic.arn],
@@ -158,6 +197,7 @@ export function dashboardBody(d: {
         ['AWS/ApiGateway', 'MessageCount', 'ApiId', d.wsApi, 'Stage', d.wsStage],
         ['AWS/ApiGateway', 'IntegrationError', 'ApiId', d.wsApi, 'Stage', d.wsStage],
         ['AWS/ApiGateway', 'ExecutionError', 'ApiId', d.wsApi, 'Stage', d.wsStage],
+        [d.namespace, WEBSOCKET_SERVER_ERRORS_METRIC],
       ], 0, 0),
       widget('HTTP API: requests, 4xx, 5xx', [
         ['AWS/ApiGateway', 'Count', 'ApiId', d.httpApi, 'Stage', d.httpStage],
@@ -168,7 +208,7 @@ export function dashboardBody(d: {
       widget('Lambda errors', fnNames.map((f) => ['AWS/Lambda', 'Errors', 'FunctionName', f]), 12, 6),
       widget('Lambda throttles', fnNames.map((f) => ['AWS/Lambda', 'Throttles', 'FunctionName', f]), 0, 12),
       widget('Lambda duration p99 (ms)', fnNames.map((f) => ['AWS/Lambda', 'Duration', 'FunctionName', f]), 12, 12, 'p99'),
-      widget('Dead-letter queues', Object.values(d.dlqs).map((q) => ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', q]), 0, 18, 'Maximum'),
+      widget('Dead-letter queues: visible messages', Object.values(d.dlqs).map((q) => ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', q]), 0, 18, 'Maximum'),
       widget('Upstreams failed', [[d.namespace, UPSTREAMS_FAILED_METRIC]], 12, 18),
     ],
   };

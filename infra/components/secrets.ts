@@ -11,6 +11,7 @@ export interface SecretStoreArgs {
   readonly account: pulumi.Input<string>;
   /** Data-lake sink credentials (plaintext config value; stored as a secret). */
   readonly sinkCredentials?: string;
+  /** 0 deletes at once (ForceDeleteWithoutRecovery), otherwise 7–30 days. */
   readonly recoveryWindowInDays: number;
   readonly tags?: Record<string, string>;
 }
@@ -26,23 +27,30 @@ export class SecretStore extends pulumi.ComponentResource {
   /** `arn:…:secret:{prefix}*` */
   readonly prefixArn: pulumi.Output<string>;
   readonly sinkSecret?: aws.secretsmanager.Secret;
+  /** The sink secret's value: anything that reads the secret at boot must wait for it. */
+  readonly sinkSecretVersion?: aws.secretsmanager.SecretVersion;
 
   constructor(name: string, args: SecretStoreArgs, opts?: pulumi.ComponentResourceOptions) {
     super('realtime-gateway:infra:SecretStore', name, {}, opts);
+    const w = args.recoveryWindowInDays;
+    if (!Number.isInteger(w) || (w !== 0 && (w < 7 || w > 30))) throw new Error(`secrets: recoveryWindowInDays ${w} is neither 0 nor 7–30 (DeleteSecret)`);
     this.prefix = args.secretPrefix;
     this.prefixArn = pulumi.all([args.partition, args.region, args.account]).apply(([p, r, a]) => secretPrefixArn(p, r, a, args.secretPrefix));
     if (args.sinkCredentials !== undefined) {
       this.sinkSecret = new aws.secretsmanager.Secret(
         childName(name, 'sink'),
         {
-          name: `realtime-gateway/${args.stack}/sink/credentials`,
+          // A prefix, not a fixed name: a deleted secret keeps its name for its recovery window
+          // (7–30 days, DeleteSecret), so a fixed name would make a destroy + redeploy fail with
+          // "already scheduled for deletion". The agent reads it by ARN (user data).
+          namePrefix: `realtime-gateway/${args.stack}/sink/credentials-`,
           description: 'realtime-gateway data-lake sink credentials (read by the upstream agent)',
           recoveryWindowInDays: args.recoveryWindowInDays,
           tags: args.tags,
         },
         { parent: this },
       );
-      new aws.secretsmanager.SecretVersion(
+      this.sinkSecretVersion = new aws.secretsmanager.SecretVersion(
         childName(name, 'sink-value'),
         { secretId: this.sinkSecret.id, secretString: pulumi.secret(args.sinkCredentials) },
         { parent: this.sinkSecret },

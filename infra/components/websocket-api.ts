@@ -2,7 +2,7 @@ import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import type { WebSocketRouteKey } from '../../lib/functions';
 import type { Throttle } from '../config';
-import { accessLogGroupName, childName, websocketRouteSourceArn } from '../naming';
+import { accessLogGroupName, awsManagedPolicyArn, childName, websocketRouteSourceArn } from '../naming';
 import { WEBSOCKET_ACCESS_LOG_FORMAT } from './access-logs';
 
 export interface WebSocketApiArgs {
@@ -14,6 +14,8 @@ export interface WebSocketApiArgs {
    * role (one per account and region). Create it here unless another stack already does.
    */
   readonly manageAccountLogRole: boolean;
+  /** `aws.getPartition()`: the managed policy's ARN differs in aws-cn and aws-us-gov. */
+  readonly partition: pulumi.Input<string>;
   readonly tags?: Record<string, string>;
 }
 
@@ -52,19 +54,29 @@ export class WebSocketApi extends pulumi.ComponentResource {
       { parent: this },
     );
     if (args.manageAccountLogRole) {
+      // Account-wide, not per stack: the setting is one per account and region, shared by every
+      // REST/WebSocket API there ("you should only have one AWS::ApiGateway::Account resource per
+      // region per account", CloudFormation reference). Since terraform-provider-aws v6 (behind
+      // @pulumi/aws v7) deleting aws_api_gateway_account resets the setting (hashicorp/
+      // terraform-provider-aws#42226 removed `reset_on_delete`), so destroying this stack would
+      // switch off access logging for every other API in the region. retainOnDelete keeps the
+      // role, its policy and the setting when the stack goes (the fix SST shipped, sst#6911);
+      // `websocket.accountLogRole: false` on every other stack of the account keeps them from
+      // overwriting it (docs/deploy.md).
+      const retained = { parent: this, retainOnDelete: true };
       const role = new aws.iam.Role(
         childName(name, 'apigw-logs-role'),
         { assumeRolePolicy: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'apigateway.amazonaws.com' }, Action: 'sts:AssumeRole' }] }) },
-        { parent: this },
+        retained,
       );
       // AWS's own policy for this account-wide service role (API Gateway writes to the log
       // groups of every REST/WebSocket API in the region through it).
       const attach = new aws.iam.RolePolicyAttachment(
         childName(name, 'apigw-logs-policy'),
-        { role: role.name, policyArn: 'arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs' },
-        { parent: this },
+        { role: role.name, policyArn: pulumi.output(args.partition).apply((p) => awsManagedPolicyArn(p, 'service-role/AmazonAPIGatewayPushToCloudWatchLogs')) },
+        retained,
       );
-      this.accountSettings = new aws.apigateway.Account(childName(name, 'apigw-account'), { cloudwatchRoleArn: role.arn }, { parent: this, dependsOn: [attach] });
+      this.accountSettings = new aws.apigateway.Account(childName(name, 'apigw-account'), { cloudwatchRoleArn: role.arn }, { ...retained, dependsOn: [attach] });
     }
     this.url = pulumi.interpolate`${this.api.apiEndpoint}/${args.stageName}`;
     this.managementEndpoint = this.api.apiEndpoint.apply((e) => `${e.replace(/^wss:\/\//, 'https://')}/${args.stageName}`);

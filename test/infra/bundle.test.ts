@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { BundleError, bundleAgent, bundleLambda, handlerEntry } from '../../infra/bundle';
+import { BundleError, bundleAgent, bundleLambda, handlerEntry, stackBuildDir } from '../../infra/bundle';
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 const requireCjs = createRequire(import.meta.url);
@@ -40,6 +40,16 @@ describe('infra: esbuild bundler', function () {
     const b = bundleAgent(path.join(here, 'fixtures/handler/ok.ts'), out);
     expect(b.file.endsWith('agent.mjs')).to.equal(true);
     expect(fs.readFileSync(b.file, 'utf8')).to.include('createRequire');
+  });
+
+  it('builds each stack into its own directory, so one stack’s build never removes another’s bundles', () => {
+    const entry = path.join(here, 'fixtures/handler/ok.ts');
+    expect(stackBuildDir(out, 'dev')).to.equal(path.join(out, '.build', 'dev'));
+    const dev = bundleLambda(entry, stackBuildDir(out, 'dev'), 'ok');
+    const prod = bundleLambda(entry, stackBuildDir(out, 'prod'), 'ok');
+    expect(prod.file).to.not.equal(dev.file);
+    expect(fs.readFileSync(dev.file).length).to.equal(dev.bytes); // still there after the prod build
+    for (const bad of ['..', '../dev', 'a/b', '']) expect(() => stackBuildDir(out, bad), bad).to.throw(/cannot name a build directory/);
   });
 
   it('fails clearly, naming the file, when a handler file does not exist', () => {

@@ -45,6 +45,15 @@ describe('infra: stack configuration', () => {
     expect(prod.fleet).to.deep.include({ vpc: 'dedicated', minSize: 2, maxSize: 4, desiredCapacity: 2 });
   });
 
+  it('caps fleet.leaseReleaseSeconds so the lifecycle hook heartbeat (lease + 30 s) stays within 7200 s', () => {
+    const fleet = (leaseReleaseSeconds: number) => ({ ...DEV, fleet: JSON.stringify({ leaseReleaseSeconds }) });
+    expect(parseStackConfig('dev', fleet(7170)).fleet.leaseReleaseSeconds).to.equal(7170);
+    for (const v of [7171, 7200, 7201]) {
+      fails('dev', fleet(v), 'realtime-gateway:fleet.leaseReleaseSeconds', new RegExp(`is ${v}; expected an integer from 30 to 7170: the termination lifecycle hook waits leaseReleaseSeconds \\+ 30 s and AWS caps a hook's heartbeat timeout at 7200 s`));
+    }
+    fails('dev', fleet(29), 'realtime-gateway:fleet.leaseReleaseSeconds', /is 29; expected an integer from 30 to 7170/);
+  });
+
   it('takes lists as YAML lists or comma-separated strings', () => {
     expect(parseStackConfig('dev', { ...DEV, itemKeys: '["vehicleId","batteryId"]' }).itemKeys).to.deep.equal(['vehicleId', 'batteryId']);
     expect(parseStackConfig('dev', { ...DEV, itemKeys: 'vehicleId, batteryId' }).itemKeys).to.deep.equal(['vehicleId', 'batteryId']);

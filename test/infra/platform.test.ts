@@ -283,6 +283,16 @@ for (const stack of ['dev', 'prod'] as const) {
         }
       });
 
+      it('keeps the account-wide API Gateway CloudWatch role and setting out of the stack lifecycle (retainOnDelete)', () => {
+        const account = one('aws:apigateway/account:Account');
+        const role = one('aws:iam/role:Role', (r) => r.state.arn === account.inputs.cloudwatchRoleArn);
+        const attachment = one('aws:iam/rolePolicyAttachment:RolePolicyAttachment', (r) => r.inputs.role === role.state.name);
+        for (const r of [account, role, attachment]) expect(r.options.retainOnDelete, `${r.type} ${r.name}`).to.equal(true);
+        // Everything else follows the stack: only these three are retained.
+        const retained = run.resources.filter((r) => r.options.retainOnDelete && r.type !== 'aws:dynamodb/table:Table').map((r) => r.name);
+        expect(retained.sort()).to.deep.equal([account.name, role.name, attachment.name].sort());
+      });
+
       it('outputs the wss:// URL and the https management endpoint of the stage', () => {
         expect(outputs.websocketUrl).to.match(new RegExp(`^wss://[a-z0-9]+\\.execute-api\\.${REGION}\\.amazonaws\\.com/${config.websocket.stageName}$`));
         expect(outputs.managementEndpoint).to.equal(outputs.websocketUrl.replace('wss://', 'https://'));
@@ -388,8 +398,37 @@ for (const stack of ['dev', 'prod'] as const) {
         expect(asg.inputs.vpcZoneIdentifiers).to.deep.equal(subnets);
         const hook = one('aws:autoscaling/lifecycleHook:LifecycleHook');
         expect(hook.inputs.lifecycleTransition).to.equal('autoscaling:EC2_INSTANCE_TERMINATING');
-        expect(hook.inputs.heartbeatTimeout).to.be.greaterThan(config.fleet.leaseReleaseSeconds);
+        expect(hook.inputs.heartbeatTimeout).to.equal(config.fleet.leaseReleaseSeconds + 30).and.to.be.at.most(7200);
       });
+
+      it('lets a failed boot report its own instance Unhealthy, and nothing else', () => {
+        const asg = one('aws:autoscaling/group:Group');
+        const doc = JSON.parse(one('aws:iam/rolePolicy:RolePolicy', (r) => r.name === 'agents-lifecycle-policy').inputs.policy);
+        const st = doc.Statement.find((x: any) => x.Action.includes('autoscaling:SetInstanceHealth'));
+        expect(st).to.deep.include({ Effect: 'Allow', Action: ['autoscaling:SetInstanceHealth'], Resource: [asg.state.arn] });
+        const ud = Buffer.from(one('aws:ec2/launchTemplate:LaunchTemplate').inputs.userData, 'base64').toString('utf8');
+        expect(ud).to.include("trap 'boot_failed $LINENO' ERR");
+        expect(ud).to.include('--health-status Unhealthy --no-should-respect-grace-period');
+      });
+
+      if (stack === 'prod') {
+        it('sets the dedicated VPC subnet strategy explicitly', () => {
+          expect(one('awsx:ec2:Vpc').inputs.subnetStrategy).to.equal('Legacy');
+        });
+
+        it('creates the launch template only after the sink secret has its value', () => {
+          const lt = one('aws:ec2/launchTemplate:LaunchTemplate');
+          const version = one('aws:secretsmanager/secretVersion:SecretVersion');
+          expect(lt.options.dependencies.some((urn) => urn.endsWith(`::${version.name}`)), lt.options.dependencies.join('\n')).to.equal(true);
+        });
+
+        it('names the sink secret by prefix (a redeploy never collides with a deleted one) and keeps 30 days of recovery', () => {
+          const secret = one('aws:secretsmanager/secret:Secret');
+          expect(secret.inputs.name).to.equal(undefined);
+          expect(secret.inputs.namePrefix).to.equal('realtime-gateway/prod/sink/credentials-');
+          expect(secret.inputs.recoveryWindowInDays).to.equal(30);
+        });
+      }
     });
 
     describe('alarms and dashboard', () => {
@@ -406,12 +445,39 @@ for (const stack of ['dev', 'prod'] as const) {
         has('AWS/SQS', 'ApproximateNumberOfMessagesVisible', { QueueName: `${config.prefix}-commandsDlq` });
         for (const f of FUNCTIONS) has('AWS/Lambda', 'Throttles', { FunctionName: `${config.prefix}-${f.name}` });
         has('AWS/ApiGateway', '5xx');
-        has('AWS/ApiGateway', 'IntegrationError');
+        has(`RealtimeGateway/${stack}`, 'WebSocketServerErrors');
         has(`RealtimeGateway/${stack}`, 'socketsFailed');
         for (const a of alarms) expect(a.inputs.alarmActions, a.name).to.deep.equal([topic.state.arn]);
         const subs = all('aws:sns/topicSubscription:TopicSubscription');
         if (config.alarms.email) expect(subs.map((s) => [s.inputs.protocol, s.inputs.endpoint])).to.deep.equal([['email', config.alarms.email]]);
         else expect(subs).to.have.length(0);
+      });
+
+      it('pages on WebSocket 5xx only: a metric filter over the access log status, never IntegrationError (which counts 4xx)', () => {
+        const alarms = all('aws:cloudwatch/metricAlarm:MetricAlarm');
+        expect(alarms.filter((a) => a.inputs.metricName === 'IntegrationError')).to.deep.equal([]);
+        const alarm = one('aws:cloudwatch/metricAlarm:MetricAlarm', (a) => a.inputs.name === `${config.prefix}-websocket-integration-errors`);
+        const filter = one('aws:cloudwatch/logMetricFilter:LogMetricFilter');
+        const stage = one('aws:apigatewayv2/stage:Stage', (x) => x.inputs.name === config.websocket.stageName);
+        const logs = one('aws:cloudwatch/logGroup:LogGroup', (l) => l.state.arn === stage.inputs.accessLogSettings.destinationArn);
+        expect(filter.inputs.logGroupName).to.equal(logs.inputs.name);
+        // The field the filter reads is the status API Gateway answered with.
+        expect(JSON.parse(stage.inputs.accessLogSettings.format).status).to.equal('$context.status');
+        expect(filter.inputs.pattern).to.equal('{ $.status = 5* }');
+        expect(filter.inputs.metricTransformation).to.deep.include({ namespace: alarm.inputs.namespace, name: alarm.inputs.metricName, value: '1' });
+        expect([alarm.inputs.statistic, alarm.inputs.alarmActions]).to.deep.equal(['Sum', [one('aws:sns/topic:Topic').state.arn]]);
+      });
+
+      it('alarms when the fan-out DLQ holds any message (visible > 0), to the alarm topic, and shows it on the dashboard', () => {
+        const dlq = `${config.prefix}-fanoutDlq`;
+        const alarm = one('aws:cloudwatch/metricAlarm:MetricAlarm', (a) => a.inputs.name === `${config.prefix}-fanoutDlq-depth`);
+        expect(alarm.inputs).to.deep.include({ namespace: 'AWS/SQS', metricName: 'ApproximateNumberOfMessagesVisible', statistic: 'Maximum', threshold: 0, comparisonOperator: 'GreaterThanThreshold', treatMissingData: 'notBreaching' });
+        expect(alarm.inputs.dimensions).to.deep.equal({ QueueName: dlq });
+        expect(alarm.inputs.alarmActions).to.deep.equal([one('aws:sns/topic:Topic').state.arn]);
+        expect(alarm.inputs.alarmDescription).to.match(/replay/);
+        const widgets = JSON.parse(one('aws:cloudwatch/dashboard:Dashboard').inputs.dashboardBody).widgets;
+        const dlqWidget = widgets.find((w: any) => /Dead-letter/.test(w.properties.title));
+        expect(dlqWidget.properties.metrics).to.deep.include(['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', dlq]);
       });
 
       it('outputs the dashboard name, table names and queue URL', () => {

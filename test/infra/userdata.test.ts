@@ -1,5 +1,9 @@
 import { expect } from 'chai';
-import { envFileLine, renderUserData, type UserDataInput } from '../../infra/userdata';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BOOT_ATTEMPTS, envFileLine, renderUserData, type UserDataInput } from '../../infra/userdata';
 
 const base: UserDataInput = {
   nodeMajor: 22,
@@ -18,7 +22,7 @@ describe('infra: agent user data', () => {
     const ud = renderUserData(base);
     expect(ud.startsWith('#!/bin/bash\n')).to.equal(true);
     expect(ud).to.include('set -euo pipefail');
-    expect(ud).to.include('dnf install -y nodejs22');
+    expect(ud).to.include('retry dnf install -y nodejs22');
     expect(ud).to.include(`aws s3 cp --only-show-errors --region eu-west-1 s3://rtg-dev-agent-abc/${base.objectKey}`);
     expect(ud).to.include(`echo "${base.sha256}  /opt/realtime-gateway/agent.mjs.download" | sha256sum --check --strict`);
     expect(ud).to.include('ExecStart=/usr/bin/node-22 /opt/realtime-gateway/agent.mjs');
@@ -45,7 +49,7 @@ describe('infra: agent user data', () => {
   it('fetches secret settings at boot by ARN, never rendering their values', () => {
     const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:realtime-gateway/dev/sink/credentials-AbC123';
     const ud = renderUserData({ ...base, secretEnv: { SINK_AUTHORIZATION: arn } });
-    expect(ud).to.include(`aws secretsmanager get-secret-value --region eu-west-1 --secret-id ${arn} --query SecretString --output text`);
+    expect(ud).to.include(`v=$(retry aws secretsmanager get-secret-value --region eu-west-1 --secret-id ${arn} --query SecretString --output text)`);
     expect(ud).to.include(`printf '%s="%s"\\n' SINK_AUTHORIZATION "$v" >> /etc/realtime-gateway/agent.env`);
     expect(() => renderUserData({ ...base, secretEnv: { STACK: arn } })).to.throw(/both a plain and a secret/);
   });
@@ -62,5 +66,74 @@ describe('infra: agent user data', () => {
 
   it('escapes quotes and backslashes in EnvironmentFile values', () => {
     expect(envFileLine('A', 'say "hi" \\ bye')).to.equal('A="say \\"hi\\" \\\\ bye"');
+  });
+
+  /**
+   * The boot script's retry and failure path, run by bash: the rendered preamble (helpers and
+   * ERR trap) followed by one boot step, with stub `aws`, `curl`, `sleep` and `shutdown`
+   * commands first on PATH that record how they were called.
+   */
+  describe('boot failures (run in bash with stub commands)', () => {
+    let dir: string;
+    beforeEach(() => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rtg-userdata-'));
+      const bin = path.join(dir, 'bin');
+      fs.mkdirSync(bin);
+      const stub = (name: string, body: string) => fs.writeFileSync(path.join(bin, name), `#!/bin/bash\n${body}\n`, { mode: 0o755 });
+      stub('sleep', `echo "$1" >> "${dir}/sleeps"`);
+      stub('shutdown', `echo "shutdown $*" >> "${dir}/calls"`);
+      stub('curl', `case "$*" in *api/token*) echo TOKEN ;; *instance-id*) echo i-0abc123 ;; *) exit 22 ;; esac`);
+      // aws: autoscaling answers $AWS_AUTOSCALING_EXIT (default 0); anything else fails.
+      stub('aws', `echo "aws $*" >> "${dir}/calls"; if [ "$1" = autoscaling ]; then exit "\${AWS_AUTOSCALING_EXIT:-0}"; fi; exit 1`);
+      // flaky: fails $FLAKY_FAILS times, then succeeds.
+      stub('flaky', `n=$(cat "${dir}/flaky" 2>/dev/null || echo 0); echo $((n + 1)) > "${dir}/flaky"; [ "$n" -ge "\${FLAKY_FAILS:-0}" ]`);
+    });
+    afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    const preamble = (ud: string) => ud.slice(0, ud.indexOf('retry dnf install'));
+    const run = (script: string, env: Record<string, string> = {}) => {
+      const file = path.join(dir, 'boot.sh');
+      fs.writeFileSync(file, script);
+      const r = spawnSync('bash', [file], { env: { PATH: `${path.join(dir, 'bin')}:${process.env.PATH}`, ...env }, encoding: 'utf8', timeout: 20_000 });
+      const read = (f: string) => (fs.existsSync(path.join(dir, f)) ? fs.readFileSync(path.join(dir, f), 'utf8').trim().split('\n') : []);
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr, calls: read('calls'), sleeps: read('sleeps'), attempts: Number(read('flaky')[0] ?? 0) };
+    };
+
+    it('retries a failing step with doubling pauses and carries on once it succeeds', () => {
+      const r = run(`${preamble(renderUserData(base))}retry flaky\necho booted\n`, { FLAKY_FAILS: '2' });
+      expect(r.status, r.stderr).to.equal(0);
+      expect(r.stdout.trim()).to.equal('booted');
+      expect(r.attempts).to.equal(3);
+      expect(r.sleeps).to.deep.equal(['2', '4']);
+      expect(r.calls).to.deep.equal([]); // healthy: nothing reported
+    });
+
+    it('after the last attempt stops the boot and reports this instance Unhealthy to its group', () => {
+      const r = run(`${preamble(renderUserData(base))}retry flaky\necho booted\n`, { FLAKY_FAILS: '100' });
+      expect(r.status).to.not.equal(0);
+      expect(r.stdout).to.not.include('booted');
+      expect(r.attempts).to.equal(BOOT_ATTEMPTS);
+      expect(r.calls).to.deep.equal(['aws autoscaling set-instance-health --region eu-west-1 --instance-id i-0abc123 --health-status Unhealthy --no-should-respect-grace-period']);
+      expect(r.stderr).to.match(/rtg-boot: failed with status 1 at line \d+/);
+    });
+
+    it('powers the instance off when even the health report fails (EC2 Auto Scaling replaces a stopped instance)', () => {
+      const r = run(`${preamble(renderUserData(base))}false\n`, { AWS_AUTOSCALING_EXIT: '1' });
+      expect(r.status).to.not.equal(0);
+      expect(r.calls.filter((c) => c.startsWith('aws autoscaling set-instance-health'))).to.have.length(BOOT_ATTEMPTS);
+      expect(r.calls.at(-1)).to.equal('shutdown -h now');
+    });
+
+    it('a secret that cannot be read is retried, then fails the boot without writing a value', () => {
+      const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:realtime-gateway/dev/sink/credentials-AbC123';
+      const ud = renderUserData({ ...base, secretEnv: { SINK_AUTHORIZATION: arn } });
+      const block = ud.slice(ud.indexOf('v=$(retry aws secretsmanager'), ud.indexOf('unset v') + 'unset v'.length);
+      const r = run(`${preamble(ud)}${block.replaceAll('/etc/realtime-gateway/agent.env', path.join(dir, 'agent.env'))}\necho booted\n`);
+      expect(r.status).to.not.equal(0);
+      expect(r.stdout).to.not.include('booted');
+      expect(r.calls.filter((c) => c.startsWith('aws secretsmanager get-secret-value'))).to.have.length(BOOT_ATTEMPTS);
+      expect(r.calls.at(-1)).to.match(/^aws autoscaling set-instance-health .* --health-status Unhealthy/);
+      expect(fs.existsSync(path.join(dir, 'agent.env'))).to.equal(false);
+    });
   });
 });

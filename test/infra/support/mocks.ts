@@ -22,13 +22,15 @@ export interface Recorded {
   /** Inputs as the engine received them: secret values are wrapped (see isSecretValue). */
   readonly raw: Record<string, any>;
   readonly state: Record<string, any>;
+  /** Resource options as the engine received them. */
+  readonly options: { readonly retainOnDelete: boolean; readonly protect: boolean; readonly dependencies: readonly string[] };
 }
 
-const CALLS: Record<string, (inputs: any) => Record<string, unknown>> = {
+const calls = (partition: string): Record<string, (inputs: any) => Record<string, unknown>> => ({
   'aws:index/getRegion:getRegion': () => ({ region: REGION, name: REGION, id: REGION, endpoint: `ec2.${REGION}.amazonaws.com`, description: 'Europe (Ireland)' }),
-  'aws:index/getCallerIdentity:getCallerIdentity': () => ({ accountId: ACCOUNT, arn: `arn:aws:iam::${ACCOUNT}:user/deployer`, userId: 'AIDAEXAMPLE', id: ACCOUNT }),
-  'aws:index/getPartition:getPartition': () => ({ partition: 'aws', dnsSuffix: 'amazonaws.com', reverseDnsPrefix: 'com.amazonaws', id: 'aws' }),
-};
+  'aws:index/getCallerIdentity:getCallerIdentity': () => ({ accountId: ACCOUNT, arn: `arn:${partition}:iam::${ACCOUNT}:user/deployer`, userId: 'AIDAEXAMPLE', id: ACCOUNT }),
+  'aws:index/getPartition:getPartition': () => ({ partition, dnsSuffix: 'amazonaws.com', reverseDnsPrefix: 'com.amazonaws', id: partition }),
+});
 
 /** Pulumi's wire marker for a secret value (the "special signature" of the RPC protocol). */
 const SECRET_SIG = '4dabf18193072939515e22adb298388d';
@@ -50,8 +52,8 @@ export function unwrapSecrets(v: any): any {
 let counter = 0;
 const shortId = (prefix = '') => `${prefix}${(++counter).toString(36).padStart(6, '0')}k${Math.floor(Math.random() * 1e6).toString(36)}`.toLowerCase();
 
-function computed(type: string, name: string, inputs: Record<string, any>): { id: string; state: Record<string, any> } {
-  const arnBase = (svc: string) => `arn:aws:${svc}:${REGION}:${ACCOUNT}`;
+function computed(type: string, name: string, inputs: Record<string, any>, partition: string): { id: string; state: Record<string, any> } {
+  const arnBase = (svc: string) => `arn:${partition}:${svc}:${REGION}:${ACCOUNT}`;
   switch (type) {
     case 'aws:dynamodb/table:Table': {
       const arn = `${arnBase('dynamodb')}:table/${inputs.name}`;
@@ -62,26 +64,29 @@ function computed(type: string, name: string, inputs: Record<string, any>): { id
     case 'aws:apigatewayv2/api:Api': {
       const id = shortId();
       const scheme = inputs.protocolType === 'WEBSOCKET' ? 'wss' : 'https';
-      return { id, state: { apiEndpoint: `${scheme}://${id}.execute-api.${REGION}.amazonaws.com`, executionArn: `${arnBase('execute-api')}:${id}`, arn: `arn:aws:apigateway:${REGION}::/apis/${id}` } };
+      return { id, state: { apiEndpoint: `${scheme}://${id}.execute-api.${REGION}.amazonaws.com`, executionArn: `${arnBase('execute-api')}:${id}`, arn: `arn:${partition}:apigateway:${REGION}::/apis/${id}` } };
     }
     case 'aws:cloudwatch/logGroup:LogGroup':
       return { id: inputs.name, state: { arn: `${arnBase('logs')}:log-group:${inputs.name}` } };
     case 'aws:lambda/function:Function': {
       const arn = `${arnBase('lambda')}:function:${inputs.name}`;
-      return { id: inputs.name, state: { arn, invokeArn: `arn:aws:apigateway:${REGION}:lambda:path/2015-03-31/functions/${arn}/invocations` } };
+      return { id: inputs.name, state: { arn, invokeArn: `arn:${partition}:apigateway:${REGION}:lambda:path/2015-03-31/functions/${arn}/invocations` } };
     }
     case 'aws:iam/role:Role':
-      return { id: `${name}-role`, state: { arn: `arn:aws:iam::${ACCOUNT}:role/${name}`, name } };
+      return { id: `${name}-role`, state: { arn: `arn:${partition}:iam::${ACCOUNT}:role/${name}`, name } };
     case 'aws:iam/policy:Policy':
-      return { id: `arn:aws:iam::${ACCOUNT}:policy/${inputs.name}`, state: { arn: `arn:aws:iam::${ACCOUNT}:policy/${inputs.name}` } };
+      return { id: `arn:${partition}:iam::${ACCOUNT}:policy/${inputs.name}`, state: { arn: `arn:${partition}:iam::${ACCOUNT}:policy/${inputs.name}` } };
     case 'aws:iam/instanceProfile:InstanceProfile':
-      return { id: name, state: { arn: `arn:aws:iam::${ACCOUNT}:instance-profile/${name}` } };
+      return { id: name, state: { arn: `arn:${partition}:iam::${ACCOUNT}:instance-profile/${name}` } };
     case 'aws:s3/bucket:Bucket': {
       const bucket = `${inputs.bucketPrefix ?? name}${shortId()}`;
-      return { id: bucket, state: { bucket, arn: `arn:aws:s3:::${bucket}` } };
+      return { id: bucket, state: { bucket, arn: `arn:${partition}:s3:::${bucket}` } };
     }
-    case 'aws:secretsmanager/secret:Secret':
-      return { id: inputs.name, state: { arn: `${arnBase('secretsmanager')}:secret:${inputs.name}-AbC123` } };
+    case 'aws:secretsmanager/secret:Secret': {
+      // With namePrefix, AWS (the provider) appends a unique suffix to the prefix.
+      const secretName = inputs.name ?? `${inputs.namePrefix}20261130000000000000000001`;
+      return { id: secretName, state: { name: secretName, arn: `${arnBase('secretsmanager')}:secret:${secretName}-AbC123` } };
+    }
     case 'aws:sns/topic:Topic':
       return { id: `${arnBase('sns')}:${inputs.name}`, state: { arn: `${arnBase('sns')}:${inputs.name}` } };
     case 'aws:ec2/launchTemplate:LaunchTemplate':
@@ -89,7 +94,7 @@ function computed(type: string, name: string, inputs: Record<string, any>): { id
     case 'aws:ec2/securityGroup:SecurityGroup':
       return { id: `sg-${shortId()}`, state: { arn: `${arnBase('ec2')}:security-group/sg-x` } };
     case 'aws:autoscaling/group:Group':
-      return { id: inputs.name, state: { arn: `arn:aws:autoscaling:${REGION}:${ACCOUNT}:autoScalingGroup:0f5c6b1e-1111-2222-3333-444455556666:autoScalingGroupName/${inputs.name}` } };
+      return { id: inputs.name, state: { arn: `arn:${partition}:autoscaling:${REGION}:${ACCOUNT}:autoScalingGroup:0f5c6b1e-1111-2222-3333-444455556666:autoScalingGroupName/${inputs.name}` } };
     case 'aws:lambda/eventSourceMapping:EventSourceMapping':
       return { id: shortId(), state: { uuid: '11111111-2222-3333-4444-555555555555' } };
     case 'awsx:ec2:Vpc':
@@ -106,15 +111,33 @@ export interface MockRun {
   readonly calls: string[];
 }
 
-/** Installs fresh mocks for one stack; returns the live record of what gets registered. */
-export async function installMocks(stack: string): Promise<MockRun> {
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getRetainondelete(): boolean;
+  getProtect(): boolean;
+  getDependenciesList(): string[];
+}
+
+/**
+ * Installs fresh mocks for one stack; returns the live record of what gets registered.
+ * `partition` is what `aws.getPartition` answers (and what the mocked ARNs use): run with
+ * `aws-cn` to catch an ARN the program builds with a literal `arn:aws:`.
+ */
+export async function installMocks(stack: string, opts: { partition?: string } = {}): Promise<MockRun> {
   const run: MockRun = { resources: [], calls: [] };
+  const partition = opts.partition ?? 'aws';
+  const CALLS = calls(partition);
+  // Pulumi's mocks hand newResource the inputs only; resource options (retainOnDelete,
+  // dependsOn) travel in the register request, read here by wrapping the mock monitor.
+  const options = new Map<string, Recorded['options']>();
   await pulumi.runtime.setMocks(
     {
       newResource(args) {
-        const { id, state } = computed(args.type, args.name, args.inputs);
+        const { id, state } = computed(args.type, args.name, args.inputs, partition);
         const full = { ...unwrapSecrets(args.inputs), ...state };
-        run.resources.push({ type: args.type, name: args.name, id, inputs: unwrapSecrets(args.inputs), raw: args.inputs, state: full });
+        const o = options.get(`${args.type}::${args.name}`) ?? { retainOnDelete: false, protect: false, dependencies: [] };
+        run.resources.push({ type: args.type, name: args.name, id, inputs: unwrapSecrets(args.inputs), raw: args.inputs, state: full, options: o });
         return { id, state: full };
       },
       call(args) {
@@ -128,6 +151,12 @@ export async function installMocks(stack: string): Promise<MockRun> {
     stack,
     false,
   );
+  const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: RegisterRequest, cb: unknown): unknown };
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, cb) => {
+    options.set(`${req.getType()}::${req.getName()}`, { retainOnDelete: req.getRetainondelete(), protect: req.getProtect(), dependencies: req.getDependenciesList() });
+    return register(req, cb);
+  };
   return run;
 }
 
