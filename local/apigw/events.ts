@@ -146,6 +146,8 @@ export interface UpgradeRequestFacts {
   localPort: number;
   /** The scheme the client connected with (X-Forwarded-Proto). */
   proto: 'http' | 'https';
+  /** Keep `Connection`/`Upgrade`: the authorizer's input has them, the `$connect` integration's not. */
+  keepHopByHop?: boolean;
 }
 
 /**
@@ -155,13 +157,13 @@ export interface UpgradeRequestFacts {
 const DROPPED = new Set(['connection', 'upgrade']);
 
 /** `headers` (last value wins) and `multiValueHeaders`, keeping the client's header-name casing. */
-export function headerMaps(rawHeaders: readonly string[], extra: Record<string, string> = {}) {
+export function headerMaps(rawHeaders: readonly string[], extra: Record<string, string> = {}, dropped: ReadonlySet<string> = DROPPED) {
   const headers: Record<string, string> = {};
   const multiValueHeaders: Record<string, string[]> = {};
   const nameFor = new Map<string, string>();
   const add = (name: string, value: string) => {
     const lower = name.toLowerCase();
-    if (DROPPED.has(lower)) return;
+    if (dropped.has(lower)) return;
     const key = nameFor.get(lower) ?? name;
     nameFor.set(lower, key);
     headers[key] = value;
@@ -185,11 +187,11 @@ export function queryMaps(query: string) {
 }
 
 export function connectEvent(facts: ConnectionFacts, req: UpgradeRequestFacts, ids: EventIds, now: number): WebsocketEvent {
-  const { headers, multiValueHeaders } = headerMaps(req.rawHeaders, {
-    'X-Forwarded-For': facts.identity.sourceIp,
-    'X-Forwarded-Port': String(req.localPort),
-    'X-Forwarded-Proto': req.proto,
-  });
+  const { headers, multiValueHeaders } = headerMaps(
+    req.rawHeaders,
+    { 'X-Forwarded-For': facts.identity.sourceIp, 'X-Forwarded-Port': String(req.localPort), 'X-Forwarded-Proto': req.proto },
+    req.keepHopByHop ? new Set() : DROPPED,
+  );
   return {
     headers,
     multiValueHeaders,

@@ -449,7 +449,12 @@ export class WebSocketEmulator {
   /** Runs the `$connect` authorizer; the HTTP status to refuse the upgrade with, or undefined when allowed. */
   private async authorize(facts: ConnectionFacts, req: IncomingMessage, query: string): Promise<number | undefined> {
     const a = this.authorizer!;
-    const request = connectEvent(facts, { rawHeaders: req.rawHeaders, query, localPort: this.port, proto: this.scheme }, this.eventIds(), Date.now());
+    const request = connectEvent(
+      facts,
+      { rawHeaders: req.rawHeaders, query, localPort: this.port, proto: this.scheme, keepHopByHop: true },
+      this.eventIds(),
+      Date.now(),
+    );
     const missing = missingIdentitySource(a.sources, request);
     if (missing) {
       this.log.info('apigw.unauthorized', { connectionId: facts.connectionId, missing });

@@ -46,6 +46,9 @@ describe('apigw emulator: Lambda REQUEST authorizer on $connect', () => {
     expect(calls).to.have.length(1);
     expect(calls[0]).to.include({ type: 'REQUEST', methodArn: 'arn:aws:execute-api:us-east-1:000000000000:abcdef123x/dev/$connect' });
     expect((calls[0].queryStringParameters as Record<string, string>).room).to.equal('r1');
+    // As in AWS's example input: the upgrade's own headers are there too.
+    expect(calls[0].headers).to.include({ Auth: 'good', Upgrade: 'websocket', 'X-Forwarded-Proto': 'http' });
+    expect(rec.byRoute('$connect')[0].headers).to.not.have.any.keys('Upgrade', 'Connection');
     expect((calls[0].requestContext as { routeKey: string }).routeKey).to.equal('$connect');
   });
 
