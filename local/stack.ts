@@ -48,6 +48,12 @@ export interface LocalStackOptions {
   readonly streamIdlePollMs?: number;
   readonly mounts?: Mount[];
   readonly log?: Logger;
+  /**
+   * Serve the WebSocket API as wss:// and its management API as https:// with this certificate.
+   * This process must trust its CA (NODE_EXTRA_CA_CERTS at start, as `npm start -- --tls` does)
+   * for fan-out and the handlers to reach the management API.
+   */
+  readonly tls?: { cert: string; key: string };
 }
 
 export interface LocalStack {
@@ -131,6 +137,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       ...(opts.idleTimeoutMs ? { idleTimeoutMs: opts.idleTimeoutMs } : {}),
       ...(opts.maxDurationMs ? { maxDurationMs: opts.maxDurationMs } : {}),
       log: log.child({ component: 'apigw-websocket' }),
+      ...(opts.tls ? { tls: opts.tls } : {}),
     });
     cleanups.push(() => websocket.close());
 

@@ -5,6 +5,9 @@ import { startLocalStack } from './stack';
 import { createLogger } from '../lib/log';
 import { ConfigError } from '../lib/errors';
 import { JavaMissingError } from './dynamodb-local';
+import { handlerEnv } from './handler-env';
+import { ensureLocalCa, issueServerCert } from './apigw/tls';
+import { reexecTrusting } from './tls-trust';
 
 /**
  * `npm start`: the whole platform on this machine. Prints the endpoints, writes them to
@@ -14,9 +17,13 @@ import { JavaMissingError } from './dynamodb-local';
  *   npm start -- --persist          keep tables and sealed secrets in .local/data
  *   npm start -- --demo             also start the sample upstream platform (npm run demo)
  *   npm start -- --ws-port 3001 --http-port 3000
+ *   npm start -- --tls              wss:// and https:// management API, CA in .local/tls/ca
+ *   npm start -- --env-file .env    handler settings (AUTH_MODE=jwt, JWT_*, ITEM_KEYS, …)
  */
 
-const HELP = `usage: npm start -- [--persist [--data-dir DIR]] [--demo] [--agent=false] [--ws-port N] [--http-port N] [--endpoints-file F]`;
+const HELP =
+  'usage: npm start -- [--persist [--data-dir DIR]] [--demo] [--agent=false] [--ws-port N] [--http-port N] [--endpoints-file F]\n' +
+  '                    [--tls [--ca-dir DIR]] [--env-file FILE] [--dynamodb-endpoint URL]';
 
 // This machine class runs Node 20; the SDK warns at every start that releases after January 2027
 // need Node 22 (deployed Lambdas run nodejs22.x). Said once in README instead of in every start.
@@ -32,6 +39,10 @@ async function main() {
       'ws-port': { type: 'string', default: process.env.WS_PORT ?? '3001' },
       'http-port': { type: 'string', default: process.env.HTTP_PORT ?? '3000' },
       'endpoints-file': { type: 'string', default: '.local/endpoints.json' },
+      tls: { type: 'boolean', default: false },
+      'ca-dir': { type: 'string', default: '.local/tls/ca' },
+      'env-file': { type: 'string' },
+      'dynamodb-endpoint': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -43,9 +54,17 @@ async function main() {
     if (!/^\d+$/.test(v) || Number(v) > 65535) throw new ConfigError(name, `is "${v}"; expected a port number (0 picks a free one)`);
     return Number(v);
   };
+  // Read before anything starts, so a bad setting stops here with its name.
+  const env = handlerEnv(process.env, values['env-file']);
+  const ca = values.tls ? ensureLocalCa(values['ca-dir']!) : undefined;
+  // Handlers and fan-out run in this process and must trust the CA: re-executed once with it.
+  if (ca && reexecTrusting(ca.caFile, path.dirname(ca.caFile))) return;
   const log = createLogger({ base: { component: 'local-stack' } });
   const started = Date.now();
   const stack = await startLocalStack({
+    env,
+    ...(ca ? { tls: issueServerCert(ca) } : {}),
+    ...(values['dynamodb-endpoint'] ? { dynamodbEndpoint: values['dynamodb-endpoint'] } : {}),
     persistDir: values.persist ? path.resolve(values['data-dir']!) : undefined,
     withAgent: values.agent !== 'false',
     wsPort: port('--ws-port', values['ws-port']!),
@@ -63,13 +82,16 @@ async function main() {
 
   const endpointsFile = path.resolve(values['endpoints-file']!);
   fs.mkdirSync(path.dirname(endpointsFile), { recursive: true });
-  fs.writeFileSync(endpointsFile, JSON.stringify(stack.endpoints, null, 2) + '\n');
+  const endpoints = { ...stack.endpoints, ...(ca ? { caFile: ca.caFile } : {}) };
+  fs.writeFileSync(endpointsFile, JSON.stringify(endpoints, null, 2) + '\n');
   const lines = [
     '',
     `realtime-gateway local stack ready in ${((Date.now() - started) / 1000).toFixed(1)} s`,
     `  WebSocket API     ${stack.endpoints.websocketUrl}      (wscat -c "${stack.endpoints.websocketUrl}?userId=alice")`,
     `  HTTP API          ${stack.endpoints.httpUrl}         (POST /publish, /websocket, GET /websockets)`,
     `  Management API    ${stack.endpoints.managementUrl}/@connections/{id}`,
+    ...(ca ? [`  CA certificate    ${ca.caFile}      (NODE_EXTRA_CA_CERTS / your client's trust store)`] : []),
+    ...(Object.keys(env).length ? [`  Handler settings  ${Object.keys(env).sort().join(', ')}`] : []),
     ...(stack.endpoints.dashboardUrl ? [`  Dashboard         ${stack.endpoints.dashboardUrl}`] : []),
     ...(demo
       ? [`  Demo topics       ${demo.topics.join(', ')}`, `  Watch one         ${stack.endpoints.dashboardUrl}?topic=${encodeURIComponent(demo.topics[0])}`]

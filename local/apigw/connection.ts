@@ -16,6 +16,8 @@ export interface ConnectionLimits {
   maxDurationMs: number;
   frameLimitBytes: number;
   messageLimitBytes: number;
+  /** Unsent server→client bytes a connection may hold before it is cut off (see LIMITS.sendBufferBytes). */
+  sendBufferLimitBytes: number;
 }
 
 export interface CloseStatus {
@@ -38,6 +40,11 @@ export const GOING_AWAY: CloseStatus = { code: 1001, reason: 'Going away' };
  * code 1003." (websocket-api-develop-binary-media-types.html) */
 export const BINARY_REJECTED: CloseStatus = { code: 1003, reason: 'Binary frames are not supported' };
 export const MESSAGE_TOO_BIG: CloseStatus = { code: CLOSE_MESSAGE_TOO_BIG, reason: 'Message too big' };
+/**
+ * A client that stopped reading while more than `sendBufferLimitBytes` waited to be sent. AWS
+ * documents no figure for this; API Gateway ends connections it closes itself with 1001.
+ */
+export const SLOW_CONSUMER: CloseStatus = { code: 1001, reason: 'Going away' };
 /** DELETE @connections/{id}: a normal server-side close. */
 export const SERVER_DISCONNECT: CloseStatus = { code: 1000, reason: 'Connection closed by the server (DELETE @connections)' };
 
@@ -67,9 +74,13 @@ export class EmulatedConnection implements ManagedConnection {
     return this.facts.connectionId;
   }
 
-  /** Open for the management API and for new messages. */
+  /**
+   * Open for the management API and for new messages. A close frame from the client (or a TCP
+   * FIN) moves `ws` to CLOSING before its 'close' event: from that moment the connection is gone,
+   * as in API Gateway, even though `$disconnect` has not run yet.
+   */
   get isOpen(): boolean {
-    return this.state === 'open';
+    return this.state === 'open' && this.ws.readyState === this.ws.OPEN;
   }
 
   start(): void {
@@ -112,16 +123,33 @@ export class EmulatedConnection implements ManagedConnection {
     return { connectedAt: this.facts.connectedAt, lastActiveAt: this.lastActiveAt, identity: { ...this.facts.identity } };
   }
 
-  /** @connections POST: a text frame when the data is valid UTF-8, else a binary frame. */
-  post(data: Buffer): void {
-    if (this.state !== 'open') return;
-    sendFragmented(this.ws, data, isUtf8(data), this.limits.frameLimitBytes);
+  /**
+   * @connections POST: a text frame when the data is valid UTF-8, else a binary frame. False when
+   * the connection is gone, including when this post would push what waits unsent for a client
+   * that does not read past the bound: the connection is then cut off instead of growing memory.
+   */
+  post(data: Buffer): boolean {
+    return this.send(data, isUtf8(data));
   }
 
   /** A server-generated text message (error frames, route responses). */
   sendText(text: string): void {
-    if (this.state !== 'open') return;
-    sendFragmented(this.ws, Buffer.from(text, 'utf8'), true, this.limits.frameLimitBytes);
+    this.send(Buffer.from(text, 'utf8'), true);
+  }
+
+  private send(data: Buffer, text: boolean): boolean {
+    if (!this.isOpen) return false;
+    // bufferedAmount: bytes `ws` and the socket hold that the kernel has not taken yet, i.e. what
+    // a client that stopped reading makes us keep once its TCP window and our send buffer are full.
+    const pending = this.ws.bufferedAmount;
+    if (pending + data.length > this.limits.sendBufferLimitBytes) {
+      this.hooks.log.warn('apigw.slow_consumer', { connectionId: this.id, pendingBytes: pending, limit: this.limits.sendBufferLimitBytes });
+      // The close frame would queue behind the unsent data and never arrive: cut the socket.
+      this.close(SLOW_CONSUMER, 0);
+      return false;
+    }
+    sendFragmented(this.ws, data, text, this.limits.frameLimitBytes);
+    return true;
   }
 
   disconnect(): void {

@@ -14,6 +14,42 @@ export interface WebsocketIdentity {
   userAgent?: string;
 }
 
+/**
+ * `requestContext.identity` as API Gateway sends it on WebSocket events: every field present,
+ * `null` where there is no value (captured $connect events show exactly these twelve keys).
+ */
+export interface EventIdentity {
+  accessKey: null;
+  accountId: null;
+  caller: null;
+  cognitoAuthenticationProvider: null;
+  cognitoAuthenticationType: null;
+  cognitoIdentityId: null;
+  cognitoIdentityPoolId: null;
+  principalOrgId: null;
+  sourceIp: string;
+  user: null;
+  userAgent: string | null;
+  userArn: null;
+}
+
+export function eventIdentity(id: WebsocketIdentity): EventIdentity {
+  return {
+    accessKey: null,
+    accountId: null,
+    caller: null,
+    cognitoAuthenticationProvider: null,
+    cognitoAuthenticationType: null,
+    cognitoIdentityId: null,
+    cognitoIdentityPoolId: null,
+    principalOrgId: null,
+    sourceIp: id.sourceIp,
+    user: null,
+    userAgent: id.userAgent ?? null,
+    userArn: null,
+  };
+}
+
 export interface WebsocketRequestContext {
   routeKey: string;
   /** MESSAGE only. */
@@ -25,7 +61,9 @@ export interface WebsocketRequestContext {
   stage: string;
   connectedAt: number;
   requestTimeEpoch: number;
-  identity: WebsocketIdentity;
+  identity: EventIdentity;
+  /** With a `$connect` authorizer: its `principalId` and `context`, on every event of the connection. */
+  authorizer?: Record<string, string | number | boolean>;
   requestId: string;
   domainName: string;
   connectionId: string;
@@ -49,6 +87,8 @@ export interface ConnectionFacts {
   apiId: string;
   domainName: string;
   identity: WebsocketIdentity;
+  /** What the `$connect` authorizer allowed the connection with (principalId + context). */
+  authorizer?: Record<string, string | number | boolean>;
 }
 
 export interface EventIds {
@@ -88,7 +128,8 @@ function requestContext(
     stage: facts.stage,
     connectedAt: facts.connectedAt,
     requestTimeEpoch: now,
-    identity: { ...facts.identity },
+    identity: eventIdentity(facts.identity),
+    ...(facts.authorizer ? { authorizer: { ...facts.authorizer } } : {}),
     requestId: ids.requestId,
     domainName: facts.domainName,
     connectionId: facts.connectionId,
@@ -103,6 +144,10 @@ export interface UpgradeRequestFacts {
   query: string;
   /** The port the client connected to (X-Forwarded-Port). */
   localPort: number;
+  /** The scheme the client connected with (X-Forwarded-Proto). */
+  proto: 'http' | 'https';
+  /** Keep `Connection`/`Upgrade`: the authorizer's input has them, the `$connect` integration's not. */
+  keepHopByHop?: boolean;
 }
 
 /**
@@ -112,13 +157,13 @@ export interface UpgradeRequestFacts {
 const DROPPED = new Set(['connection', 'upgrade']);
 
 /** `headers` (last value wins) and `multiValueHeaders`, keeping the client's header-name casing. */
-export function headerMaps(rawHeaders: readonly string[], extra: Record<string, string> = {}) {
+export function headerMaps(rawHeaders: readonly string[], extra: Record<string, string> = {}, dropped: ReadonlySet<string> = DROPPED) {
   const headers: Record<string, string> = {};
   const multiValueHeaders: Record<string, string[]> = {};
   const nameFor = new Map<string, string>();
   const add = (name: string, value: string) => {
     const lower = name.toLowerCase();
-    if (DROPPED.has(lower)) return;
+    if (dropped.has(lower)) return;
     const key = nameFor.get(lower) ?? name;
     nameFor.set(lower, key);
     headers[key] = value;
@@ -142,11 +187,11 @@ export function queryMaps(query: string) {
 }
 
 export function connectEvent(facts: ConnectionFacts, req: UpgradeRequestFacts, ids: EventIds, now: number): WebsocketEvent {
-  const { headers, multiValueHeaders } = headerMaps(req.rawHeaders, {
-    'X-Forwarded-For': facts.identity.sourceIp,
-    'X-Forwarded-Port': String(req.localPort),
-    'X-Forwarded-Proto': 'http',
-  });
+  const { headers, multiValueHeaders } = headerMaps(
+    req.rawHeaders,
+    { 'X-Forwarded-For': facts.identity.sourceIp, 'X-Forwarded-Port': String(req.localPort), 'X-Forwarded-Proto': req.proto },
+    req.keepHopByHop ? new Set() : DROPPED,
+  );
   return {
     headers,
     multiValueHeaders,

@@ -15,6 +15,12 @@ export const LIMITS = {
   maxDurationMs: 2 * 60 * 60_000,
   /** "Integration timeout: 50 milliseconds - 29 seconds" — API Gateway stops waiting after 29 s. */
   integrationTimeoutMs: 29_000,
+  /**
+   * Not an AWS quota: AWS documents no per-connection send buffer. The emulator's own bound on
+   * server→client bytes waiting for a client that does not read (beyond what the OS buffers):
+   * 1 MiB, eight maximum-size messages. Past it the connection is closed (see connection.ts).
+   */
+  sendBufferBytes: 1024 * 1024,
 } as const;
 
 export const CLOSE_MESSAGE_TOO_BIG = 1009;

@@ -24,8 +24,8 @@ export interface ConnectionInfo {
 
 /** What the management API needs from a live connection. */
 export interface ManagedConnection {
-  /** Sends `data` to the client (text frame when valid UTF-8, else binary). */
-  post(data: Buffer): void;
+  /** Sends `data` to the client (text frame when valid UTF-8, else binary); false when the connection is gone. */
+  post(data: Buffer): boolean;
   info(): ConnectionInfo;
   /** Starts a server-side close; the `$disconnect` route runs when it completes. */
   disconnect(): void;
@@ -126,8 +126,7 @@ function serve(opts: ManagementApiOptions, req: IncomingMessage, res: ServerResp
         return;
       }
       const conn = opts.lookup(id);
-      if (!conn) return gone();
-      conn.post(data);
+      if (!conn || !conn.post(data)) return gone();
       res.writeHead(200, { 'content-length': 0, 'x-amzn-requestid': requestId });
       res.end();
     },

@@ -1,10 +1,12 @@
 import http, { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { silentLogger, type Logger } from '../../lib/log';
 import { invokeLambda, LambdaTimeoutError, type AnyHandler } from '../lambda/invoke';
-import { EmulatedConnection, GOING_AWAY, type CloseStatus } from './connection';
+import { authorizerEvent, authorizerOutcome, methodArn, missingIdentitySource, parseIdentitySources, type IdentitySource } from './authorizer';
+import { EmulatedConnection, GOING_AWAY, type CloseStatus, type ConnectionLimits } from './connection';
 import { awsStyleId, type IdGenerator } from './connection-id';
 import { EmulatorOptionError, GoneError } from './errors';
 import { connectEvent, disconnectEvent, messageEvent, type ConnectionFacts, type EventIds } from './events';
@@ -28,6 +30,15 @@ export interface RouteTarget {
   timeoutMs?: number;
 }
 
+/** A Lambda REQUEST authorizer on `$connect` (see authorizer.ts for the AWS behaviour it follows). */
+export interface AuthorizerTarget {
+  handler: AnyHandler;
+  /** `route.request.header.NAME` / `route.request.querystring.NAME`; a missing one → 401 without invoking. */
+  identitySource?: string[];
+  functionName?: string;
+  timeoutMs?: number;
+}
+
 export interface WebSocketEmulatorOptions {
   port?: number; // default 0
   host?: string; // default '127.0.0.1'
@@ -44,6 +55,11 @@ export interface WebSocketEmulatorOptions {
   idGenerator?: IdGenerator;
   /** Fixed delay (ms) before each `@connections` request is answered, like AWS's round trip (default 0). */
   managementLatencyMs?: number;
+  /** Serve `wss://` and `https://` with this certificate (see tls.ts for one made locally). */
+  tls?: { cert: string; key: string };
+  authorizer?: AuthorizerTarget;
+  /** Unsent bytes a connection that does not read may hold before it is closed (default 1 MiB). */
+  sendBufferLimitBytes?: number;
 }
 
 interface ResolvedRoute {
@@ -156,7 +172,7 @@ function sourceIpOf(socket: Duplex): string {
 }
 
 export class WebSocketEmulator {
-  private readonly server: http.Server;
+  private readonly server: http.Server | https.Server;
   private readonly wss: WebSocketServer;
   private readonly connections = new Map<string, EmulatedConnection>();
   /** Sockets whose `$connect` is running: the connection does not exist yet (POST → 410). */
@@ -168,6 +184,7 @@ export class WebSocketEmulator {
   private readonly messageRouteKeys: Set<string>;
   private readonly selector: RouteSelector;
   private readonly log: Logger;
+  private readonly authorizer?: { handler: AnyHandler; sources: IdentitySource[]; functionName: string; timeoutMs: number };
   private readonly newConnectionId: IdGenerator;
   private readonly newId: IdGenerator = awsStyleId;
   private closing?: Promise<void>;
@@ -181,7 +198,8 @@ export class WebSocketEmulator {
   readonly stage: string;
   readonly apiId: string;
   readonly host: string;
-  private readonly limits: { idleTimeoutMs: number; maxDurationMs: number; frameLimitBytes: number; messageLimitBytes: number };
+  readonly scheme: 'http' | 'https';
+  private readonly limits: ConnectionLimits;
 
   private constructor(opts: WebSocketEmulatorOptions) {
     this.stage = opts.stage ?? 'local';
@@ -199,8 +217,24 @@ export class WebSocketEmulator {
       maxDurationMs: positive('maxDurationMs', opts.maxDurationMs, LIMITS.maxDurationMs),
       frameLimitBytes: positive('frameLimitBytes', opts.frameLimitBytes, LIMITS.frameBytes),
       messageLimitBytes: positive('messageLimitBytes', opts.messageLimitBytes, LIMITS.messageBytes),
+      sendBufferLimitBytes: positive('sendBufferLimitBytes', opts.sendBufferLimitBytes, LIMITS.sendBufferBytes),
     };
-    this.server = http.createServer((req, res) => this.onHttp(req, res));
+    if (opts.authorizer !== undefined) {
+      const a = opts.authorizer;
+      if (!a || typeof a.handler !== 'function') throw new EmulatorOptionError('authorizer', 'expected { handler, identitySource?, functionName?, timeoutMs? }');
+      this.authorizer = {
+        handler: a.handler,
+        sources: parseIdentitySources('authorizer.identitySource', a.identitySource),
+        functionName: a.functionName ?? 'ws-authorizer',
+        timeoutMs: positive('authorizer.timeoutMs', a.timeoutMs, LIMITS.integrationTimeoutMs),
+      };
+    }
+    if (opts.tls !== undefined && (typeof opts.tls?.cert !== 'string' || typeof opts.tls?.key !== 'string')) {
+      throw new EmulatorOptionError('tls', 'expected { cert, key } as PEM strings (see local/apigw/tls.ts)');
+    }
+    this.scheme = opts.tls ? 'https' : 'http';
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => this.onHttp(req, res);
+    this.server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, onRequest) : http.createServer(onRequest);
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
     this.server.on('clientError', (_err, socket) => socket.destroy());
     this.wss = new WebSocketServer({
@@ -240,11 +274,11 @@ export class WebSocketEmulator {
     return this.boundPort;
   }
   get websocketUrl(): string {
-    return `ws://${this.hostForUrl()}:${this.port}/${this.stage}`;
+    return `${this.scheme === 'https' ? 'wss' : 'ws'}://${this.hostForUrl()}:${this.port}/${this.stage}`;
   }
   /** SDK endpoint: requests go to `{managementUrl}/@connections/{id}`. */
   get managementUrl(): string {
-    return `http://${this.hostForUrl()}:${this.port}/${this.stage}`;
+    return `${this.scheme}://${this.hostForUrl()}:${this.port}/${this.stage}`;
   }
   private hostForUrl(): string {
     return this.host.includes(':') ? `[${this.host}]` : this.host;
@@ -300,9 +334,16 @@ export class WebSocketEmulator {
       req,
       res,
     );
-    if (!handled) {
-      sendError(res, 404, 'NotFoundException', `No route for ${req.method} ${(req.url ?? '').split('?')[0]}: the management API is ${this.managementUrl}/@connections/{connectionId}`, this.newId());
+    if (handled) return;
+    const pathname = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && (pathname === `/${this.stage}` || pathname === `/${this.stage}/`)) {
+      // The WebSocket URL asked for without an upgrade: API Gateway answers 426.
+      sendError(res, 426, 'UpgradeRequiredException', `${this.websocketUrl} is a WebSocket endpoint: connect with a WebSocket client`, this.newId(), {
+        upgrade: 'websocket',
+      });
+      return;
     }
+    sendError(res, 404, 'NotFoundException', `No route for ${req.method} ${pathname}: the management API is ${this.managementUrl}/@connections/{connectionId}`, this.newId());
   }
 
   // ---- WebSocket: upgrade, $connect -------------------------------------------------------------
@@ -358,10 +399,14 @@ export class WebSocketEmulator {
         domainName: req.headers.host ?? `${this.hostForUrl()}:${this.port}`,
         identity: { sourceIp: sourceIpOf(socket), ...(ua ? { userAgent: ua } : {}) },
       };
+      if (this.authorizer) {
+        const refusal = await this.authorize(facts, req, query);
+        if (refusal) return rejectUpgrade(socket, refusal);
+      }
       let decision: { status: number; protocol?: string } = { status: 200 };
       const route = this.routes.get('$connect');
       if (route) {
-        const event = connectEvent(facts, { rawHeaders: req.rawHeaders, query, localPort: this.port }, this.eventIds(), Date.now());
+        const event = connectEvent(facts, { rawHeaders: req.rawHeaders, query, localPort: this.port, proto: this.scheme }, this.eventIds(), Date.now());
         try {
           decision = connectDecision(await invokeLambda(route.handler, event, route));
         } catch (err) {
@@ -375,7 +420,9 @@ export class WebSocketEmulator {
         this.log.info('apigw.connect_rejected', { connectionId, status: decision.status });
         return rejectUpgrade(socket, decision.status);
       }
-      if (socket.destroyed || !socket.writable || this.closing) {
+      // Node's HTTP server allows half-open sockets: a client that left during $connect may
+      // only have sent its FIN (readable false, still writable), which `ws` would refuse silently.
+      if (socket.destroyed || !socket.readable || !socket.writable || this.closing) {
         // $connect accepted but the client left (or we are shutting down): the handler may have
         // stored the connection, so it gets its $disconnect like any abnormal close.
         socket.destroy();
@@ -383,17 +430,48 @@ export class WebSocketEmulator {
         return;
       }
       if (decision.protocol !== undefined) this.chosenProtocol.set(req, decision.protocol);
-      await new Promise<void>((resolve) => {
+      const opened = await new Promise<boolean>((resolve) => {
         this.wss.handleUpgrade(req, socket, head, (ws) => {
           this.open(facts, ws, socket);
-          resolve();
+          resolve(true);
         });
         // ws destroys a socket that closed meanwhile without calling back.
-        socket.once('close', () => resolve());
+        socket.once('close', () => resolve(false));
       });
+      // $connect succeeded, so the handler may have stored the connection: $disconnect runs for it
+      // even though the socket never opened.
+      if (!opened) await this.runDisconnect(facts, { code: 1006, reason: 'Connection closed abnormally' });
     } finally {
       this.reservedIds.delete(connectionId);
     }
+  }
+
+  /** Runs the `$connect` authorizer; the HTTP status to refuse the upgrade with, or undefined when allowed. */
+  private async authorize(facts: ConnectionFacts, req: IncomingMessage, query: string): Promise<number | undefined> {
+    const a = this.authorizer!;
+    const request = connectEvent(
+      facts,
+      { rawHeaders: req.rawHeaders, query, localPort: this.port, proto: this.scheme, keepHopByHop: true },
+      this.eventIds(),
+      Date.now(),
+    );
+    const missing = missingIdentitySource(a.sources, request);
+    if (missing) {
+      this.log.info('apigw.unauthorized', { connectionId: facts.connectionId, missing });
+      return 401;
+    }
+    const arn = methodArn('us-east-1', '000000000000', this.apiId, this.stage);
+    const result = await invokeLambda(a.handler, authorizerEvent(request, arn), a).then(
+      (value) => ({ value }),
+      (error: unknown) => ({ error }),
+    );
+    const outcome = authorizerOutcome(result, arn);
+    if (!outcome.allowed) {
+      this.log.info('apigw.authorizer_refused', { connectionId: facts.connectionId, status: outcome.status, reason: outcome.reason });
+      return outcome.status;
+    }
+    facts.authorizer = outcome.authorizer;
+    return undefined;
   }
 
   private open(facts: ConnectionFacts, ws: WebSocket, socket: Duplex): void {

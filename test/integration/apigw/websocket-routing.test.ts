@@ -31,7 +31,22 @@ describe('apigw emulator: events, $connect and route selection', () => {
         connectionId: em.connectionIds()[0],
       });
       expect(ctx).to.not.have.property('messageId');
-      expect(ctx.identity).to.deep.equal({ sourceIp: '127.0.0.1', userAgent: 'ua/1' });
+      // Every field API Gateway sends, null where there is no value.
+      expect(ctx.identity).to.deep.equal({
+        accessKey: null,
+        accountId: null,
+        caller: null,
+        cognitoAuthenticationProvider: null,
+        cognitoAuthenticationType: null,
+        cognitoIdentityId: null,
+        cognitoIdentityPoolId: null,
+        principalOrgId: null,
+        sourceIp: '127.0.0.1',
+        user: null,
+        userAgent: 'ua/1',
+        userArn: null,
+      });
+      expect(e.headers).to.include({ 'X-Forwarded-Proto': 'http', 'X-Forwarded-Port': String(em.port) });
       expect(ctx.requestId).to.match(/^[A-Za-z0-9+/]{15}=$/);
       expect(ctx.extendedRequestId).to.be.a('string').and.not.equal(ctx.requestId);
       expect(ctx.requestTime).to.match(/^\d\d\/[A-Z][a-z]{2}\/\d{4}:\d\d:\d\d:\d\d \+0000$/);
@@ -63,6 +78,8 @@ describe('apigw emulator: events, $connect and route selection', () => {
       expect(msg.requestContext).to.include({ routeKey: '$default', eventType: 'MESSAGE', connectionId: conn.requestContext.connectionId });
       expect(msg.requestContext.messageId).to.match(/^[A-Za-z0-9+/]{15}=$/);
       expect(msg.requestContext.connectedAt).to.equal(conn.requestContext.connectedAt);
+      // ws sends no User-Agent: the field is there, null.
+      expect(msg.requestContext.identity).to.include({ sourceIp: '127.0.0.1', userAgent: null, userArn: null });
       expect(disc.requestContext).to.include({
         routeKey: '$disconnect',
         eventType: 'DISCONNECT',
