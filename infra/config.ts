@@ -404,7 +404,8 @@ export function parseStackConfig(stackName: string, values: Readonly<Record<stri
     nodeMajor: fl.oneOf('nodeMajor', FLEET_NODE_MAJORS, 22),
     // A lifecycle hook's heartbeat is 30–7200 s.
     leaseReleaseSeconds: fl.int('leaseReleaseSeconds', { fallback: 120, min: 30, max: 7200 }),
-    ssm: fl.bool('ssm', true),
+    // Session Manager shell access: on by default for dev, off on prod unless asked for.
+    ssm: fl.bool('ssm', stack !== 'prod'),
   };
   fleet.desiredCapacity = fl.int('desiredCapacity', { fallback: fleet.minSize, min: 0, max: 100 });
   if (fleet.minSize > fleet.maxSize) throw new ConfigError(key('fleet.minSize'), `is ${fleet.minSize}, above fleet.maxSize ${fleet.maxSize}`);

@@ -41,11 +41,14 @@ export function logStreamsArn(logGroupArn: string): string {
   return `${logGroupArn.replace(/:\*$/, '')}:*`;
 }
 
-/** PostToConnection/GetConnection/DeleteConnection on one stage of one WebSocket API. */
-export function manageConnectionsArn(executionArn: string, stage: string): string {
-  // Every @connections call is a POST/GET/DELETE on /@connections/{id}; AWS documents the
-  // resource as {api}/{stage}/POST/@connections/* for all three (execute-api:ManageConnections).
-  return `${executionArn}/${stage}/POST/@connections/*`;
+/**
+ * One `@connections` verb on one stage of one WebSocket API: PostToConnection is evaluated as
+ * `{api}/{stage}/POST/@connections/{id}`, GetConnection as `.../GET/...`, DeleteConnection as
+ * `.../DELETE/...` (all as the action execute-api:ManageConnections), so each verb a function
+ * uses is granted by name.
+ */
+export function manageConnectionsArn(executionArn: string, stage: string, verb: 'POST' | 'GET' | 'DELETE'): string {
+  return `${executionArn}/${stage}/${verb}/@connections/*`;
 }
 
 /** Invoke permission source ARN of one route: `{api}/{stage}/{routeKey}` (WebSocket). */

@@ -9,7 +9,7 @@ import { awsStyleId, type IdGenerator } from './connection-id';
 import { EmulatorOptionError, GoneError } from './errors';
 import { connectEvent, disconnectEvent, messageEvent, type ConnectionFacts, type EventIds } from './events';
 import { LIMITS } from './limits';
-import { handleManagementRequest, sendError } from './management-api';
+import { handleManagementRequest, sendError, type ManagementApiOptions } from './management-api';
 import { DEFAULT_ROUTE_SELECTION_EXPRESSION, routeSelector, type RouteSelector } from './route-selection';
 
 /**
@@ -44,6 +44,8 @@ export interface WebSocketEmulatorOptions {
   idGenerator?: IdGenerator;
   /** Fixed delay (ms) before each `@connections` request is answered, like AWS's round trip (default 0). */
   managementLatencyMs?: number;
+  /** IAM check of each `@connections` call (the local stack's, local/iam/); none by default. */
+  authorizeManagement?: ManagementApiOptions['authorize'];
 }
 
 interface ResolvedRoute {
@@ -177,6 +179,7 @@ export class WebSocketEmulator {
    * Writable so a benchmark can compare latencies without reconnecting thousands of clients.
    */
   managementLatencyMs: number;
+  private readonly authorizeManagement?: WebSocketEmulatorOptions['authorizeManagement'];
 
   readonly stage: string;
   readonly apiId: string;
@@ -194,6 +197,7 @@ export class WebSocketEmulator {
     this.log = (opts.log ?? silentLogger).child({ component: 'apigw-ws', apiId: this.apiId });
     this.newConnectionId = opts.idGenerator ?? awsStyleId;
     this.managementLatencyMs = opts.managementLatencyMs === undefined ? 0 : nonNegative('managementLatencyMs', opts.managementLatencyMs);
+    this.authorizeManagement = opts.authorizeManagement;
     this.limits = {
       idleTimeoutMs: positive('idleTimeoutMs', opts.idleTimeoutMs, LIMITS.idleTimeoutMs),
       maxDurationMs: positive('maxDurationMs', opts.maxDurationMs, LIMITS.maxDurationMs),
@@ -296,6 +300,7 @@ export class WebSocketEmulator {
         requestId: this.newId,
         log: this.log,
         latencyMs: this.managementLatencyMs,
+        authorize: this.authorizeManagement,
       },
       req,
       res,

@@ -214,21 +214,24 @@ for (const stack of ['dev', 'prod'] as const) {
           const resources: string[] = doc.Statement.flatMap((s: any) => s.Resource);
           const wsApi = one('aws:apigatewayv2/api:Api', (r) => r.inputs.protocolType === 'WEBSOCKET');
           const mc = doc.Statement.find((s: any) => s.Action.includes('execute-api:ManageConnections'));
-          if (spec.manageConnections) expect(mc.Resource).to.deep.equal([`${wsApi.state.executionArn}/${config.websocket.stageName}/POST/@connections/*`]);
+          if (spec.manageConnections.length) expect(mc.Resource).to.deep.equal([...spec.manageConnections].sort().map((v) => `${wsApi.state.executionArn}/${config.websocket.stageName}/${v}/@connections/*`));
           else expect(mc).to.equal(undefined);
-          // ListStreams only where the function reads a stream, and then on that stream's ARN alone.
+          // Stream reads only where the function reads a stream, on that stream's ARN; ListStreams
+          // (no resource type) alone on "*".
+          const sr = doc.Statement.filter((s: any) => s.Action.includes('dynamodb:GetRecords'));
           const ls = doc.Statement.filter((s: any) => s.Action.includes('dynamodb:ListStreams'));
           if (Object.values(spec.tables).some((a) => a!.includes('stream'))) {
-            expect(ls).to.have.length(1);
-            expect(ls[0].Resource.every((r: string) => /^arn:aws:dynamodb:[^:]+:\d+:table\/[^/]+\/stream\/.+$/.test(r))).to.equal(true);
+            expect(sr).to.have.length(1);
+            expect(sr[0].Resource.every((r: string) => /^arn:aws:dynamodb:[^:]+:\d+:table\/[^/]+\/stream\/.+$/.test(r))).to.equal(true);
+            expect(ls.map((s: any) => [s.Action, s.Resource])).to.deep.equal([[['dynamodb:ListStreams'], ['*']]]);
           } else expect(actions).to.not.include('dynamodb:ListStreams');
           expect(resources.some((r) => r.endsWith('/index/*'))).to.equal(false);
           for (const [table, access] of Object.entries(spec.tables)) {
             const arn = `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/${config.prefix}-${table}`;
-            if (access!.includes('read')) {
-              for (const ix of TABLES[table as keyof typeof TABLES].indexes) expect(resources).to.include(`${arn}/index/${ix.name}`);
+            for (const ix of TABLES[table as keyof typeof TABLES].indexes) {
+              expect(resources.includes(`${arn}/index/${ix.name}`), `${table}/index/${ix.name}`).to.equal(access!.includes(`Query:${ix.name}` as never));
             }
-            if (access!.some((a) => a !== 'stream')) expect(resources).to.include(arn);
+            if (access!.some((a) => a !== 'stream' && !a.startsWith('Query:'))) expect(resources).to.include(arn);
           }
           expect(resources).to.include(`arn:aws:logs:${REGION}:${ACCOUNT}:log-group:/aws/lambda/${f.inputs.name}:*`);
         });
