@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { FUNCTIONS } from '../../lib/functions';
+import { FUNCTIONS, type FunctionSpec } from '../../lib/functions';
 import { TABLE_NAMES, TABLES, type QueueName, type TableName } from '../../lib/schema';
 import { agentPolicy, functionPolicy, type TableArns } from '../../infra/iam';
 import { indexArn, secretPrefixArn } from '../../infra/naming';
@@ -46,7 +46,7 @@ export function executionArn(r: LocalResources): string {
 }
 
 /** Every function's principal and the agent's, with their policies. */
-export function localPrincipals(r: LocalResources): LocalPrincipal[] {
+export function localPrincipals(r: LocalResources, functions: readonly FunctionSpec[] = FUNCTIONS): LocalPrincipal[] {
   const { partition, region, account } = r.arns;
   const tables = Object.fromEntries(
     TABLE_NAMES.map((t) => {
@@ -57,7 +57,7 @@ export function localPrincipals(r: LocalResources): LocalPrincipal[] {
   ) as Record<TableName, TableArns>;
   const queues = Object.fromEntries(Object.entries(r.queueUrls).map(([q, url]) => [q, queueArn(r.arns, url)])) as Record<QueueName, string>;
   const secretPrefix = secretPrefixArn(partition, region, account, r.secretPrefix);
-  const out: LocalPrincipal[] = FUNCTIONS.map((spec) => {
+  const out: LocalPrincipal[] = functions.map((spec) => {
     const fn = `${r.prefix}-${spec.name}`;
     return {
       accessKeyId: localAccessKeyId(spec.name),
