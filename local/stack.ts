@@ -135,7 +135,12 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
         c = createClients({
           region: LOCAL_REGION,
           credentials: iam ? localCredentials(principal) : LOCAL_CREDENTIALS,
-          endpoints: { dynamodb: dataEndpoint(ddbEndpoint!), dynamodbstreams: dataEndpoint(ddbEndpoint!), sqs: dataEndpoint(sqs.endpoint) },
+          endpoints: {
+            dynamodb: dataEndpoint(ddbEndpoint!),
+            dynamodbstreams: dataEndpoint(ddbEndpoint!),
+            sqs: dataEndpoint(sqs.endpoint),
+            ...(iam ? { secretsmanager: iam.endpoint } : {}),
+          },
         });
         principalClients.set(principal, c);
       }
@@ -204,7 +209,9 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       [ENV.managementEndpoint]: websocket.managementUrl,
       [ENV.authMode]: 'none',
       [ENV.itemKeys]: 'vehicleId,batteryId',
-      [ENV.secretsBackend]: 'local',
+      // With IAM on, handlers use the Secrets Manager SDK (the AWS code path), which the IAM
+      // gateway authorises and serves over the same sealed files; off, they seal the files themselves.
+      [ENV.secretsBackend]: iam ? 'secretsmanager' : 'local',
       [ENV.localSecretsDir]: secrets.dir,
       [ENV.localSecretsKey]: secrets.key,
       // The local stack's upstream platforms (the demo, tests) run on loopback.
@@ -221,7 +228,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       secretPrefix: config.upstream.secretPrefix,
       prefix,
       metricsNamespace: 'RealtimeGateway/local',
-    });
+    }, { dir: secrets.dir, keyHex: secrets.key });
     dashboardConfig = {
       websocketUrl: websocket.websocketUrl,
       httpUrl: http.url,

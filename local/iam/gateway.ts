@@ -3,11 +3,13 @@ import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../lib/log';
 import type { LocalIamAuthorizer } from './authorizer';
+import type { LocalSecretStore } from '../../lib/upstream/secrets-local';
+import { serveSecrets } from './secrets-service';
 import { accessKeyOf, checksFor, parseTarget, UnreadableRequestError, type DataPlaneService, type LocalArns } from './requests';
 
 /**
  * The local "IAM edge": one loopback HTTP endpoint in front of DynamoDB Local (tables and
- * streams) and the SQS emulator. Each request is attributed to a principal by the access key id
+ * streams) and the SQS emulator, and the Secrets Manager calls (served over the sealed-file store). Each request is attributed to a principal by the access key id
  * in its SigV4 `Authorization` header, authorised per resource (local/iam/requests.ts), then
  * either forwarded unchanged or refused with the error AWS sends, so the real SDK (and any
  * hand-written client) sees exactly what it would see on AWS. Signatures are not verified:
@@ -20,6 +22,8 @@ export interface IamGatewayOptions {
   readonly arns: LocalArns;
   /** `audit` forwards denied calls too (and logs them): for finding what a new handler needs. */
   readonly mode?: 'enforce' | 'audit';
+  /** The store behind the Secrets Manager calls (local/iam/secrets-service.ts), once the stack has one. */
+  readonly secrets?: () => LocalSecretStore | undefined;
   readonly log: Logger;
 }
 
@@ -32,6 +36,7 @@ const JSON_CONTENT_TYPE: Record<DataPlaneService, string> = {
   dynamodb: 'application/x-amz-json-1.0',
   dynamodbstreams: 'application/x-amz-json-1.0',
   sqs: 'application/x-amz-json-1.0',
+  secretsmanager: 'application/x-amz-json-1.1',
 };
 
 export async function startIamGateway(opts: IamGatewayOptions): Promise<RunningIamGateway> {
@@ -93,6 +98,18 @@ async function handle(opts: IamGatewayOptions, agent: http.Agent, req: IncomingM
         { __type: 'com.amazon.coral.service#AccessDeniedException', Message: denial.message, message: denial.message },
         service === 'sqs' ? { 'x-amzn-query-error': 'AccessDenied;Sender' } : {},
       );
+    }
+  }
+  if (service === 'secretsmanager') {
+    const store = opts.secrets?.();
+    if (!store) return reply(res, 400, JSON_CONTENT_TYPE.secretsmanager, { __type: 'InvalidRequestException', message: 'local Secrets Manager: no secret store configured' });
+    try {
+      const out = await serveSecrets(store, opts.arns, parseTarget(header(req, 'x-amz-target')).operation, JSON.parse(body.toString('utf8') || '{}') as Record<string, unknown>);
+      return reply(res, out.status, JSON_CONTENT_TYPE.secretsmanager, out.payload);
+    } catch (err) {
+      // Never the value: a wrong key or a tampered file is named by its class only.
+      opts.log.error('iam.secrets.failed', { name: (err as Error)?.name });
+      return reply(res, 500, JSON_CONTENT_TYPE.secretsmanager, { __type: 'InternalServiceError', message: 'local Secrets Manager could not read the secret' });
     }
   }
   forward(opts.upstreams[service === 'sqs' ? 'sqs' : 'dynamodb'], agent, req, res, body);

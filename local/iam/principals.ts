@@ -1,10 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import { FUNCTIONS, type FunctionSpec } from '../../lib/functions';
 import { TABLE_NAMES, TABLES, type QueueName, type TableName } from '../../lib/schema';
 import { agentPolicy, functionPolicy, type TableArns } from '../../infra/iam';
 import { indexArn, secretPrefixArn } from '../../infra/naming';
 import { ADMIN_POLICY, type LocalPrincipal } from './authorizer';
 import { queueArn, tableArn, type LocalArns } from './requests';
+
+export { localSecretArn } from './requests';
 
 /**
  * The local stack's principals: one per function in lib/functions.ts, the agent, and `admin`
@@ -89,18 +90,3 @@ export function localPrincipals(r: LocalResources, functions: readonly FunctionS
 
 /** Stack bootstrap and test seeding/inspection: every action (never given to handler code). */
 export const ADMIN: LocalPrincipal = { accessKeyId: localAccessKeyId(ADMIN_PRINCIPAL), roleName: 'local-admin', sessionName: 'local', policy: ADMIN_POLICY };
-
-/**
- * The ARN Secrets Manager gives a secret: its name plus "-" and 6 random characters, which is
- * why policies grant secrets by prefix. Stable per name for the life of the process.
- */
-const suffixes = new Map<string, string>();
-export function localSecretArn(a: LocalArns, name: string): string {
-  let s = suffixes.get(name);
-  if (!s) {
-    s = randomBytes(6).toString('base64').replace(/[^A-Za-z0-9]/g, 'x').slice(0, 6);
-    suffixes.set(name, s);
-  }
-  return `arn:${a.partition}:secretsmanager:${a.region}:${a.account}:secret:${name}-${s}`;
-}
-

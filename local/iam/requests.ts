@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+
 /**
  * What AWS authorises for one data-plane request: the IAM action(s) and the resource ARN(s) it
  * evaluates, parsed from the JSON protocol's `X-Amz-Target` and body. Pure functions, so the
@@ -26,6 +28,26 @@ export function tableArn(a: LocalArns, table: string): string {
 export function queueArn(a: LocalArns, queueUrlOrName: string): string {
   const name = queueUrlOrName.split('/').filter(Boolean).pop() ?? queueUrlOrName;
   return `arn:${a.partition}:sqs:${a.region}:${a.account}:${name}`;
+}
+
+/**
+ * The ARN Secrets Manager gives a secret: its name plus "-" and 6 random characters, which is
+ * why policies grant secrets by prefix. Stable per name for the life of the process.
+ */
+const suffixes = new Map<string, string>();
+export function localSecretArn(a: LocalArns, name: string): string {
+  let s = suffixes.get(name);
+  if (!s) {
+    s = randomBytes(6).toString('base64').replace(/[^A-Za-z0-9]/g, 'x').slice(0, 6);
+    suffixes.set(name, s);
+  }
+  return `arn:${a.partition}:secretsmanager:${a.region}:${a.account}:secret:${name}-${s}`;
+}
+
+/** A secret id may be its name or its ARN (`…:secret:NAME-AbCdEf`). */
+export function secretNameOf(id: string): string {
+  const m = /^arn:[^:]+:secretsmanager:[^:]+:\d+:secret:(.+)-[A-Za-z0-9]{6}$/.exec(id);
+  return m ? m[1]! : id;
 }
 
 type Body = Record<string, unknown>;
@@ -106,19 +128,34 @@ export function sqsChecks(a: LocalArns, operation: string, body: Body): AuthzChe
   return [{ action, resource: queueArn(a, queue) }];
 }
 
-export type DataPlaneService = 'dynamodb' | 'dynamodbstreams' | 'sqs';
+/** `secretsmanager.GetSecretValue` and friends: authorised on the secret's ARN (with its random suffix). */
+export function secretsChecks(a: LocalArns, operation: string, body: Body): AuthzCheck[] {
+  const id = str(body.SecretId) ?? str(body.Name);
+  if (!id) throw new UnreadableRequestError(`${operation} names no secret`);
+  return [{ action: `secretsmanager:${operation}`, resource: localSecretArn(a, secretNameOf(id)) }];
+}
+
+export type DataPlaneService = 'dynamodb' | 'dynamodbstreams' | 'sqs' | 'secretsmanager';
+
+const TARGET_PREFIXES: Readonly<Record<string, DataPlaneService>> = {
+  DynamoDB_20120810: 'dynamodb',
+  DynamoDBStreams_20120810: 'dynamodbstreams',
+  AmazonSQS: 'sqs',
+  secretsmanager: 'secretsmanager',
+};
 
 /** Splits `X-Amz-Target` into the service it addresses and the operation. */
 export function parseTarget(target: string | undefined): { service: DataPlaneService; operation: string } {
-  const m = /^(DynamoDB_20120810|DynamoDBStreams_20120810|AmazonSQS)\.([A-Za-z]+)$/.exec(target ?? '');
+  const m = /^(DynamoDB_20120810|DynamoDBStreams_20120810|AmazonSQS|secretsmanager)\.([A-Za-z]+)$/.exec(target ?? '');
   if (!m) throw new UnreadableRequestError(`unsupported X-Amz-Target ${JSON.stringify(target ?? null)}`);
-  const service = m[1] === 'AmazonSQS' ? 'sqs' : m[1] === 'DynamoDB_20120810' ? 'dynamodb' : 'dynamodbstreams';
+  const service = TARGET_PREFIXES[m[1]!]!;
   return { service, operation: m[2]! };
 }
 
 export function checksFor(a: LocalArns, service: DataPlaneService, operation: string, body: Body): AuthzCheck[] {
   if (service === 'dynamodb') return dynamodbChecks(a, operation, body);
   if (service === 'dynamodbstreams') return streamsChecks(operation, body);
+  if (service === 'secretsmanager') return secretsChecks(a, operation, body);
   return sqsChecks(a, operation, body);
 }
 

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { GetRecordsCommand } from '@aws-sdk/client-dynamodb-streams';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { CreateSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { DeleteConnectionCommand, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import WebSocket from 'ws';
@@ -60,6 +61,19 @@ describe('local stack: IAM enforcement', function () {
     await denied(stack.clientsFor('publish').streams.send(new GetRecordsCommand({ ShardIterator: iterator })), 'dynamodb:GetRecords', /\/stream\//);
     await denied(stack.clientsFor('control').sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.queueUrls.commands, WaitTimeSeconds: 0 })), 'sqs:ReceiveMessage', /-commands /);
     await denied(stack.clientsFor(AGENT_PRINCIPAL).sqs.send(new SendMessageCommand({ QueueUrl: stack.queueUrls.commands, MessageBody: '{}' })), 'sqs:SendMessage', /-commands /);
+  });
+
+  it('secrets: control stores but never reads back credentials, nor writes under another stack; the agent reads only under its prefix', async () => {
+    const prefix = stack.config.upstream.secretPrefix;
+    const value = JSON.stringify({ email: 'a@example.com', pass: 'p' });
+    const control = stack.clientsFor('control').secrets;
+    await control.send(new CreateSecretCommand({ Name: `${prefix}iam-test`, SecretString: value }));
+    await denied(control.send(new GetSecretValueCommand({ SecretId: `${prefix}iam-test` })), 'secretsmanager:GetSecretValue', /:secret:.*iam-test-[A-Za-z0-9]{6} /);
+    await denied(control.send(new CreateSecretCommand({ Name: 'realtime-gateway/prod/upstream/x', SecretString: value })), 'secretsmanager:CreateSecret', /prod\/upstream\/x-/);
+    const agent = stack.clientsFor(AGENT_PRINCIPAL).secrets;
+    expect((await agent.send(new GetSecretValueCommand({ SecretId: `${prefix}iam-test` }))).SecretString).to.equal(value);
+    await stack.clientsFor(ADMIN_PRINCIPAL).secrets.send(new CreateSecretCommand({ Name: 'database/password', SecretString: value }));
+    await denied(agent.send(new GetSecretValueCommand({ SecretId: 'database/password' })), 'secretsmanager:GetSecretValue', /:secret:database\/password-/);
   });
 
   it('a client signing with a key that is no local principal is refused', async () => {

@@ -39,6 +39,7 @@ describe('agent failover between processes (SIGKILL)', function () {
         // Bound to the agent principal the way any process is: endpoint + access key id.
         AWS_ENDPOINT_URL_DYNAMODB: h.iamEndpoint,
         AWS_ENDPOINT_URL_SQS: h.iamEndpoint,
+        AWS_ENDPOINT_URL_SECRETS_MANAGER: h.iamEndpoint,
         AWS_ACCESS_KEY_ID: localCredentials(AGENT_PRINCIPAL).accessKeyId,
         AWS_SECRET_ACCESS_KEY: localCredentials(AGENT_PRINCIPAL).secretAccessKey,
         AGENT_ID: agentId,

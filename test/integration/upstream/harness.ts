@@ -56,7 +56,7 @@ export async function startHarness(opts: { allowHosts?: string } = {}): Promise<
       c = createClients({
         region: 'us-east-1',
         credentials: localCredentials(principal),
-        endpoints: { dynamodb: iam.endpoint, dynamodbstreams: iam.endpoint, sqs: iam.endpoint },
+        endpoints: { dynamodb: iam.endpoint, dynamodbstreams: iam.endpoint, sqs: iam.endpoint, secretsmanager: iam.endpoint },
       });
       byPrincipal.set(principal, c);
     }
@@ -74,7 +74,9 @@ export async function startHarness(opts: { allowHosts?: string } = {}): Promise<
     COMMAND_QUEUE_URL: queueUrls.commands,
     WS_MANAGEMENT_ENDPOINT: 'http://127.0.0.1:9',
     AUTH_MODE: 'none',
-    SECRETS_BACKEND: 'local',
+    // The Secrets Manager SDK path, served (and authorised) by the IAM gateway over sealed files
+    // in LOCAL_SECRETS_DIR, which tests read directly with LocalSecretStore.
+    SECRETS_BACKEND: 'secretsmanager',
     LOCAL_SECRETS_DIR: secretsDir,
     LOCAL_SECRETS_KEY: randomBytes(32).toString('hex'),
     UPSTREAM_ALLOW_HOSTS: opts.allowHosts ?? '127.0.0.1/8,::1/128,localhost',
@@ -88,7 +90,7 @@ export async function startHarness(opts: { allowHosts?: string } = {}): Promise<
     secretPrefix: config.upstream.secretPrefix,
     prefix,
     metricsNamespace: 'RealtimeGateway/local',
-  });
+  }, { dir: secretsDir, keyHex: env.LOCAL_SECRETS_KEY! });
   const logLines: string[] = [];
   const log: Logger = createLogger({ level: 'debug', write: (l) => logLines.push(l) });
   return {

@@ -42,6 +42,14 @@ describe('local IAM: what AWS authorises for a request', () => {
     ]);
   });
 
+  it('Secrets Manager calls are authorised on the secret ARN with its random suffix, named or addressed by ARN', () => {
+    const [byName] = checksFor(A, 'secretsmanager', 'GetSecretValue', { SecretId: 'rg/local/upstream/s1' });
+    expect(byName!.action).to.equal('secretsmanager:GetSecretValue');
+    expect(byName!.resource).to.match(/^arn:aws:secretsmanager:us-east-1:000000000000:secret:rg\/local\/upstream\/s1-[A-Za-z0-9]{6}$/);
+    expect(checksFor(A, 'secretsmanager', 'PutSecretValue', { SecretId: byName!.resource })[0]!.resource).to.equal(byName!.resource);
+    expect(checksFor(A, 'secretsmanager', 'CreateSecret', { Name: 'rg/local/upstream/s1' })[0]!.resource).to.equal(byName!.resource);
+  });
+
   it('an unreadable request is named, not guessed', () => {
     expect(() => parseTarget('Nope.GetItem')).to.throw(UnreadableRequestError, /X-Amz-Target/);
     expect(() => checksFor(A, 'dynamodb', 'GetItem', {})).to.throw(UnreadableRequestError, /TableName/);
