@@ -13,7 +13,7 @@ import type { WebsocketIdentity } from './events';
  * Errors carry `x-amzn-errortype` because that header is how the SDK names the exception: without
  * it a 410 surfaces as "Unknown", not `GoneException`. Timestamps are ISO-8601 strings (the
  * model's default timestamp format for restJson1). Requests are NOT SigV4-verified: any
- * credentials work locally.
+ * credentials work locally, unless `authorize` (the local stack's IAM check) refuses them.
  */
 
 export interface ConnectionInfo {
