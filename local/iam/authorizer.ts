@@ -93,6 +93,8 @@ export class LocalIamAuthorizer {
       if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
       d = evaluate(this.principalArn(p), this.account, p.policy, c);
       this.cache.set(key, d);
+      // A failed evaluation is not a decision: the next call evaluates again.
+      d.catch(() => this.cache.delete(key));
     }
     return d;
   }
