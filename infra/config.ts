@@ -429,7 +429,8 @@ export function parseStackConfig(stackName: string, values: Readonly<Record<stri
       max: LIFECYCLE_HOOK_MAX_SECONDS - LIFECYCLE_HOOK_MARGIN_SECONDS,
       why: `the termination lifecycle hook waits leaseReleaseSeconds + ${LIFECYCLE_HOOK_MARGIN_SECONDS} s and AWS caps a hook's heartbeat timeout at ${LIFECYCLE_HOOK_MAX_SECONDS} s`,
     }),
-    ssm: fl.bool('ssm', true),
+    // Session Manager shell access: on by default for dev, off on prod unless asked for.
+    ssm: fl.bool('ssm', stack !== 'prod'),
   };
   fleet.desiredCapacity = fl.int('desiredCapacity', { fallback: fleet.minSize, min: 0, max: 100 });
   if (fleet.minSize > fleet.maxSize) throw new ConfigError(key('fleet.minSize'), `is ${fleet.minSize}, above fleet.maxSize ${fleet.maxSize}`);

@@ -1,6 +1,6 @@
-import type { FunctionSpec, TableAccess } from '../lib/functions';
+import { AGENT, type ConnectionsVerb, type FunctionSpec, type PrincipalAccess, type QueueAction, type TableAccess } from '../lib/functions';
 import type { QueueName, TableName } from '../lib/schema';
-import { logStreamsArn } from './naming';
+import { logStreamsArn, manageConnectionsArn } from './naming';
 
 /**
  * Least-privilege policy documents, built from lib/functions.ts by pure functions over resolved
@@ -29,42 +29,13 @@ export interface TableArns {
 }
 
 /**
- * DynamoDB actions per access level.
- *
- * - read: GetItem/BatchGetItem/Query on the table, Query on each named index.
- * - scan: Scan on the table, for the one function that lists a whole table (the control API's
- *   paginated `GET /websockets`, lib/upstream/store.ts).
- * - write: PutItem/UpdateItem/BatchWriteItem, plus ConditionCheckItem: ItemStore writes items and
- *   history in one TransactWriteItems, which IAM authorises through these per-item actions
- *   (there is no TransactWriteItems action).
- * - delete: DeleteItem, BatchWriteItem (stale-connection cleanup in chunks of 25).
- * - stream: DescribeStream/GetRecords/GetShardIterator/ListStreams on the stream ARN — the set
- *   AWS's own policy example for a Lambda reading a DynamoDB stream grants, scoped to the one
- *   stream (docs: "IAM policy to allow an AWS Lambda function to access DynamoDB stream
- *   records"); the event source mapping validates the role against it.
+ * The stream read of an event source mapping, on the one stream ARN: the actions Lambda's
+ * documentation lists for a DynamoDB stream mapping's execution role. `dynamodb:ListStreams`
+ * (also in that list) is not here: the Service Authorization Reference gives it no resource
+ * type, so AWS only ever matches it against Resource "*" (on the stream ARN it can never match);
+ * it is granted in its own statement by `streamListStatement`.
  */
-export const DYNAMODB_ACTIONS: Readonly<Record<TableAccess, { table: readonly string[]; index: readonly string[]; stream: readonly string[] }>> = {
-  read: { table: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:Query'], index: ['dynamodb:Query'], stream: [] },
-  scan: { table: ['dynamodb:Scan'], index: [], stream: [] },
-  write: {
-    table: ['dynamodb:BatchWriteItem', 'dynamodb:ConditionCheckItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-    index: [],
-    stream: [],
-  },
-  delete: { table: ['dynamodb:BatchWriteItem', 'dynamodb:DeleteItem'], index: [], stream: [] },
-  stream: { table: [], index: [], stream: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'] },
-};
-
-export const SQS_ACTIONS: Readonly<Record<'send' | 'receive', readonly string[]>> = {
-  send: ['sqs:GetQueueAttributes', 'sqs:SendMessage'],
-  receive: ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'],
-};
-
-/** `write` is what the control API does (lib/upstream/secrets-aws.ts: CreateSecret, then PutSecretValue). */
-export const SECRETS_ACTIONS: Readonly<Record<'read' | 'write', readonly string[]>> = {
-  read: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
-  write: ['secretsmanager:CreateSecret', 'secretsmanager:DescribeSecret', 'secretsmanager:PutSecretValue'],
-};
+export const STREAM_READ_ACTIONS: readonly string[] = ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator'];
 
 const uniqSorted = (xs: Iterable<string>) => [...new Set(xs)].sort();
 
@@ -75,28 +46,76 @@ function sidOf(...parts: string[]): string {
     .replace(/^./, (c) => c.toUpperCase());
 }
 
-/** Statements for one table and the access levels a function declares on it. */
+/**
+ * Statements for one table and exactly the calls a principal declares on it (lib/functions.ts):
+ * table actions on the table ARN, `Query:INDEX` on that index's ARN only, `stream` on the stream.
+ */
 export function dynamoStatements(table: TableName, access: readonly TableAccess[], arns: TableArns): Statement[] {
-  const tableActions = uniqSorted(access.flatMap((a) => DYNAMODB_ACTIONS[a].table));
-  const indexActions = uniqSorted(access.flatMap((a) => DYNAMODB_ACTIONS[a].index));
-  const streamActions = uniqSorted(access.flatMap((a) => DYNAMODB_ACTIONS[a].stream));
+  const tableActions = uniqSorted(access.filter((a) => a !== 'stream' && !a.includes(':')).map((a) => `dynamodb:${a}`));
+  const indexes = uniqSorted(access.filter((a) => a.startsWith('Query:')).map((a) => a.slice('Query:'.length)));
   const out: Statement[] = [];
   if (tableActions.length) out.push({ Sid: sidOf(table, 'table'), Effect: 'Allow', Action: tableActions, Resource: [arns.arn] });
-  if (indexActions.length && arns.indexArns.length) {
-    out.push({ Sid: sidOf(table, 'indexes'), Effect: 'Allow', Action: indexActions, Resource: [...arns.indexArns] });
+  if (indexes.length) {
+    const indexArns = indexes.map((ix) => {
+      const arn = arns.indexArns.find((x) => x.endsWith(`/index/${ix}`));
+      if (!arn) throw new Error(`table ${table} has no index ${ix} (lib/schema.ts), but Query:${ix} was requested`);
+      return arn;
+    });
+    out.push({ Sid: sidOf(table, 'indexes'), Effect: 'Allow', Action: ['dynamodb:Query'], Resource: indexArns });
   }
-  if (streamActions.length) {
+  if (access.includes('stream')) {
     if (!arns.streamArn) throw new Error(`table ${table} has no stream, but stream access was requested`);
-    out.push({ Sid: sidOf(table, 'stream'), Effect: 'Allow', Action: streamActions, Resource: [arns.streamArn] });
+    out.push({ Sid: sidOf(table, 'stream'), Effect: 'Allow', Action: [...STREAM_READ_ACTIONS], Resource: [arns.streamArn] });
   }
   return out;
+}
+
+/** ListStreams for a stream reader, granted the one way AWS evaluates it (see STREAM_READ_ACTIONS). */
+function streamListStatement(access: PrincipalAccess): Statement[] {
+  const readsStream = Object.values(access.tables).some((a) => a?.includes('stream'));
+  return readsStream ? [{ Sid: 'ListStreams', Effect: 'Allow', Action: ['dynamodb:ListStreams'], Resource: ['*'] }] : [];
+}
+
+/** Table, queue, `@connections` and secret statements of one principal's declared access. */
+function accessStatements(access: PrincipalAccess, arns: AccessArns): Statement[] {
+  const st: Statement[] = [];
+  for (const [table, calls] of Object.entries(access.tables) as [TableName, readonly TableAccess[]][]) {
+    if (calls.length) st.push(...dynamoStatements(table, calls, arns.tables[table]));
+  }
+  st.push(...streamListStatement(access));
+  for (const [queue, calls] of Object.entries(access.queues) as [QueueName, readonly QueueAction[]][]) {
+    if (!calls.length) continue;
+    const arn = arns.queues[queue];
+    if (!arn) throw new Error(`queue ${queue} access was requested, but no ARN was given for it`);
+    st.push({ Sid: sidOf(queue, 'queue'), Effect: 'Allow', Action: uniqSorted(calls.map((c) => `sqs:${c}`)), Resource: [arn] });
+  }
+  if (access.manageConnections.length) {
+    if (!arns.connections) throw new Error('@connections access was requested, but no WebSocket API stage ARN was given');
+    st.push({
+      Sid: 'ManageConnections',
+      Effect: 'Allow',
+      Action: ['execute-api:ManageConnections'],
+      Resource: uniqSorted(access.manageConnections).map((verb) => manageConnectionsArn(arns.connections!.executionArn, arns.connections!.stage, verb as ConnectionsVerb)),
+    });
+  }
+  if (access.secrets?.length) {
+    st.push({ Sid: 'UpstreamSecrets', Effect: 'Allow', Action: uniqSorted(access.secrets.map((a) => `secretsmanager:${a}`)), Resource: [arns.secretPrefix] });
+  }
+  return st;
+}
+
+interface AccessArns {
+  readonly tables: Readonly<Record<TableName, TableArns>>;
+  readonly queues: Readonly<Partial<Record<QueueName, string>>>;
+  readonly connections?: { readonly executionArn: string; readonly stage: string };
+  readonly secretPrefix: string;
 }
 
 export interface FunctionPolicyArns {
   readonly tables: Readonly<Record<TableName, TableArns>>;
   readonly queues: Readonly<Record<QueueName, string>>;
-  /** `{api}/{stage}/POST/@connections/*` */
-  readonly manageConnections: string;
+  /** The WebSocket API's execution ARN and stage: `{api}/{stage}/{VERB}/@connections/*` per declared verb. */
+  readonly connections: { readonly executionArn: string; readonly stage: string };
   /** The function's own log group ARN. */
   readonly logGroup: string;
   /** `arn:…:secret:{prefix}*` */
@@ -109,18 +128,7 @@ export function functionPolicy(spec: FunctionSpec, arns: FunctionPolicyArns): Po
     // No CreateLogGroup: the program creates the group (with retention) before the function.
     { Sid: 'OwnLogs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: [logStreamsArn(arns.logGroup)] },
   ];
-  for (const [table, access] of Object.entries(spec.tables) as [TableName, readonly TableAccess[]][]) {
-    if (access.length) st.push(...dynamoStatements(table, access, arns.tables[table]));
-  }
-  for (const [queue, ops] of Object.entries(spec.queues) as [QueueName, readonly ('send' | 'receive')[]][]) {
-    if (ops.length) st.push({ Sid: sidOf(queue, 'queue'), Effect: 'Allow', Action: uniqSorted(ops.flatMap((o) => SQS_ACTIONS[o])), Resource: [arns.queues[queue]] });
-  }
-  if (spec.manageConnections) {
-    st.push({ Sid: 'ManageConnections', Effect: 'Allow', Action: ['execute-api:ManageConnections'], Resource: [arns.manageConnections] });
-  }
-  if (spec.secrets) {
-    st.push({ Sid: 'UpstreamSecrets', Effect: 'Allow', Action: [...SECRETS_ACTIONS[spec.secrets]], Resource: [arns.secretPrefix] });
-  }
+  st.push(...accessStatements(spec, arns));
   return { Version: '2012-10-17', Statement: st };
 }
 
@@ -141,11 +149,7 @@ export interface AgentPolicyArns {
  */
 export function agentPolicy(arns: AgentPolicyArns): PolicyDocument {
   const st: Statement[] = [
-    { Sid: 'CommandQueue', Effect: 'Allow', Action: [...SQS_ACTIONS.receive], Resource: [arns.commandQueue] },
-    ...dynamoStatements('upstreams', ['read', 'write'], arns.tables.upstreams),
-    ...dynamoStatements('items', ['read', 'write'], arns.tables.items),
-    ...dynamoStatements('history', ['write'], arns.tables.history),
-    { Sid: 'UpstreamSecrets', Effect: 'Allow', Action: [...SECRETS_ACTIONS.read], Resource: [arns.secretPrefix] },
+    ...accessStatements(AGENT, { tables: arns.tables, queues: { commands: arns.commandQueue }, secretPrefix: arns.secretPrefix }),
     { Sid: 'AgentBundle', Effect: 'Allow', Action: ['s3:GetObject'], Resource: [arns.bundleObject] },
     {
       // PutMetricData has no resource type: AWS only accepts Resource "*". The namespace
@@ -157,7 +161,8 @@ export function agentPolicy(arns: AgentPolicyArns): PolicyDocument {
       Condition: { StringEquals: { 'cloudwatch:namespace': arns.metricsNamespace } },
     },
   ];
-  if (arns.sinkSecret) st.push({ Sid: 'SinkCredentials', Effect: 'Allow', Action: [...SECRETS_ACTIONS.read], Resource: [arns.sinkSecret] });
+  // userdata.ts reads it once at boot (get-secret-value).
+  if (arns.sinkSecret) st.push({ Sid: 'SinkCredentials', Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: [arns.sinkSecret] });
   return { Version: '2012-10-17', Statement: st };
 }
 
@@ -178,19 +183,23 @@ export function agentGroupPolicy(groupArn: string): PolicyDocument {
   };
 }
 
-/** Actions AWS only authorises on Resource "*", with the condition key that must scope them. */
-export const STAR_RESOURCE_ACTIONS: Readonly<Record<string, string>> = {
+/**
+ * Actions AWS only authorises on Resource "*", with the condition key that must scope them
+ * (null: the action has no condition key to scope it with, and reveals only names).
+ */
+export const STAR_RESOURCE_ACTIONS: Readonly<Record<string, string | null>> = {
   'cloudwatch:PutMetricData': 'cloudwatch:namespace',
+  'dynamodb:ListStreams': null,
 };
 
 /**
  * Resource ARNs that may contain a wildcard, because the last segment is chosen at run time:
- * log streams of one group, connections of one stage, one HTTP route on any stage of one API,
+ * log streams of one group, connections of one stage (per verb), one HTTP route on any stage of one API,
  * secrets under one prefix (plus the random suffix Secrets Manager appends). Anything else with `*` or `?` is a finding.
  */
 const SCOPED_WILDCARDS: readonly RegExp[] = [
   /^arn:[\w-]+:logs:[\w-]+:\d{12}:log-group:[^*?]+:\*$/,
-  /^arn:[\w-]+:execute-api:[\w-]+:\d{12}:[a-z0-9]+\/[\w-]+\/POST\/@connections\/\*$/,
+  /^arn:[\w-]+:execute-api:[\w-]+:\d{12}:[a-z0-9]+\/[\w-]+\/(POST|GET|DELETE)\/@connections\/\*$/,
   /^arn:[\w-]+:execute-api:[\w-]+:\d{12}:[a-z0-9]+\/\*\/(GET|POST|PUT|PATCH|DELETE)\/[^*?]*$/,
   /^arn:[\w-]+:secretsmanager:[\w-]+:\d{12}:secret:[^*?]+\/[^*?]*\*$/,
 ];
@@ -221,6 +230,7 @@ export function policyProblems(doc: unknown): string[] {
         const cond = s.Condition as Record<string, Record<string, unknown>> | undefined;
         for (const a of actions as string[]) {
           const requiredKey = STAR_RESOURCE_ACTIONS[a];
+          if (requiredKey === null) continue;
           if (!requiredKey) problems.push(`${at} grants ${a} on Resource "*"`);
           else if (!cond || !Object.values(cond).some((c) => c && requiredKey in c)) {
             problems.push(`${at} grants ${a} on Resource "*" without a ${requiredKey} condition`);

@@ -22,4 +22,5 @@ export const commandQueueUrl = platform.commandQueueUrl;
 export const dashboardName = platform.dashboardName;
 export const alarmTopicArn = platform.alarmTopicArn;
 export const agentAutoScalingGroup = platform.agentAutoScalingGroup;
-export const httpInvokePolicyArn = platform.httpInvokePolicyArn;
+export const httpPublishInvokePolicyArn = platform.httpPublishInvokePolicyArn;
+export const httpControlInvokePolicyArn = platform.httpControlInvokePolicyArn;

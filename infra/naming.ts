@@ -41,15 +41,14 @@ export function logStreamsArn(logGroupArn: string): string {
   return `${logGroupArn.replace(/:\*$/, '')}:*`;
 }
 
-/** PostToConnection/GetConnection/DeleteConnection on one stage of one WebSocket API. */
-export function manageConnectionsArn(executionArn: string, stage: string): string {
-  // IAM evaluates an @connections call against `{api}/{stage}/{METHOD}/@connections/{id}`, with
-  // the call's own HTTP method (AWS: "The @connections API uses the same ARN format as REST
-  // APIs", `…/stage-name/POST/@connections`; aws-cdk grants `…/*/@connections/*` to allow all
-  // three). So this ARN allows PostToConnection only: GetConnection (GET) and DeleteConnection
-  // (DELETE) would be denied. PostToConnection is the only call the code makes
-  // (lib/subscriber/sender.ts); a new GET or DELETE call needs its own method's ARN.
-  return `${executionArn}/${stage}/POST/@connections/*`;
+/**
+ * One `@connections` verb on one stage of one WebSocket API: PostToConnection is evaluated as
+ * `{api}/{stage}/POST/@connections/{id}`, GetConnection as `.../GET/...`, DeleteConnection as
+ * `.../DELETE/...` (all as the action execute-api:ManageConnections), so each verb a function
+ * uses is granted by name.
+ */
+export function manageConnectionsArn(executionArn: string, stage: string, verb: 'POST' | 'GET' | 'DELETE'): string {
+  return `${executionArn}/${stage}/${verb}/@connections/*`;
 }
 
 /** Invoke permission source ARN of one route: `{api}/{stage}/{routeKey}` (WebSocket). */

@@ -5,7 +5,7 @@ import { TABLE_NAMES, type TableName } from '../lib/schema';
 import type { Bundler } from './bundle';
 import { lambdaSizing, type StackConfig } from './config';
 import { AGENT_ENV, agentEnvironment, handlerEnvironment } from './env';
-import { childName, functionName, manageConnectionsArn, metricsNamespace } from './naming';
+import { childName, functionName, metricsNamespace } from './naming';
 import { AgentFleet } from './components/fleet';
 import { FanoutMapping } from './components/fanout';
 import { LambdaFunction } from './components/functions';
@@ -29,7 +29,10 @@ export interface PlatformOutputs {
   readonly dashboardName: pulumi.Output<string>;
   readonly alarmTopicArn: pulumi.Output<string>;
   readonly agentAutoScalingGroup: pulumi.Output<string>;
-  readonly httpInvokePolicyArn?: pulumi.Output<string>;
+  /** With httpAuth iam: execute-api:Invoke on POST /publish only. */
+  readonly httpPublishInvokePolicyArn?: pulumi.Output<string>;
+  /** With httpAuth iam: execute-api:Invoke on the upstream control routes only. */
+  readonly httpControlInvokePolicyArn?: pulumi.Output<string>;
 }
 
 /**
@@ -83,7 +86,7 @@ export function createPlatform(config: StackConfig, opts: PlatformOptions): Plat
   const policyArns = pulumi.all([tables.arns, queues.arns, ws.api.executionArn, secrets.prefixArn]).apply(([t, q, executionArn, secretPrefix]) => ({
     tables: t,
     queues: q,
-    manageConnections: manageConnectionsArn(executionArn, config.websocket.stageName),
+    connections: { executionArn, stage: config.websocket.stageName },
     secretPrefix,
   }));
 
@@ -112,7 +115,7 @@ export function createPlatform(config: StackConfig, opts: PlatformOptions): Plat
       if (wsRoutes[t.route]) throw new Error(`two functions serve WebSocket route ${t.route}`);
       wsRoutes[t.route] = f.function;
     } else if (t.kind === 'http') {
-      for (const routeKey of t.routes) httpRoutes.push({ routeKey, function: f.function, jwtScopes: t.jwtScopes });
+      for (const routeKey of t.routes) httpRoutes.push({ routeKey, function: f.function, jwtScopes: t.jwtScopes, invokeGroup: f.spec.name });
     } else {
       streamFunctions.push(f);
     }
@@ -200,6 +203,7 @@ export function createPlatform(config: StackConfig, opts: PlatformOptions): Plat
     dashboardName: monitoring.dashboardName,
     alarmTopicArn: monitoring.topic.arn,
     agentAutoScalingGroup: fleet.group.name,
-    httpInvokePolicyArn: http.invokePolicy?.arn,
+    httpPublishInvokePolicyArn: http.invokePolicies.publish?.arn,
+    httpControlInvokePolicyArn: http.invokePolicies.control?.arn,
   };
 }

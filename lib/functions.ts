@@ -1,4 +1,6 @@
-import type { QueueName, TableName } from './schema';
+import type { INDEX, QueueName, TableName } from './schema';
+
+type IndexName = (typeof INDEX)[keyof typeof INDEX];
 
 /**
  * The one list of Lambda functions: which file each is built from, what triggers it and what
@@ -19,23 +21,53 @@ export type Trigger =
     }
   | { readonly kind: 'stream'; readonly table: TableName };
 
-/**
- * `scan` is separate from `read` so only the function that lists a whole table (the control
- * API's `GET /websockets`) is allowed to Scan.
- */
-export type TableAccess = 'read' | 'scan' | 'write' | 'delete' | 'stream';
+/** DynamoDB actions a principal may be granted on a table (IAM names, without `dynamodb:`). */
+export type DynamoTableAction =
+  | 'GetItem'
+  | 'BatchGetItem'
+  | 'Query'
+  | 'Scan'
+  | 'PutItem'
+  | 'UpdateItem'
+  | 'DeleteItem'
+  | 'BatchWriteItem'
+  | 'ConditionCheckItem';
 
-export interface FunctionSpec {
+/**
+ * Exactly what a principal does to one table: each DynamoDB action its code calls on the table,
+ * `Query:INDEX` for each GSI it queries, `stream` for reading the table's stream (the fan-out's
+ * event source mapping). IAM authorises a TransactWriteItems per item (PutItem, UpdateItem,
+ * DeleteItem, ConditionCheckItem), so a transaction is declared by its items' actions; a
+ * BatchWriteItem (even of deletes only) needs `BatchWriteItem` itself.
+ */
+export type TableAccess = DynamoTableAction | `Query:${IndexName}` | 'stream';
+
+/** SQS actions (IAM names); a batch call is authorised as its single action. */
+export type QueueAction = 'SendMessage' | 'ReceiveMessage' | 'DeleteMessage' | 'ChangeMessageVisibility' | 'GetQueueAttributes';
+
+/** Secrets Manager actions on the upstream secret prefix. */
+export type SecretAction = 'CreateSecret' | 'PutSecretValue' | 'GetSecretValue' | 'DescribeSecret';
+
+/**
+ * `@connections` verbs: PostToConnection is POST, GetConnection GET, DeleteConnection DELETE;
+ * each is `execute-api:ManageConnections` on `{api}/{stage}/{VERB}/@connections/*`.
+ */
+export type ConnectionsVerb = 'POST' | 'GET' | 'DELETE';
+
+/** What one principal (a function's role, the agent's instance role) may call. Adding a call = one entry here. */
+export interface PrincipalAccess {
+  readonly tables: Readonly<Partial<Record<TableName, readonly TableAccess[]>>>;
+  readonly manageConnections: readonly ConnectionsVerb[];
+  readonly queues: Readonly<Partial<Record<QueueName, readonly QueueAction[]>>>;
+  /** Secrets Manager actions on secrets under the upstream secret prefix. */
+  readonly secrets?: readonly SecretAction[];
+}
+
+export interface FunctionSpec extends PrincipalAccess {
   /** Also the file name: `functions/${name}.ts`. */
   readonly name: string;
   readonly description: string;
   readonly trigger: Trigger;
-  readonly tables: Readonly<Partial<Record<TableName, readonly TableAccess[]>>>;
-  /** Needs `execute-api:ManageConnections` (PostToConnection/GetConnection/DeleteConnection). */
-  readonly manageConnections: boolean;
-  readonly queues: Readonly<Partial<Record<QueueName, readonly ('send' | 'receive')[]>>>;
-  /** Secrets Manager access under the upstream secret prefix. */
-  readonly secrets?: 'write' | 'read';
 }
 
 export const FUNCTIONS: readonly FunctionSpec[] = [
@@ -43,40 +75,44 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     name: 'connect',
     description: 'WebSocket $connect: authenticate, record the connection, subscribe item-key query parameters.',
     trigger: { kind: 'websocket', route: '$connect' },
-    tables: { connections: ['write'], subscriptions: ['write'] },
-    manageConnections: false,
+    tables: { connections: ['PutItem'], subscriptions: ['PutItem'] },
+    manageConnections: [],
     queues: {},
   },
   {
     name: 'disconnect',
     description: 'WebSocket $disconnect: remove the connection and its subscriptions.',
     trigger: { kind: 'websocket', route: '$disconnect' },
-    tables: { connections: ['read', 'delete'], subscriptions: ['read', 'delete'] },
-    manageConnections: false,
+    // removeConnections: the row's topics + the byConnection index, then one batched delete.
+    tables: { connections: ['GetItem', 'BatchWriteItem'], subscriptions: ['Query:byConnection', 'BatchWriteItem'] },
+    manageConnections: [],
     queues: {},
   },
   {
     name: 'subscribe',
     description: 'subscribe route: authorise the topic, add the subscription, send snapshot or missed events.',
     trigger: { kind: 'websocket', route: 'subscribe' },
-    tables: { connections: ['read', 'write'], subscriptions: ['write'], items: ['read'], history: ['read'] },
-    manageConnections: true,
+    tables: { connections: ['GetItem', 'UpdateItem'], subscriptions: ['PutItem'], items: ['GetItem'], history: ['Query'] },
+    manageConnections: ['POST'],
     queues: {},
   },
   {
     name: 'unsubscribe',
     description: 'unsubscribe route: remove the subscription.',
     trigger: { kind: 'websocket', route: 'unsubscribe' },
-    tables: { connections: ['read', 'write'], subscriptions: ['delete'] },
-    manageConnections: true,
+    // GetItem: SubscriptionStore.exists tells "not subscribed" from a removed subscription.
+    // removeTopic/ensureTopic are UpdateItem on the connection row.
+    tables: { connections: ['UpdateItem'], subscriptions: ['GetItem', 'DeleteItem'] },
+    manageConnections: ['POST'],
     queues: {},
   },
   {
     name: 'ping',
     description: 'ping route: answer pong, refresh lastSeen and the TTL.',
     trigger: { kind: 'websocket', route: 'ping' },
-    tables: { connections: ['read', 'write'] },
-    manageConnections: true,
+    // ConnectionStore.touch reads the row (its connectedAt caps the TTL), then updates it.
+    tables: { connections: ['GetItem', 'UpdateItem'] },
+    manageConnections: ['POST'],
     queues: {},
   },
   {
@@ -84,37 +120,68 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     description: '$default route: unknown actions and malformed frames get a coded error.',
     trigger: { kind: 'websocket', route: '$default' },
     tables: {},
-    manageConnections: true,
+    manageConnections: ['POST'],
     queues: {},
   },
   {
     name: 'publish',
     description: 'POST /publish: write a topic update (seq + history) or send to every connection of a user.',
     trigger: { kind: 'http', routes: ['POST /publish'] },
-    tables: { items: ['read', 'write'], history: ['write'], connections: ['read', 'delete'], subscriptions: ['read', 'delete'] },
-    manageConnections: true,
+    // ItemStore.put: one transaction (UpdateItem on items, PutItem on history). send-to-user:
+    // the byUser index, then removeConnections for the gone ones.
+    tables: {
+      items: ['GetItem', 'UpdateItem'],
+      history: ['PutItem'],
+      connections: ['Query:byUser', 'BatchGetItem', 'GetItem', 'BatchWriteItem'],
+      subscriptions: ['Query:byConnection', 'BatchWriteItem'],
+    },
+    manageConnections: ['POST'],
     queues: {},
   },
   {
     name: 'fanout',
     description: 'items stream: deliver each change to the topic subscribers, in order, and prune stale connections.',
     trigger: { kind: 'stream', table: 'items' },
-    // connections read: stale-connection cleanup reads the row (its topics) before deleting it.
-    tables: { items: ['stream'], subscriptions: ['read', 'delete'], connections: ['read', 'delete'] },
-    manageConnections: true,
-    queues: { fanoutDlq: ['send'] },
+    // connections GetItem: stale-connection cleanup reads the row (its topics) before deleting it.
+    tables: {
+      items: ['stream'],
+      subscriptions: ['Query', 'Query:byConnection', 'BatchWriteItem'],
+      connections: ['GetItem', 'BatchWriteItem'],
+    },
+    manageConnections: ['POST'],
+    queues: { fanoutDlq: ['SendMessage'] },
   },
   {
     name: 'control',
     description: 'Upstream control API: POST/GET/DELETE /websocket, GET /websockets.',
     // Must equal CONTROL_SCOPE in lib/upstream/control-auth.ts (a test holds them together).
     trigger: { kind: 'http', routes: ['POST /websocket', 'GET /websocket', 'DELETE /websocket', 'GET /websockets'], jwtScopes: ['upstream:admin'] },
-    tables: { upstreams: ['read', 'scan', 'write'] },
-    manageConnections: false,
-    queues: { commands: ['send'] },
-    secrets: 'write',
+    // Scan: only the paginated GET /websockets lists a whole table.
+    tables: { upstreams: ['GetItem', 'UpdateItem', 'Scan'] },
+    manageConnections: [],
+    queues: { commands: ['SendMessage'] },
+    // lib/upstream/secrets-aws.ts put(): CreateSecret, and PutSecretValue when it exists.
+    secrets: ['CreateSecret', 'PutSecretValue'],
   },
 ];
+
+/**
+ * The upstream agent's instance role (ec2-agent/): poll and acknowledge commands, own upstream
+ * rows (claim/renew/release leases, health counters, the reconcile query on byDesiredLease),
+ * persist upstream messages through ItemStore (items + history, guarded by the lease row in
+ * the same transaction), read credentials by reference. infra/iam.ts adds its bundle object,
+ * its metrics namespace and the sink secret.
+ */
+export const AGENT: PrincipalAccess = {
+  tables: {
+    upstreams: ['GetItem', 'UpdateItem', 'ConditionCheckItem', 'Query:byDesiredLease'],
+    items: ['GetItem', 'UpdateItem'],
+    history: ['PutItem'],
+  },
+  manageConnections: [],
+  queues: { commands: ['ReceiveMessage', 'DeleteMessage'] },
+  secrets: ['GetSecretValue'],
+};
 
 export function functionSpec(name: string): FunctionSpec {
   const f = FUNCTIONS.find((x) => x.name === name);

@@ -17,6 +17,8 @@ import { HttpApiEmulator, type Mount } from './http/http-api-emulator';
 import { StreamPoller } from './streams/stream-poller';
 import type { AnyHandler } from './lambda/invoke';
 import { createDashboardHandler, DASHBOARD_PATH } from './dashboard/serve';
+import { startLocalIam, type IamMode, type LocalIam } from './iam/local-iam';
+import { ADMIN_PRINCIPAL, AGENT_PRINCIPAL, localCredentials } from './iam/principals';
 import { mintDashboardToken } from './dashboard/token';
 
 /**
@@ -54,6 +56,12 @@ export interface LocalStackOptions {
    * for fan-out and the handlers to reach the management API.
    */
   readonly tls?: { cert: string; key: string };
+  /**
+   * IAM enforcement (docs/local-iam.md): `enforce` (default; `LOCAL_IAM` in the environment
+   * overrides) refuses every call outside the caller's policy, `audit` only logs it, `off` binds
+   * every client to one unchecked principal (benchmarks).
+   */
+  readonly iam?: IamMode;
 }
 
 export interface LocalStack {
@@ -61,7 +69,11 @@ export interface LocalStack {
   readonly env: Record<string, string>;
   readonly config: AppConfig;
   readonly deps: Deps;
+  /** The `admin` principal's clients: bootstrap, and tests that seed or inspect tables. */
   readonly clients: AwsClients;
+  /** Clients bound to one principal (a function name from lib/functions.ts, `agent`, `admin`). */
+  clientsFor(principal: string): AwsClients;
+  readonly iam: IamMode;
   readonly tables: Record<TableName, string>;
   readonly queueUrls: Record<QueueName, string>;
   readonly websocket: WebSocketEmulator;
@@ -106,12 +118,44 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     const sqs: RunningSqs = await startSqs();
     cleanups.push(() => sqs.stop());
 
-    const clients = createClients({
-      region: LOCAL_REGION,
-      credentials: LOCAL_CREDENTIALS,
-      endpoints: { dynamodb: ddbEndpoint, dynamodbstreams: ddbEndpoint, sqs: sqs.endpoint },
+    const iamMode = opts.iam ?? iamModeFromEnv(process.env.LOCAL_IAM);
+    let iam: LocalIam | undefined;
+    if (iamMode !== 'off') {
+      iam = await startLocalIam({
+        region: LOCAL_REGION,
+        upstreams: { dynamodb: ddbEndpoint, sqs: sqs.endpoint },
+        mode: iamMode,
+        log: log.child({ component: 'local-iam' }),
+        // Every decision as a JSON line: what a handler calls, to derive its grants from.
+        ...(process.env.LOCAL_IAM_DECISIONS
+          ? { onDecision: (d) => fs.appendFileSync(process.env.LOCAL_IAM_DECISIONS!, JSON.stringify(d) + '\n') }
+          : {}),
+      });
+      cleanups.push(() => iam!.stop());
+    }
+    const dataEndpoint = (direct: string) => iam?.endpoint ?? direct;
+    const principalClients = new Map<string, AwsClients>();
+    const clientsFor = (principal: string): AwsClients => {
+      let c = principalClients.get(principal);
+      if (!c) {
+        c = createClients({
+          region: LOCAL_REGION,
+          credentials: iam ? localCredentials(principal) : LOCAL_CREDENTIALS,
+          endpoints: {
+            dynamodb: dataEndpoint(ddbEndpoint!),
+            dynamodbstreams: dataEndpoint(ddbEndpoint!),
+            sqs: dataEndpoint(sqs.endpoint),
+            ...(iam ? { secretsmanager: iam.endpoint } : {}),
+          },
+        });
+        principalClients.set(principal, c);
+      }
+      return c;
+    };
+    cleanups.push(() => {
+      for (const c of principalClients.values()) c.destroy();
     });
-    cleanups.push(() => clients.destroy());
+    const clients = clientsFor(ADMIN_PRINCIPAL);
 
     const prefix = opts.prefix ?? 'rtg-local';
     const { names: tables, streamArns } = await createTables(clients.dynamodb, prefix);
@@ -138,6 +182,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       ...(opts.maxDurationMs ? { maxDurationMs: opts.maxDurationMs } : {}),
       log: log.child({ component: 'apigw-websocket' }),
       ...(opts.tls ? { tls: opts.tls } : {}),
+      ...(iam ? { authorizeManagement: (req) => iam!.authorizeManagement(req) } : {}),
     });
     cleanups.push(() => websocket.close());
 
@@ -171,7 +216,9 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       [ENV.managementEndpoint]: websocket.managementUrl,
       [ENV.authMode]: 'none',
       [ENV.itemKeys]: 'vehicleId,batteryId',
-      [ENV.secretsBackend]: 'local',
+      // With IAM on, handlers use the Secrets Manager SDK (the AWS code path), which the IAM
+      // gateway authorises and serves over the same sealed files; off, they seal the files themselves.
+      [ENV.secretsBackend]: iam ? 'secretsmanager' : 'local',
       [ENV.localSecretsDir]: secrets.dir,
       [ENV.localSecretsKey]: secrets.key,
       // The local stack's upstream platforms (the demo, tests) run on loopback.
@@ -180,6 +227,15 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     };
     const config = loadConfig(env);
     const deps: Deps = { config, clients, log, clock: Date.now };
+    iam?.bind({
+      tables,
+      streamArns,
+      queueUrls,
+      websocket: { apiId: websocket.apiId, stage: websocket.stage },
+      secretPrefix: config.upstream.secretPrefix,
+      prefix,
+      metricsNamespace: 'RealtimeGateway/local',
+    }, { dir: secrets.dir, keyHex: secrets.key });
     dashboardConfig = {
       websocketUrl: websocket.websocketUrl,
       httpUrl: http.url,
@@ -190,7 +246,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
 
     for (const f of FUNCTIONS) {
       const factory = await loadFactory(f);
-      bound.set(f.name, factory({ ...deps, log: log.child({ function: f.name }) }));
+      bound.set(f.name, factory({ ...deps, clients: clientsFor(f.name), log: log.child({ function: f.name }) }));
     }
 
     const pollers: StreamPoller[] = [];
@@ -198,8 +254,10 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       if (f.trigger.kind !== 'stream') continue;
       const arn = streamArns[f.trigger.table];
       if (!arn) throw new Error(`function ${f.name} reads the ${f.trigger.table} stream, but the schema gives that table none`);
+      // The event source mapping reads the stream, and sends to the on-failure destination, as the function's role.
+      const fnClients = clientsFor(f.name);
       const poller = new StreamPoller({
-        streams: clients.streams,
+        streams: fnClients.streams,
         streamArn: arn,
         handler: late(f.name),
         functionName: f.name,
@@ -211,7 +269,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
         startingPosition: opts.persistDir ? 'LATEST' : 'TRIM_HORIZON',
         onFailure: async (failure) => {
           // The on-failure destination gets the batch description, as the Lambda mapping sends it.
-          await clients.sqs.send(new SendMessageCommand({ QueueUrl: queueUrls.fanoutDlq, MessageBody: JSON.stringify(failure) }));
+          await fnClients.sqs.send(new SendMessageCommand({ QueueUrl: queueUrls.fanoutDlq, MessageBody: JSON.stringify(failure) }));
         },
         log: log.child({ component: 'stream-poller', function: f.name }),
       });
@@ -226,7 +284,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
         startAgent: (d: Deps, o?: Record<string, unknown>) => Promise<NonNullable<LocalStack['agent']>>;
       };
       agent = await startAgent(
-        { ...deps, log: log.child({ component: 'agent' }) },
+        { ...deps, clients: clientsFor(AGENT_PRINCIPAL), log: log.child({ component: 'agent' }) },
         typeof opts.withAgent === 'object' ? opts.withAgent : {},
       );
       // Before the emulators: the agent releases its leases while the tables are still there.
@@ -244,6 +302,8 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       config,
       deps,
       clients,
+      clientsFor,
+      iam: iamMode,
       tables,
       queueUrls,
       websocket,
@@ -256,6 +316,12 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     await stop();
     throw err;
   }
+}
+
+function iamModeFromEnv(v: string | undefined): IamMode {
+  if (v === undefined || v === '') return 'enforce';
+  if (v === 'enforce' || v === 'audit' || v === 'off') return v;
+  throw new Error(`LOCAL_IAM is "${v}"; expected enforce, audit or off`);
 }
 
 /**

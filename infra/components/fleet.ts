@@ -8,6 +8,19 @@ import { childName, objectArn } from '../naming';
 import { renderUserData } from '../userdata';
 
 /** Amazon Linux 2023 arm64, resolved by EC2 at launch (no AMI lookup in the program). */
+/** The minimum an instance needs for Session Manager sessions (no Run Command, inventory or patching). */
+export const SESSION_MANAGER_POLICY = {
+  Version: '2012-10-17',
+  Statement: [
+    {
+      Sid: 'SessionManager',
+      Effect: 'Allow',
+      Action: ['ssm:UpdateInstanceInformation', 'ssmmessages:CreateControlChannel', 'ssmmessages:CreateDataChannel', 'ssmmessages:OpenControlChannel', 'ssmmessages:OpenDataChannel'],
+      Resource: '*',
+    },
+  ],
+} as const;
+
 export const AGENT_AMI = 'resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64';
 
 export interface AgentFleetArgs {
@@ -160,12 +173,15 @@ export class AgentFleet extends pulumi.ComponentResource {
     );
     const attachments: pulumi.Resource[] = [];
     if (s.ssm) {
-      // Session Manager instead of SSH (there is no inbound rule). AWS's managed policy; its
-      // ssm/ssmmessages/ec2messages actions only exist on Resource "*".
+      // Session Manager instead of SSH (there is no inbound rule), with the documented minimum
+      // for sessions ("Create a custom IAM role for Session Manager", the same five actions as
+      // AWS's AWSCloud9SSMInstanceProfile) instead of AmazonSSMManagedInstanceCore, whose
+      // account-wide ssm:GetParameter(s) would expose every parameter. These actions exist only
+      // on Resource "*". fleet.ssm defaults to off on prod (infra/config.ts).
       attachments.push(
-        new aws.iam.RolePolicyAttachment(
+        new aws.iam.RolePolicy(
           childName(name, 'ssm'),
-          { role: this.role.name, policyArn: pulumi.interpolate`arn:${args.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore` },
+          { role: this.role.id, policy: JSON.stringify(SESSION_MANAGER_POLICY) },
           { parent: this },
         ),
       );

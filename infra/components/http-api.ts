@@ -9,6 +9,8 @@ export interface HttpRouteTarget {
   readonly function: aws.lambda.Function;
   /** With a JWT authoriser: scopes the token must carry (API Gateway refuses it before invoking). */
   readonly jwtScopes?: readonly string[];
+  /** Which invoke policy grants this route (the function's name): publishers never get upstream control. */
+  readonly invokeGroup: string;
 }
 
 export interface HttpApiArgs {
@@ -43,15 +45,16 @@ export function httpAuthorizationType(auth: HttpAuth, stack: string): 'AWS_IAM' 
 /**
  * The HTTP API: publish (`POST /publish`) and upstream control (`/websocket`, `/websockets`),
  * authorised with SigV4 (IAM) or a JWT authorizer, payload format 2.0, JSON access logs,
- * stage throttling. Callers with `iam` need execute-api:Invoke: `invokePolicy` grants exactly
- * these routes and can be attached to a publisher's role.
+ * stage throttling. Callers with `iam` need execute-api:Invoke: one managed policy per invoke
+ * group (`publish`: POST /publish; `control`: the upstream control routes) grants exactly that
+ * group's routes, so a publisher's role can be given publishing without upstream control.
  */
 export class HttpApi extends pulumi.ComponentResource {
   readonly api: aws.apigatewayv2.Api;
   readonly stage: aws.apigatewayv2.Stage;
   readonly routes: Readonly<Record<string, aws.apigatewayv2.Route>>;
   readonly authorizer?: aws.apigatewayv2.Authorizer;
-  readonly invokePolicy?: aws.iam.Policy;
+  readonly invokePolicies: Readonly<Record<string, aws.iam.Policy>> = {};
   readonly url: pulumi.Output<string>;
 
   constructor(name: string, args: HttpApiArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -133,19 +136,26 @@ export class HttpApi extends pulumi.ComponentResource {
       { parent: this, dependsOn: Object.values(routes) },
     );
     if (authorizationType === 'AWS_IAM') {
-      this.invokePolicy = new aws.iam.Policy(
-        childName(name, 'invoke-policy'),
-        {
-          name: `${args.prefix}-http-invoke`,
-          description: 'Lets a caller sign requests to the realtime-gateway HTTP API (publish + control).',
-          policy: this.api.executionArn.apply((arn) =>
-            JSON.stringify({
-              Version: '2012-10-17',
-              Statement: [{ Effect: 'Allow', Action: ['execute-api:Invoke'], Resource: args.routes.map((r) => httpRouteSourceArn(arn, HTTP_ARN_STAGE, r.routeKey)) }],
-            }),
-          ),
-        },
-        { parent: this },
+      const groups = [...new Set(args.routes.map((r) => r.invokeGroup))];
+      this.invokePolicies = Object.fromEntries(
+        groups.map((group) => {
+          const routes = args.routes.filter((r) => r.invokeGroup === group);
+          const policy = new aws.iam.Policy(
+            childName(name, 'invoke-policy', group),
+            {
+              name: `${args.prefix}-http-invoke-${group}`,
+              description: `Lets a caller sign requests to the realtime-gateway HTTP API: ${routes.map((r) => r.routeKey).join(', ')}.`,
+              policy: this.api.executionArn.apply((arn) =>
+                JSON.stringify({
+                  Version: '2012-10-17',
+                  Statement: [{ Effect: 'Allow', Action: ['execute-api:Invoke'], Resource: routes.map((r) => httpRouteSourceArn(arn, HTTP_ARN_STAGE, r.routeKey)) }],
+                }),
+              ),
+            },
+            { parent: this },
+          );
+          return [group, policy];
+        }),
       );
     }
     this.url = this.api.apiEndpoint;

@@ -13,7 +13,7 @@ import type { WebsocketIdentity } from './events';
  * Errors carry `x-amzn-errortype` because that header is how the SDK names the exception: without
  * it a 410 surfaces as "Unknown", not `GoneException`. Timestamps are ISO-8601 strings (the
  * model's default timestamp format for restJson1). Requests are NOT SigV4-verified: any
- * credentials work locally.
+ * credentials work locally, unless `authorize` (the local stack's IAM check) refuses them.
  */
 
 export interface ConnectionInfo {
@@ -43,6 +43,8 @@ export interface ManagementApiOptions {
    * to API Gateway (a few ms from a Lambda in the same region); benchmarks set it. Default 0.
    */
   latencyMs?: number;
+  /** Decides whether the signer may make this call (the local stack's IAM check, local/iam/). */
+  authorize?(req: IncomingMessage): Promise<{ status: number; errorType: string; message: string } | undefined>;
 }
 
 const PREFIX = '/@connections/';
@@ -65,9 +67,25 @@ export function handleManagementRequest(opts: ManagementApiOptions, req: Incomin
   const stagePrefix = `/${opts.stage}${PREFIX}`;
   if (!rawPath.startsWith(stagePrefix)) return false;
   const latency = opts.latencyMs ?? 0;
-  if (latency > 0) setTimeout(() => serve(opts, req, res, rawPath, stagePrefix), latency);
-  else serve(opts, req, res, rawPath, stagePrefix);
+  const go = opts.authorize ? () => authorized(opts, req, res, () => serve(opts, req, res, rawPath, stagePrefix)) : () => serve(opts, req, res, rawPath, stagePrefix);
+  if (latency > 0) setTimeout(go, latency);
+  else go();
   return true;
+}
+
+function authorized(opts: ManagementApiOptions, req: IncomingMessage, res: ServerResponse, next: () => void): void {
+  opts.authorize!(req).then(
+    (denial) => {
+      if (!denial) return next();
+      req.resume();
+      sendError(res, denial.status, denial.errorType, denial.message, opts.requestId());
+    },
+    (err: unknown) => {
+      opts.log.error('apigw.management.authorize_failed', { err });
+      req.resume();
+      sendError(res, 500, 'InternalServerErrorException', 'Authorization failed', opts.requestId());
+    },
+  );
 }
 
 function serve(opts: ManagementApiOptions, req: IncomingMessage, res: ServerResponse, rawPath: string, stagePrefix: string): void {

@@ -11,7 +11,7 @@ import { awsStyleId, type IdGenerator } from './connection-id';
 import { EmulatorOptionError, GoneError } from './errors';
 import { connectEvent, disconnectEvent, messageEvent, type ConnectionFacts, type EventIds } from './events';
 import { LIMITS } from './limits';
-import { handleManagementRequest, sendError } from './management-api';
+import { handleManagementRequest, sendError, type ManagementApiOptions } from './management-api';
 import { DEFAULT_ROUTE_SELECTION_EXPRESSION, routeSelector, type RouteSelector } from './route-selection';
 
 /**
@@ -60,6 +60,8 @@ export interface WebSocketEmulatorOptions {
   authorizer?: AuthorizerTarget;
   /** Unsent bytes a connection that does not read may hold before it is closed (default 1 MiB). */
   sendBufferLimitBytes?: number;
+  /** IAM check of each `@connections` call (the local stack's, local/iam/); none by default. */
+  authorizeManagement?: ManagementApiOptions['authorize'];
 }
 
 interface ResolvedRoute {
@@ -194,6 +196,7 @@ export class WebSocketEmulator {
    * Writable so a benchmark can compare latencies without reconnecting thousands of clients.
    */
   managementLatencyMs: number;
+  private readonly authorizeManagement?: WebSocketEmulatorOptions['authorizeManagement'];
 
   readonly stage: string;
   readonly apiId: string;
@@ -212,6 +215,7 @@ export class WebSocketEmulator {
     this.log = (opts.log ?? silentLogger).child({ component: 'apigw-ws', apiId: this.apiId });
     this.newConnectionId = opts.idGenerator ?? awsStyleId;
     this.managementLatencyMs = opts.managementLatencyMs === undefined ? 0 : nonNegative('managementLatencyMs', opts.managementLatencyMs);
+    this.authorizeManagement = opts.authorizeManagement;
     this.limits = {
       idleTimeoutMs: positive('idleTimeoutMs', opts.idleTimeoutMs, LIMITS.idleTimeoutMs),
       maxDurationMs: positive('maxDurationMs', opts.maxDurationMs, LIMITS.maxDurationMs),
@@ -330,6 +334,7 @@ export class WebSocketEmulator {
         requestId: this.newId,
         log: this.log,
         latencyMs: this.managementLatencyMs,
+        authorize: this.authorizeManagement,
       },
       req,
       res,

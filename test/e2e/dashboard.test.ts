@@ -6,6 +6,8 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { createDashboardHandler } from '../../local/dashboard/serve';
 import { startTestStack, type LocalStack } from '../support/stack';
 import { waitFor } from '../integration/client/helpers';
+import { DeleteConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
+import { ADMIN_PRINCIPAL } from '../../local/iam/principals';
 
 /**
  * The dashboard in a real headless Chromium (Debian's `chromium` package, driven by
@@ -97,8 +99,8 @@ describe('dashboard in headless Chromium', function () {
     // The previous test's page may still be closing its socket.
     await waitFor(() => stack.websocket.connectionIds().length === 1, 5000, 'only this page connected');
     const ids = stack.websocket.connectionIds();
-    const del = await fetch(`${stack.endpoints.managementUrl}/@connections/${encodeURIComponent(ids[0])}`, { method: 'DELETE' });
-    expect(del.status).to.equal(204);
+    // As a backend would: the SDK, signed as a principal allowed to DELETE (the local admin).
+    await stack.clientsFor(ADMIN_PRINCIPAL).management(stack.endpoints.managementUrl).send(new DeleteConnectionCommand({ ConnectionId: ids[0]! }));
     await publish(topic, { state_of_charge: 71.5 }); // while the page is disconnected
     await publish(topic, { state_of_charge: 71.4 });
     await page.waitForSelector('#latest[data-seq="2"]', { timeout: 5000 });

@@ -186,7 +186,9 @@ for (const stack of ['dev', 'prod'] as const) {
     });
 
     describe('IAM', () => {
-      const identityPolicies = () => [...all('aws:iam/rolePolicy:RolePolicy'), ...all('aws:iam/policy:Policy')];
+      // The Session Manager policy is the one documented exception (its actions exist only on "*"), tested below.
+      const isSessionManager = (r: { name: string }) => r.name === 'agents-ssm';
+      const identityPolicies = () => [...all('aws:iam/rolePolicy:RolePolicy').filter((r) => !isSessionManager(r)), ...all('aws:iam/policy:Policy')];
 
       it('every policy document the program writes is scoped: no wildcard action, no "*" resource where an ARN exists', () => {
         const docs = identityPolicies();
@@ -202,7 +204,22 @@ for (const stack of ['dev', 'prod'] as const) {
 
       it('attaches only the AWS managed policies the docs name', () => {
         const arns = all('aws:iam/rolePolicyAttachment:RolePolicyAttachment').map((r) => r.inputs.policyArn);
-        for (const a of arns) expect(a).to.be.oneOf(['arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs', 'arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore']);
+        for (const a of arns) expect(a).to.be.oneOf(['arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs']);
+      });
+
+      it(`Session Manager on the agent: ${stack === 'prod' ? 'off on prod' : 'only its documented five actions'}`, () => {
+        const ssm = all('aws:iam/rolePolicy:RolePolicy').filter(isSessionManager);
+        if (stack === 'prod') expect(ssm).to.have.length(0);
+        else {
+          expect(ssm).to.have.length(1);
+          expect(JSON.parse(ssm[0]!.inputs.policy).Statement.flatMap((s: any) => s.Action).sort()).to.deep.equal([
+            'ssm:UpdateInstanceInformation',
+            'ssmmessages:CreateControlChannel',
+            'ssmmessages:CreateDataChannel',
+            'ssmmessages:OpenControlChannel',
+            'ssmmessages:OpenDataChannel',
+          ]);
+        }
       });
 
       for (const spec of FUNCTIONS) {
@@ -214,21 +231,24 @@ for (const stack of ['dev', 'prod'] as const) {
           const resources: string[] = doc.Statement.flatMap((s: any) => s.Resource);
           const wsApi = one('aws:apigatewayv2/api:Api', (r) => r.inputs.protocolType === 'WEBSOCKET');
           const mc = doc.Statement.find((s: any) => s.Action.includes('execute-api:ManageConnections'));
-          if (spec.manageConnections) expect(mc.Resource).to.deep.equal([`${wsApi.state.executionArn}/${config.websocket.stageName}/POST/@connections/*`]);
+          if (spec.manageConnections.length) expect(mc.Resource).to.deep.equal([...spec.manageConnections].sort().map((v) => `${wsApi.state.executionArn}/${config.websocket.stageName}/${v}/@connections/*`));
           else expect(mc).to.equal(undefined);
-          // ListStreams only where the function reads a stream, and then on that stream's ARN alone.
+          // Stream reads only where the function reads a stream, on that stream's ARN; ListStreams
+          // (no resource type) alone on "*".
+          const sr = doc.Statement.filter((s: any) => s.Action.includes('dynamodb:GetRecords'));
           const ls = doc.Statement.filter((s: any) => s.Action.includes('dynamodb:ListStreams'));
           if (Object.values(spec.tables).some((a) => a!.includes('stream'))) {
-            expect(ls).to.have.length(1);
-            expect(ls[0].Resource.every((r: string) => /^arn:aws:dynamodb:[^:]+:\d+:table\/[^/]+\/stream\/.+$/.test(r))).to.equal(true);
+            expect(sr).to.have.length(1);
+            expect(sr[0].Resource.every((r: string) => /^arn:aws:dynamodb:[^:]+:\d+:table\/[^/]+\/stream\/.+$/.test(r))).to.equal(true);
+            expect(ls.map((s: any) => [s.Action, s.Resource])).to.deep.equal([[['dynamodb:ListStreams'], ['*']]]);
           } else expect(actions).to.not.include('dynamodb:ListStreams');
           expect(resources.some((r) => r.endsWith('/index/*'))).to.equal(false);
           for (const [table, access] of Object.entries(spec.tables)) {
             const arn = `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/${config.prefix}-${table}`;
-            if (access!.includes('read')) {
-              for (const ix of TABLES[table as keyof typeof TABLES].indexes) expect(resources).to.include(`${arn}/index/${ix.name}`);
+            for (const ix of TABLES[table as keyof typeof TABLES].indexes) {
+              expect(resources.includes(`${arn}/index/${ix.name}`), `${table}/index/${ix.name}`).to.equal(access!.includes(`Query:${ix.name}` as never));
             }
-            if (access!.some((a) => a !== 'stream')) expect(resources).to.include(arn);
+            if (access!.some((a) => a !== 'stream' && !a.startsWith('Query:'))) expect(resources).to.include(arn);
           }
           expect(resources).to.include(`arn:aws:logs:${REGION}:${ACCOUNT}:log-group:/aws/lambda/${f.inputs.name}:*`);
         });
@@ -326,6 +346,16 @@ for (const stack of ['dev', 'prod'] as const) {
           one('aws:lambda/permission:Permission', (x) => x.inputs.sourceArn === `${api.state.executionArn}/*/${method}${p}`);
         }
         expect(outputs.httpApiUrl).to.equal(api.state.apiEndpoint);
+        // IAM auth: one invoke policy for publishing, another for upstream control.
+        const invoke = all('aws:iam/policy:Policy').filter((p) => /-http-invoke-/.test(p.inputs.name));
+        if (expected === 'AWS_IAM') {
+          const byName = Object.fromEntries(invoke.map((p) => [p.inputs.name.replace(/^.*-http-invoke-/, ''), JSON.parse(p.inputs.policy).Statement[0].Resource]));
+          expect(Object.keys(byName).sort()).to.deep.equal(['control', 'publish']);
+          expect(byName.publish).to.deep.equal([`${api.state.executionArn}/*/POST/publish`]);
+          expect([...byName.control].sort()).to.deep.equal(
+            ['DELETE/websocket', 'GET/websocket', 'GET/websockets', 'POST/websocket'].map((r) => `${api.state.executionArn}/*/${r}`),
+          );
+        } else expect(invoke).to.have.length(0);
         const stage = one('aws:apigatewayv2/stage:Stage', (s) => s.inputs.name === '$default');
         expect(stage.inputs.autoDeploy).to.equal(true);
         expect(JSON.parse(stage.inputs.accessLogSettings.format)).to.include.keys('requestId', 'routeKey', 'status', 'error');

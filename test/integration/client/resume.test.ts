@@ -4,7 +4,7 @@ import { SignJWT } from 'jose';
 import { ApiGatewayManagementApiClient, DeleteConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { connect, type RealtimeClient } from '../../../client';
 import { startTestStack, type LocalStack } from '../../support/stack';
-import { LOCAL_CREDENTIALS } from '../../support/env';
+import { ADMIN_PRINCIPAL, localCredentials } from '../../../local/iam/principals';
 import { NodeWebSocket, publish, range, waitFor } from './helpers';
 
 /**
@@ -31,7 +31,8 @@ describe('client SDK against the local stack: kill mid-stream (jwt auth, token v
   let client: RealtimeClient | undefined;
   before(async () => {
     stack = await startTestStack({ env: { AUTH_MODE: 'jwt', JWT_HS256_SECRET: SECRET } });
-    mgmt = new ApiGatewayManagementApiClient({ endpoint: stack.endpoints.managementUrl, region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
+    // Signed as the local admin principal: the stack authorises every @connections call.
+    mgmt = new ApiGatewayManagementApiClient({ endpoint: stack.endpoints.managementUrl, region: 'us-east-1', credentials: localCredentials(ADMIN_PRINCIPAL) });
   });
   after(async () => {
     client?.close();

@@ -42,7 +42,8 @@ for (const kind of ['sdk', 'lean'] as const) {
     before(async () => {
       stack = await startTestStack();
       proxy = await ThrottleProxy.start(stack.endpoints.managementUrl);
-      deps = { ...stack.deps, config: { ...stack.config, managementEndpoint: proxy.url }, log: createLogger({ write: (l) => logLines.push(l) }) };
+      // Signed as the fan-out function, like the stack's own copy of it.
+      deps = { ...stack.deps, clients: stack.clientsFor('fanout'), config: { ...stack.config, managementEndpoint: proxy.url }, log: createLogger({ write: (l) => logLines.push(l) }) };
     });
     after(async () => {
       await Promise.all(clients.splice(0).map((c) => c.close()));

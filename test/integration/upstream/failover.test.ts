@@ -4,7 +4,7 @@ import path from 'node:path';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { createHandler } from '../../../functions/control';
 import { invokeLambda } from '../../../local/lambda/invoke';
-import { LOCAL_CREDENTIALS, testDynamoEndpoint } from '../../support/env';
+import { AGENT_PRINCIPAL, localCredentials } from '../../../local/iam/principals';
 import { httpEvent, startHarness, startUpstream, waitFor, type Harness, type UpstreamServer } from './harness';
 
 /**
@@ -36,10 +36,12 @@ describe('agent failover between processes (SIGKILL)', function () {
         PATH: process.env.PATH,
         HOME: process.env.HOME,
         ...h.env,
-        AWS_ENDPOINT_URL_DYNAMODB: testDynamoEndpoint(),
-        AWS_ENDPOINT_URL_SQS: h.sqsEndpoint,
-        AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+        // Bound to the agent principal the way any process is: endpoint + access key id.
+        AWS_ENDPOINT_URL_DYNAMODB: h.iamEndpoint,
+        AWS_ENDPOINT_URL_SQS: h.iamEndpoint,
+        AWS_ENDPOINT_URL_SECRETS_MANAGER: h.iamEndpoint,
+        AWS_ACCESS_KEY_ID: localCredentials(AGENT_PRINCIPAL).accessKeyId,
+        AWS_SECRET_ACCESS_KEY: localCredentials(AGENT_PRINCIPAL).secretAccessKey,
         AGENT_ID: agentId,
         AGENT_CAPACITY: String(capacity),
         AGENT_LEASE_MS: String(LEASE_MS),

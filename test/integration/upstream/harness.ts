@@ -12,14 +12,18 @@ import type { Deps } from '../../../lib/runtime';
 import type { QueueName, TableName } from '../../../lib/schema';
 import { createQueues, createTables } from '../../../local/bootstrap';
 import { startSqs, type RunningSqs } from '../../../local/sqs';
-import { LOCAL_CREDENTIALS, testDynamoEndpoint, uniquePrefix } from '../../support/env';
+import { startLocalIam } from '../../../local/iam/local-iam';
+import { ADMIN_PRINCIPAL, localCredentials } from '../../../local/iam/principals';
+import { testDynamoEndpoint, uniquePrefix } from '../../support/env';
 import { waitFor } from '../../support/wait';
 
 /**
  * The local stack minus the emulators, for the upstream tests: tables in the shared DynamoDB
  * Local (own prefix), an SQS emulator, a sealed-file secret store in a temporary directory and
- * the config the control function and the agent read. Also real upstream platforms: `ws`
- * servers on 127.0.0.1, port 0.
+ * the config the control function and the agent read, all behind the local IAM gateway:
+ * `deps('control')` and `deps('agent')` sign as those principals (their real policies), `clients`
+ * as the local admin (seeding and inspection). Also real upstream platforms: `ws` servers on
+ * 127.0.0.1, port 0.
  */
 
 export interface Harness {
@@ -29,20 +33,38 @@ export interface Harness {
   readonly tables: Record<TableName, string>;
   readonly queueUrls: Record<QueueName, string>;
   readonly sqsEndpoint: string;
+  /** The IAM gateway: DynamoDB, Streams and SQS endpoint of every principal (child processes too). */
+  readonly iamEndpoint: string;
   readonly logLines: string[];
-  deps(label?: string): Deps;
+  /** Deps whose clients sign as `principal` (a function name, `agent`); the admin by default. */
+  deps(principal?: string): Deps;
   stop(): Promise<void>;
 }
 
 export async function startHarness(opts: { allowHosts?: string } = {}): Promise<Harness> {
   const sqs: RunningSqs = await startSqs();
-  const clients = createClients({
+  const iam = await startLocalIam({
     region: 'us-east-1',
-    credentials: LOCAL_CREDENTIALS,
-    endpoints: { dynamodb: testDynamoEndpoint(), dynamodbstreams: testDynamoEndpoint(), sqs: sqs.endpoint },
+    upstreams: { dynamodb: testDynamoEndpoint(), sqs: sqs.endpoint },
+    mode: 'enforce',
+    log: createLogger({ level: 'error' }),
   });
+  const byPrincipal = new Map<string, AwsClients>();
+  const clientsFor = (principal: string) => {
+    let c = byPrincipal.get(principal);
+    if (!c) {
+      c = createClients({
+        region: 'us-east-1',
+        credentials: localCredentials(principal),
+        endpoints: { dynamodb: iam.endpoint, dynamodbstreams: iam.endpoint, sqs: iam.endpoint, secretsmanager: iam.endpoint },
+      });
+      byPrincipal.set(principal, c);
+    }
+    return c;
+  };
+  const clients = clientsFor(ADMIN_PRINCIPAL);
   const prefix = uniquePrefix('up');
-  const { names: tables } = await createTables(clients.dynamodb, prefix);
+  const { names: tables, streamArns } = await createTables(clients.dynamodb, prefix);
   const queueUrls = await createQueues(clients.sqs, prefix);
   const secretsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rtg-up-secrets-'));
   const env: Record<string, string> = {
@@ -52,12 +74,23 @@ export async function startHarness(opts: { allowHosts?: string } = {}): Promise<
     COMMAND_QUEUE_URL: queueUrls.commands,
     WS_MANAGEMENT_ENDPOINT: 'http://127.0.0.1:9',
     AUTH_MODE: 'none',
-    SECRETS_BACKEND: 'local',
+    // The Secrets Manager SDK path, served (and authorised) by the IAM gateway over sealed files
+    // in LOCAL_SECRETS_DIR, which tests read directly with LocalSecretStore.
+    SECRETS_BACKEND: 'secretsmanager',
     LOCAL_SECRETS_DIR: secretsDir,
     LOCAL_SECRETS_KEY: randomBytes(32).toString('hex'),
     UPSTREAM_ALLOW_HOSTS: opts.allowHosts ?? '127.0.0.1/8,::1/128,localhost',
   };
   const config = loadConfig(env);
+  iam.bind({
+    tables,
+    streamArns,
+    queueUrls,
+    websocket: { apiId: 'harness', stage: 'local' },
+    secretPrefix: config.upstream.secretPrefix,
+    prefix,
+    metricsNamespace: 'RealtimeGateway/local',
+  }, { dir: secretsDir, keyHex: env.LOCAL_SECRETS_KEY! });
   const logLines: string[] = [];
   const log: Logger = createLogger({ level: 'debug', write: (l) => logLines.push(l) });
   return {
@@ -67,10 +100,12 @@ export async function startHarness(opts: { allowHosts?: string } = {}): Promise<
     tables,
     queueUrls,
     sqsEndpoint: sqs.endpoint,
+    iamEndpoint: iam.endpoint,
     logLines,
-    deps: (label = 'test') => ({ config, clients, log: log.child({ component: label }), clock: Date.now }),
+    deps: (principal = ADMIN_PRINCIPAL) => ({ config, clients: clientsFor(principal), log: log.child({ component: principal }), clock: Date.now }),
     async stop() {
-      clients.destroy();
+      for (const c of byPrincipal.values()) c.destroy();
+      await iam.stop();
       await sqs.stop();
       fs.rmSync(secretsDir, { recursive: true, force: true });
     },
