@@ -200,9 +200,16 @@ for (const stack of ['dev', 'prod'] as const) {
         expect(iam.policyProblems(doc)).to.have.length.greaterThan(0);
       });
 
-      it('attaches only the AWS managed policies the docs name', () => {
-        const arns = all('aws:iam/rolePolicyAttachment:RolePolicyAttachment').map((r) => r.inputs.policyArn);
-        for (const a of arns) expect(a).to.be.oneOf(['arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs', 'arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore']);
+      it('attaches only the AWS managed policies the docs name, each to its service role', () => {
+        const roleOf = (a: Recorded) => one('aws:iam/role:Role', (r) => r.state.name === a.inputs.role).name;
+        const attached = all('aws:iam/rolePolicyAttachment:RolePolicyAttachment').map((a) => [a.inputs.policyArn, roleOf(a)]);
+        const expected = [
+          ...(config.websocket.accountLogRole ? [['arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs', 'websocket-apigw-logs-role']] : []),
+          ...(config.fleet.ssm ? [['arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore', 'agents-role']] : []),
+        ];
+        expect(expected, 'both settings are on in the checked-in stacks').to.have.length(2);
+        expect(attached).to.have.deep.members(expected);
+        expect(attached).to.have.length(expected.length);
       });
 
       for (const spec of FUNCTIONS) {
