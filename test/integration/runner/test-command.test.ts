@@ -40,7 +40,8 @@ describe('the test command (scripts/test.mjs) refuses a run that cannot be trust
   const runs = new Map<string, Promise<Run>>();
   before(() => {
     for (const name of ['passing', 'unhandled-rejection', 'late-rejection', 'uncaught-exception', 'exit-zero', 'pending']) {
-      runs.set(name, runTestCommand(fixture(name)));
+      // The sound one is named with a leading ./, which must mean the same file.
+      runs.set(name, runTestCommand(name === 'passing' ? `./${fixture(name)}` : fixture(name)));
     }
   });
   after(async () => {
@@ -48,7 +49,7 @@ describe('the test command (scripts/test.mjs) refuses a run that cannot be trust
   });
   const run = (name: string) => runs.get(name)!;
 
-  it('passes a sound fixture and closes with its counts, so the bad ones below fail for their own fault', async function () {
+  it('passes a sound fixture (named as ./test/…) and closes with its counts, so the bad ones below fail for their own fault', async function () {
     this.timeout(60_000);
     const r = await run('passing');
     expect(r.lastLine, r.output).to.equal('1 passed, 0 failed, 0 skipped');
@@ -109,15 +110,9 @@ describe('the test command (scripts/test.mjs) refuses a run that cannot be trust
     it(`refuses the argument ${arg}, saying why, without running anything`, async () => {
       const r = await runTestCommand(arg);
       expect(r.output).to.include(`# test command refused: ${why}`);
-      expect(r.output).not.to.include('# type check');
+      expect(r.output, 'no section but the refusal').not.to.match(/^# (?!test command refused)/m);
       expect(r.lastLine, r.output).to.equal('0 passed, 1 failed, 0 skipped');
       expect(r.code, r.output).to.equal(1);
     });
   }
-
-  it('runs a file named with ./ like the same file named without it', async () => {
-    const r = await runTestCommand(`./${fixture('passing')}`);
-    expect(r.lastLine, r.output).to.equal('1 passed, 0 failed, 0 skipped');
-    expect(r.code, r.output).to.equal(0);
-  });
 });
