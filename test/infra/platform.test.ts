@@ -202,9 +202,15 @@ for (const stack of ['dev', 'prod'] as const) {
         expect(iam.policyProblems(doc)).to.have.length.greaterThan(0);
       });
 
-      it('attaches only the AWS managed policies the docs name', () => {
-        const arns = all('aws:iam/rolePolicyAttachment:RolePolicyAttachment').map((r) => r.inputs.policyArn);
-        for (const a of arns) expect(a).to.be.oneOf(['arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs']);
+      it('attaches only the AWS managed policies the docs name, each to its service role', () => {
+        const roleOf = (a: Recorded) => one('aws:iam/role:Role', (r) => r.state.name === a.inputs.role).name;
+        const attached = all('aws:iam/rolePolicyAttachment:RolePolicyAttachment').map((a) => [a.inputs.policyArn, roleOf(a)]);
+        const expected = [
+          ...(config.websocket.accountLogRole ? [['arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs', 'websocket-apigw-logs-role']] : []),
+        ];
+        expect(expected, 'the account log role is on in the checked-in stacks').to.have.length(1);
+        expect(attached).to.have.deep.members(expected);
+        expect(attached).to.have.length(expected.length);
       });
 
       it(`Session Manager on the agent: ${stack === 'prod' ? 'off on prod' : 'only its documented five actions'}`, () => {

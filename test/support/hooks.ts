@@ -9,6 +9,14 @@ let ddb: RunningDynamoDbLocal | undefined;
 // The SDK's "Node 22 needed from 2027" notice, once per process, is noise in test output.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+// Mocha 12 re-emits an unhandled rejection from test code on `process`, where nobody listens, so
+// a failing expectation in un-awaited async code would count as a pass. Rethrown, it becomes an
+// uncaught exception: mocha fails the running test with it, and after the run it ends the
+// process non-zero, which scripts/test.mjs counts as a failure.
+process.on('unhandledRejection', (reason) => {
+  throw reason;
+});
+
 export const mochaHooks = {
   async beforeAll(this: Mocha.Context) {
     this.timeout(60_000);

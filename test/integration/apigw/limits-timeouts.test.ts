@@ -113,19 +113,25 @@ describe('apigw emulator: limits, timeouts and robustness', () => {
 
   it('idle timeout: no client message for idleTimeoutMs closes with 1001 and runs $disconnect; server posts do not count', async () => {
     const rec = new Recorder();
-    const em = await ems.start({ routes: echoRoutes(rec), idleTimeoutMs: 200 });
+    const idleTimeoutMs = 600;
+    const em = await ems.start({ routes: echoRoutes(rec), idleTimeoutMs });
     const c = await ems.client(em.websocketUrl);
     const [id] = em.connectionIds();
     const sdk = ems.sdk(em);
-    await new Promise((r) => setTimeout(r, 120));
+    await new Promise((r) => setTimeout(r, idleTimeoutMs / 2));
     await c.send('keepalive'); // resets the idle timer
     const lastClientMessage = Date.now();
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, idleTimeoutMs / 2));
+    const postedAt = Date.now();
     await sdk.send(new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.from('server push') })); // does not reset it
     const closed = await c.closed;
-    const idleFor = Date.now() - lastClientMessage;
+    const closedAt = Date.now();
     expect(closed).to.deep.equal({ code: 1001, reason: 'Going away' });
-    expect(idleFor).to.be.within(180, 1500);
+    // Idle counts from the keepalive (without its reset the close would come half a period after it)...
+    expect(closedAt - lastClientMessage).to.be.at.least(idleTimeoutMs - 20);
+    // ...and not from the post: one that re-armed the timer could not close before a whole
+    // period after postedAt, whatever the load; honestly it closes about half a period after it.
+    expect(closedAt - postedAt).to.be.below(idleTimeoutMs);
     await rec.waitFor(() => disconnects(rec).length === 1);
     expect(rec.byRoute('$disconnect')[0].requestContext).to.include({ disconnectStatusCode: 1001, disconnectReason: 'Going away' });
   });

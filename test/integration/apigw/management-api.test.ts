@@ -184,6 +184,7 @@ describe('apigw emulator: management API with the real AWS SDK client', () => {
     const err = await start({ managementLatencyMs: -1 }).catch((e) => e);
     expect(err).to.be.instanceOf(EmulatorOptionError);
     expect(err.option).to.equal('managementLatencyMs');
+    expect((await start()).managementLatencyMs, 'the default').to.equal(0);
     const em = await start({ managementLatencyMs: 60 });
     expect(em.managementLatencyMs).to.equal(60);
     const client = await ems.client(em.websocketUrl);

@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { SignJWT } from 'jose';
-import { loadConfig, ConfigError } from '../../../lib/config';
 import { startTestStack, type LocalStack } from '../../support/stack';
 import { TestClient } from './support/client';
 
@@ -90,11 +89,5 @@ describe('subscriber auth (local stack, AUTH_MODE=jwt)', function () {
     expect(err).to.include({ type: 'error', code: 'forbidden', topic: 'battery:1' });
     expect((await stack.clients.doc.send(new ScanCommand({ TableName: stack.tables.subscriptions, Select: 'COUNT' }))).Count).to.equal(subsBefore);
     expect((await c.request({ action: 'subscribe', topic: 'vehicle:9' }, 'snapshot')).topic).to.equal('vehicle:9');
-  });
-
-  it('configuration refuses AUTH_MODE=none on the prod stack', () => {
-    const env = { STACK: 'prod', AUTH_MODE: 'none', TABLE_PREFIX: 'p', COMMAND_QUEUE_URL: 'https://sqs.example/q', WS_MANAGEMENT_ENDPOINT: 'https://x.example/prod' };
-    expect(() => loadConfig(env)).to.throw(ConfigError).with.property('key', 'AUTH_MODE');
-    expect(() => loadConfig({ ...env, AUTH_MODE: 'jwt', JWT_HS256_SECRET: SECRET })).to.not.throw();
   });
 });

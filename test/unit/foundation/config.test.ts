@@ -77,6 +77,13 @@ describe('configuration (lib/config)', () => {
   });
 });
 
+describe('configuration: the prod stack', () => {
+  it('loads in jwt mode with a key (AUTH_MODE=none there is refused above)', () => {
+    const c = loadConfig({ ...BASE, STACK: 'prod', AUTH_MODE: 'jwt', JWT_HS256_SECRET: 'a-prod-hs256-secret-of-32-bytes-or-more' });
+    expect([c.stack, c.auth.mode]).to.deep.equal(['prod', 'jwt']);
+  });
+});
+
 describe('configuration for the upstream agent (auth: false)', () => {
   it('does not ask for the JWT key the agent is never given', () => {
     const c = loadConfig({ ...BASE, STACK: 'prod', AUTH_MODE: 'jwt' }, { auth: false });

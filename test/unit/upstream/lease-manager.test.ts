@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { LeaseManager, RenewTimeoutError, type LostReason } from '../../../ec2-agent/lease-manager';
 import { Metrics } from '../../../ec2-agent/metrics';
-import { silentLogger } from '../../../lib/log';
+import { silentLogger, type Logger } from '../../../lib/log';
 import type { LeaseTable, RenewOutcome } from '../../../lib/upstream/leases';
 import type { UpstreamCounters } from '../../../lib/upstream/row';
 
@@ -17,7 +17,7 @@ const RENEW = 60;
 
 type RenewFn = (id: string, signal?: AbortSignal) => Promise<RenewOutcome>;
 
-function setup(renew: RenewFn) {
+function setup(renew: RenewFn, log: Logger = silentLogger) {
   const lost: string[] = [];
   const signals: AbortSignal[] = [];
   const table = {
@@ -30,7 +30,7 @@ function setup(renew: RenewFn) {
     fail: async () => true,
   } as unknown as LeaseTable;
   const metrics = new Metrics();
-  const lm = new LeaseManager({ table, agentId: 'a', leaseMs: LEASE, renewMs: RENEW, clock: Date.now, metrics, log: silentLogger });
+  const lm = new LeaseManager({ table, agentId: 'a', leaseMs: LEASE, renewMs: RENEW, clock: Date.now, metrics, log });
   lm.setHooks({ takeDeltas: () => ({}), restoreDeltas: () => {}, onLost: (id: string, why: LostReason) => lost.push(`${id}:${why}`) });
   return { lm, lost, signals, metrics };
 }
@@ -88,8 +88,23 @@ describe('LeaseManager: local expiry and bounded renewals', () => {
   });
 
   it('reports a renewal that times out as unconfirmed, with a named error', async () => {
-    const err = new RenewTimeoutError(60);
-    expect([err.name, err.code]).to.deep.equal(['RenewTimeoutError', 'renew_timeout']);
+    const warnings: { msg: string; fields?: Record<string, unknown> }[] = [];
+    const log: Logger = { ...silentLogger, warn: (msg, fields) => warnings.push({ msg, fields }), child: () => log };
+    const { lm, lost, signals } = setup(never, log);
+    await lm.claim('s');
+    const started = Date.now();
+    await lm.renewAll(); // settles although the renewal never does
+    expect(Date.now() - started).to.be.at.least(RENEW - 5);
+    // Unconfirmed is not lost: the lease stays held until its local deadline.
+    expect(lost).to.deep.equal([]);
+    expect(lm.has('s')).to.equal(true);
+    expect(signals.map((sig) => sig.aborted)).to.deep.equal([true]);
+    expect(warnings.map((w) => [w.msg, w.fields?.socketId])).to.deep.equal([['lease renewal failed', 's']]);
+    const err = warnings[0].fields?.err;
+    expect(err).to.be.instanceOf(RenewTimeoutError);
+    expect([(err as RenewTimeoutError).name, (err as RenewTimeoutError).code]).to.deep.equal(['RenewTimeoutError', 'renew_timeout']);
+    expect((err as RenewTimeoutError).message).to.equal(`lease renewal did not answer within ${RENEW} ms`);
+    lm.clear();
   });
 
   it('passes the renewal outcome on: refused and unwanted leases are lost at once', async () => {

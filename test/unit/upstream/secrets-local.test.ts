@@ -39,20 +39,20 @@ describe('local secret store (AES-256-GCM sealed files)', () => {
     const s = new LocalSecretStore({ dir, keyHex: key });
     await s.put('n1', { email: 'a@b.c', pass: 'x' });
     const other = new LocalSecretStore({ dir, keyHex: randomBytes(32).toString('hex') });
-    await expectReject(other.get('n1'));
+    await expectReject(other.get('n1'), AUTH_FAILED);
     const sealed = JSON.parse(fs.readFileSync(s.fileFor('n1'), 'utf8'));
     const ct = Buffer.from(sealed.ct, 'base64');
     ct[0] ^= 1;
     fs.writeFileSync(s.fileFor('n1'), JSON.stringify({ ...sealed, ct: ct.toString('base64') }));
-    await expectReject(s.get('n1'));
+    await expectReject(s.get('n1'), AUTH_FAILED);
     await s.put('n2', { email: 'a@b.c', pass: 'y' });
     fs.copyFileSync(s.fileFor('n2'), s.fileFor('n3'));
-    await expectReject(s.get('n3'));
+    await expectReject(s.get('n3'), AUTH_FAILED);
   });
 
   it('reports an unknown secret as SecretNotFoundError', async () => {
     const s = new LocalSecretStore({ dir, keyHex: key });
-    await expectReject(s.get('missing'), SecretNotFoundError);
+    await expectReject(s.get('missing'), /^secret missing does not exist$/, SecretNotFoundError);
   });
 
   it('refuses a key that is not 64 hex characters', () => {
@@ -60,12 +60,16 @@ describe('local secret store (AES-256-GCM sealed files)', () => {
   });
 });
 
-async function expectReject(p: Promise<unknown>, type?: new (...a: never[]) => Error): Promise<void> {
+/** GCM's authentication failure (Node's message for it): not a parse error or a missing file. */
+const AUTH_FAILED = /^Unsupported state or unable to authenticate data$/;
+
+async function expectReject(p: Promise<unknown>, message: RegExp, type: new (...a: never[]) => Error = Error): Promise<void> {
+  let err: unknown;
   try {
     await p;
-  } catch (err) {
-    if (type) expect(err).to.be.instanceOf(type);
-    return;
+  } catch (e) {
+    err = e;
   }
-  throw new Error('expected a rejection');
+  expect(err, 'a rejection').to.be.instanceOf(type);
+  expect((err as Error).message).to.match(message);
 }
