@@ -1,6 +1,6 @@
 import { WriteConflictError, type ItemStore } from '../stores/items';
 import { topicAllowed, topicMatches, topicProblem } from '../topics';
-import { patternsClaim } from './auth';
+import { patternsClaim, userIdProblem } from './auth';
 import { AuthError, SubscriberError } from './errors';
 import { messageFrame, messageWorstCaseBytes, worstCaseEventBytes } from './frames';
 
@@ -57,10 +57,9 @@ export function parsePublishBody(body: string | undefined | null, isBase64Encode
   const hasUser = o.userId !== undefined;
   if (hasTopic === hasUser) throw new SubscriberError('invalid_target', 'give exactly one of "topic" or "userId"');
   if (hasUser) {
-    if (typeof o.userId !== 'string' || o.userId.length === 0 || o.userId.length > 128 || /[\u0000-\u001f\u007f]/.test(o.userId)) {
-      throw new SubscriberError('invalid_target', '"userId" must be 1-128 characters without control characters');
-    }
-    return { kind: 'user', userId: o.userId, data: o.data };
+    const p = userIdProblem(o.userId);
+    if (p) throw new SubscriberError('invalid_target', `"userId" ${p}`);
+    return { kind: 'user', userId: o.userId as string, data: o.data };
   }
   const p = topicProblem(o.topic);
   if (p) throw new SubscriberError('invalid_topic', p);
