@@ -91,7 +91,7 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     name: 'publish',
     description: 'POST /publish: write a topic update (seq + history) or send to every connection of a user.',
     trigger: { kind: 'http', routes: ['POST /publish'] },
-    tables: { items: ['read', 'write'], history: ['write'], connections: ['read', 'delete'], subscriptions: ['read', 'delete'] },
+    tables: { items: ['read', 'write'], history: ['write'], connections: ['read', 'delete'], subscriptions: ['read', 'delete'], idempotency: ['read', 'write'] },
     manageConnections: true,
     queues: {},
   },
