@@ -90,6 +90,8 @@ const DEFAULTS = {
 type Resolved = typeof DEFAULTS & ConnectOptions & { WebSocket: WebSocketConstructor; timers: Timers; random: () => number };
 
 const noop = () => {};
+// With the `u` flag a surrogate class matches only unpaired halves (a pair is one code point).
+const LONE_SURROGATE = /[\ud800-\udfff]/u;
 
 function invalid(message: string): RealtimeError {
   return new RealtimeError('invalid_option', message);
@@ -170,6 +172,8 @@ export class RealtimeClient extends Emitter<ClientEvents> {
     if (typeof topic !== 'string' || topic.length === 0 || topic.length > 256) {
       throw new RealtimeError('invalid_topic', 'topic must be a string of 1 to 256 characters', typeof topic === 'string' ? topic : undefined);
     }
+    // The server refuses these too (no UTF-8 form); failing here keeps the error synchronous.
+    if (LONE_SURROGATE.test(topic)) throw new RealtimeError('invalid_topic', 'topic must not contain a lone UTF-16 surrogate', topic);
     if (this.entries.has(topic)) throw new RealtimeError('already_subscribed', `already subscribed to "${topic}"`, topic);
     const entry: TopicEntry = {
       tracker: new TopicTracker(topic, { maxBuffered: this.o.maxBuffered }),

@@ -334,6 +334,12 @@ describe('client connection state machine (fake socket, manual timers)', () => {
     expect(second.sentActions()).to.deep.equal(['subscribe t']);
   });
 
+  it('refuses a topic with a lone UTF-16 surrogate at once; an emoji is fine', () => {
+    const c = open({ userId: 'u' });
+    expect(() => c.subscribe('vehicle:\ud800')).to.throw(RealtimeError).with.property('code', 'invalid_topic');
+    expect(() => c.subscribe('vehicle:\u{1F697}')).to.not.throw();
+  });
+
   it('delivers send-to-user frames as "message" events, never as protocol errors', async () => {
     const c = open({ userId: 'u' });
     const messages: [unknown, unknown][] = [];
