@@ -157,10 +157,10 @@ export function assertDeliverable(req: PublishRequest, maxMessageBytes: number):
 export async function publishToTopic(
   req: Extract<PublishRequest, { kind: 'topic' }>,
   items: ItemStore,
-  idempotency?: { readonly store: IdempotencyStore; readonly scope: string },
+  idempotency: { readonly store: IdempotencyStore; readonly scope: string },
 ): Promise<HttpResult> {
   try {
-    if (req.id === undefined || !idempotency) {
+    if (req.id === undefined) {
       const rec = await items.write(req.topic, req.data, req.ts !== undefined ? { ts: req.ts } : {});
       return { status: 202, body: { topic: rec.topic, seq: rec.seq } };
     }
