@@ -1,6 +1,6 @@
 import { backoffDelay, validateBackoff } from './backoff';
 import { Emitter } from './emitter';
-import { RealtimeError } from './errors';
+import { RealtimeError, RETRYABLE_CODES } from './errors';
 import { parseServerMessage, type ClientMessage, type ServerMessage } from './protocol';
 import { systemTimers, type Timers } from './timers';
 import { TopicTracker, type Delivery } from './topic-tracker';
@@ -63,6 +63,8 @@ interface TopicEntry {
   readonly onEvent?: EventHandler;
   readonly onError?: (err: RealtimeError) => void;
   gapTimer?: unknown;
+  /** A subscribe sent on `conn` and not yet answered; `attempt` counts its re-sends (backoff exponent). */
+  awaiting?: { conn: Conn; attempt: number; timer?: unknown };
 }
 
 const MINUTE = 60_000;
@@ -80,6 +82,7 @@ const DEFAULTS = {
   rotateJitterMs: 5 * MINUTE,
   rotateOverlapMs: 10_000,
   gapTimeoutMs: 2_000,
+  subscribeTimeoutMs: 10_000,
   maxBuffered: 1000,
   maxAttempts: Infinity,
 };
@@ -87,6 +90,8 @@ const DEFAULTS = {
 type Resolved = typeof DEFAULTS & ConnectOptions & { WebSocket: WebSocketConstructor; timers: Timers; random: () => number };
 
 const noop = () => {};
+// With the `u` flag a surrogate class matches only unpaired halves (a pair is one code point).
+const LONE_SURROGATE = /[\ud800-\udfff]/u;
 
 function invalid(message: string): RealtimeError {
   return new RealtimeError('invalid_option', message);
@@ -167,6 +172,8 @@ export class RealtimeClient extends Emitter<ClientEvents> {
     if (typeof topic !== 'string' || topic.length === 0 || topic.length > 256) {
       throw new RealtimeError('invalid_topic', 'topic must be a string of 1 to 256 characters', typeof topic === 'string' ? topic : undefined);
     }
+    // The server refuses these too (no UTF-8 form); failing here keeps the error synchronous.
+    if (LONE_SURROGATE.test(topic)) throw new RealtimeError('invalid_topic', 'topic must not contain a lone UTF-16 surrogate', topic);
     if (this.entries.has(topic)) throw new RealtimeError('already_subscribed', `already subscribed to "${topic}"`, topic);
     const entry: TopicEntry = {
       tracker: new TopicTracker(topic, { maxBuffered: this.o.maxBuffered }),
@@ -175,7 +182,7 @@ export class RealtimeClient extends Emitter<ClientEvents> {
       onError: opts.onError,
     };
     this.entries.set(topic, entry);
-    if (this.current?.opened) this.send(this.current, { action: 'subscribe', topic });
+    if (this.current?.opened) this.requestTopic(this.current, topic, entry);
     return { topic, unsubscribe: () => this.unsubscribe(topic) };
   }
 
@@ -184,6 +191,7 @@ export class RealtimeClient extends Emitter<ClientEvents> {
     const entry = this.entries.get(topic);
     if (!entry) return;
     this.clearTimer(entry.gapTimer);
+    this.stopAwaiting(entry);
     this.entries.delete(topic);
     if (this.current?.opened) {
       this.send(this.current, { action: 'unsubscribe', topic });
@@ -198,7 +206,10 @@ export class RealtimeClient extends Emitter<ClientEvents> {
     this.clearTimer(this.retryTimer);
     for (const conn of [this.current, this.pending, this.draining]) if (conn) this.retire(conn, 'client closed');
     this.current = this.pending = this.draining = undefined;
-    for (const e of this.entries.values()) this.clearTimer(e.gapTimer);
+    for (const e of this.entries.values()) {
+      this.clearTimer(e.gapTimer);
+      this.stopAwaiting(e);
+    }
     this.setState('closed', { reason: 'client closed' });
     const waiters = this.openWaiters;
     this.openWaiters = [];
@@ -286,10 +297,7 @@ export class RealtimeClient extends Emitter<ClientEvents> {
       conn.unconfirmed = new Set(this.entries.keys());
       conn.overlapTimer = this.o.timers.setTimeout(() => this.finishRotation(conn), this.o.rotateOverlapMs);
     }
-    for (const [topic, e] of this.entries) {
-      const since = e.tracker.lastSeq;
-      this.send(conn, since === undefined ? { action: 'subscribe', topic } : { action: 'subscribe', topic, sinceSeq: since });
-    }
+    for (const [topic, e] of this.entries) this.requestTopic(conn, topic, e);
     if (conn.unconfirmed?.size === 0) this.finishRotation(conn);
     this.setState('open');
     const waiters = this.openWaiters;
@@ -452,8 +460,55 @@ export class RealtimeClient extends Emitter<ClientEvents> {
   /** Re-requests what is missing: history after the last delivered seq, or a (reset) snapshot. */
   private resync(topic: string, entry: TopicEntry): void {
     if (!this.current?.opened) return; // the reconnect resubscribes anyway
+    this.requestTopic(this.current, topic, entry);
+  }
+
+  // ---- subscribe requests: answered, or sent again ---------------------------------------------
+
+  /**
+   * Sends `subscribe` (with `sinceSeq` once something was delivered) and waits for its answer: a
+   * snapshot, `subscribed`, or an error for the topic. API Gateway gives no delivery guarantee
+   * for a route's reply (a Lambda timeout, a failed PostToConnection): without an answer the
+   * topic would stay silent until its next change, forever on a quiet topic. So an unanswered
+   * subscribe is sent again after `subscribeTimeoutMs` plus a backoff delay; the server's
+   * subscribe is idempotent and duplicates are dropped by seq.
+   */
+  private requestTopic(conn: Conn, topic: string, entry: TopicEntry, attempt = 0): void {
+    this.stopAwaiting(entry);
     const since = entry.tracker.lastSeq;
-    this.send(this.current, since === undefined ? { action: 'subscribe', topic } : { action: 'subscribe', topic, sinceSeq: since });
+    this.send(conn, since === undefined ? { action: 'subscribe', topic } : { action: 'subscribe', topic, sinceSeq: since });
+    entry.awaiting = { conn, attempt };
+    this.armAwaiting(topic, entry);
+  }
+
+  /** (Re)starts the wait for the answer; a replay in progress restarts it with every frame. */
+  private armAwaiting(topic: string, entry: TopicEntry): void {
+    const a = entry.awaiting;
+    if (!a) return;
+    this.clearTimer(a.timer);
+    a.timer = this.o.timers.setTimeout(() => {
+      a.timer = undefined;
+      this.retrySubscribe(topic, entry, `no answer within ${this.o.subscribeTimeoutMs} ms`);
+    }, this.o.subscribeTimeoutMs);
+  }
+
+  private retrySubscribe(topic: string, entry: TopicEntry, why: string): void {
+    const a = entry.awaiting;
+    if (!a || this.entries.get(topic) !== entry || a.conn.gone || a.conn !== this.current) return;
+    const delay = backoffDelay(a.attempt, this.o.backoff, this.o.random);
+    this.report(new RealtimeError('subscribe_retry', `subscribe "${topic}": ${why}; sending it again in ${delay} ms`, topic));
+    this.clearTimer(a.timer);
+    a.timer = this.o.timers.setTimeout(() => {
+      a.timer = undefined;
+      if (this.entries.get(topic) !== entry || entry.awaiting !== a || a.conn.gone || a.conn !== this.current) return;
+      this.requestTopic(a.conn, topic, entry, a.attempt + 1);
+    }, delay);
+  }
+
+  private stopAwaiting(entry: TopicEntry): void {
+    if (!entry.awaiting) return;
+    this.clearTimer(entry.awaiting.timer);
+    entry.awaiting = undefined;
   }
 
   // ---- frames --------------------------------------------------------------------------------
@@ -463,7 +518,9 @@ export class RealtimeClient extends Emitter<ClientEvents> {
     const text = frameText(data);
     const msg: ServerMessage | undefined = text === undefined ? undefined : parseServerMessage(text);
     if (!msg) {
-      this.report(new RealtimeError('protocol_error', `unparseable frame from the server: ${String(text ?? '<binary>').slice(0, 200)}`));
+      // The frame is not quoted: it may carry another party's private data.
+      const what = text === undefined ? 'a binary frame' : `a ${text.length}-character text frame`;
+      this.report(new RealtimeError('protocol_error', `the server sent ${what} the client does not understand`));
       return;
     }
     switch (msg.type) {
@@ -474,9 +531,26 @@ export class RealtimeClient extends Emitter<ClientEvents> {
         this.emitSafely('pong', [rtt], (err) => this.handlerThrew(err));
         return;
       }
+      case 'message': {
+        const info = { ...(msg.ts !== undefined ? { ts: msg.ts } : {}), receivedAt: this.o.timers.now() };
+        this.emitSafely('message', [msg.data, info], (err) => this.handlerThrew(err));
+        return;
+      }
       case 'error': {
         const err = new RealtimeError(msg.code, msg.message, msg.topic);
         const entry = msg.topic ? this.entries.get(msg.topic) : undefined;
+        if (msg.code === 'not_connected') {
+          // The server no longer knows this socket: nothing will reach it again. Replace it; the
+          // new one resubscribes every topic with sinceSeq.
+          this.report(err);
+          if (conn === this.current || conn === this.pending) this.abandon(conn, 'not_connected');
+          return;
+        }
+        if (entry && RETRYABLE_CODES.has(msg.code) && entry.awaiting?.conn === conn) {
+          this.retrySubscribe(msg.topic!, entry, `the server answered ${msg.code}`);
+          return;
+        }
+        if (entry && entry.awaiting?.conn === conn) this.stopAwaiting(entry);
         if (msg.topic) this.confirm(conn, msg.topic);
         if (entry?.onError) this.callSafely(() => entry.onError!(err));
         this.report(err);
@@ -487,6 +561,11 @@ export class RealtimeClient extends Emitter<ClientEvents> {
       default: {
         const entry = this.entries.get(msg.topic);
         if (!entry) return; // unsubscribed meanwhile, or a frame for a topic we never asked for
+        if (entry.awaiting?.conn === conn) {
+          // snapshot / subscribed answer the subscribe; an event may be part of its replay.
+          if (msg.type === 'event') this.armAwaiting(msg.topic, entry);
+          else this.stopAwaiting(entry);
+        }
         this.confirm(conn, msg.topic);
         for (const d of entry.tracker.accept(msg)) this.deliver(entry, d);
         if (this.entries.get(msg.topic) === entry) this.checkGap(msg.topic, entry);
@@ -565,7 +644,7 @@ export class RealtimeClient extends Emitter<ClientEvents> {
     if (o.token !== undefined && typeof o.token !== 'string' && typeof o.token !== 'function') throw invalid('token must be a string or a function');
     if (o.tokenIn !== 'protocol' && o.tokenIn !== 'query') throw invalid(`tokenIn must be "protocol" or "query", got "${String(o.tokenIn)}"`);
     if (!isProtocolToken(o.protocol)) throw invalid(`protocol "${o.protocol}" is not a valid subprotocol token`);
-    for (const k of ['connectTimeoutMs', 'pingIntervalMs', 'pongTimeoutMs', 'rotateAfterMs', 'rotateOverlapMs', 'gapTimeoutMs'] as const) {
+    for (const k of ['connectTimeoutMs', 'pingIntervalMs', 'pongTimeoutMs', 'rotateAfterMs', 'rotateOverlapMs', 'gapTimeoutMs', 'subscribeTimeoutMs'] as const) {
       checkPositive(k, o[k]);
     }
     if (!(o.rotateJitterMs >= 0 && o.rotateJitterMs < o.rotateAfterMs)) {

@@ -8,7 +8,9 @@
  * - `token_failed`: the token function threw or returned something that is not a non-empty string.
  * - `connect_timeout`: the socket did not open in time.
  * - `pong_timeout`: the server did not answer a ping in time; the socket is treated as dead.
- * - `protocol_error`: the server sent a frame the client cannot parse.
+ * - `protocol_error`: the server sent a frame the client cannot parse (its content is not quoted:
+ *   it may be private).
+ * - `subscribe_retry`: a subscribe got no answer in time, or a retryable error; it is being re-sent.
  * - any code the server sends in `{"type":"error","code"}` (e.g. `forbidden`, `invalid_topic`).
  */
 export class RealtimeError extends Error {
@@ -22,3 +24,9 @@ export class RealtimeError extends Error {
     this.name = 'RealtimeError';
   }
 }
+
+/**
+ * Server error codes that say "try again" for a subscribe: the server failed, not the request.
+ * The SDK re-sends the subscribe with backoff instead of giving up on the topic.
+ */
+export const RETRYABLE_CODES: ReadonlySet<string> = new Set(['internal_error', 'write_conflict', 'rate_limited']);

@@ -3,7 +3,7 @@
  * See docs/client.md.
  */
 export { connect, RealtimeClient, API_GATEWAY_IDLE_TIMEOUT_MS, API_GATEWAY_MAX_CONNECTION_MS } from './client';
-export { RealtimeError } from './errors';
+export { RealtimeError, RETRYABLE_CODES } from './errors';
 export { backoffCeiling, backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
 export { TopicTracker, type Delivery } from './topic-tracker';
 export { parseServerMessage } from './protocol';

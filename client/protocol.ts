@@ -58,7 +58,17 @@ export interface ErrorMessage {
   topic?: string;
 }
 
-export type ServerMessage = SnapshotMessage | EventMessage | SubscribedMessage | UnsubscribedMessage | PongMessage | ErrorMessage;
+/**
+ * A message for this connection's user, not tied to a topic (`POST /publish {"userId"}`): no seq,
+ * no ordering or dedupe, delivered to the application as it arrives.
+ */
+export interface UserMessage {
+  type: 'message';
+  data: unknown;
+  ts?: number;
+}
+
+export type ServerMessage = SnapshotMessage | EventMessage | SubscribedMessage | UnsubscribedMessage | PongMessage | ErrorMessage | UserMessage;
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isSeq = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
@@ -105,6 +115,8 @@ export function parseServerMessage(text: string): ServerMessage | undefined {
       return { type: 'unsubscribed', topic };
     case 'pong':
       return { type: 'pong', ts: optNum(v.ts) };
+    case 'message':
+      return { type: 'message', data: v.data ?? null, ts: optNum(v.ts) };
     case 'error':
       return {
         type: 'error',

@@ -37,6 +37,13 @@ export interface EventInfo {
   truncated?: true;
 }
 
+export interface MessageInfo {
+  /** Server time the message was sent (epoch ms). */
+  ts?: number;
+  /** Local receive time (epoch ms, from the client's clock). */
+  receivedAt: number;
+}
+
 export type SnapshotHandler<T = unknown> = (data: T, info: SnapshotInfo) => void;
 export type EventHandler<T = unknown> = (data: T, info: EventInfo) => void;
 
@@ -56,6 +63,8 @@ export interface ClientEvents {
   snapshot: (data: unknown, info: SnapshotInfo) => void;
   event: (data: unknown, info: EventInfo) => void;
   error: (err: RealtimeError) => void;
+  /** A message sent to this connection's user (`POST /publish {"userId"}`): not tied to a topic, no seq. */
+  message: (data: unknown, info: MessageInfo) => void;
   /** Round trip of the last ping, in ms. */
   pong: (rttMs: number) => void;
   /** A proactive reconnect (before API Gateway's 2-hour limit) completed. */
@@ -92,6 +101,12 @@ export interface ConnectOptions {
   rotateJitterMs?: number;
   /** During a rotation the old socket is closed at the latest this long after the new one opened. Default 10 s. */
   rotateOverlapMs?: number;
+  /**
+   * A subscribe not answered (snapshot, `subscribed` or error) within this long is sent again, with
+   * backoff (the reply can be lost: a Lambda timeout, a dropped PostToConnection). Any frame of the
+   * topic's replay restarts the wait. Default 10 s.
+   */
+  subscribeTimeoutMs?: number;
   /** A gap in a topic's seq still open after this long is re-requested with `sinceSeq`. Default 2 s. */
   gapTimeoutMs?: number;
   /** Events held per topic while a gap is open. Default 1000. */

@@ -3,6 +3,7 @@ import { GuardFailedError, WriteConflictError, type ItemStore, type WriteGuard }
 import { worstCaseEventBytes } from '../lib/subscriber/frames';
 import { backoffDelay, sleep } from './backoff';
 import type { DecodedFrame } from './frames';
+import { InvalidDataError } from '../lib/stores/json-data';
 
 /**
  * Writes one socket's messages to its topic, in arrival order, one at a time: the agent is the
@@ -157,6 +158,7 @@ export class Persister {
 }
 
 function isUnstorable(err: unknown): boolean {
+  if (err instanceof InvalidDataError) return true; // ItemStore's own check (lib/stores/json-data.ts)
   const e = err as { name?: string; message?: string };
   return e?.name === 'ValidationException' || /MAX_SAFE_INTEGER|NumberValue|Unsupported type passed|empty string/i.test(e?.message ?? '');
 }

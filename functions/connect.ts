@@ -31,7 +31,9 @@ export const createHandler = (deps: Deps) => {
       return { statusCode: 200, ...(principal.protocol ? { headers: { 'Sec-WebSocket-Protocol': principal.protocol } } : {}) };
     } catch (err) {
       if (err instanceof SubscriberError) {
-        deps.log.info('connect refused', { connectionId, code: err.code, status: err.status });
+        // The message names the fix (e.g. "offer ['bearer', token]"); API Gateway does not pass
+        // the body to the client, so the log is where a developer finds it. It never holds a token.
+        deps.log.info('connect refused', { connectionId, code: err.code, status: err.status, reason: err.message });
         return { statusCode: err.status, body: JSON.stringify({ code: err.code, message: err.message }) };
       }
       deps.log.error('connect failed', { connectionId, err });

@@ -15,15 +15,25 @@ import { fanoutSender, subscriberServices, type SenderKind } from '../lib/subscr
 
 interface HttpEvent {
   readonly body?: string | null;
+  /** Payload 2.0 lower-cases header names. */
+  readonly headers?: Readonly<Record<string, string | undefined>> | null;
   readonly isBase64Encoded?: boolean;
   readonly requestContext?: { readonly authorizer?: { readonly jwt?: { readonly claims?: Record<string, unknown> } } };
 }
 
-const json = (statusCode: number, body: unknown) => ({
+const json = (statusCode: number, body: unknown, headers: Record<string, string> = {}) => ({
   statusCode,
-  headers: { 'content-type': 'application/json' },
+  headers: { 'content-type': 'application/json', ...headers },
   body: JSON.stringify(body),
 });
+
+/**
+ * Whose idempotency keys these are: the JWT subject when the HTTP API's JWT authoriser admitted
+ * the call, else one shared space for the trusted callers of an IAM-authorised (or local) API.
+ */
+function idempotencyScope(claims: Record<string, unknown> | undefined): string {
+  return typeof claims?.sub === 'string' ? `http:jwt:${claims.sub}` : 'http:trusted';
+}
 
 export const createHandler = (deps: Deps, opts: { sender?: SenderKind } = {}) => {
   const services = subscriberServices(deps);
@@ -31,12 +41,15 @@ export const createHandler = (deps: Deps, opts: { sender?: SenderKind } = {}) =>
   const { publish: publishClaim, sendToUser: sendToUserClaim } = deps.config.auth.claims;
   return async (event: HttpEvent) => {
     try {
-      const req = parsePublishBody(event.body, Boolean(event.isBase64Encoded), deps.clock());
-      authorize(req, event.requestContext?.authorizer?.jwt?.claims, publishClaim, sendToUserClaim);
+      const idempotencyKey = event.headers?.['idempotency-key'];
+      const req = parsePublishBody(event.body, Boolean(event.isBase64Encoded), deps.clock(), idempotencyKey !== undefined ? { idempotencyKey } : {});
+      const claims = event.requestContext?.authorizer?.jwt?.claims;
+      authorize(req, claims, publishClaim, sendToUserClaim);
       assertDeliverable(req, deps.config.subscriber.maxMessageBytes);
       if (req.kind === 'topic') {
-        const r = await publishToTopic(req, services.items);
-        return json(r.status, r.body);
+        const r = await publishToTopic(req, services.items, { store: services.idempotency, scope: idempotencyScope(claims) });
+        // The body repeats the first answer exactly; the header tells a curious client it was a repeat.
+        return json(r.status, r.body, r.replayed ? { 'idempotent-replayed': 'true' } : {});
       }
       sender ??= fanoutSender(deps, opts.sender ?? deps.config.subscriber.fanoutSender);
       const r = await sendToUser(req.userId, messageFrame(req.data, deps.clock()), {

@@ -326,6 +326,10 @@ export function parseStackConfig(stackName: string, values: Readonly<Record<stri
   if (authMode === 'jwt' && !jwt.hs256Secret && !jwt.rs256PublicKey && !jwt.jwksUrl) {
     throw new ConfigError(key('jwtHs256Secret'), 'authMode jwt needs jwtHs256Secret (a --secret), jwt.rs256PublicKey or jwt.jwksUrl');
   }
+  // Same rule as lib/config (JWT_HS256_SECRET with an RS256 source), refused before anything is created.
+  if (jwt.hs256Secret && (jwt.rs256PublicKey || jwt.jwksUrl)) {
+    throw new ConfigError(key('jwtHs256Secret'), `is set together with ${jwt.rs256PublicKey ? 'jwt.rs256PublicKey' : 'jwt.jwksUrl'}; set exactly one verification key source`);
+  }
   if (jwt.hs256Secret && Buffer.byteLength(jwt.hs256Secret) < 32) {
     throw new ConfigError(key('jwtHs256Secret'), 'is shorter than 32 bytes; HS256 needs a key of at least 256 bits');
   }

@@ -127,11 +127,13 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     name: 'publish',
     description: 'POST /publish: write a topic update (seq + history) or send to every connection of a user.',
     trigger: { kind: 'http', routes: ['POST /publish'] },
-    // ItemStore.put: one transaction (UpdateItem on items, PutItem on history). send-to-user:
-    // the byUser index, then removeConnections for the gone ones.
+    // ItemStore.put: one transaction (UpdateItem on items, PutItem on history, and with an
+    // idempotency key a conditional PutItem on idempotency, read back with GetItem on a repeat).
+    // send-to-user: the byUser index, then removeConnections for the gone ones.
     tables: {
       items: ['GetItem', 'UpdateItem'],
       history: ['PutItem'],
+      idempotency: ['GetItem', 'PutItem'],
       connections: ['Query:byUser', 'BatchGetItem', 'GetItem', 'BatchWriteItem'],
       subscriptions: ['Query:byConnection', 'BatchWriteItem'],
     },

@@ -35,7 +35,7 @@ export interface TableSpec {
   readonly description: string;
 }
 
-export type TableName = 'connections' | 'subscriptions' | 'items' | 'history' | 'upstreams';
+export type TableName = 'connections' | 'subscriptions' | 'items' | 'history' | 'upstreams' | 'idempotency';
 
 /** The TTL attribute every table uses (epoch seconds, as DynamoDB TTL requires). */
 export const TTL_ATTRIBUTE = 'expiresAt';
@@ -86,6 +86,14 @@ export const TABLES: Readonly<Record<TableName, TableSpec>> = {
     description: 'Recent changes per topic, for gap-free resume with sinceSeq.',
     hashKey: { name: 'topic', type: 'S' },
     rangeKey: { name: 'seq', type: 'N' },
+    indexes: [],
+    ttlAttribute: TTL_ATTRIBUTE,
+  },
+  idempotency: {
+    logicalName: 'idempotency',
+    description:
+      'Idempotency keys of topic writes: key → the seq the first write got; written in the same transaction as the item (stores/idempotency.ts).',
+    hashKey: { name: 'key', type: 'S' },
     indexes: [],
     ttlAttribute: TTL_ATTRIBUTE,
   },

@@ -165,6 +165,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
         `AUTH_MODE=jwt needs one of ${ENV.jwtHs256Secret}, ${ENV.jwtRs256PublicKey} or ${ENV.jwtJwksUrl}`,
       );
     }
+    // One verification key source: with a shared secret and a public key both set, which one
+    // verifies is an accident of code order, and an operator rotating to RS256 would keep
+    // accepting tokens anyone holding the old secret can mint.
+    if (jwt.hs256Secret && (jwt.rs256PublicKey || jwt.jwksUrl)) {
+      const other = jwt.rs256PublicKey ? ENV.jwtRs256PublicKey : ENV.jwtJwksUrl;
+      throw new ConfigError(ENV.jwtHs256Secret, `is set together with ${other}; set exactly one of ${ENV.jwtHs256Secret} (HS256) or ${ENV.jwtRs256PublicKey} / ${ENV.jwtJwksUrl} (RS256)`);
+    }
     if (jwt.hs256Secret && Buffer.byteLength(jwt.hs256Secret) < 32) {
       throw new ConfigError(ENV.jwtHs256Secret, 'is shorter than 32 bytes; HS256 needs a key of at least 256 bits');
     }

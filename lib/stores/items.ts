@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { GetCommand, QueryCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { dataProblem, InvalidDataError, toStorable } from './json-data';
 
 /**
  * The items table (latest state per topic) and the history table (recent changes) written
@@ -54,6 +55,27 @@ export interface WriteGuard {
   readonly values?: Record<string, unknown>;
 }
 
+/**
+ * A row to put in the same transaction, on a condition (the idempotency key of a publish: see
+ * stores/idempotency.ts). Its content depends on the seq the attempt writes.
+ */
+export interface WriteClaim {
+  readonly tableName: string;
+  readonly item: (rec: { readonly seq: number; readonly ts: number }) => Record<string, unknown>;
+  readonly condition: string;
+  readonly names?: Record<string, string>;
+  readonly values?: Record<string, unknown>;
+}
+
+/** The claim's condition did not hold (another write holds it): nothing was written. */
+export class ClaimTakenError extends Error {
+  readonly code = 'claim_taken';
+  constructor(topic: string) {
+    super(`topic ${topic}: the write's claim is held by an earlier write; nothing was written`);
+    this.name = 'ClaimTakenError';
+  }
+}
+
 /** The guard's condition did not hold: nothing was written, and retrying will not help. */
 export class GuardFailedError extends Error {
   readonly code = 'guard_failed';
@@ -90,8 +112,16 @@ export class ItemStore {
    * Writes a new value for `topic` and returns the record with its new seq.
    * `expectedSeq` (the caller's last known seq) saves the read when there is one writer.
    */
-  async write(topic: string, data: unknown, opts: { ts?: number; expectedSeq?: number; guard?: WriteGuard } = {}): Promise<ItemRecord> {
+  async write(
+    topic: string,
+    data: unknown,
+    opts: { ts?: number; expectedSeq?: number; guard?: WriteGuard; claim?: WriteClaim } = {},
+  ): Promise<ItemRecord> {
+    const problem = dataProblem(data);
+    if (problem) throw new InvalidDataError(problem);
+    const stored = toStorable(data);
     const ts = opts.ts ?? this.clock();
+    const claimIndex = opts.guard ? 3 : 2;
     // Contention only comes from concurrent publishers of one topic; each retry re-reads.
     const max = this.opts.maxAttempts ?? 20;
     let prev = opts.expectedSeq ?? (await this.get(topic))?.seq ?? 0;
@@ -110,7 +140,7 @@ export class ItemStore {
                   ConditionExpression: prev === 0 ? 'attribute_not_exists(#seq)' : '#seq = :prev',
                   ExpressionAttributeNames: { '#data': 'data', '#seq': 'seq', '#ts': 'ts', '#updatedAt': 'updatedAt' },
                   ExpressionAttributeValues: {
-                    ':data': data,
+                    ':data': stored,
                     ':seq': seq,
                     ':ts': ts,
                     ':now': this.clock(),
@@ -121,7 +151,7 @@ export class ItemStore {
               {
                 Put: {
                   TableName: this.opts.historyTable,
-                  Item: { topic, seq, data, ts, expiresAt: Math.floor(this.clock() / 1000) + this.opts.historyTtlSeconds },
+                  Item: { topic, seq, data: stored, ts, expiresAt: Math.floor(this.clock() / 1000) + this.opts.historyTtlSeconds },
                 },
               },
               ...(opts.guard
@@ -137,11 +167,26 @@ export class ItemStore {
                     },
                   ]
                 : []),
+              ...(opts.claim
+                ? [
+                    {
+                      Put: {
+                        TableName: opts.claim.tableName,
+                        Item: opts.claim.item({ seq, ts }),
+                        ConditionExpression: opts.claim.condition,
+                        ...(opts.claim.names ? { ExpressionAttributeNames: opts.claim.names } : {}),
+                        ...(opts.claim.values ? { ExpressionAttributeValues: opts.claim.values } : {}),
+                      },
+                    },
+                  ]
+                : []),
             ],
           }),
         );
         return { topic, seq, data, ts };
       } catch (err) {
+        // Checked before the seq conflict: when the claim is held, a retry must not write at all.
+        if (opts.claim && cancellationCode(err, claimIndex) === 'ConditionalCheckFailed') throw new ClaimTakenError(topic);
         // The guard is the third transaction item; its reason says whether it was the one refused.
         if (opts.guard && cancellationCode(err, 2) === 'ConditionalCheckFailed') throw new GuardFailedError(topic);
         if (!isConditionConflict(err) || attempt >= max) {

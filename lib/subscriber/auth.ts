@@ -1,7 +1,8 @@
 import { createRemoteJWKSet, errors as joseErrors, importSPKI, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { AppConfig, JwtSettings } from '../config';
 import { AuthError } from './errors';
-import { findToken, offeredProtocols, type UpgradeRequest } from './token';
+import { hasLoneSurrogate } from '../topics';
+import { echoProtocol, findToken, offeredProtocols, TokenOnlyProtocolError, type UpgradeRequest } from './token';
 
 /**
  * Who a subscriber is and what they may do, decided once on $connect (API Gateway runs no code
@@ -33,6 +34,27 @@ export interface Authenticator {
 
 const USER_ID = /^[^\u0000-\u001f\u007f]{1,128}$/;
 
+/**
+ * Why `v` cannot be a user id, or undefined: 1-128 characters, no control characters, no lone
+ * UTF-16 surrogate (it has no UTF-8 form: DynamoDB and every JSON encoder would store or send a
+ * replacement character, so two different ids could become one).
+ */
+export function userIdProblem(v: unknown): string | undefined {
+  if (typeof v !== 'string' || !USER_ID.test(v)) return 'must be 1-128 characters without control characters';
+  if (hasLoneSurrogate(v)) return 'must not contain a lone UTF-16 surrogate';
+  return undefined;
+}
+
+/** The subprotocol to echo, or 401 with the fix when the client offered only a token. */
+function echoOrRefuse(protocols: readonly string[]): string | undefined {
+  try {
+    return echoProtocol(protocols);
+  } catch (err) {
+    if (err instanceof TokenOnlyProtocolError) throw new AuthError('unauthorized', err.message);
+    throw err;
+  }
+}
+
 export function createAuthenticator(config: AppConfig): Authenticator {
   if (config.auth.mode === 'none') return noneAuthenticator();
   if (!config.auth.jwt) throw new Error('AUTH_MODE=jwt without jwt settings: loadConfig should have refused this');
@@ -43,11 +65,13 @@ function noneAuthenticator(): Authenticator {
   return {
     async connect(req, connectionId) {
       const protocols = offeredProtocols(req);
+      const protocol = echoOrRefuse(protocols);
       // Seed 004: the client's unique id travels as its only subprotocol and is echoed back.
       const fromProtocol = protocols.length === 1 && protocols[0].toLowerCase() !== 'bearer' ? protocols[0] : undefined;
       const userId = req.query?.userId ?? fromProtocol ?? `anon:${connectionId}`;
-      if (!USER_ID.test(userId)) throw new AuthError('unauthorized', 'userId must be 1-128 characters without control characters');
-      return { userId, allowedTopics: ['*'], publishTopics: ['*'], protocol: protocols[0] };
+      const p = userIdProblem(userId);
+      if (p) throw new AuthError('unauthorized', `userId ${p}`);
+      return { userId, allowedTopics: ['*'], publishTopics: ['*'], protocol };
     },
     async verify() {
       throw new AuthError('unauthorized', 'AUTH_MODE=none does not accept tokens');
@@ -80,11 +104,10 @@ function jwtAuthenticator(s: JwtSettings): Authenticator {
     } catch (err) {
       throw new AuthError('unauthorized', describeJoseError(err));
     }
-    if (typeof payload.sub !== 'string' || !USER_ID.test(payload.sub)) {
-      throw new AuthError('unauthorized', 'the token has no usable "sub" claim');
-    }
+    const p = userIdProblem(payload.sub);
+    if (p) throw new AuthError('unauthorized', typeof payload.sub === 'string' ? `the token's "sub" claim ${p}` : 'the token has no usable "sub" claim');
     return {
-      userId: payload.sub,
+      userId: payload.sub as string,
       allowedTopics: patternsClaim(payload[s.topicsClaim]),
       publishTopics: patternsClaim(payload[s.publishClaim]),
       protocol,
@@ -93,6 +116,7 @@ function jwtAuthenticator(s: JwtSettings): Authenticator {
 
   return {
     async connect(req) {
+      echoOrRefuse(offeredProtocols(req));
       const found = findToken(req);
       if (!found.token) {
         throw new AuthError('unauthorized', 'a token is required: Sec-WebSocket-Protocol "bearer, <jwt>", Authorization: Bearer <jwt>, or ?token=');
@@ -104,14 +128,17 @@ function jwtAuthenticator(s: JwtSettings): Authenticator {
 }
 
 /**
- * A patterns claim: an array of strings, or a string. API Gateway's HTTP API JWT authoriser
- * flattens array claims to `"[a b]"` in `requestContext.authorizer.jwt.claims`, so that form is
- * accepted too, as is a space- or comma-separated list (OAuth `scope` style).
+ * A patterns claim: an array of strings (each one pattern), or a string, which is ONE pattern:
+ * a topic may contain spaces and commas, so splitting a string would turn a grant of
+ * `"vehicle:1,2"` into two grants. The one exception is the form API Gateway's HTTP API JWT
+ * authoriser gives array claims in `requestContext.authorizer.jwt.claims`: `"[a b]"` (or JSON
+ * `'["a","b"]'`); inside brackets, whitespace separates patterns. Several patterns in a token are
+ * therefore always given as an array claim.
  */
 export function patternsClaim(v: unknown): string[] {
   if (Array.isArray(v)) return v.filter((x): x is string => typeof x === 'string' && x.length > 0);
-  if (typeof v !== 'string') return [];
-  let s = v.trim();
+  if (typeof v !== 'string' || v.length === 0) return [];
+  const s = v.trim();
   if (s.startsWith('[') && s.endsWith(']')) {
     try {
       const parsed = JSON.parse(s);
@@ -119,9 +146,12 @@ export function patternsClaim(v: unknown): string[] {
     } catch {
       /* the authoriser's "[a b]" form, not JSON */
     }
-    s = s.slice(1, -1);
+    return s
+      .slice(1, -1)
+      .split(/\s+/)
+      .filter((x) => x.length > 0);
   }
-  return s.split(/[\s,]+/).filter((x) => x.length > 0);
+  return [v];
 }
 
 function describeJoseError(err: unknown): string {

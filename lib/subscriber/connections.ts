@@ -6,6 +6,8 @@ import {
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { INDEX } from '../schema';
 import { SubscriberError } from './errors';
 import { MAX_TOPICS_PER_CONNECTION } from './limits';
@@ -99,7 +101,10 @@ export class ConnectionStore {
       );
     } catch (err) {
       if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
-      const old = (err as { Item?: Record<string, unknown> }).Item;
+      // The document client does not translate the item carried by a failed condition: it comes
+      // back in DynamoDB's wire format ({"expiresAt":{"N":"…"}}), so it is unmarshalled here.
+      const raw = (err as { Item?: Record<string, AttributeValue> }).Item;
+      const old = raw ? unmarshall(raw) : undefined;
       if (old && this.live(old)) {
         throw new SubscriberError('too_many_subscriptions', `a connection may hold at most ${MAX_TOPICS_PER_CONNECTION} topics`);
       }

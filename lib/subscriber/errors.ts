@@ -22,6 +22,8 @@ export const ERROR_CODES = [
   'payload_too_large',
   'unauthorized',
   'write_conflict',
+  'invalid_idempotency_key',
+  'idempotency_key_reused',
   'internal_error',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -16,3 +16,13 @@ export const MAX_REPLAY_EVENTS = 1000;
 
 /** Worst-case digits for seq and latencyMs when sizing a frame before it has a seq. */
 export const WORST_CASE_NUMBER = Number.MAX_SAFE_INTEGER;
+
+/**
+ * How long an idempotency key of a topic publish is remembered: a retry within this window is
+ * answered with the first seq and writes nothing. 24 h, the default history window: a client
+ * still retrying after a day has lost more than one response.
+ */
+export const IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600;
+
+/** Longest idempotency key (`Idempotency-Key` header or `"id"`); a UUID is 36. */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 64;

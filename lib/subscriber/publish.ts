@@ -1,14 +1,20 @@
-import { WriteConflictError, type ItemStore } from '../stores/items';
-import { topicAllowed, topicMatches, topicProblem } from '../topics';
-import { patternsClaim } from './auth';
+import { IdempotencyStore, requestFingerprint, type IdempotencyRecord } from '../stores/idempotency';
+import { ClaimTakenError, WriteConflictError, type ItemStore } from '../stores/items';
+import { dataProblem, InvalidDataError } from '../stores/json-data';
+import { hasLoneSurrogate, topicAllowed, topicMatches, topicProblem } from '../topics';
+import { patternsClaim, userIdProblem } from './auth';
 import { AuthError, SubscriberError } from './errors';
 import { messageFrame, messageWorstCaseBytes, worstCaseEventBytes } from './frames';
+import { MAX_IDEMPOTENCY_KEY_LENGTH } from './limits';
 
 /**
  * POST /publish (HTTP API, payload 2.0).
  *
- *   {"topic","data"[,"ts"]}  → items + history written in one transaction (seq + 1); 202 {"topic","seq"}.
- *                              Fan-out delivers it from the items stream.
+ *   {"topic","data"[,"ts"][,"id"]}
+ *                            → items + history written in one transaction (seq + 1); 202 {"topic","seq"}.
+ *                              Fan-out delivers it from the items stream. With an idempotency key
+ *                              (`"id"` or the `Idempotency-Key` header) a retry within the window
+ *                              answers the same 202 {"topic","seq"} and writes nothing.
  *   {"userId","data"}        → sent now to every live connection of the user; 200 {"userId","connections","reached"}.
  *
  * Data whose framed event could exceed the WebSocket message limit (128 KB in API Gateway) is
@@ -28,19 +34,45 @@ import { messageFrame, messageWorstCaseBytes, worstCaseEventBytes } from './fram
 export const DEFAULT_SEND_TO_USER_CLAIM = 'sendToUser';
 
 export type PublishRequest =
-  | { readonly kind: 'topic'; readonly topic: string; readonly data: unknown; readonly ts?: number }
+  | { readonly kind: 'topic'; readonly topic: string; readonly data: unknown; readonly ts?: number; readonly id?: string }
   | { readonly kind: 'user'; readonly userId: string; readonly data: unknown };
 
 export interface HttpResult {
   readonly status: number;
   readonly body: Record<string, unknown>;
+  /** True when an idempotency key matched an earlier publish: nothing was written this time. */
+  readonly replayed?: boolean;
 }
 
 /** Accepted `ts` range: a source timestamp in epoch ms between 2000-01-01 and 10 minutes ahead of now. */
 const TS_MIN = Date.UTC(2000, 0, 1);
 const TS_FUTURE_SLACK_MS = 10 * 60_000;
 
-export function parsePublishBody(body: string | undefined | null, isBase64Encoded: boolean, now: number): PublishRequest {
+/**
+ * The idempotency key from the `"id"` field and/or the `Idempotency-Key` header (both allowed
+ * when equal), validated; undefined when neither is given.
+ */
+export function idempotencyKeyOf(bodyId: unknown, header: string | undefined): string | undefined {
+  if (bodyId !== undefined && header !== undefined && bodyId !== header) {
+    throw new SubscriberError('invalid_idempotency_key', 'the Idempotency-Key header and "id" differ; give one, or the same value in both');
+  }
+  const id = bodyId ?? header;
+  if (id === undefined) return undefined;
+  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_IDEMPOTENCY_KEY_LENGTH || /[\u0000-\u001f\u007f-\u009f]/.test(id) || hasLoneSurrogate(id)) {
+    throw new SubscriberError(
+      'invalid_idempotency_key',
+      `the idempotency key ("id" or Idempotency-Key) must be a string of 1-${MAX_IDEMPOTENCY_KEY_LENGTH} characters without control characters`,
+    );
+  }
+  return id;
+}
+
+export function parsePublishBody(
+  body: string | undefined | null,
+  isBase64Encoded: boolean,
+  now: number,
+  opts: { readonly idempotencyKey?: string } = {},
+): PublishRequest {
   const text = isBase64Encoded && body ? Buffer.from(body, 'base64').toString('utf8') : (body ?? '');
   let v: unknown;
   try {
@@ -53,14 +85,18 @@ export function parsePublishBody(body: string | undefined | null, isBase64Encode
   }
   const o = v as Record<string, unknown>;
   if (!('data' in o) || o.data === undefined) throw new SubscriberError('missing_data', '"data" is required (null is allowed)');
+  const problem = dataProblem(o.data);
+  if (problem) throw new SubscriberError('invalid_data', `"data" cannot be stored as sent: ${problem}`);
+  const id = idempotencyKeyOf(o.id, opts.idempotencyKey);
   const hasTopic = o.topic !== undefined;
   const hasUser = o.userId !== undefined;
   if (hasTopic === hasUser) throw new SubscriberError('invalid_target', 'give exactly one of "topic" or "userId"');
   if (hasUser) {
-    if (typeof o.userId !== 'string' || o.userId.length === 0 || o.userId.length > 128 || /[\u0000-\u001f\u007f]/.test(o.userId)) {
-      throw new SubscriberError('invalid_target', '"userId" must be 1-128 characters without control characters');
-    }
-    return { kind: 'user', userId: o.userId, data: o.data };
+    const p = userIdProblem(o.userId);
+    if (p) throw new SubscriberError('invalid_target', `"userId" ${p}`);
+    // A send-to-user is delivered at once and stored nowhere: there is no first answer to repeat.
+    if (id !== undefined) throw new SubscriberError('invalid_idempotency_key', 'idempotency keys apply to topic publishes; a send-to-user cannot be deduplicated');
+    return { kind: 'user', userId: o.userId as string, data: o.data };
   }
   const p = topicProblem(o.topic);
   if (p) throw new SubscriberError('invalid_topic', p);
@@ -69,7 +105,13 @@ export function parsePublishBody(body: string | undefined | null, isBase64Encode
       throw new SubscriberError('invalid_ts', `"ts" must be the source time in epoch milliseconds, at most ${TS_FUTURE_SLACK_MS / 60_000} minutes ahead of the server clock`);
     }
   }
-  return { kind: 'topic', topic: o.topic as string, data: o.data, ...(o.ts !== undefined ? { ts: o.ts as number } : {}) };
+  return {
+    kind: 'topic',
+    topic: o.topic as string,
+    data: o.data,
+    ...(o.ts !== undefined ? { ts: o.ts as number } : {}),
+    ...(id !== undefined ? { id } : {}),
+  };
 }
 
 /**
@@ -106,20 +148,61 @@ export function assertDeliverable(req: PublishRequest, maxMessageBytes: number):
   }
 }
 
-export async function publishToTopic(req: Extract<PublishRequest, { kind: 'topic' }>, items: ItemStore): Promise<HttpResult> {
+/**
+ * Writes a topic publish. With an `id`, at most once per (scope, topic, id) within the
+ * idempotency window: a repeat answers with the first seq and writes nothing (stores/idempotency.ts).
+ * `scope` is the publisher's identity (see functions/publish.ts); publishes from the socket use
+ * their user's.
+ */
+export async function publishToTopic(
+  req: Extract<PublishRequest, { kind: 'topic' }>,
+  items: ItemStore,
+  idempotency: { readonly store: IdempotencyStore; readonly scope: string },
+): Promise<HttpResult> {
   try {
-    const rec = await items.write(req.topic, req.data, req.ts !== undefined ? { ts: req.ts } : {});
-    return { status: 202, body: { topic: rec.topic, seq: rec.seq } };
+    if (req.id === undefined) {
+      const rec = await items.write(req.topic, req.data, req.ts !== undefined ? { ts: req.ts } : {});
+      return { status: 202, body: { topic: rec.topic, seq: rec.seq } };
+    }
+    const { store, scope } = idempotency;
+    const key = IdempotencyStore.key(scope, req.topic, req.id);
+    // `ts` is part of the request only when the publisher gave it; otherwise the server's clock
+    // differs between a request and its retry.
+    const fingerprint = requestFingerprint([req.data, req.ts ?? null]);
+    const prior = await store.get(key);
+    if (prior) return repeatOf(prior, fingerprint, store.windowSeconds);
+    try {
+      const rec = await items.write(req.topic, req.data, { ...(req.ts !== undefined ? { ts: req.ts } : {}), claim: store.claim(key, req.topic, fingerprint) });
+      return { status: 202, body: { topic: rec.topic, seq: rec.seq } };
+    } catch (err) {
+      if (!(err instanceof ClaimTakenError)) throw err;
+      // A concurrent copy of this request won the transaction; its row is there now.
+      const winner = await store.get(key);
+      if (!winner) throw new WriteConflictError(req.topic, 1);
+      return repeatOf(winner, fingerprint, store.windowSeconds);
+    }
   } catch (err) {
     if (err instanceof WriteConflictError) {
       throw new SubscriberError('write_conflict', 'too many concurrent writers on this topic; retry', 503);
     }
-    // DynamoDB refuses some JSON it cannot store (nesting deeper than 32 levels, for instance).
+    if (err instanceof InvalidDataError) throw new SubscriberError('invalid_data', `"data" cannot be stored as sent: ${err.message}`);
+    // DynamoDB refuses some JSON it cannot store (numbers beyond its 38-digit range, for instance).
     if ((err as { name?: string }).name === 'ValidationException') {
       throw new SubscriberError('invalid_data', `"data" cannot be stored: ${(err as Error).message}`);
     }
     throw err;
   }
+}
+
+function repeatOf(prior: IdempotencyRecord, fingerprint: string, windowSeconds: number): HttpResult {
+  if (prior.fingerprint !== fingerprint) {
+    throw new SubscriberError(
+      'idempotency_key_reused',
+      `this idempotency key was used for a different publish to "${prior.topic}" within the last ${windowSeconds / 3600} h; use a new key for new data`,
+      422,
+    );
+  }
+  return { status: 202, body: { topic: prior.topic, seq: prior.seq }, replayed: true };
 }
 
 export { messageFrame };

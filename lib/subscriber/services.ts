@@ -1,10 +1,12 @@
 import { MAX_CONNECTION_SECONDS } from '../config';
 import type { Deps } from '../runtime';
+import { IdempotencyStore } from '../stores/idempotency';
 import { ItemStore } from '../stores/items';
 import { createAuthenticator, type Authenticator } from './auth';
 import { removeConnections } from './cleanup';
 import { ConnectionStore } from './connections';
 import { LeanSender } from './lean-sender';
+import { IDEMPOTENCY_WINDOW_SECONDS } from './limits';
 import { SdkSender, singleAttemptClient, type Sender } from './sender';
 import { SubscriptionStore } from './subscriptions';
 
@@ -16,6 +18,8 @@ export interface SubscriberServices {
   readonly connections: ConnectionStore;
   readonly subscriptions: SubscriptionStore;
   readonly items: ItemStore;
+  /** Idempotency keys of topic publishes (HTTP now; publishes from the socket reuse it). */
+  readonly idempotency: IdempotencyStore;
   /** Replies to the connection that sent a frame: the SDK client with its own retries. */
   readonly replySender: Sender;
   auth(): Authenticator;
@@ -41,6 +45,7 @@ export function subscriberServices(deps: Deps): SubscriberServices {
       historyTtlSeconds: config.subscriber.historyTtlSeconds,
       clock,
     }),
+    idempotency: new IdempotencyStore(clients.doc, { table: config.tables.idempotency, windowSeconds: IDEMPOTENCY_WINDOW_SECONDS, clock }),
     replySender: new SdkSender(clients.management(config.managementEndpoint)),
     auth: () => (auth ??= createAuthenticator(config)),
     removeConnections: (ids) =>

@@ -46,13 +46,22 @@ export class ControlAuthError extends InputError {
 }
 
 /**
+ * OAuth scopes: a space-delimited string (RFC 6749 §3.3), unlike topic pattern claims (one pattern
+ * per string); an array, or API Gateway's flattened `"[a b]"` form, as patternsClaim reads them.
+ */
+function scopeList(v: unknown): string[] {
+  if (typeof v === 'string' && !v.trim().startsWith('[')) return v.split(/\s+/).filter((x) => x.length > 0);
+  return patternsClaim(v);
+}
+
+/**
  * The caller of one control request. Throws 403 `insufficient_scope` when JWT claims lack the
  * control scope, 403 `forbidden` when they name no subject.
  */
 export function controlCaller(authorizer: ControlAuthorizer | undefined): ControlCaller {
   const claims = authorizer?.jwt?.claims;
   if (claims) {
-    const scopes = [...patternsClaim(claims.scope), ...patternsClaim(claims.scp)];
+    const scopes = [...scopeList(claims.scope), ...scopeList(claims.scp)];
     if (!scopes.includes(CONTROL_SCOPE)) {
       throw new ControlAuthError('insufficient_scope', `the token lacks the "${CONTROL_SCOPE}" scope the upstream control API requires`);
     }

@@ -4,10 +4,10 @@ import type { Logger } from '../log';
 import type { CommandSender } from './commands';
 import { assertOwner, authorizeTopic, type ControlCaller } from './control-auth';
 import { parseUpstreamUrl } from './endpoint';
-import { parseConnectionParams, parseCredentials, parseTopic, type HeaderMap } from './headers';
+import { parseConnectionParams, parseCredentials, socketTopic, type HeaderMap } from './headers';
 import type { UpstreamRow } from './row';
 import { secretNameFor, type SecretStore } from './secret-store';
-import { defaultTopic, SOCKET_ID_PATTERN, socketIdOf } from './socket-id';
+import { SOCKET_ID_PATTERN, socketIdOf } from './socket-id';
 import type { SsrfGuard } from './ssrf';
 import type { UpstreamStore } from './store';
 
@@ -104,7 +104,7 @@ export async function openUpstream(
 ): Promise<{ socketId: string; status: string; topic: string }> {
   const params = parseConnectionParams(headers);
   const creds = parseCredentials(headers);
-  const topic = parseTopic(headers) ?? defaultTopic(params);
+  const topic = socketTopic(headers, params);
   const url = parseUpstreamUrl(params.interWorkingInterface);
   // The socket writes to its topic: opening it needs the same grant as publishing to it.
   authorizeTopic(caller, topic, d.publishClaim);

@@ -1,6 +1,6 @@
 import { InputError } from '../errors';
-import { topicProblem } from '../topics';
-import type { ConnectionParams } from './socket-id';
+import { MAX_TOPIC_LENGTH, topicProblem } from '../topics';
+import { defaultTopic, type ConnectionParams } from './socket-id';
 
 /**
  * The control API's request headers (seed 000): `internalID`, `interWorkingInterface`,
@@ -93,4 +93,29 @@ export function parseTopic(headers: HeaderMap): string | undefined {
   const p = topicProblem(t);
   if (p) throw new InputError(/limit/.test(p) ? 'header_too_long' : 'invalid_topic', `header topic: ${p}`);
   return t;
+}
+
+/**
+ * The topic the socket writes to: the `topic` header, or `platform:{platformID}:{internalID}`,
+ * which must pass the same rules as a subscribe (lib/topics.ts): otherwise the upstream would be
+ * opened and every message it writes refused (or unreachable by any subscriber). The error names
+ * the header to change.
+ */
+export function socketTopic(headers: HeaderMap, params: ConnectionParams): string {
+  const explicit = parseTopic(headers);
+  if (explicit !== undefined) return explicit;
+  for (const h of [HEADER.platformID, HEADER.internalID] as const) {
+    const p = topicProblem(params[h]);
+    // Length is judged on the whole topic below; here only what one header alone gets wrong.
+    if (p && !/limit/.test(p)) throw new InputError('invalid_header', `header ${h}: ${p.replace(/^topic/, 'the socket\'s topic')}`);
+  }
+  const topic = defaultTopic(params);
+  const p = topicProblem(topic);
+  if (p) {
+    throw new InputError(
+      'header_too_long',
+      `headers ${HEADER.platformID} and ${HEADER.internalID} make the socket's topic ("platform:{platformID}:{internalID}") ${topic.length} characters long; the limit is ${MAX_TOPIC_LENGTH} (shorten them or give a ${HEADER.topic} header)`,
+    );
+  }
+  return topic;
 }

@@ -80,9 +80,13 @@ export function forbiddenRange(address: string): string | undefined {
   if (!fam) return 'not an IP address';
   // BlockList matches IPv4-mapped IPv6 (::ffff:a.b.c.d) against IPv4 subnets.
   for (const { b, label } of blockLists) if (b.check(address, fam)) return label;
-  // IPv4-compatible IPv6 (::a.b.c.d, deprecated by RFC 4291) embeds an IPv4 address too.
-  const compat = /^::(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (compat) return forbiddenRange(compat[1]);
+  // IPv4-compatible IPv6 (::a.b.c.d, ::/96, deprecated by RFC 4291) embeds an IPv4 address too.
+  // The URL parser rewrites `[::127.0.0.1]` to `[::7f00:1]`, so the groups are read, not the text.
+  const compat = ipv4CompatibleIpv4(address);
+  if (compat) {
+    const r = forbiddenRange(compat);
+    return r ? `IPv4-compatible (embedding a ${r} address)` : undefined;
+  }
   // 6to4 (RFC 3056, 2002:AABB:CCDD::/48) routes to the IPv4 address AA.BB.CC.DD through a relay:
   // 2002:a9fe:a9fe:: is the metadata service. Public embedded addresses are allowed.
   if (fam === 'ipv6' && sixToFour.check(address, 'ipv6')) {
@@ -95,6 +99,14 @@ export function forbiddenRange(address: string): string | undefined {
 
 const sixToFour = new net.BlockList();
 sixToFour.addSubnet('2002::', 16, 'ipv6');
+
+/** The IPv4 address embedded in an IPv4-compatible address (::a.b.c.d), or undefined. */
+export function ipv4CompatibleIpv4(address: string): string | undefined {
+  if (!net.isIPv6(address)) return undefined;
+  const g = expandIpv6(address);
+  if (!g || g.slice(0, 6).some((x) => x !== 0)) return undefined;
+  return [g[6] >> 8, g[6] & 0xff, g[7] >> 8, g[7] & 0xff].join('.');
+}
 
 /** The IPv4 address in bits 16..47 of a 6to4 address. */
 export function sixToFourIpv4(address: string): string | undefined {

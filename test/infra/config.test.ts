@@ -99,6 +99,7 @@ describe('infra: stack configuration', () => {
       ['unknown nested key', 'dev', { ...DEV, fleet: '{"maxsize":3}' }, k('fleet.maxsize'), /not a known setting/],
       ['structured value not a map', 'dev', { ...DEV, fleet: '3' }, k('fleet'), /not a map/],
       ['jwt without key material', 'dev', { ...DEV, authMode: 'jwt' }, k('jwtHs256Secret'), /needs jwtHs256Secret/],
+      ['HS256 secret with a JWKS URL', 'dev', { ...DEV, authMode: 'jwt', jwtHs256Secret: 'x'.repeat(32), jwt: '{"jwksUrl":"https://idp.example.com/jwks.json"}' }, k('jwtHs256Secret'), /together with jwt.jwksUrl; set exactly one/],
       ['short HS256 secret', 'dev', { ...DEV, authMode: 'jwt', jwtHs256Secret: 'short' }, k('jwtHs256Secret'), /shorter than 32 bytes/],
       ['http jwt without issuer', 'dev', { ...DEV, httpAuth: 'jwt' }, k('jwt.issuer'), /required when httpAuth is jwt/],
       ['http jwt without audience', 'dev', { ...DEV, httpAuth: 'jwt', jwt: '{"issuer":"https://idp.example.com/"}' }, k('jwt.audience'), /required/],

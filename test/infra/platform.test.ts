@@ -23,10 +23,19 @@ type Bundle = typeof import('../../infra/bundle');
 const SINK_SECRET = 'Bearer sink-token-0123456789abcdef';
 const JWT_SECRET = 'prod-hs256-secret-that-is-at-least-32-bytes-long';
 
-/** Extra config per stack: prod also gets the two secrets, as `pulumi config set --secret` would. */
+/**
+ * Extra config per stack: prod also gets the two secrets, as `pulumi config set --secret` would.
+ * An HS256 secret replaces the stack file's JWKS URL (config refuses both key sources at once);
+ * the issuer and audience stay for the HTTP API's JWT authoriser.
+ */
 const EXTRA: Record<string, Record<string, string>> = {
   dev: {},
-  prod: { jwtHs256Secret: JWT_SECRET, sinkCredentials: SINK_SECRET, sink: JSON.stringify({ url: 'https://lake.example.com/ingest' }) },
+  prod: {
+    jwtHs256Secret: JWT_SECRET,
+    jwt: JSON.stringify({ issuer: 'https://auth.example.com/', audience: 'realtime-gateway', topicsClaim: 'topics', publishClaim: 'publish' }),
+    sinkCredentials: SINK_SECRET,
+    sink: JSON.stringify({ url: 'https://lake.example.com/ingest' }),
+  },
 };
 
 const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rtg-infra-bundles-'));

@@ -64,6 +64,36 @@ describe('subscriber protocol (local stack)', function () {
     expect(c.ofType('event')).to.have.length(0);
   });
 
+  it('the 101st topic on a connection answers too_many_subscriptions and writes no row for it', async () => {
+    const c = await open('?userId=hoarder');
+    for (let i = 1; i <= 100; i++) c.send({ action: 'subscribe', topic: `many:${i}` });
+    await c.waitFor((fs) => fs.filter((f) => f.type === 'snapshot').length === 100, 20_000, '100 snapshots');
+    const err = await c.request({ action: 'subscribe', topic: 'many:101' }, 'error');
+    expect(err).to.include({ type: 'error', code: 'too_many_subscriptions', topic: 'many:101' });
+    expect(err.message).to.match(/at most 100 topics/);
+    const rows = await stack.clients.doc.send(
+      new QueryCommand({ TableName: stack.tables.subscriptions, KeyConditionExpression: 'topic = :t', ExpressionAttributeValues: { ':t': 'many:101' }, ConsistentRead: true }),
+    );
+    expect(rows.Items).to.have.length(0);
+    // A topic it already holds is still answered.
+    expect((await c.request({ action: 'subscribe', topic: 'many:7' }, 'snapshot')).topic).to.equal('many:7');
+  });
+
+  it('topics and user ids with a lone UTF-16 surrogate are refused (subscribe, publish, ?userId=)', async () => {
+    const c = await open('?userId=surrogate-test');
+    const err = await c.request({ action: 'subscribe', topic: 'vehicle:\ud800' }, 'error');
+    expect(err).to.include({ code: 'invalid_topic' });
+    expect(err.message).to.match(/lone UTF-16 surrogate/);
+    const p = await publish({ topic: 'vehicle:\udc00', data: 1 });
+    expect(p.status).to.equal(400);
+    expect(p.body.code).to.equal('invalid_topic');
+    const u = await publish({ userId: 'bob\ud800', data: 1 });
+    expect(u.status).to.equal(400);
+    expect(u.body.code).to.equal('invalid_target');
+    // A paired surrogate (an emoji) is a normal character.
+    expect((await c.request({ action: 'subscribe', topic: 'vehicle:\u{1F697}' }, 'snapshot')).topic).to.equal('vehicle:\u{1F697}');
+  });
+
   it('ping answers pong and refreshes lastSeen', async () => {
     const c = await open('?userId=pinger');
     await c.request({ action: 'ping' }, 'pong'); // a first round trip so the row exists for sure

@@ -161,6 +161,11 @@ describe('control API (functions/control.ts) against DynamoDB Local + SQS', () =
       ['a ws:// URL on a public host', { ...base, internalID: 'x', interWorkingInterface: 'ws://93.184.216.34/feed', ...creds }, 400, 'insecure_scheme', /wss/],
       ['an http:// URL on a public host', { ...base, internalID: 'x', interWorkingInterface: 'http://[2606:4700::1111]/feed', ...creds }, 400, 'insecure_scheme', /https/],
       ['an oversized internalID', { ...base, internalID: 'x'.repeat(300), ...creds }, 400, 'header_too_long', /internalID/],
+      ['IPv4-compatible IPv6 loopback', { ...base, internalID: 'x', interWorkingInterface: 'wss://[::127.0.0.1]/', ...creds }, 403, 'upstream_forbidden', /IPv4-compatible/],
+      ['IPv4-compatible IPv6 metadata service', { ...base, internalID: 'x', interWorkingInterface: 'wss://[::169.254.169.254]/', ...creds }, 403, 'upstream_forbidden', /link-local\/metadata/],
+      ['a socket topic over 256 characters', { ...base, platformID: 'p'.repeat(130), internalID: 'i'.repeat(130), ...creds }, 400, 'header_too_long', /headers platformID and internalID make the socket's topic .* 270 characters long; the limit is 256/],
+      ['a C1 control character in platformID', { ...base, platformID: 'acme\u0085', internalID: 'x', ...creds }, 400, 'invalid_header', /header platformID: the socket's topic must not contain control characters/],
+      ['a lone surrogate in internalID', { ...base, internalID: 'x\ud800', ...creds }, 400, 'invalid_header', /header internalID: .*lone UTF-16 surrogate/],
       ['an oversized URL', { ...base, internalID: 'x', interWorkingInterface: `wss://a.example/${'p'.repeat(3000)}`, ...creds }, 400, 'header_too_long'],
     ];
     for (const [what, headers, status, code, msg] of cases) {

@@ -250,6 +250,126 @@ describe('client connection state machine (fake socket, manual timers)', () => {
     expect(all).to.deep.equal(['forbidden:secret', 'protocol_error:undefined']);
   });
 
+  it('sends a subscribe again when its answer is lost, with backoff, until the snapshot arrives', async () => {
+    // random 0.5 → backoff delays of 250, 500, 1000 ms (windows 500, 1000, 2000).
+    const c = open({ userId: 'u', subscribeTimeoutMs: 1000 });
+    const snaps: number[] = [];
+    const retries: string[] = [];
+    c.on('error', (e) => retries.push(e.code));
+    c.subscribe('quiet', (_d, i) => snaps.push(i.seq));
+    await flush();
+    const s = FakeSocket.last();
+    s.open();
+    expect(s.sentActions()).to.deep.equal(['subscribe quiet']);
+    timers.advance(1000 + 249);
+    expect(s.sentActions()).to.have.length(1);
+    timers.advance(1);
+    expect(s.sentActions()).to.deep.equal(['subscribe quiet', 'subscribe quiet']);
+    timers.advance(1000 + 500);
+    expect(s.sentActions()).to.have.length(3);
+    s.receive({ type: 'snapshot', topic: 'quiet', seq: 4, data: 'x' });
+    timers.advance(60_000);
+    expect(s.sentActions()).to.have.length(3);
+    expect(snaps).to.deep.equal([4]);
+    expect(retries).to.deep.equal(['subscribe_retry', 'subscribe_retry']);
+  });
+
+  it('re-sends a lost resubscribe with sinceSeq, and a replay in progress keeps the wait alive', async () => {
+    const c = open({ userId: 'u', subscribeTimeoutMs: 1000 });
+    const got: number[] = [];
+    c.subscribe('t', (_d, i) => got.push(i.seq), (_d, i) => got.push(i.seq));
+    await flush();
+    FakeSocket.last().open();
+    FakeSocket.last().receive({ type: 'snapshot', topic: 't', seq: 2, data: null });
+    FakeSocket.last().drop(1006);
+    timers.advance(60_000); // reconnect
+    await flush();
+    const s = FakeSocket.last();
+    s.open();
+    expect(s.sentActions()).to.deep.equal(['subscribe t since 2']);
+    timers.advance(1000 + 250);
+    expect(s.sentActions()).to.deep.equal(['subscribe t since 2', 'subscribe t since 2']);
+    // A long replay: each event restarts the wait, so no re-send while it progresses.
+    for (let seq = 3; seq <= 6; seq++) {
+      timers.advance(900);
+      s.receive({ type: 'event', topic: 't', seq, data: null, replay: true });
+    }
+    s.receive({ type: 'subscribed', topic: 't', seq: 6, replayed: 4 });
+    timers.advance(60_000);
+    expect(s.sentActions()).to.have.length(2);
+    expect(got).to.deep.equal([2, 3, 4, 5, 6]);
+  });
+
+  it('re-sends a subscribe answered with a retryable error; a final error goes to the topic and stops', async () => {
+    const c = open({ userId: 'u', subscribeTimeoutMs: 1000 });
+    const topicErrs: string[] = [];
+    c.subscribe('busy', () => {}, undefined, { onError: (e) => topicErrs.push(e.code) });
+    c.subscribe('secret', () => {}, undefined, { onError: (e) => topicErrs.push(e.code) });
+    await flush();
+    const s = FakeSocket.last();
+    s.open();
+    s.receive({ type: 'error', code: 'internal_error', message: 'retry', topic: 'busy', action: 'subscribe' });
+    s.receive({ type: 'error', code: 'forbidden', message: 'no', topic: 'secret', action: 'subscribe' });
+    timers.advance(250);
+    expect(s.sentActions()).to.deep.equal(['subscribe busy', 'subscribe secret', 'subscribe busy']);
+    s.receive({ type: 'snapshot', topic: 'busy', seq: 0, data: null });
+    timers.advance(60_000);
+    expect(s.sentActions()).to.have.length(3);
+    expect(topicErrs).to.deep.equal(['forbidden']);
+  });
+
+  it('replaces the socket when the server says not_connected; the new one resubscribes', async () => {
+    const c = open({ userId: 'u' });
+    c.subscribe('t', () => {});
+    await flush();
+    const first = FakeSocket.last();
+    first.open();
+    first.receive({ type: 'error', code: 'not_connected', message: 'gone', topic: 't' });
+    expect(first.closedWith).to.not.equal(undefined);
+    timers.advance(1000);
+    await flush();
+    const second = FakeSocket.last();
+    expect(second).to.not.equal(first);
+    second.open();
+    expect(second.sentActions()).to.deep.equal(['subscribe t']);
+  });
+
+  it('refuses a topic with a lone UTF-16 surrogate at once; an emoji is fine', () => {
+    const c = open({ userId: 'u' });
+    expect(() => c.subscribe('vehicle:\ud800')).to.throw(RealtimeError).with.property('code', 'invalid_topic');
+    expect(() => c.subscribe('vehicle:\u{1F697}')).to.not.throw();
+  });
+
+  it('delivers send-to-user frames as "message" events, never as protocol errors', async () => {
+    const c = open({ userId: 'u' });
+    const messages: [unknown, unknown][] = [];
+    const errors: string[] = [];
+    c.on('message', (data, info) => messages.push([data, info]));
+    c.on('error', (e) => errors.push(`${e.code}: ${e.message}`));
+    await flush();
+    const s = FakeSocket.last();
+    s.open();
+    s.receive({ type: 'message', data: { text: 'private note for u' }, ts: 123 });
+    s.receive({ type: 'message', data: null });
+    expect(messages).to.deep.equal([
+      [{ text: 'private note for u' }, { ts: 123, receivedAt: timers.now() }],
+      [null, { receivedAt: timers.now() }],
+    ]);
+    expect(errors).to.deep.equal([]);
+  });
+
+  it('reports a frame it cannot parse without quoting it (it may be private)', async () => {
+    const c = open({ userId: 'u' });
+    const errors: string[] = [];
+    c.on('error', (e) => errors.push(`${e.code}: ${e.message}`));
+    await flush();
+    FakeSocket.last().open();
+    FakeSocket.last().receive({ type: 'future-frame', secret: 'card 4111-1111' });
+    expect(errors).to.have.length(1);
+    expect(errors[0]).to.match(/^protocol_error: /);
+    expect(errors[0]).to.not.include('4111');
+  });
+
   it('a throwing application callback is reported and does not stop later deliveries', async () => {
     const c = open({ userId: 'u' });
     const errs: string[] = [];

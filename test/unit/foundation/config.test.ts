@@ -34,6 +34,7 @@ describe('configuration (lib/config)', () => {
       items: 'rtg-dev-items',
       history: 'rtg-dev-history',
       upstreams: 'rtg-dev-upstreams',
+      idempotency: 'rtg-dev-idempotency',
     });
     expect(c.subscriber.itemKeys).to.deep.equal(['vehicleId', 'batteryId']);
     expect(c.subscriber.connectionTtlSeconds).to.equal(7200);
@@ -42,7 +43,7 @@ describe('configuration (lib/config)', () => {
   });
 
   it('lets explicit table names (as Pulumi passes them) override the prefix', () => {
-    const c = loadConfig({ ...BASE, TABLE_PREFIX: undefined, ...Object.fromEntries(['connections', 'subscriptions', 'items', 'history', 'upstreams'].map((t) => [tableEnvKey(t as 'items'), `${t}-abc123`])) });
+    const c = loadConfig({ ...BASE, TABLE_PREFIX: undefined, ...Object.fromEntries(['connections', 'subscriptions', 'items', 'history', 'upstreams', 'idempotency'].map((t) => [tableEnvKey(t as 'items'), `${t}-abc123`])) });
     expect(c.tables.items).to.equal('items-abc123');
   });
 
@@ -55,6 +56,8 @@ describe('configuration (lib/config)', () => {
     ['auth none on prod', { STACK: 'prod' }, ENV.authMode, /refused on the prod stack/],
     ['jwt without a key', { AUTH_MODE: 'jwt' }, ENV.jwtHs256Secret, /needs one of JWT_HS256_SECRET/],
     ['JWKS over plain http outside the local stack', { AUTH_MODE: 'jwt', JWT_JWKS_URL: 'http://idp.example.com/jwks.json' }, ENV.jwtJwksUrl, /expected a https URL/],
+    ['an HS256 secret together with an RS256 key', { AUTH_MODE: 'jwt', JWT_HS256_SECRET: 'x'.repeat(32), JWT_RS256_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----' }, ENV.jwtHs256Secret, /together with JWT_RS256_PUBLIC_KEY; set exactly one/],
+    ['an HS256 secret together with a JWKS URL', { AUTH_MODE: 'jwt', JWT_HS256_SECRET: 'x'.repeat(32), JWT_JWKS_URL: 'https://idp.example.com/jwks.json' }, ENV.jwtHs256Secret, /together with JWT_JWKS_URL; set exactly one/],
     ['short HS256 secret', { AUTH_MODE: 'jwt', JWT_HS256_SECRET: 'short' }, ENV.jwtHs256Secret, /shorter than 32 bytes/],
     ['connection TTL above API Gateway\'s 2 h', { CONNECTION_TTL_SECONDS: '7201' }, ENV.connectionTtlSeconds, /at most 7200/],
     ['non-integer', { FANOUT_CONCURRENCY: 'many' }, ENV.fanoutConcurrency, /"many"; expected an integer/],

@@ -3,6 +3,7 @@ import { SignJWT, generateKeyPair, exportSPKI } from 'jose';
 import { createAuthenticator, patternsClaim } from '../../../lib/subscriber/auth';
 import { AuthError } from '../../../lib/subscriber/errors';
 import { findToken } from '../../../lib/subscriber/token';
+import { authorize } from '../../../lib/subscriber/publish';
 import type { AppConfig } from '../../../lib/config';
 
 const CLAIMS = { topics: 'topics', publish: 'publish', sendToUser: 'sendToUser' };
@@ -25,9 +26,15 @@ describe('subscriber token placement', () => {
   it('takes the JWT from "bearer, <jwt>" and echoes bearer', () => {
     expect(findToken({ headers: { 'Sec-WebSocket-Protocol': `bearer, ${jwt}` } })).to.deep.equal({ token: jwt, source: 'protocol', protocol: 'bearer' });
   });
-  it('echoes a lone token protocol (browsers need an echo) and another offered protocol over it', () => {
-    expect(findToken({ headers: { 'sec-websocket-protocol': jwt } }).protocol).to.equal(jwt);
+  it('echoes another offered protocol, never a token, whatever the order or number of tokens', () => {
     expect(findToken({ headers: { 'sec-websocket-protocol': `rtg.v1, ${jwt}` } }).protocol).to.equal('rtg.v1');
+    expect(findToken({ headers: { 'sec-websocket-protocol': `${jwt}, bearer` } }).protocol).to.equal('bearer');
+    expect(findToken({ headers: { 'sec-websocket-protocol': `${jwt}, x.y.z, rtg.v1` } }).protocol).to.equal('rtg.v1');
+  });
+  it('refuses an offer made only of tokens, saying to offer [\'bearer\', token]', () => {
+    for (const offer of [jwt, `${jwt}, x.y.z`]) {
+      expect(() => findToken({ headers: { 'sec-websocket-protocol': offer } })).to.throw(/offer \['bearer', token\]/);
+    }
   });
   it('falls back to Authorization, then ?token=', () => {
     expect(findToken({ headers: { authorization: `Bearer ${jwt}` }, query: { token: 'x.y.z' } })).to.include({ token: jwt, source: 'authorization' });
@@ -44,6 +51,27 @@ describe('subscriber authenticator', () => {
     const anon = await a.connect({}, 'c9');
     expect(anon.userId).to.equal('anon:c9');
     expect(anon.allowedTopics).to.deep.equal(['*']);
+  });
+
+  it('refuses a token-only subprotocol offer with 401 in both modes, naming the fix', async () => {
+    const t = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('u').setExpirationTime('5m').sign(new TextEncoder().encode(SECRET));
+    for (const a of [createAuthenticator(cfg({ mode: 'none' })), createAuthenticator(cfg({ mode: 'jwt', jwt: { ...jwtSettings, hs256Secret: SECRET } }))]) {
+      const err = await a.connect({ headers: { 'Sec-WebSocket-Protocol': t } }, 'c1').then(() => undefined, (e: AuthError) => e);
+      expect(err?.status).to.equal(401);
+      expect(err?.message).to.match(/offer \['bearer', token\]/);
+      expect((await a.connect({ headers: { 'Sec-WebSocket-Protocol': `bearer, ${t}` } }, 'c1')).protocol).to.equal('bearer');
+    }
+  });
+
+  it('refuses user ids with a lone UTF-16 surrogate (?userId= and the "sub" claim)', async () => {
+    const none = createAuthenticator(cfg({ mode: 'none' }));
+    expect(await status(none.connect({ query: { userId: 'bob\ud800' } }, 'c1'))).to.equal(401);
+    expect(await status(none.connect({ query: { userId: 'bob\u{1F600}' } }, 'c1'))).to.equal(200);
+    const jwtAuth = createAuthenticator(cfg({ mode: 'jwt', jwt: { ...jwtSettings, hs256Secret: SECRET } }));
+    const t = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('\udc00bob').setExpirationTime('5m').sign(new TextEncoder().encode(SECRET));
+    const err = await jwtAuth.verify(t).then(() => undefined, (e: AuthError) => e);
+    expect(err?.status).to.equal(401);
+    expect(err?.message).to.match(/"sub" claim must not contain a lone UTF-16 surrogate/);
   });
 
   it('HS256: valid, expired, forged, missing sub', async () => {
@@ -80,11 +108,21 @@ describe('subscriber authenticator', () => {
     expect(await status(a.verify(confused))).to.equal(401);
   });
 
-  it('reads pattern claims as arrays, the HTTP API authoriser\'s "[a b]" form, or space/comma lists', () => {
+  it('reads pattern claims as arrays or the HTTP API authoriser\'s "[a b]" form; any other string is one pattern', () => {
     expect(patternsClaim(['a', 'b'])).to.deep.equal(['a', 'b']);
     expect(patternsClaim('[vehicle:* user:bob]')).to.deep.equal(['vehicle:*', 'user:bob']);
     expect(patternsClaim('["x","y"]')).to.deep.equal(['x', 'y']);
-    expect(patternsClaim('a, b c')).to.deep.equal(['a', 'b', 'c']);
+    expect(patternsClaim('a, b c')).to.deep.equal(['a, b c']);
+    expect(patternsClaim('vehicle:1,2')).to.deep.equal(['vehicle:1,2']);
+    expect(patternsClaim('vehicle:*')).to.deep.equal(['vehicle:*']);
+    expect(patternsClaim('')).to.deep.equal([]);
     expect(patternsClaim(undefined)).to.deep.equal([]);
+  });
+
+  it('a string publish claim grants exactly its one pattern, not the parts of a list', () => {
+    const claims = { publish: 'vehicle:1,admin:*' };
+    expect(() => authorize({ kind: 'topic', topic: 'vehicle:1,admin:*', data: 1 }, claims, 'publish')).not.to.throw();
+    expect(() => authorize({ kind: 'topic', topic: 'admin:x', data: 1 }, claims, 'publish')).to.throw(/does not allow topic "admin:x"/);
+    expect(() => authorize({ kind: 'topic', topic: 'vehicle:1', data: 1 }, claims, 'publish')).to.throw(/does not allow/);
   });
 });

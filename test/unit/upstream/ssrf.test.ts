@@ -58,6 +58,12 @@ describe('SSRF guard: address ranges', () => {
     ['2002:0a00:0001::', '6to4 (embedding a private address)'],
     ['2002:c0a8:0101::1', '6to4 (embedding a private address)'],
     ['2002::', '6to4 (embedding a unspecified address)'],
+    // IPv4-compatible (::a.b.c.d), in both spellings: the URL parser turns the dotted one into hex.
+    ['::127.0.0.1', 'IPv4-compatible (embedding a loopback address)'],
+    ['::7f00:1', 'IPv4-compatible (embedding a loopback address)'],
+    ['::169.254.169.254', 'IPv4-compatible (embedding a link-local/metadata address)'],
+    ['::a9fe:a9fe', 'IPv4-compatible (embedding a link-local/metadata address)'],
+    ['::10.0.0.1', 'IPv4-compatible (embedding a private address)'],
   ];
   for (const [addr, label] of blocked) {
     it(`${addr} is ${label}`, () => expect(forbiddenRange(addr)).to.equal(label));
@@ -68,6 +74,7 @@ describe('SSRF guard: address ranges', () => {
     '172.32.0.1',
     '2606:4700::1111',
     '::ffff:8.8.8.8',
+    '::8.8.8.8', // IPv4-compatible, embedding a public address
     '2002:0808:0808::1', // 6to4 embedding a public address (8.8.8.8)
     '2001:4860:4860::8888', // 2001:4860::/32 is not Teredo (2001:0000::/32 is)
     '100:0:0:1::1', // outside 100::/64
@@ -105,6 +112,9 @@ describe('SSRF guard: URLs', () => {
     'ws://127.1/', // short form
     'ws://[::1]/',
     'ws://[::ffff:127.0.0.1]/',
+    'wss://[::127.0.0.1]/',
+    'wss://[::169.254.169.254]/',
+    'wss://[::7f00:1]:8443/',
     'ws://[fe80::1]/',
     'ws://0.0.0.0/',
     'ws://10.0.0.1/',
