@@ -116,7 +116,11 @@ export function functionPolicy(spec: FunctionSpec, arns: FunctionPolicyArns): Po
     if (ops.length) st.push({ Sid: sidOf(queue, 'queue'), Effect: 'Allow', Action: uniqSorted(ops.flatMap((o) => SQS_ACTIONS[o])), Resource: [arns.queues[queue]] });
   }
   if (spec.manageConnections) {
-    st.push({ Sid: 'ManageConnections', Effect: 'Allow', Action: ['execute-api:ManageConnections'], Resource: [arns.manageConnections] });
+    // DeleteConnection is authorised on the DELETE form of the same resource.
+    const resources = spec.deleteConnections
+      ? [arns.manageConnections, arns.manageConnections.replace(/\/POST\/@connections\/\*$/, '/DELETE/@connections/*')]
+      : [arns.manageConnections];
+    st.push({ Sid: 'ManageConnections', Effect: 'Allow', Action: ['execute-api:ManageConnections'], Resource: resources });
   }
   if (spec.secrets) {
     st.push({ Sid: 'UpstreamSecrets', Effect: 'Allow', Action: [...SECRETS_ACTIONS[spec.secrets]], Resource: [arns.secretPrefix] });
@@ -173,7 +177,7 @@ export const STAR_RESOURCE_ACTIONS: Readonly<Record<string, string>> = {
  */
 const SCOPED_WILDCARDS: readonly RegExp[] = [
   /^arn:[\w-]+:logs:[\w-]+:\d{12}:log-group:[^*?]+:\*$/,
-  /^arn:[\w-]+:execute-api:[\w-]+:\d{12}:[a-z0-9]+\/[\w-]+\/POST\/@connections\/\*$/,
+  /^arn:[\w-]+:execute-api:[\w-]+:\d{12}:[a-z0-9]+\/[\w-]+\/(POST|DELETE)\/@connections\/\*$/,
   /^arn:[\w-]+:execute-api:[\w-]+:\d{12}:[a-z0-9]+\/\*\/(GET|POST|PUT|PATCH|DELETE)\/[^*?]*$/,
   /^arn:[\w-]+:secretsmanager:[\w-]+:\d{12}:secret:[^*?]+\/[^*?]*\*$/,
 ];

@@ -33,6 +33,11 @@ export interface FunctionSpec {
   readonly tables: Readonly<Partial<Record<TableName, readonly TableAccess[]>>>;
   /** Needs `execute-api:ManageConnections` (PostToConnection/GetConnection/DeleteConnection). */
   readonly manageConnections: boolean;
+  /**
+   * Also closes connections (DeleteConnection): IAM names that `DELETE/@connections/*`, apart
+   * from the `POST/@connections/*` of ManageConnections.
+   */
+  readonly deleteConnections?: boolean;
   readonly queues: Readonly<Partial<Record<QueueName, readonly ('send' | 'receive')[]>>>;
   /** Secrets Manager access under the upstream secret prefix. */
   readonly secrets?: 'write' | 'read';
@@ -102,6 +107,8 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     // connections read: stale-connection cleanup reads the row (its topics) before deleting it.
     tables: { items: ['stream'], subscriptions: ['read', 'delete'], connections: ['read', 'delete'] },
     manageConnections: true,
+    // A subscriber whose deliveries keep failing is closed to force its resync (fanout-outcomes.ts).
+    deleteConnections: true,
     queues: { fanoutDlq: ['send'] },
   },
   {

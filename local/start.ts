@@ -5,6 +5,7 @@ import { startLocalStack } from './stack';
 import { createLogger } from '../lib/log';
 import { ConfigError } from '../lib/errors';
 import { JavaMissingError } from './dynamodb-local';
+import { FaultSpecError, parseFaultsFlag } from './apigw/faults';
 
 /**
  * `npm start`: the whole platform on this machine. Prints the endpoints, writes them to
@@ -14,9 +15,10 @@ import { JavaMissingError } from './dynamodb-local';
  *   npm start -- --persist          keep tables and sealed secrets in .local/data
  *   npm start -- --demo             also start the sample upstream platform (npm run demo)
  *   npm start -- --ws-port 3001 --http-port 3000
+ *   npm start -- --faults rate=0.2,statuses=429|500,latencyMs=20|40   management API faults (docs/apigw-emulator.md)
  */
 
-const HELP = `usage: npm start -- [--persist [--data-dir DIR]] [--demo] [--agent=false] [--ws-port N] [--http-port N] [--endpoints-file F]`;
+const HELP = `usage: npm start -- [--persist [--data-dir DIR]] [--demo] [--agent=false] [--ws-port N] [--http-port N] [--endpoints-file F] [--faults rate=R,statuses=S|S,latencyMs=MIN|MAX]`;
 
 // This machine class runs Node 20; the SDK warns at every start that releases after January 2027
 // need Node 22 (deployed Lambdas run nodejs22.x). Said once in README instead of in every start.
@@ -32,6 +34,7 @@ async function main() {
       'ws-port': { type: 'string', default: process.env.WS_PORT ?? '3001' },
       'http-port': { type: 'string', default: process.env.HTTP_PORT ?? '3000' },
       'endpoints-file': { type: 'string', default: '.local/endpoints.json' },
+      faults: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -50,6 +53,7 @@ async function main() {
     withAgent: values.agent !== 'false',
     wsPort: port('--ws-port', values['ws-port']!),
     httpPort: port('--http-port', values['http-port']!),
+    ...(values.faults ? { faults: parseFaultsFlag(values.faults) } : {}),
     log,
   });
 
@@ -70,6 +74,7 @@ async function main() {
     `  WebSocket API     ${stack.endpoints.websocketUrl}      (wscat -c "${stack.endpoints.websocketUrl}?userId=alice")`,
     `  HTTP API          ${stack.endpoints.httpUrl}         (POST /publish, /websocket, GET /websockets)`,
     `  Management API    ${stack.endpoints.managementUrl}/@connections/{id}`,
+    ...(values.faults ? [`  Injected faults   ${values.faults}   (change: PUT/DELETE ${stack.endpoints.managementUrl}/_emulator/faults)`] : []),
     ...(stack.endpoints.dashboardUrl ? [`  Dashboard         ${stack.endpoints.dashboardUrl}`] : []),
     ...(demo
       ? [`  Demo topics       ${demo.topics.join(', ')}`, `  Watch one         ${stack.endpoints.dashboardUrl}?topic=${encodeURIComponent(demo.topics[0])}`]
@@ -98,7 +103,7 @@ async function main() {
 }
 
 main().catch((err) => {
-  if (err instanceof JavaMissingError || err instanceof ConfigError) {
+  if (err instanceof JavaMissingError || err instanceof ConfigError || err instanceof FaultSpecError) {
     process.stderr.write(`\n${err.message}\n`);
   } else {
     process.stderr.write(`\nlocal stack failed to start: ${(err as Error)?.stack ?? err}\n`);

@@ -49,6 +49,8 @@ export interface ConnectionFacts {
   apiId: string;
   domainName: string;
   identity: WebsocketIdentity;
+  /** The upgrade request's query string without `?` (listed by `_emulator/connections`). */
+  queryString?: string;
 }
 
 export interface EventIds {

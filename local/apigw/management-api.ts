@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../lib/log';
 import type { WebsocketIdentity } from './events';
+import type { FaultInjector } from './faults';
 
 /**
  * The API Gateway Management API (`@connections`) with the wire contract of
@@ -43,6 +44,8 @@ export interface ManagementApiOptions {
    * to API Gateway (a few ms from a Lambda in the same region); benchmarks set it. Default 0.
    */
   latencyMs?: number;
+  /** Injected failures and latency (faults.ts). */
+  faults?: FaultInjector;
 }
 
 const PREFIX = '/@connections/';
@@ -64,7 +67,7 @@ export function handleManagementRequest(opts: ManagementApiOptions, req: Incomin
   const rawPath = (req.url ?? '/').split('?')[0];
   const stagePrefix = `/${opts.stage}${PREFIX}`;
   if (!rawPath.startsWith(stagePrefix)) return false;
-  const latency = opts.latencyMs ?? 0;
+  const latency = (opts.latencyMs ?? 0) + (opts.faults?.latency() ?? 0);
   if (latency > 0) setTimeout(() => serve(opts, req, res, rawPath, stagePrefix), latency);
   else serve(opts, req, res, rawPath, stagePrefix);
   return true;
@@ -90,6 +93,12 @@ function serve(opts: ManagementApiOptions, req: IncomingMessage, res: ServerResp
     sendError(res, 405, 'MethodNotAllowedException', `Method ${method} is not allowed on @connections/{connectionId}`, requestId, {
       allow: 'POST, GET, DELETE',
     });
+    return;
+  }
+  const injected = opts.faults?.failure(method, id);
+  if (injected) {
+    req.resume();
+    sendError(res, injected.status, injected.type, injected.message, requestId);
     return;
   }
   const gone = () => sendError(res, 410, 'GoneException', `Connection ${id} is gone`, requestId);

@@ -10,6 +10,7 @@ import { EmulatorOptionError, GoneError } from './errors';
 import { connectEvent, disconnectEvent, messageEvent, type ConnectionFacts, type EventIds } from './events';
 import { LIMITS } from './limits';
 import { handleManagementRequest, sendError } from './management-api';
+import { FaultInjector, handleEmulatorRequest, type FaultSpec } from './faults';
 import { DEFAULT_ROUTE_SELECTION_EXPRESSION, routeSelector, type RouteSelector } from './route-selection';
 
 /**
@@ -44,6 +45,8 @@ export interface WebSocketEmulatorOptions {
   idGenerator?: IdGenerator;
   /** Fixed delay (ms) before each `@connections` request is answered, like AWS's round trip (default 0). */
   managementLatencyMs?: number;
+  /** Management API faults in force from the start (faults.ts); changed at run time through `_emulator/faults`. */
+  faults?: FaultSpec;
 }
 
 interface ResolvedRoute {
@@ -177,6 +180,8 @@ export class WebSocketEmulator {
    * Writable so a benchmark can compare latencies without reconnecting thousands of clients.
    */
   managementLatencyMs: number;
+  /** Injected management API failures and latency (faults.ts). */
+  readonly faults: FaultInjector;
 
   readonly stage: string;
   readonly apiId: string;
@@ -194,6 +199,7 @@ export class WebSocketEmulator {
     this.log = (opts.log ?? silentLogger).child({ component: 'apigw-ws', apiId: this.apiId });
     this.newConnectionId = opts.idGenerator ?? awsStyleId;
     this.managementLatencyMs = opts.managementLatencyMs === undefined ? 0 : nonNegative('managementLatencyMs', opts.managementLatencyMs);
+    this.faults = new FaultInjector(opts.faults);
     this.limits = {
       idleTimeoutMs: positive('idleTimeoutMs', opts.idleTimeoutMs, LIMITS.idleTimeoutMs),
       maxDurationMs: positive('maxDurationMs', opts.maxDurationMs, LIMITS.maxDurationMs),
@@ -255,6 +261,13 @@ export class WebSocketEmulator {
     return [...this.connections.values()].filter((c) => c.isOpen).map((c) => c.id);
   }
 
+  /** Open connections as `GET _emulator/connections` lists them. */
+  private listConnections() {
+    return [...this.connections.values()]
+      .filter((c) => c.isOpen)
+      .map((c) => ({ connectionId: c.id, connectedAt: c.facts.connectedAt, sourceIp: c.facts.identity.sourceIp, queryString: c.facts.queryString ?? '' }));
+  }
+
   /** Server-side disconnect, same as DELETE @connections/{id}; resolves once `$disconnect` has run. */
   async disconnect(connectionId: string): Promise<void> {
     const conn = this.connections.get(connectionId);
@@ -296,10 +309,12 @@ export class WebSocketEmulator {
         requestId: this.newId,
         log: this.log,
         latencyMs: this.managementLatencyMs,
+        faults: this.faults,
       },
       req,
       res,
     );
+    if (!handled && handleEmulatorRequest({ stage: this.stage, faults: this.faults, connections: () => this.listConnections(), requestId: this.newId }, req, res)) return;
     if (!handled) {
       sendError(res, 404, 'NotFoundException', `No route for ${req.method} ${(req.url ?? '').split('?')[0]}: the management API is ${this.managementUrl}/@connections/{connectionId}`, this.newId());
     }
@@ -357,6 +372,7 @@ export class WebSocketEmulator {
         // this host:port (API Gateway: {api}.execute-api.{region}.amazonaws.com).
         domainName: req.headers.host ?? `${this.hostForUrl()}:${this.port}`,
         identity: { sourceIp: sourceIpOf(socket), ...(ua ? { userAgent: ua } : {}) },
+        queryString: query,
       };
       let decision: { status: number; protocol?: string } = { status: 200 };
       const route = this.routes.get('$connect');

@@ -90,6 +90,8 @@ describe('infra: IAM policy builders', () => {
       ['NotAction', { Effect: 'Allow', NotAction: ['iam:*'], Resource: ['*'] }, /NotAction/],
       ['scoped log streams are fine', { Effect: 'Allow', Action: ['logs:PutLogEvents'], Resource: [`${arns.logGroup}:*`] }, null],
       ['scoped connections are fine', { Effect: 'Allow', Action: ['execute-api:ManageConnections'], Resource: [arns.manageConnections] }, null],
+      ['closing scoped connections is fine', { Effect: 'Allow', Action: ['execute-api:ManageConnections'], Resource: [arns.manageConnections.replace('/POST/', '/DELETE/')] }, null],
+      ['every method on connections', { Effect: 'Allow', Action: ['execute-api:ManageConnections'], Resource: [arns.manageConnections.replace('/POST/', '/*/')] }, /wildcard outside/],
       ['a secret prefix is fine', { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: [arns.secretPrefix] }, null],
       ['a Deny only narrows', { Effect: 'Deny', Action: 's3:*', Resource: '*' }, null],
     ];

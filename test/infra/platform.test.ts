@@ -214,7 +214,10 @@ for (const stack of ['dev', 'prod'] as const) {
           const resources: string[] = doc.Statement.flatMap((s: any) => s.Resource);
           const wsApi = one('aws:apigatewayv2/api:Api', (r) => r.inputs.protocolType === 'WEBSOCKET');
           const mc = doc.Statement.find((s: any) => s.Action.includes('execute-api:ManageConnections'));
-          if (spec.manageConnections) expect(mc.Resource).to.deep.equal([`${wsApi.state.executionArn}/${config.websocket.stageName}/POST/@connections/*`]);
+          const stageArn = `${wsApi.state.executionArn}/${config.websocket.stageName}`;
+          if (spec.manageConnections) {
+            expect(mc.Resource).to.deep.equal([`${stageArn}/POST/@connections/*`, ...(spec.deleteConnections ? [`${stageArn}/DELETE/@connections/*`] : [])]);
+          }
           else expect(mc).to.equal(undefined);
           // ListStreams only where the function reads a stream, and then on that stream's ARN alone.
           const ls = doc.Statement.filter((s: any) => s.Action.includes('dynamodb:ListStreams'));
