@@ -2,8 +2,7 @@ import { API_GATEWAY_MESSAGE_LIMIT } from '../config';
 import type { Logger } from '../log';
 import { DEFAULT_RETRY, type RetryPolicy } from './deliver';
 import { FanoutBookkeeping, type FanoutStats } from './fanout-outcomes';
-import { deliverRecord } from './fanout-record';
-import type { EventFields } from './frames';
+import { deliverTopic, type TopicRecord } from './fanout-record';
 import { createLimiter } from './limiter';
 import type { Sender } from './sender';
 import { parseStreamRecord, type StreamRecordLike } from './stream-record';
@@ -14,12 +13,14 @@ import { parseStreamRecord, type StreamRecordLike } from './stream-record';
  * prune, one failing subscriber → forced resync, account-wide throttling → the record fails) and
  * the batch response here.
  *
- * - Per-topic order: a topic's records are delivered one after the other (each record finished
- *   for every subscriber before the next starts), topics run side by side.
+ * - Per-topic order, per subscriber: each subscriber gets a topic's records one after the other,
+ *   in its own lane, so a slow subscriber delays only itself (fanout-record.ts); topics run side
+ *   by side.
  * - Every management API call of the batch goes through one limiter (`concurrency`), so the
  *   number of in-flight requests matches the keep-alive socket pool.
- * - A subscriber holds its topic for at most the retry budget (`retry.budgetMs`, 2 s by default)
- *   once per batch: after that it is being resynced and skipped.
+ * - One delivery takes at most the retry budget (`retry.budgetMs`, 2 s by default); a subscriber
+ *   whose delivery failed is resynced and skipped for the rest of the batch, so it holds its own
+ *   lane that long once per batch and never holds the other subscribers at all.
  * - A record fails only for what is not one subscriber's fault: its subscribers cannot be read,
  *   or most of its deliveries are throttled. Later records of that topic then wait (they would
  *   overtake it) and the earliest failed record's SequenceNumber is reported in
@@ -38,17 +39,15 @@ export interface FanoutDeps {
   readonly retry?: RetryPolicy;
   /** Largest frame API Gateway accepts; default 128 KB. */
   readonly maxMessageBytes?: number;
+  /** Records of one topic in flight at once (default 8). */
+  readonly window?: number;
 }
+
+const DEFAULT_WINDOW = 8;
 
 export interface FanoutResult {
   readonly batchItemFailures: { itemIdentifier: string }[];
   readonly stats: FanoutStats;
-}
-
-interface TopicRecord {
-  readonly index: number;
-  readonly sequenceNumber: string;
-  readonly event: EventFields;
 }
 
 export async function fanout(records: readonly StreamRecordLike[], deps: FanoutDeps): Promise<FanoutResult> {
@@ -64,30 +63,11 @@ export async function fanout(records: readonly StreamRecordLike[], deps: FanoutD
     maxBytes: deps.maxMessageBytes ?? API_GATEWAY_MESSAGE_LIMIT,
     clock: deps.clock,
     log: deps.log,
-    skip: book.skip,
+    book,
+    window: deps.window ?? DEFAULT_WINDOW,
   };
 
-  const failed: TopicRecord[] = [];
-  await Promise.all(
-    [...byTopic.values()].map(async (list) => {
-      for (const rec of list) {
-        const tally = book.startRecord(rec.event);
-        let ok: boolean;
-        try {
-          await deliverRecord(rec.event, { ...ctx, onOutcome: (id, o, truncated) => book.outcome(tally, id, o, truncated) });
-          ok = book.settle(tally);
-        } catch (err) {
-          deps.log.error('fanout: record failed', { topic: rec.event.topic, seq: rec.event.seq, err });
-          ok = false;
-        }
-        if (!ok) {
-          // Later records of this topic wait: delivering them now would overtake this one.
-          failed.push(rec);
-          return;
-        }
-      }
-    }),
-  );
+  const failed = (await Promise.all([...byTopic.values()].map((list) => deliverTopic(list, ctx)))).filter((r) => r !== undefined);
   await book.finish();
 
   failed.sort((a, b) => a.index - b.index);
