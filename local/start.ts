@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { startLocalStack } from './stack';
 import { createLogger } from '../lib/log';
 import { ConfigError } from '../lib/errors';
+import { ENV } from '../lib/config';
 import { JavaMissingError } from './dynamodb-local';
 import { FaultSpecError, parseFaultsFlag } from './apigw/faults';
 
@@ -67,7 +68,7 @@ async function main() {
 
   const endpointsFile = path.resolve(values['endpoints-file']!);
   fs.mkdirSync(path.dirname(endpointsFile), { recursive: true });
-  fs.writeFileSync(endpointsFile, JSON.stringify(stack.endpoints, null, 2) + '\n');
+  fs.writeFileSync(endpointsFile, JSON.stringify({ ...stack.endpoints, redrive: await redriveEnv(stack) }, null, 2) + '\n');
   const lines = [
     '',
     `realtime-gateway local stack ready in ${((Date.now() - started) / 1000).toFixed(1)} s`,
@@ -100,6 +101,18 @@ async function main() {
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+/** What `npm run redrive` needs to reach this stack (no secret: the secrets key stays out). */
+async function redriveEnv(stack: Awaited<ReturnType<typeof startLocalStack>>): Promise<Record<string, string>> {
+  const ddb = await stack.clients.dynamodb.config.endpoint?.();
+  const keep = [ENV.stack, ENV.region, ENV.tablePrefix, ENV.commandQueueUrl, ENV.managementEndpoint, ENV.authMode];
+  return {
+    ...Object.fromEntries(keep.map((k) => [k, stack.env[k]])),
+    ...(ddb ? { AWS_ENDPOINT_URL_DYNAMODB: `${ddb.protocol}//${ddb.hostname}:${ddb.port}` } : {}),
+    AWS_ENDPOINT_URL_SQS: new URL(stack.queueUrls.fanoutDlq).origin,
+    FANOUT_DLQ_URL: stack.queueUrls.fanoutDlq,
+  };
 }
 
 main().catch((err) => {
