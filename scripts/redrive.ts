@@ -38,7 +38,7 @@ async function main() {
     env = { ...endpoints.redrive, [ENV.localSecretsDir]: os.tmpdir(), [ENV.localSecretsKey]: randomBytes(32).toString('hex') };
   }
   const dlqUrl = env.FANOUT_DLQ_URL;
-  if (!dlqUrl) throw new ConfigError('FANOUT_DLQ_URL', 'is not set; expected the fanoutDlq queue URL (pulumi stack output fanoutDlqUrl)');
+  if (!dlqUrl) throw new ConfigError('FANOUT_DLQ_URL', 'is not set; expected the fanoutDlq queue URL (aws sqs get-queue-url --queue-name {prefix}-fanoutDlq)');
   const config = loadConfig(env);
   // Locally any keys work; on AWS the default chain (profile, SSO, role) provides them.
   const clients = createClients({ ...clientOptionsFromEnv(env), ...(values.aws ? {} : { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }) });
