@@ -10,23 +10,24 @@ import type { Sender, SendOutcome } from './sender';
  *
  * - ok → delivered. too_large even as a placeholder → dropped (it can never succeed).
  * - 410 gone → the socket is closed: skipped for the rest of the batch, rows removed at the end.
- * - Still failing after its retries (5xx, network, 403, or a 429 that is not account-wide) → that
+ * - Still failing after its retries (5xx, network, 403, 429), while most others succeed → that
  *   ONE subscriber is forced to resync: DeleteConnection closes its socket, it is skipped for the
  *   rest of the batch and its rows are removed. A client that follows the protocol reconnects and
  *   resubscribes with `sinceSeq`, and history fills what it missed. The record counts as
  *   delivered for everyone else.
- * - Account-wide throttling (`accountWideThrottling`: at least 2 of the record's deliveries and
- *   more than half of them still 429 after retries) is not one subscriber's fault, and
- *   disconnecting them all would add a reconnect storm to the throttling: the record fails
- *   (→ batchItemFailures, Lambda retries the batch from it) and the throttled are not resynced.
+ * - Widespread failure (`widespreadFailure`: at least 2 of the record's deliveries and more than
+ *   half of them still failing after retries — account-wide throttling, the management API or this
+ *   function overloaded) is not one subscriber's fault, and disconnecting them all would add a
+ *   reconnect storm to it: the record fails (→ batchItemFailures, Lambda retries the batch from
+ *   it) and nobody is resynced.
  * - If DeleteConnection itself keeps failing, the connection's rows are KEPT: removing them while
  *   the socket stays open would silently stop its events; kept, the next record reaches it (or
  *   fails and resyncs it again), and the client's gap detection asks for what it missed.
  */
 
-/** The record fails for throttling only when most of its deliveries (and more than one) were throttled. */
-export function accountWideThrottling(attempted: number, throttled: number): boolean {
-  return throttled >= 2 && throttled * 2 > attempted;
+/** The record fails, instead of resyncing its failed subscribers, when most of its deliveries (and more than one) failed. */
+export function widespreadFailure(attempted: number, failed: number): boolean {
+  return failed >= 2 && failed * 2 > attempted;
 }
 
 // A type, not an interface, so it can be logged as a plain record.
@@ -34,7 +35,7 @@ export type FanoutStats = {
   records: number;
   delivered: number;
   gone: number;
-  /** Deliveries that still failed after their retries (each one resyncs its connection, unless account-wide throttling). */
+  /** Deliveries that still failed after their retries (each one resyncs its connection, unless most of the record's failed). */
   failed: number;
   /** Connections closed with DeleteConnection to force a resync (410 on delete counts: already closed). */
   resynced: number;
@@ -108,24 +109,26 @@ export class FanoutBookkeeping {
     }
   }
 
-  /** Decides the record: false when it must be retried (account-wide throttling). Starts the resyncs it calls for. */
+  /** Decides the record: false when it must be retried (widespread failure). Starts the resyncs it calls for. */
   settle(tally: RecordTally): boolean {
     const { topic, seq } = tally.event;
-    const accountWide = accountWideThrottling(tally.attempted, tally.throttled.length);
-    const resync = accountWide ? tally.failed : [...tally.failed, ...tally.throttled];
+    const failed = [...tally.failed, ...tally.throttled];
+    const widespread = widespreadFailure(tally.attempted, failed.length);
+    const resync = widespread ? [] : failed;
     for (const id of resync) {
       this.deps.log.warn('fanout: delivery failed after retries; forcing the connection to resync', { topic, seq, connectionId: id });
       this.forceResync(id);
     }
-    if (accountWide) {
-      this.deps.log.warn('fanout: most deliveries of the record are throttled; the record will be retried', {
+    if (widespread) {
+      this.deps.log.warn('fanout: most deliveries of the record failed; the record will be retried', {
         topic,
         seq,
         throttled: tally.throttled.length,
+        failed: failed.length,
         attempted: tally.attempted,
       });
     }
-    return !accountWide;
+    return !widespread;
   }
 
   private forceResync(id: string): void {

@@ -10,7 +10,7 @@ import { parseStreamRecord, type StreamRecordLike } from './stream-record';
 /**
  * Fan-out of one items-stream batch (DESIGN §4), in three parts as a batch processor is:
  * the record handler (fanout-record.ts), the outcome bookkeeping (fanout-outcomes.ts: 410 →
- * prune, one failing subscriber → forced resync, account-wide throttling → the record fails) and
+ * prune, one failing subscriber → forced resync, most deliveries failing → the record fails) and
  * the batch response here.
  *
  * - Per-topic order, per subscriber: each subscriber gets a topic's records one after the other,
@@ -22,7 +22,7 @@ import { parseStreamRecord, type StreamRecordLike } from './stream-record';
  *   whose delivery failed is resynced and skipped for the rest of the batch, so it holds its own
  *   lane that long once per batch and never holds the other subscribers at all.
  * - A record fails only for what is not one subscriber's fault: its subscribers cannot be read,
- *   or most of its deliveries are throttled. Later records of that topic then wait (they would
+ *   or most of its deliveries failed. Later records of that topic then wait (they would
  *   overtake it) and the earliest failed record's SequenceNumber is reported in
  *   `batchItemFailures`: Lambda re-delivers the batch from there; subscribers that already got a
  *   record drop it by seq (at-least-once, DESIGN §3).

@@ -20,7 +20,7 @@ interface Subscriber {
 }
 
 describe('client SDK under injected management API faults (local stack)', function () {
-  this.timeout(240_000);
+  this.timeout(300_000);
   let stack: LocalStack;
   const subs: Subscriber[] = [];
 
@@ -114,7 +114,7 @@ describe('client SDK under injected management API faults (local stack)', functi
     // per-topic assertion is the same whatever the number of topics.
     const TOPICS = 8;
     const PER_TOPIC = Number(process.env.FAULT_TEST_EVENTS ?? 2000) / TOPICS;
-    const DRAIN_MS = 60_000;
+    const DRAIN_MS = 90_000;
     const tag = randomBytes(3).toString('hex');
     const topics = Array.from({ length: TOPICS }, (_, i) => `chaos:${tag}:${i}`);
     const clients = Array.from({ length: 20 }, (_, i) => multiSubscriber(`c${i}`, topics));
@@ -130,7 +130,7 @@ describe('client SDK under injected management API faults (local stack)', functi
       const ids = stack.websocket.connectionIds();
       const id = ids[Math.floor(Math.random() * ids.length)];
       if (id) stack.websocket.disconnect(id).then(() => kills++, () => {});
-    }, 1000);
+    }, 2000);
     const total = (c: MultiSubscriber) => topics.reduce((n, t) => n + (c.applied.get(t)?.length ?? 0), 0);
     const t0 = Date.now();
     let published = 0;
@@ -142,7 +142,11 @@ describe('client SDK under injected management API faults (local stack)', functi
         }),
       );
       published = Date.now();
-      await waitFor(() => clients.every((c) => total(c) >= TOPICS * PER_TOPIC), DRAIN_MS, () => `every subscriber at ${TOPICS * PER_TOPIC} (${clients.map(total)})`);
+      await waitFor(
+        () => clients.every((c) => total(c) >= TOPICS * PER_TOPIC),
+        DRAIN_MS,
+        () => `every subscriber at ${TOPICS * PER_TOPIC} (${clients.map(total)}; publishing took ${published - t0} ms)`,
+      );
       drained = Date.now();
     } finally {
       clearInterval(killer);

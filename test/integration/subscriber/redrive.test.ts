@@ -58,7 +58,7 @@ describe('fanoutDlq redrive (local stack)', function () {
     const [a, b] = await Promise.all(['ra', 'rb'].map((u) => TestClient.connect(`${stack.endpoints.websocketUrl}?userId=${u}`)));
     clients.push(a, b);
     for (const c of [a, b]) await c.request({ action: 'subscribe', topic: 'redrive:1' }, 'snapshot');
-    // Every management API call throttled: account-wide throttling, so the records fail (no resync).
+    // Every management API call throttled: a widespread failure, so the records fail (no resync).
     stack.websocket.faults.set({ rate: 1, statuses: [429], latencyMs: [0, 0], connections: {} });
     for (let i = 1; i <= 3; i++) {
       const r = await fetch(`${stack.endpoints.httpUrl}/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ topic: 'redrive:1', data: { i } }) });

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { createLimiter } from '../../../lib/subscriber/limiter';
 import { backoffDelay, withRetries } from '../../../lib/subscriber/deliver';
-import { accountWideThrottling } from '../../../lib/subscriber/fanout-outcomes';
+import { widespreadFailure } from '../../../lib/subscriber/fanout-outcomes';
 import { parseStreamRecord } from '../../../lib/subscriber/stream-record';
 import { assertDeliverable, authorize, parsePublishBody } from '../../../lib/subscriber/publish';
 
@@ -59,9 +59,9 @@ describe('fan-out building blocks', () => {
     expect(calls).to.be.within(2, 60);
   });
 
-  it('a record fails for throttling only when at least 2 and more than half of its deliveries stayed throttled', () => {
+  it('a record fails, instead of resyncing, only when at least 2 and more than half of its deliveries still failed', () => {
     const cases: [number, number, boolean][] = [
-      [1, 1, false], // one subscriber's throttled socket is its own problem: it resyncs
+      [1, 1, false], // one subscriber's failing socket is its own problem: it resyncs
       [2, 1, false],
       [2, 2, true],
       [6, 3, false],
@@ -69,7 +69,7 @@ describe('fan-out building blocks', () => {
       [1000, 499, false],
       [1000, 501, true],
     ];
-    for (const [attempted, throttled, fails] of cases) expect(accountWideThrottling(attempted, throttled), `${throttled}/${attempted}`).to.equal(fails);
+    for (const [attempted, failed, fails] of cases) expect(widespreadFailure(attempted, failed), `${failed}/${attempted}`).to.equal(fails);
   });
 
   it('stream records: events, REMOVE skipped, malformed named', () => {
