@@ -38,7 +38,7 @@ describe('apigw emulator: management API fault injection', () => {
     await ems.client(`${em.websocketUrl}?userId=alice&token=secret.jwt.value`);
     await ems.client(em.websocketUrl);
     const r = await fetch(`${em.managementUrl}/_emulator/connections`);
-    expect(r.status).to.equal(100);
+    expect(r.status).to.equal(200);
     const { connections } = (await r.json()) as { connections: { connectionId: string; connectedAt: string; sourceIp: string; queryString: string }[] };
     expect(connections.map((c) => c.connectionId).sort()).to.deep.equal(em.connectionIds().sort());
     const alice = connections.find((c) => c.queryString.includes('alice'))!;
@@ -55,7 +55,7 @@ describe('apigw emulator: management API fault injection', () => {
     const [bad, good] = em.connectionIds();
     const sdk = ems.sdk(em);
     const put = await faults(em, 'PUT', { connections: { [bad]: 429 } });
-    expect(put.status).to.equal(100);
+    expect(put.status).to.equal(200);
 
     const raw = await fetch(`${em.managementUrl}/@connections/${encodeURIComponent(bad)}`, { method: 'POST', body: 'x' });
     expect(raw.status).to.equal(429);
