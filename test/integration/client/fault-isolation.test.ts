@@ -20,7 +20,7 @@ interface Subscriber {
 }
 
 describe('client SDK under injected management API faults (local stack)', function () {
-  this.timeout(420_000);
+  this.timeout(240_000);
   let stack: LocalStack;
   const subs: Subscriber[] = [];
 
@@ -108,13 +108,13 @@ describe('client SDK under injected management API faults (local stack)', functi
     console.log(`      [figures] one failing connection: healthy 5 × 30/30 in ${healthyMs} ms from the first publish; failing one 30/30`);
   });
 
-  it('20 % random 429/500 and random disconnects of 20 subscribers: 2,000 events, every subscriber applies every seq exactly once, in order', async () => {
-    // 2,000 events as 8 topics × 250, published side by side (one publisher per topic keeps each
-    // topic's seqs in order), so the test takes seconds: fan-out keeps order per topic, and the
-    // per-topic assertion is the same whatever the number of topics.
+  it('20 % random 429/500 and random disconnects of 20 subscribers: every subscriber applies every seq exactly once, in order, within the drain bound', async () => {
+    // 400 events (FAULT_TEST_EVENTS=2000 for the full-size run, see the report in docs) as 8 topics
+    // published side by side (one publisher per topic keeps each topic's seqs in order): fan-out
+    // keeps order per topic, and the per-topic assertion is the same whatever the number of topics.
     const TOPICS = 8;
-    const PER_TOPIC = Number(process.env.FAULT_TEST_EVENTS ?? 2000) / TOPICS;
-    const DRAIN_MS = 120_000;
+    const PER_TOPIC = Number(process.env.FAULT_TEST_EVENTS ?? 400) / TOPICS;
+    const DRAIN_MS = Number(process.env.FAULT_TEST_DRAIN_MS ?? 60_000);
     const tag = randomBytes(3).toString('hex');
     const topics = Array.from({ length: TOPICS }, (_, i) => `chaos:${tag}:${i}`);
     const clients = Array.from({ length: 20 }, (_, i) => multiSubscriber(`c${i}`, topics));
