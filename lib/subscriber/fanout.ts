@@ -39,11 +39,11 @@ export interface FanoutDeps {
   readonly retry?: RetryPolicy;
   /** Largest frame API Gateway accepts; default 128 KB. */
   readonly maxMessageBytes?: number;
-  /** Records of one topic in flight at once (default 8). */
+  /** Records of one topic in flight at once (default 32). */
   readonly window?: number;
 }
 
-const DEFAULT_WINDOW = 8;
+const DEFAULT_WINDOW = 32;
 
 export interface FanoutResult {
   readonly batchItemFailures: { itemIdentifier: string }[];
