@@ -150,7 +150,9 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
       subscriptions: ['Query', 'Query:byConnection', 'BatchWriteItem'],
       connections: ['GetItem', 'BatchWriteItem'],
     },
-    manageConnections: ['POST'],
+    // DELETE: a subscriber whose deliveries keep failing is closed to force its resync
+    // (fanout-outcomes.ts).
+    manageConnections: ['POST', 'DELETE'],
     queues: { fanoutDlq: ['SendMessage'] },
   },
   {

@@ -13,6 +13,7 @@ import { createQueues, createTables } from './bootstrap';
 import { startDynamoDbLocal, type RunningDynamoDbLocal } from './dynamodb-local';
 import { startSqs, type RunningSqs } from './sqs';
 import { WebSocketEmulator } from './apigw/websocket-emulator';
+import type { FaultSpec } from './apigw/faults';
 import { HttpApiEmulator, type Mount } from './http/http-api-emulator';
 import { StreamPoller } from './streams/stream-poller';
 import type { AnyHandler } from './lambda/invoke';
@@ -62,6 +63,8 @@ export interface LocalStackOptions {
    * every client to one unchecked principal (benchmarks).
    */
   readonly iam?: IamMode;
+  /** Management API faults from the start (`npm start -- --faults …`; local/apigw/faults.ts). */
+  readonly faults?: FaultSpec;
 }
 
 export interface LocalStack {
@@ -180,6 +183,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       ),
       ...(opts.idleTimeoutMs ? { idleTimeoutMs: opts.idleTimeoutMs } : {}),
       ...(opts.maxDurationMs ? { maxDurationMs: opts.maxDurationMs } : {}),
+      ...(opts.faults ? { faults: opts.faults } : {}),
       log: log.child({ component: 'apigw-websocket' }),
       ...(opts.tls ? { tls: opts.tls } : {}),
       ...(iam ? { authorizeManagement: (req) => iam!.authorizeManagement(req) } : {}),

@@ -4,10 +4,12 @@ import { parseArgs } from 'node:util';
 import { startLocalStack } from './stack';
 import { createLogger } from '../lib/log';
 import { ConfigError } from '../lib/errors';
+import { ENV } from '../lib/config';
 import { JavaMissingError } from './dynamodb-local';
 import { handlerEnv } from './handler-env';
 import { ensureLocalCa, issueServerCert } from './apigw/tls';
 import { reexecTrusting } from './tls-trust';
+import { FaultSpecError, parseFaultsFlag } from './apigw/faults';
 
 /**
  * `npm start`: the whole platform on this machine. Prints the endpoints, writes them to
@@ -19,11 +21,13 @@ import { reexecTrusting } from './tls-trust';
  *   npm start -- --ws-port 3001 --http-port 3000
  *   npm start -- --tls              wss:// and https:// management API, CA in .local/tls/ca
  *   npm start -- --env-file .env    handler settings (AUTH_MODE=jwt, JWT_*, ITEM_KEYS, …)
+ *   npm start -- --faults rate=0.2,statuses=429|500,latencyMs=20|40   management API faults (docs/apigw-emulator.md)
  */
 
 const HELP =
   'usage: npm start -- [--persist [--data-dir DIR]] [--demo] [--agent=false] [--ws-port N] [--http-port N] [--endpoints-file F]\n' +
-  '                    [--tls [--ca-dir DIR]] [--env-file FILE] [--dynamodb-endpoint URL]';
+  '                    [--tls [--ca-dir DIR]] [--env-file FILE] [--dynamodb-endpoint URL]\n' +
+  '                    [--faults rate=R,statuses=S|S,latencyMs=MIN|MAX]';
 
 // This machine class runs Node 20; the SDK warns at every start that releases after January 2027
 // need Node 22 (deployed Lambdas run nodejs22.x). Said once in README instead of in every start.
@@ -43,6 +47,7 @@ async function main() {
       'ca-dir': { type: 'string', default: '.local/tls/ca' },
       'env-file': { type: 'string' },
       'dynamodb-endpoint': { type: 'string' },
+      faults: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -69,6 +74,7 @@ async function main() {
     withAgent: values.agent !== 'false',
     wsPort: port('--ws-port', values['ws-port']!),
     httpPort: port('--http-port', values['http-port']!),
+    ...(values.faults ? { faults: parseFaultsFlag(values.faults) } : {}),
     log,
   });
 
@@ -82,7 +88,7 @@ async function main() {
 
   const endpointsFile = path.resolve(values['endpoints-file']!);
   fs.mkdirSync(path.dirname(endpointsFile), { recursive: true });
-  const endpoints = { ...stack.endpoints, ...(ca ? { caFile: ca.caFile } : {}) };
+  const endpoints = { ...stack.endpoints, ...(ca ? { caFile: ca.caFile } : {}), redrive: await redriveEnv(stack) };
   fs.writeFileSync(endpointsFile, JSON.stringify(endpoints, null, 2) + '\n');
   const lines = [
     '',
@@ -92,6 +98,7 @@ async function main() {
     `  Management API    ${stack.endpoints.managementUrl}/@connections/{id}`,
     ...(ca ? [`  CA certificate    ${ca.caFile}      (NODE_EXTRA_CA_CERTS / your client's trust store)`] : []),
     ...(Object.keys(env).length ? [`  Handler settings  ${Object.keys(env).sort().join(', ')}`] : []),
+    ...(values.faults ? [`  Injected faults   ${values.faults}   (change: PUT/DELETE ${stack.endpoints.managementUrl}/_emulator/faults)`] : []),
     ...(stack.endpoints.dashboardUrl ? [`  Dashboard         ${stack.endpoints.dashboardUrl}`] : []),
     ...(demo
       ? [`  Demo topics       ${demo.topics.join(', ')}`, `  Watch one         ${stack.endpoints.dashboardUrl}?topic=${encodeURIComponent(demo.topics[0])}`]
@@ -119,8 +126,20 @@ async function main() {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 }
 
+/** What `npm run redrive` needs to reach this stack (no secret: the secrets key stays out). */
+async function redriveEnv(stack: Awaited<ReturnType<typeof startLocalStack>>): Promise<Record<string, string>> {
+  const ddb = await stack.clients.dynamodb.config.endpoint?.();
+  const keep = [ENV.stack, ENV.region, ENV.tablePrefix, ENV.commandQueueUrl, ENV.managementEndpoint, ENV.authMode];
+  return {
+    ...Object.fromEntries(keep.map((k) => [k, stack.env[k]])),
+    ...(ddb ? { AWS_ENDPOINT_URL_DYNAMODB: `${ddb.protocol}//${ddb.hostname}:${ddb.port}` } : {}),
+    AWS_ENDPOINT_URL_SQS: new URL(stack.queueUrls.fanoutDlq).origin,
+    FANOUT_DLQ_URL: stack.queueUrls.fanoutDlq,
+  };
+}
+
 main().catch((err) => {
-  if (err instanceof JavaMissingError || err instanceof ConfigError) {
+  if (err instanceof JavaMissingError || err instanceof ConfigError || err instanceof FaultSpecError) {
     process.stderr.write(`\n${err.message}\n`);
   } else {
     process.stderr.write(`\nlocal stack failed to start: ${(err as Error)?.stack ?? err}\n`);

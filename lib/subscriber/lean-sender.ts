@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Logger } from '../log';
 import { outcomeOfStatus, type Sender, type SendOutcome } from './sender';
-import { ConnectionsSigner, CredentialCache, sha256Hex, type CredentialSource, type SignedPost } from './sigv4';
+import { ConnectionsSigner, CredentialCache, EMPTY_SHA256, sha256Hex, type CredentialSource, type SignedPost } from './sigv4';
 
 /**
  * PostToConnection spoken directly on the wire: `POST {endpoint}/@connections/{id}` with the raw
@@ -31,6 +31,8 @@ export interface LeanSenderOptions {
   /** Signing time; tests only. */
   readonly now?: () => number;
 }
+
+type Credentials = Parameters<ConnectionsSigner['sign']>[3];
 
 export class LeanSender implements Sender {
   private readonly url: URL;
@@ -73,25 +75,34 @@ export class LeanSender implements Sender {
   }
 
   send(connectionId: string, data: string): Promise<SendOutcome> {
-    const creds = this.credentials.current();
-    if (creds) return this.post(connectionId, data, creds);
-    // A rejection was logged once by the cache's onRefreshError; here it is just the outcome.
-    return this.credentials.resolve().then(
-      (c) => this.post(connectionId, data, c),
-      () => 'error' as const,
-    );
+    return this.withCredentials((c) => this.post(connectionId, data, c));
   }
 
-  private post(connectionId: string, data: string, creds: Parameters<ConnectionsSigner['sign']>[3]): Promise<SendOutcome> {
+  /** DeleteConnection: `DELETE {endpoint}/@connections/{id}`, empty body, same signing. */
+  disconnect(connectionId: string): Promise<SendOutcome> {
+    return this.withCredentials((c) => this.exchange(connectionId, 'DELETE', Buffer.alloc(0), EMPTY_SHA256, c));
+  }
+
+  private withCredentials(call: (c: Credentials) => Promise<SendOutcome>): Promise<SendOutcome> {
+    const creds = this.credentials.current();
+    if (creds) return call(creds);
+    // A rejection was logged once by the cache's onRefreshError; here it is just the outcome.
+    return this.credentials.resolve().then(call, () => 'error' as const);
+  }
+
+  private post(connectionId: string, data: string, creds: Credentials): Promise<SendOutcome> {
     if (data !== this.lastData) {
       this.lastBody = Buffer.from(data, 'utf8');
       this.lastHash = sha256Hex(this.lastBody);
       this.lastData = data;
     }
-    const body = this.lastBody;
+    return this.exchange(connectionId, 'POST', this.lastBody, this.lastHash, creds);
+  }
+
+  private exchange(connectionId: string, method: 'POST' | 'DELETE', body: Buffer, bodyHash: string, creds: Credentials): Promise<SendOutcome> {
     let signed: SignedPost;
     try {
-      signed = this.signer.sign(connectionId, body.length, this.lastHash, creds, this.now());
+      signed = this.signer.sign(connectionId, body.length, bodyHash, creds, this.now(), method);
     } catch {
       return Promise.resolve('error');
     }
@@ -101,7 +112,7 @@ export class LeanSender implements Sender {
           agent: this.agent,
           hostname: this.url.hostname,
           port: this.url.port || undefined,
-          method: 'POST',
+          method,
           path: signed.path,
           headers: signed.headers,
           timeout: this.timeoutMs,

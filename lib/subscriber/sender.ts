@@ -1,5 +1,6 @@
 import {
   ApiGatewayManagementApiClient,
+  DeleteConnectionCommand,
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 
@@ -17,6 +18,11 @@ export type SendOutcome = 'ok' | 'gone' | 'throttled' | 'too_large' | 'error';
 
 export interface Sender {
   send(connectionId: string, data: string): Promise<SendOutcome>;
+  /**
+   * DeleteConnection: closes the socket (API Gateway then runs `$disconnect`). Fan-out uses it to
+   * force a subscriber it could not deliver to into a resync. Same outcomes as `send`.
+   */
+  disconnect(connectionId: string): Promise<SendOutcome>;
   /** Releases sockets the sender owns (not those of a shared SDK client). */
   close?(): void;
 }
@@ -45,6 +51,15 @@ export class SdkSender implements Sender {
   async send(connectionId: string, data: string): Promise<SendOutcome> {
     try {
       await this.client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: data }));
+      return 'ok';
+    } catch (err) {
+      return outcomeOfError(err);
+    }
+  }
+
+  async disconnect(connectionId: string): Promise<SendOutcome> {
+    try {
+      await this.client.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
       return 'ok';
     } catch (err) {
       return outcomeOfError(err);

@@ -126,7 +126,14 @@ export class ConnectionsSigner {
    * Headers for one post. `bodySha256` is the hex SHA-256 of `body` (callers that send the same
    * frame many times hash it once). Synchronous: credentials must already be resolved.
    */
-  sign(connectionId: string, bodyLength: number, bodySha256: string, credentials: AwsCredentialIdentity, nowMs: number): SignedPost {
+  sign(
+    connectionId: string,
+    bodyLength: number,
+    bodySha256: string,
+    credentials: AwsCredentialIdentity,
+    nowMs: number,
+    method: 'POST' | 'DELETE' = 'POST',
+  ): SignedPost {
     if (connectionId === '' || connectionId === '.' || connectionId === '..') {
       throw new SigningError('invalid_connection_id', `connection id ${JSON.stringify(connectionId)} cannot be a path segment`);
     }
@@ -152,7 +159,7 @@ export class ConnectionsSigner {
     // Header values are trimmed and inner runs of spaces collapsed by the canonical form; ours
     // (digits, host, hex, date, base64 token) contain none.
     const canonical =
-      `POST\n${this.canonicalBase}${escapeUri(encodedId)}\n\n` +
+      `${method}\n${this.canonicalBase}${escapeUri(encodedId)}\n\n` +
       `content-length:${length}\nhost:${this.host}\nx-amz-content-sha256:${bodySha256}\nx-amz-date:${date}\n` +
       (token ? `x-amz-security-token:${token}\n` : '') +
       `\n${signedHeaders}\n${bodySha256}`;

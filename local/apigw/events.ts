@@ -89,6 +89,8 @@ export interface ConnectionFacts {
   identity: WebsocketIdentity;
   /** What the `$connect` authorizer allowed the connection with (principalId + context). */
   authorizer?: Record<string, string | number | boolean>;
+  /** The upgrade request's query string without `?` (listed by `_emulator/connections`). */
+  queryString?: string;
 }
 
 export interface EventIds {

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../lib/log';
 import type { WebsocketIdentity } from './events';
+import type { FaultInjector } from './faults';
 
 /**
  * The API Gateway Management API (`@connections`) with the wire contract of
@@ -45,6 +46,8 @@ export interface ManagementApiOptions {
   latencyMs?: number;
   /** Decides whether the signer may make this call (the local stack's IAM check, local/iam/). */
   authorize?(req: IncomingMessage): Promise<{ status: number; errorType: string; message: string } | undefined>;
+  /** Injected failures and latency (faults.ts). */
+  faults?: FaultInjector;
 }
 
 const PREFIX = '/@connections/';
@@ -66,7 +69,7 @@ export function handleManagementRequest(opts: ManagementApiOptions, req: Incomin
   const rawPath = (req.url ?? '/').split('?')[0];
   const stagePrefix = `/${opts.stage}${PREFIX}`;
   if (!rawPath.startsWith(stagePrefix)) return false;
-  const latency = opts.latencyMs ?? 0;
+  const latency = (opts.latencyMs ?? 0) + (opts.faults?.latency() ?? 0);
   const go = opts.authorize ? () => authorized(opts, req, res, () => serve(opts, req, res, rawPath, stagePrefix)) : () => serve(opts, req, res, rawPath, stagePrefix);
   if (latency > 0) setTimeout(go, latency);
   else go();
@@ -108,6 +111,12 @@ function serve(opts: ManagementApiOptions, req: IncomingMessage, res: ServerResp
     sendError(res, 405, 'MethodNotAllowedException', `Method ${method} is not allowed on @connections/{connectionId}`, requestId, {
       allow: 'POST, GET, DELETE',
     });
+    return;
+  }
+  const injected = opts.faults?.failure(method, id);
+  if (injected) {
+    req.resume();
+    sendError(res, injected.status, injected.type, injected.message, requestId);
     return;
   }
   const gone = () => sendError(res, 410, 'GoneException', `Connection ${id} is gone`, requestId);

@@ -12,6 +12,7 @@ import { EmulatorOptionError, GoneError } from './errors';
 import { connectEvent, disconnectEvent, messageEvent, type ConnectionFacts, type EventIds } from './events';
 import { LIMITS } from './limits';
 import { handleManagementRequest, sendError, type ManagementApiOptions } from './management-api';
+import { FaultInjector, handleEmulatorRequest, type FaultSpec } from './faults';
 import { DEFAULT_ROUTE_SELECTION_EXPRESSION, routeSelector, type RouteSelector } from './route-selection';
 
 /**
@@ -62,6 +63,8 @@ export interface WebSocketEmulatorOptions {
   sendBufferLimitBytes?: number;
   /** IAM check of each `@connections` call (the local stack's, local/iam/); none by default. */
   authorizeManagement?: ManagementApiOptions['authorize'];
+  /** Management API faults in force from the start (faults.ts); changed at run time through `_emulator/faults`. */
+  faults?: FaultSpec;
 }
 
 interface ResolvedRoute {
@@ -197,6 +200,8 @@ export class WebSocketEmulator {
    */
   managementLatencyMs: number;
   private readonly authorizeManagement?: WebSocketEmulatorOptions['authorizeManagement'];
+  /** Injected management API failures and latency (faults.ts). */
+  readonly faults: FaultInjector;
 
   readonly stage: string;
   readonly apiId: string;
@@ -216,6 +221,7 @@ export class WebSocketEmulator {
     this.newConnectionId = opts.idGenerator ?? awsStyleId;
     this.managementLatencyMs = opts.managementLatencyMs === undefined ? 0 : nonNegative('managementLatencyMs', opts.managementLatencyMs);
     this.authorizeManagement = opts.authorizeManagement;
+    this.faults = new FaultInjector(opts.faults);
     this.limits = {
       idleTimeoutMs: positive('idleTimeoutMs', opts.idleTimeoutMs, LIMITS.idleTimeoutMs),
       maxDurationMs: positive('maxDurationMs', opts.maxDurationMs, LIMITS.maxDurationMs),
@@ -293,6 +299,13 @@ export class WebSocketEmulator {
     return [...this.connections.values()].filter((c) => c.isOpen).map((c) => c.id);
   }
 
+  /** Open connections as `GET _emulator/connections` lists them. */
+  private listConnections() {
+    return [...this.connections.values()]
+      .filter((c) => c.isOpen)
+      .map((c) => ({ connectionId: c.id, connectedAt: c.facts.connectedAt, sourceIp: c.facts.identity.sourceIp, queryString: c.facts.queryString ?? '' }));
+  }
+
   /** Server-side disconnect, same as DELETE @connections/{id}; resolves once `$disconnect` has run. */
   async disconnect(connectionId: string): Promise<void> {
     const conn = this.connections.get(connectionId);
@@ -335,11 +348,13 @@ export class WebSocketEmulator {
         log: this.log,
         latencyMs: this.managementLatencyMs,
         authorize: this.authorizeManagement,
+        faults: this.faults,
       },
       req,
       res,
     );
     if (handled) return;
+    if (handleEmulatorRequest({ stage: this.stage, faults: this.faults, connections: () => this.listConnections(), requestId: this.newId }, req, res)) return;
     const pathname = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && (pathname === `/${this.stage}` || pathname === `/${this.stage}/`)) {
       // The WebSocket URL asked for without an upgrade: API Gateway answers 426.
@@ -403,6 +418,7 @@ export class WebSocketEmulator {
         // this host:port (API Gateway: {api}.execute-api.{region}.amazonaws.com).
         domainName: req.headers.host ?? `${this.hostForUrl()}:${this.port}`,
         identity: { sourceIp: sourceIpOf(socket), ...(ua ? { userAgent: ua } : {}) },
+        queryString: query,
       };
       if (this.authorizer) {
         const refusal = await this.authorize(facts, req, query);

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -85,6 +85,11 @@ describe('npm start (local/start.ts)', function () {
     ws.send(JSON.stringify({ action: 'subscribe', topic: 'vehicle:3' }));
     expect(await reply).to.include({ type: 'snapshot', topic: 'vehicle:3', seq: 0 });
     ws.close();
+
+    // `npm run redrive` finds the running stack through the endpoints file (an empty DLQ here).
+    const redrive = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/redrive.ts', '--endpoints', file], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    expect(redrive.status, redrive.stderr).to.equal(0);
+    expect(JSON.parse(redrive.stdout.trim().split('\n').at(-1)!)).to.include({ messages: 0, kept: 0 });
 
     const tree = descendants(child.pid!);
     expect(tree.length, 'the stack runs DynamoDB Local as a child').to.be.greaterThan(0);

@@ -7,18 +7,16 @@ import { createLogger } from '../../../lib/log';
 import { startTestStack, type LocalStack } from '../../support/stack';
 import { TestClient } from './support/client';
 import { waitFor } from '../../support/wait';
-import { ThrottleProxy } from './support/throttle-proxy';
 
 /**
- * Fan-out partial failure against the real emulator and DynamoDB Local: one connection keeps
- * answering 429 (through a throttling proxy in front of the management API). Run with both
- * senders, since the lean one must keep the SDK's semantics.
+ * Fan-out partial failure against the real emulator and DynamoDB Local, with failures injected by
+ * the emulator's management API (`_emulator/faults`). Run with both senders, since the lean one
+ * must keep the SDK's semantics (DeleteConnection included).
  */
 for (const kind of ['sdk', 'lean'] as const) {
   describe(`fanout partial failure (${kind} sender)`, function () {
     this.timeout(30_000);
     let stack: LocalStack;
-    let proxy: ThrottleProxy;
     let deps: Deps;
     const logLines: string[] = [];
     const clients: TestClient[] = [];
@@ -39,51 +37,88 @@ for (const kind of ['sdk', 'lean'] as const) {
       );
       return String(r.Items![0].connectionId);
     };
+    const subscribersOf = async (topic: string) => {
+      const r = await stack.clients.doc.send(
+        new QueryCommand({ TableName: stack.tables.subscriptions, KeyConditionExpression: 'topic = :t', ExpressionAttributeValues: { ':t': topic } }),
+      );
+      return (r.Items ?? []).map((i) => String(i.connectionId));
+    };
+    const putFaults = async (body: unknown) => {
+      const r = await fetch(`${stack.endpoints.managementUrl}/_emulator/faults`, { method: 'PUT', body: JSON.stringify(body) });
+      expect(r.status).to.equal(200);
+    };
+    const retry = { attempts: 3, baseDelayMs: 5, maxDelayMs: 20 };
 
     before(async () => {
       stack = await startTestStack();
-      proxy = await ThrottleProxy.start(stack.endpoints.managementUrl);
       // Signed as the fan-out function, like the stack's own copy of it.
-      deps = { ...stack.deps, clients: stack.clientsFor('fanout'), config: { ...stack.config, managementEndpoint: proxy.url }, log: createLogger({ write: (l) => logLines.push(l) }) };
+      deps = { ...stack.deps, clients: stack.clientsFor('fanout'), log: createLogger({ write: (l) => logLines.push(l) }) };
     });
+    afterEach(() => stack.websocket.faults.clear());
     after(async () => {
       await Promise.all(clients.splice(0).map((c) => c.close()));
-      await proxy?.close();
       await stack?.stop();
     });
 
-    it('reports the record whose delivery keeps failing with 429 and delivers the rest of the batch', async () => {
-      const [goodA, bad, goodB] = await Promise.all(['goodA', 'bad', 'goodB'].map((u) => TestClient.connect(`${stack.endpoints.websocketUrl}?userId=${u}`)));
+    it('a subscriber that keeps failing is closed to resync; the record and the next ones reach everyone else; nothing is reported', async () => {
+      const [goodA, bad, goodB] = await Promise.all(['goodA', 'bad', 'goodB'].map((u) => TestClient.connect(`${stack.endpoints.websocketUrl}?userId=${kind}${u}`)));
       clients.push(goodA, bad, goodB);
-      await goodA.request({ action: 'subscribe', topic: 'A' }, 'snapshot');
-      await bad.request({ action: 'subscribe', topic: 'A' }, 'snapshot');
-      await goodB.request({ action: 'subscribe', topic: 'B' }, 'snapshot');
-      const badId = await idOf('bad');
-      proxy.throttled.add(badId);
+      await goodA.request({ action: 'subscribe', topic: `${kind}A` }, 'snapshot');
+      await bad.request({ action: 'subscribe', topic: `${kind}A` }, 'snapshot');
+      await goodB.request({ action: 'subscribe', topic: `${kind}B` }, 'snapshot');
+      const badId = await idOf(`${kind}bad`);
+      await putFaults({ connections: { [badId]: 500 } });
+      logLines.length = 0;
 
       const ts = Date.now();
       const batch = [
-        record({ topic: 'A', seq: 1, data: 'a1', ts }),
-        record({ topic: 'B', seq: 1, data: 'b1', ts }),
-        record({ topic: 'A', seq: 2, data: 'a2', ts }),
-        record({ topic: 'B', data: 'no seq: malformed' }),
+        record({ topic: `${kind}A`, seq: 1, data: 'a1', ts }),
+        record({ topic: `${kind}B`, seq: 1, data: 'b1', ts }),
+        record({ topic: `${kind}A`, seq: 2, data: 'a2', ts }),
+        record({ topic: `${kind}B`, data: 'no seq: malformed' }),
         record(undefined, 'REMOVE'),
-        record({ topic: 'B', seq: 2, data: 'b2', ts }),
+        record({ topic: `${kind}B`, seq: 2, data: 'b2', ts }),
       ];
-      const handler = createHandler(deps, { sender: kind, retry: { attempts: 3, baseDelayMs: 5, maxDelayMs: 20 } });
+      const handler = createHandler(deps, { sender: kind, retry });
       const out = await handler({ Records: batch });
 
-      expect(out.batchItemFailures).to.deep.equal([{ itemIdentifier: batch[0].dynamodb.SequenceNumber }]);
+      expect(out.batchItemFailures).to.deep.equal([]);
+      await goodA.waitFor(() => goodA.ofType('event').length === 2, 5000, 'A events');
       await goodB.waitFor(() => goodB.ofType('event').length === 2, 5000, 'B events');
+      expect(goodA.ofType('event').map((e) => [e.seq, e.data])).to.deep.equal([[1, 'a1'], [2, 'a2']]);
       expect(goodB.ofType('event').map((e) => [e.seq, e.data])).to.deep.equal([[1, 'b1'], [2, 'b2']]);
-      // A1 reached the healthy subscriber; A2 was held back so it cannot overtake A1 on retry.
-      await goodA.waitFor(() => goodA.ofType('event').length === 1, 5000, 'A1');
-      await new Promise((r) => setTimeout(r, 50));
-      expect(goodA.ofType('event').map((e) => e.seq)).to.deep.equal([1]);
+      // Forced resync: DeleteConnection closed it normally, and its rows are gone.
+      await bad.waitFor(() => bad.closed, 5000, 'bad closed');
+      expect(bad.closeCode).to.equal(1000);
       expect(bad.ofType('event')).to.have.length(0);
-      expect(proxy.posts.get(badId)).to.equal(3); // every attempt of the retry policy
+      expect(await subscribersOf(`${kind}A`)).to.not.include(badId);
+      // It held its topic once: A2 was not tried on it after A1 failed.
+      expect(logLines.filter((l) => l.includes('forcing the connection to resync'))).to.have.length(1);
       // The malformed record was logged and skipped, not reported (it would block the shard).
       expect(logLines.filter((l) => l.includes('malformed stream record'))).to.have.length(1);
+    });
+
+    it('when most deliveries of a record stay throttled, the record is reported, the throttled get nothing after it and nobody is closed', async () => {
+      const subs = await Promise.all(['t1', 't2', 't3'].map((u) => TestClient.connect(`${stack.endpoints.websocketUrl}?userId=${kind}${u}`)));
+      clients.push(...subs);
+      for (const c of subs) await c.request({ action: 'subscribe', topic: `${kind}T` }, 'snapshot');
+      const ids = await Promise.all(['t1', 't2'].map((u) => idOf(`${kind}${u}`)));
+      await putFaults({ connections: Object.fromEntries(ids.map((id) => [id, 429])) });
+
+      const ts = Date.now();
+      const batch = [record({ topic: `${kind}T`, seq: 1, data: 't1', ts }), record({ topic: `${kind}T`, seq: 2, data: 't2', ts })];
+      const out = await createHandler(deps, { sender: kind, retry })({ Records: batch });
+
+      expect(out.batchItemFailures).to.deep.equal([{ itemIdentifier: batch[0].dynamodb.SequenceNumber }]);
+      // The healthy one is not held back (a retried batch re-sends what it got; it drops those by
+      // seq); the throttled ones got nothing after the record they missed, so nothing overtook it.
+      await subs[2].waitFor(() => subs[2].ofType('event').length === 2, 5000, 'T1 and T2 on the healthy one');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(subs[2].ofType('event').map((e) => e.seq)).to.deep.equal([1, 2]);
+      expect(subs[0].ofType('event')).to.have.length(0);
+      expect(subs[1].ofType('event')).to.have.length(0);
+      expect(subs.map((c) => c.closed)).to.deep.equal([false, false, false]);
+      expect((await subscribersOf(`${kind}T`)).sort()).to.include.members(ids);
     });
 
     it('prunes a 410 connection found at fan-out and reports no failure', async () => {

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { createLimiter } from '../../../lib/subscriber/limiter';
-import { backoffDelay } from '../../../lib/subscriber/deliver';
+import { backoffDelay, withRetries } from '../../../lib/subscriber/deliver';
+import { widespreadFailure } from '../../../lib/subscriber/fanout-outcomes';
 import { parseStreamRecord } from '../../../lib/subscriber/stream-record';
 import { assertDeliverable, authorize, parsePublishBody } from '../../../lib/subscriber/publish';
 
@@ -36,6 +37,39 @@ describe('fan-out building blocks', () => {
     expect(backoffDelay(p, 3, () => 1)).to.equal(200);
     expect(backoffDelay(p, 6, () => 1)).to.equal(300);
     expect(backoffDelay(p, 3, () => 0)).to.equal(0);
+  });
+
+  it('a delivery whose calls hang gives up when its budget runs out, whatever the attempts left', async () => {
+    let calls = 0;
+    const t0 = Date.now();
+    const hang = () => (calls++, new Promise<never>(() => {}));
+    const o = await withRetries(hang, { attempts: 5, baseDelayMs: 1, maxDelayMs: 1, budgetMs: 150 });
+    const took = Date.now() - t0;
+    expect(o).to.equal('error');
+    expect(calls).to.equal(1);
+    expect(took).to.be.within(140, 400);
+  });
+
+  it('retries stop at the budget even when each attempt answers quickly', async () => {
+    let calls = 0;
+    const t0 = Date.now();
+    const o = await withRetries(async () => (calls++, 'throttled' as const), { attempts: 1000, baseDelayMs: 40, maxDelayMs: 40, budgetMs: 200 });
+    expect(o).to.equal('throttled');
+    expect(Date.now() - t0).to.be.below(400);
+    expect(calls).to.be.within(2, 60);
+  });
+
+  it('a record fails, instead of resyncing, only when at least 2 and more than half of its deliveries still failed', () => {
+    const cases: [number, number, boolean][] = [
+      [1, 1, false], // one subscriber's failing socket is its own problem: it resyncs
+      [2, 1, false],
+      [2, 2, true],
+      [6, 3, false],
+      [6, 4, true],
+      [1000, 499, false],
+      [1000, 501, true],
+    ];
+    for (const [attempted, failed, fails] of cases) expect(widespreadFailure(attempted, failed), `${failed}/${attempted}`).to.equal(fails);
   });
 
   it('stream records: events, REMOVE skipped, malformed named', () => {

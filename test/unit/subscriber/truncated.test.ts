@@ -31,6 +31,9 @@ class RecordingSender implements Sender {
     this.sent.push({ id, frame: JSON.parse(data) });
     return 'ok';
   }
+  async disconnect(): Promise<SendOutcome> {
+    return 'ok';
+  }
 }
 
 let sn = 0;
@@ -150,7 +153,10 @@ describe('oversize items: truncated placeholders', () => {
 
     it('a reply that stays too large becomes an error frame naming the topic', async () => {
       // Refuses every snapshot, even the placeholder; error frames get through.
-      const sender: Sender = { send: async (_id, f) => (f.includes('"snapshot"') ? 'too_large' : (errors.push(JSON.parse(f)), 'ok')) };
+      const sender: Sender = {
+        send: async (_id, f) => (f.includes('"snapshot"') ? 'too_large' : (errors.push(JSON.parse(f)), 'ok')),
+        disconnect: async () => 'ok',
+      };
       const errors: Record<string, unknown>[] = [];
       const r = await call(services({ seq: 1, data: 'a' }, [], sender), { action: 'subscribe', topic: 't:f' });
       expect(r.statusCode).to.equal(413);
