@@ -9,7 +9,7 @@ import { ItemStore } from '../../../lib/stores/items';
 import { LOCAL_CREDENTIALS, testDynamoEndpoint, uniquePrefix } from '../../support/env';
 
 /**
- * ItemStore.write and a lost TransactWriteItems response (review finding 9): the transaction
+ * ItemStore.write and a lost TransactWriteItems response: the transaction
  * commits, the response never reaches the SDK, the SDK retries the same request. Without an
  * idempotency token that retry fails its `seq = :prev` condition, the store re-reads, and writes
  * the same data again as seq + 1. DynamoDB Local honours ClientRequestToken like DynamoDB.

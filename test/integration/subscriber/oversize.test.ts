@@ -9,7 +9,7 @@ import { postJson } from './support/http';
  * it; the items table holds 400 KB, API Gateway messages 128 KB). End to end through the stream
  * poller, fan-out and the emulator (which answers 413 above 128 KB like API Gateway): the seq
  * arrives as a `truncated` placeholder live, in a replay and as a snapshot, so no client is left
- * with a gap it can never fill (review finding 3).
+ * with a gap it can never fill.
  */
 describe('oversize items end to end (local stack)', function () {
   this.timeout(60_000);

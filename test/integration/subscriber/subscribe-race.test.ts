@@ -85,8 +85,7 @@ function merges(a: readonly string[], b: readonly string[]): string[][] {
 }
 
 /**
- * subscribe / unsubscribe of one topic on one connection, landing out of order (review finding
- * 6). API Gateway runs a connection's route invocations concurrently, so the writes of frames
+ * subscribe / unsubscribe of one topic on one connection, landing out of order. API Gateway runs a connection's route invocations concurrently, so the writes of frames
  * sent in order can reach DynamoDB in any order. The cores are called in the bad order with
  * the request times the frames carried (requestContext.requestTimeEpoch).
  */
@@ -156,7 +155,7 @@ describe('subscribe/unsubscribe ordering by request time (DynamoDB Local)', func
     expect(await subscriptionRow(topic, c)).to.not.equal(undefined);
   });
 
-  describe('concurrent subscribe (t=300) and unsubscribe (t=200) over a subscription of t=100 (review 2, finding 3)', () => {
+  describe('concurrent subscribe (t=300) and unsubscribe (t=200) over a subscription of t=100', () => {
     /**
      * Drives subscribe(t=300) and unsubscribe(t=200) of a topic already subscribed at t=100
      * through `script`, then checks the invariant: the subscription row of t=300 exists (it is
@@ -179,7 +178,7 @@ describe('subscribe/unsubscribe ordering by request time (DynamoDB Local)', func
       };
     };
 
-    it("the review's interleaving: S.addTopic, U.delete, S.put, U.removeTopic leaves the topic on the connection row", async () => {
+    it("the interleaving S.addTopic, U.delete, S.put, U.removeTopic leaves the topic on the connection row", async () => {
       const topic = 'race:f3';
       const r = await race(['S.connections.addTopic', 'U.subscriptions.delete', 'S.subscriptions.put', 'U.connections.removeTopic'], topic);
       expect(r.row, 'the t=300 subscription').to.include({ subscribedAt: 300 });

@@ -151,7 +151,7 @@ describe('CredentialCache (lean sender credentials)', () => {
     expect(stale.current()).to.equal(undefined);
   });
 
-  it('past expiry with a failing provider: one provider call and one report per retry window, every send fails fast (review 2, finding 7)', async () => {
+  it('past expiry with a failing provider: one provider call and one report per retry window, every send fails fast', async () => {
     const p = rotating(60 * MIN);
     const reports: [string, boolean][] = [];
     const c = new CredentialCache(p, { now: clock, retryAfterMs: 10_000, onRefreshError: (e, usable) => reports.push([e.code, usable]) });

@@ -125,7 +125,7 @@ describe('LeanSender on the wire (signature verified by the server)', () => {
     expect(lines.join('\n')).to.contain('credentials_expired').and.not.contain('very-secret-value');
   });
 
-  it('a failing provider past expiry: sends fail fast, one provider call and one log line per retry window (review 2, finding 7)', async () => {
+  it('a failing provider past expiry: sends fail fast, one provider call and one log line per retry window', async () => {
     let now = Date.now();
     let calls = 0;
     let down = false;

@@ -9,7 +9,7 @@ import { createLogger } from '../../../lib/log';
 import type { Deps } from '../../../lib/runtime';
 
 /**
- * Items too large for one WebSocket message (review finding 3): fan-out, replay and snapshot
+ * Items too large for one WebSocket message: fan-out, replay and snapshot
  * send a `truncated` placeholder so the seq stays contiguous, and a reply API Gateway still
  * refuses becomes an error frame that names the topic.
  */

@@ -153,7 +153,7 @@ describe('SSRF guard: URLs', () => {
     expect((await rejection(local.check(parseUpstreamUrl('ws://10.0.0.1/')))).code).to.equal('upstream_forbidden');
   });
 
-  describe('cleartext schemes (review finding 8)', () => {
+  describe('cleartext schemes', () => {
     const resolve = resolverOf({ 'platform.example.com': ['93.184.216.34'], 'partner.internal': ['10.1.2.3'], 'dual.example': ['10.1.2.3', '93.184.216.34'], localhost: ['127.0.0.1', '::1'] });
     const cases: [string, string[], 'ok' | 'insecure_scheme' | 'upstream_forbidden'][] = [
       ['ws://platform.example.com/feed', [], 'insecure_scheme'],
