@@ -40,14 +40,7 @@ export interface StackConfig {
   readonly authMode: SubscriberAuth;
   /** Authorisation of the HTTP API routes (publish + control). */
   readonly httpAuth: HttpAuth;
-  readonly jwt: {
-    readonly issuer?: string;
-    readonly audience?: string;
-    readonly jwksUrl?: string;
-    readonly rs256PublicKey?: string;
-    readonly topicsClaim?: string;
-    readonly publishClaim?: string;
-    readonly sendToUserClaim?: string;
+  readonly jwt: NonNullable<StackSettings['jwt']> & {
     /** Plaintext here; the program wraps it in `pulumi.secret` before it reaches any resource. */
     readonly hs256Secret?: string;
   };

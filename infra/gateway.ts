@@ -6,10 +6,9 @@
 import * as pulumi from '@pulumi/pulumi';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { TableName } from '../lib/schema';
 import { createBundler, stackBuildDir, type Bundler } from './bundle';
 import { parseStackConfig, type StackConfig, type StackName, type StackSettings } from './config';
-import { createPlatform } from './platform';
+import { createPlatform, type PlatformOutputs } from './platform';
 
 export type { FleetVpc, HttpAuth, StackName, StackSettings, SubscriberAuth } from './config';
 
@@ -46,19 +45,12 @@ function bundlerFor(stack: StackName): Bundler {
   return b;
 }
 
+// The outputs are the component's properties (declaration merging: one list, PlatformOutputs).
+export interface RealtimeGateway extends PlatformOutputs {}
+
 export class RealtimeGateway extends pulumi.ComponentResource {
   /** The validated settings the platform was built from. */
   readonly config: StackConfig;
-  readonly websocketUrl: pulumi.Output<string>;
-  readonly managementEndpoint: pulumi.Output<string>;
-  readonly httpApiUrl: pulumi.Output<string>;
-  readonly tableNames: pulumi.Output<Record<TableName, string>>;
-  readonly commandQueueUrl: pulumi.Output<string>;
-  readonly dashboardName: pulumi.Output<string>;
-  readonly alarmTopicArn: pulumi.Output<string>;
-  readonly agentAutoScalingGroup: pulumi.Output<string>;
-  readonly httpPublishInvokePolicyArn?: pulumi.Output<string>;
-  readonly httpControlInvokePolicyArn?: pulumi.Output<string>;
 
   constructor(name: string, args: RealtimeGatewayArgs, opts: RealtimeGatewayOptions = {}) {
     // Validated before anything is registered, this component included: a bad setting stops
@@ -69,16 +61,7 @@ export class RealtimeGateway extends pulumi.ComponentResource {
     super(REALTIME_GATEWAY_TYPE, name, {}, resourceOpts);
     this.config = config;
     const outputs = createPlatform(config, { bundler: bundlerFor(config.stack), owner: { resource: this, name, aliasRootNames } });
-    this.websocketUrl = outputs.websocketUrl;
-    this.managementEndpoint = outputs.managementEndpoint;
-    this.httpApiUrl = outputs.httpApiUrl;
-    this.tableNames = outputs.tableNames;
-    this.commandQueueUrl = outputs.commandQueueUrl;
-    this.dashboardName = outputs.dashboardName;
-    this.alarmTopicArn = outputs.alarmTopicArn;
-    this.agentAutoScalingGroup = outputs.agentAutoScalingGroup;
-    this.httpPublishInvokePolicyArn = outputs.httpPublishInvokePolicyArn;
-    this.httpControlInvokePolicyArn = outputs.httpControlInvokePolicyArn;
+    Object.assign(this, outputs);
     this.registerOutputs({ ...outputs });
   }
 }
