@@ -1,26 +1,24 @@
 /**
- * Pulumi entry point (`main` in Pulumi.yaml). Reads and validates the stack's configuration
- * before anything is registered, then builds the platform. All logic lives in platform.ts and
- * the components, so tests can run it per stack under mocks.
+ * Pulumi entry point (`main` in Pulumi.yaml): this repository's own program is the stack's
+ * config handed to the component (gateway.ts). The config is validated before anything is
+ * registered; the tests run the component per stack under mocks.
  */
 import * as pulumi from '@pulumi/pulumi';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createBundler, stackBuildDir } from './bundle';
-import { parseStackConfig, projectValues } from './config';
-import { createPlatform } from './platform';
+import { projectValues, type StackName, type StackSettings } from './config';
+import { RealtimeGateway } from './gateway';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const config = parseStackConfig(pulumi.getStack(), projectValues(pulumi.runtime.allConfig()));
-const platform = createPlatform(config, { bundler: createBundler(root, stackBuildDir(root, config.stack)) });
+// The config as Pulumi hands it over (scalars as strings, sections as JSON): parseStackConfig
+// reads that form as well as the typed one, with the same messages.
+const settings = projectValues(pulumi.runtime.allConfig()) as unknown as StackSettings;
+const gateway = new RealtimeGateway('realtime-gateway', { ...settings, stack: pulumi.getStack() as StackName }, { aliasRootNames: true });
 
-export const websocketUrl = platform.websocketUrl;
-export const managementEndpoint = platform.managementEndpoint;
-export const httpApiUrl = platform.httpApiUrl;
-export const tableNames = platform.tableNames;
-export const commandQueueUrl = platform.commandQueueUrl;
-export const dashboardName = platform.dashboardName;
-export const alarmTopicArn = platform.alarmTopicArn;
-export const agentAutoScalingGroup = platform.agentAutoScalingGroup;
-export const httpPublishInvokePolicyArn = platform.httpPublishInvokePolicyArn;
-export const httpControlInvokePolicyArn = platform.httpControlInvokePolicyArn;
+export const websocketUrl = gateway.websocketUrl;
+export const managementEndpoint = gateway.managementEndpoint;
+export const httpApiUrl = gateway.httpApiUrl;
+export const tableNames = gateway.tableNames;
+export const commandQueueUrl = gateway.commandQueueUrl;
+export const dashboardName = gateway.dashboardName;
+export const alarmTopicArn = gateway.alarmTopicArn;
+export const agentAutoScalingGroup = gateway.agentAutoScalingGroup;
+export const httpPublishInvokePolicyArn = gateway.httpPublishInvokePolicyArn;
+export const httpControlInvokePolicyArn = gateway.httpControlInvokePolicyArn;

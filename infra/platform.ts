@@ -18,6 +18,26 @@ import { WebSocketApi, WebSocketStage } from './components/websocket-api';
 
 export interface PlatformOptions {
   readonly bundler: Bundler;
+  /** The component the resources belong to (gateway.ts); without one they sit at the stack's root. */
+  readonly owner?: PlatformOwner;
+}
+
+export interface PlatformOwner {
+  readonly resource: pulumi.ComponentResource;
+  /** Prefixes every child's name, so two gateways in one program do not collide. */
+  readonly name: string;
+  /**
+   * The resources were created at the stack's root under their bare names (`tables`, …) before
+   * the component existed: alias them so an existing stack moves them instead of replacing them.
+   * Their own children follow through Pulumi's alias inheritance.
+   */
+  readonly aliasRootNames?: boolean;
+}
+
+/** Name and options of one top-level resource of the platform. */
+function placement(owner: PlatformOwner | undefined, name: string): [string, pulumi.ComponentResourceOptions | undefined] {
+  if (!owner) return [name, undefined];
+  return [childName(owner.name, name), { parent: owner.resource, aliases: owner.aliasRootNames ? [{ name, parent: pulumi.rootStackResource }] : undefined }];
 }
 
 export interface PlatformOutputs {
@@ -46,15 +66,22 @@ export function createPlatform(config: StackConfig, opts: PlatformOptions): Plat
   const agentBundle = opts.bundler.agent();
 
   const tags = { project: 'realtime-gateway', stack: config.stack };
-  const region = aws.getRegionOutput().region;
-  const identity = aws.getCallerIdentityOutput();
-  const partition = aws.getPartitionOutput().partition;
+  // Every top-level resource is one of this program's components: (name, args, opts).
+  const make = <A, R>(ctor: new (name: string, args: A, opts?: pulumi.ComponentResourceOptions) => R, name: string, args: A): R => {
+    const [n, o] = placement(opts.owner, name);
+    return new ctor(n, args, o);
+  };
+  // Invokes go through the owner's provider too (a component given `providers` for another region).
+  const invoke = opts.owner ? { parent: opts.owner.resource } : undefined;
+  const region = aws.getRegionOutput({}, invoke).region;
+  const identity = aws.getCallerIdentityOutput({}, invoke);
+  const partition = aws.getPartitionOutput({}, invoke).partition;
   const account = identity.accountId;
 
-  const tables = new Tables('tables', { prefix: config.prefix, dataProtection: config.dataProtection, tags });
+  const tables = make(Tables, 'tables', { prefix: config.prefix, dataProtection: config.dataProtection, tags });
   const tableNames = Object.fromEntries(TABLE_NAMES.map((t) => [t, tables.tables[t].name])) as Record<TableName, pulumi.Output<string>>;
-  const queues = new Queues('queues', { prefix: config.prefix, tags });
-  const secrets = new SecretStore('secrets', {
+  const queues = make(Queues, 'queues', { prefix: config.prefix, tags });
+  const secrets = make(SecretStore, 'secrets', {
     stack: config.stack,
     secretPrefix: config.secretPrefix,
     partition,
@@ -66,7 +93,7 @@ export function createPlatform(config: StackConfig, opts: PlatformOptions): Plat
     recoveryWindowInDays: config.stack === 'prod' ? 30 : 0,
     tags,
   });
-  const ws = new WebSocketApi('websocket', {
+  const ws = make(WebSocketApi, 'websocket', {
     prefix: config.prefix,
     stageName: config.websocket.stageName,
     logRetentionDays: config.logRetentionDays,
@@ -93,7 +120,7 @@ export function createPlatform(config: StackConfig, opts: PlatformOptions): Plat
   const fns: Record<string, LambdaFunction> = {};
   for (const spec of FUNCTIONS) {
     const size = lambdaSizing(config, spec.name);
-    fns[spec.name] = new LambdaFunction(childName('fn', spec.name), {
+    fns[spec.name] = make(LambdaFunction, childName('fn', spec.name), {
       spec,
       functionName: functionName(config.prefix, spec.name),
       bundle: bundles[spec.name]!,
@@ -121,11 +148,11 @@ export function createPlatform(config: StackConfig, opts: PlatformOptions): Plat
     }
   }
   new WebSocketStage(
-    childName('websocket', 'stage'),
+    childName(placement(opts.owner, 'websocket')[0], 'stage'),
     { api: ws, routes: wsRoutes, throttle: config.websocket.throttle, routeThrottles: config.websocket.routes, tags },
     { parent: ws },
   );
-  const http = new HttpApi('http', {
+  const http = make(HttpApi, 'http', {
     prefix: config.prefix,
     stack: config.stack,
     auth: config.httpAuth,
@@ -139,7 +166,7 @@ export function createPlatform(config: StackConfig, opts: PlatformOptions): Plat
   for (const f of streamFunctions) {
     const t = f.spec.trigger;
     if (t.kind !== 'stream') continue;
-    new FanoutMapping(childName('stream', f.spec.name), {
+    make(FanoutMapping, childName('stream', f.spec.name), {
       function: f.function,
       streamArn: tables.tables[t.table].streamArn,
       deadLetterQueueArn: queues.queues.fanoutDlq.arn,
@@ -148,7 +175,7 @@ export function createPlatform(config: StackConfig, opts: PlatformOptions): Plat
   }
 
   const namespace = metricsNamespace(config.stack);
-  const fleet = new AgentFleet('agents', {
+  const fleet = make(AgentFleet, 'agents', {
     prefix: config.prefix,
     settings: config.fleet,
     dataProtection: config.dataProtection,
@@ -177,10 +204,11 @@ export function createPlatform(config: StackConfig, opts: PlatformOptions): Plat
     tags,
   });
 
-  const monitoring = new Monitoring('monitoring', {
+  const monitoring = make(Monitoring, 'monitoring', {
     prefix: config.prefix,
     region,
     email: config.alarms.email,
+    topicArn: config.alarms.topicArn,
     iteratorAgeMs: config.alarms.iteratorAgeMs,
     functionNames: Object.fromEntries(Object.entries(fns).map(([n, f]) => [n, f.function.name])),
     fanoutFunction: streamFunctions[0]?.spec.name ?? 'fanout',
@@ -201,7 +229,7 @@ export function createPlatform(config: StackConfig, opts: PlatformOptions): Plat
     tableNames: tables.names,
     commandQueueUrl: queues.queues.commands.url,
     dashboardName: monitoring.dashboardName,
-    alarmTopicArn: monitoring.topic.arn,
+    alarmTopicArn: monitoring.topicArn,
     agentAutoScalingGroup: fleet.group.name,
     httpPublishInvokePolicyArn: http.invokePolicies.publish?.arn,
     httpControlInvokePolicyArn: http.invokePolicies.control?.arn,

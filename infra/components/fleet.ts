@@ -89,6 +89,11 @@ export class AgentFleet extends pulumi.ComponentResource {
       );
       this.vpcId = vpc.vpcId;
       this.subnetIds = vpc.privateSubnetIds;
+    } else if (s.vpc === 'existing') {
+      // The caller's VPC: its subnets are taken as private with a route out (NAT or endpoints),
+      // like the dedicated VPC's, so instances get no public address.
+      this.vpcId = pulumi.output(s.vpcId!);
+      this.subnetIds = pulumi.output(s.subnetIds!);
     } else {
       const vpc = new awsx.ec2.DefaultVpc(childName(name, 'vpc'), {}, { parent: this });
       this.vpcId = vpc.vpcId;
@@ -221,7 +226,7 @@ export class AgentFleet extends pulumi.ComponentResource {
         // forwarded request from elsewhere cannot.
         metadataOptions: { httpEndpoint: 'enabled', httpTokens: 'required', httpPutResponseHopLimit: 1, instanceMetadataTags: 'disabled' },
         blockDeviceMappings: [{ deviceName: '/dev/xvda', ebs: { encrypted: 'true', volumeType: 'gp3', volumeSize: 8, deleteOnTermination: 'true' } }],
-        networkInterfaces: [{ associatePublicIpAddress: dedicated ? 'false' : 'true', securityGroups: [this.securityGroup.id], deleteOnTermination: 'true' }],
+        networkInterfaces: [{ associatePublicIpAddress: s.vpc === 'default' ? 'true' : 'false', securityGroups: [this.securityGroup.id], deleteOnTermination: 'true' }],
         userData,
         updateDefaultVersion: true,
         tagSpecifications: [{ resourceType: 'instance', tags: { ...args.tags, Name: `${args.prefix}-agent` } }, { resourceType: 'volume', tags: { ...args.tags } }],

@@ -7,6 +7,8 @@ export interface MonitoringArgs {
   readonly prefix: string;
   readonly region: pulumi.Input<string>;
   readonly email?: string;
+  /** An existing SNS topic to notify; without one the component creates `<prefix>-alarms`. */
+  readonly topicArn?: pulumi.Input<string>;
   readonly iteratorAgeMs: number;
   /** Function name per lib/functions.ts name. */
   readonly functionNames: Readonly<Record<string, pulumi.Input<string>>>;
@@ -69,7 +71,9 @@ interface AlarmSpec {
  * only exist while something happens.
  */
 export class Monitoring extends pulumi.ComponentResource {
-  readonly topic: aws.sns.Topic;
+  /** The topic this component created; undefined when the caller brought its own (topicArn). */
+  readonly topic?: aws.sns.Topic;
+  readonly topicArn: pulumi.Output<string>;
   readonly alarms: Readonly<Record<string, aws.cloudwatch.MetricAlarm>>;
   readonly dashboard: aws.cloudwatch.Dashboard;
   readonly dashboardName: pulumi.Output<string>;
@@ -78,9 +82,12 @@ export class Monitoring extends pulumi.ComponentResource {
     super('realtime-gateway:infra:Monitoring', name, {}, opts);
     // No SSE on the topic: CloudWatch alarms cannot publish to a topic encrypted with the AWS
     // managed aws/sns key, and a customer key costs $1/month per stack for alarm text.
-    this.topic = new aws.sns.Topic(childName(name, 'alarms'), { name: `${args.prefix}-alarms`, tags: args.tags }, { parent: this });
+    if (args.topicArn === undefined) {
+      this.topic = new aws.sns.Topic(childName(name, 'alarms'), { name: `${args.prefix}-alarms`, tags: args.tags }, { parent: this });
+    }
+    this.topicArn = this.topic ? this.topic.arn : pulumi.output(args.topicArn!);
     if (args.email) {
-      new aws.sns.TopicSubscription(childName(name, 'email'), { topic: this.topic.arn, protocol: 'email', endpoint: args.email }, { parent: this });
+      new aws.sns.TopicSubscription(childName(name, 'email'), { topic: this.topicArn, protocol: 'email', endpoint: args.email }, { parent: this });
     }
     const fanout = args.functionNames[args.fanoutFunction];
     if (!fanout) throw new Error(`monitoring: no function named ${args.fanoutFunction}`);
@@ -144,8 +151,8 @@ export class Monitoring extends pulumi.ComponentResource {
           threshold: a.threshold,
           comparisonOperator: a.comparison ?? 'GreaterThanOrEqualToThreshold',
           treatMissingData: 'notBreaching',
-          alarmActions: [this.topic.arn],
-          okActions: [this.topic.arn],
+          alarmActions: [this.topicArn],
+          okActions: [this.topicArn],
           tags: args.tags,
         },
         { parent: this },
@@ -165,7 +172,7 @@ export class Monitoring extends pulumi.ComponentResource {
       { parent: this },
     );
     this.dashboardName = this.dashboard.dashboardName;
-    this.registerOutputs({ dashboardName: this.dashboardName, topicArn: this.topic.arn });
+    this.registerOutputs({ dashboardName: this.dashboardName, topicArn: this.topicArn });
   }
 }
 

@@ -1,6 +1,7 @@
 import { ConfigError } from '../errors';
 import { physicalTableName, TABLE_NAMES, type TableName } from '../schema';
 import { EnvReader } from './env';
+import { checkItemKeys, checkJwtKeySources } from './rules';
 
 export { EnvReader } from './env';
 export { ConfigError } from '../errors';
@@ -159,30 +160,17 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       publishClaim: claims.publish,
       sendToUserClaim: claims.sendToUser,
     };
-    if (!jwt.hs256Secret && !jwt.rs256PublicKey && !jwt.jwksUrl) {
-      throw new ConfigError(
-        ENV.jwtHs256Secret,
-        `AUTH_MODE=jwt needs one of ${ENV.jwtHs256Secret}, ${ENV.jwtRs256PublicKey} or ${ENV.jwtJwksUrl}`,
-      );
-    }
-    // One verification key source: with a shared secret and a public key both set, which one
-    // verifies is an accident of code order, and an operator rotating to RS256 would keep
-    // accepting tokens anyone holding the old secret can mint.
-    if (jwt.hs256Secret && (jwt.rs256PublicKey || jwt.jwksUrl)) {
-      const other = jwt.rs256PublicKey ? ENV.jwtRs256PublicKey : ENV.jwtJwksUrl;
-      throw new ConfigError(ENV.jwtHs256Secret, `is set together with ${other}; set exactly one of ${ENV.jwtHs256Secret} (HS256) or ${ENV.jwtRs256PublicKey} / ${ENV.jwtJwksUrl} (RS256)`);
-    }
-    if (jwt.hs256Secret && Buffer.byteLength(jwt.hs256Secret) < 32) {
-      throw new ConfigError(ENV.jwtHs256Secret, 'is shorter than 32 bytes; HS256 needs a key of at least 256 bits');
-    }
+    checkJwtKeySources(jwt, {
+      hs256Secret: ENV.jwtHs256Secret,
+      rs256PublicKey: ENV.jwtRs256PublicKey,
+      jwksUrl: ENV.jwtJwksUrl,
+      hs256SecretKey: ENV.jwtHs256Secret,
+      missing: `AUTH_MODE=jwt needs one of ${ENV.jwtHs256Secret}, ${ENV.jwtRs256PublicKey} or ${ENV.jwtJwksUrl}`,
+    });
   }
 
   const itemKeys = e.list(ENV.itemKeys);
-  for (const k of itemKeys) {
-    if (!/^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(k)) {
-      throw new ConfigError(ENV.itemKeys, `contains "${k}"; expected comma-separated identifiers`);
-    }
-  }
+  checkItemKeys(itemKeys, ENV.itemKeys, 'comma-separated identifiers');
 
   const secretsBackend = e.oneOf(ENV.secretsBackend, ['secretsmanager', 'local'] as const, stack === 'local' ? 'local' : 'secretsmanager');
   const localSecretsKey = e.optional(ENV.localSecretsKey);

@@ -136,3 +136,44 @@ describe('infra: stack configuration', () => {
     expect(FUNCTIONS.find((f) => f.name === 'fanout')!.trigger.kind).to.equal('stream');
   });
 });
+
+describe('infra: stack configuration as typed settings (the RealtimeGateway args)', () => {
+  it('reads typed values exactly as it reads the strings Pulumi hands over', () => {
+    const typed = parseStackConfig('dev', {
+      authMode: 'none',
+      httpAuth: 'iam',
+      itemKeys: ['vehicleId', 'batteryId'],
+      dataProtection: true,
+      logRetentionDays: 14,
+      fleet: { maxSize: 3, ssm: false },
+      websocket: { routes: { $connect: { burstLimit: 50 } } },
+    });
+    const strings = parseStackConfig('dev', {
+      authMode: 'none',
+      httpAuth: 'iam',
+      itemKeys: 'vehicleId,batteryId',
+      dataProtection: 'true',
+      logRetentionDays: '14',
+      fleet: '{"maxSize":"3","ssm":"false"}',
+      websocket: '{"routes":{"$connect":{"burstLimit":50}}}',
+    });
+    expect(typed).to.deep.equal(strings);
+    expect([typed.fleet.maxSize, typed.fleet.ssm, typed.dataProtection]).to.deep.equal([3, false, true]);
+  });
+
+  it('takes an existing VPC and an alarm topic from the stack file too', () => {
+    const c = parseStackConfig('dev', {
+      ...DEV,
+      fleet: JSON.stringify({ vpc: 'existing', vpcId: 'vpc-0abc123', subnetIds: ['subnet-0aaa111'] }),
+      alarms: JSON.stringify({ topicArn: 'arn:aws:sns:eu-west-1:123456789012:ops' }),
+    });
+    expect([c.fleet.vpc, c.fleet.vpcId, c.fleet.subnetIds, c.alarms.topicArn]).to.deep.equal(['existing', 'vpc-0abc123', ['subnet-0aaa111'], 'arn:aws:sns:eu-west-1:123456789012:ops']);
+    fails('dev', { ...DEV, fleet: JSON.stringify({ vpc: 'existing', vpcId: 'vpc-0abc123', subnetIds: ['sn-1'] }) }, 'realtime-gateway:fleet.subnetIds', /expected a non-empty list of subnet ids/);
+    fails('dev', { ...DEV, fleet: JSON.stringify({ vpc: 'existing', vpcId: 'vpc-0abc123', subnetIds: ['subnet-0aaa111'], natGateways: 'single' }) }, 'realtime-gateway:fleet.natGateways', /existing VPC brings its own routes/);
+  });
+
+  it('refuses a boolean that is neither true nor false', () => {
+    fails('dev', { ...DEV, fleet: '{"ssm":"yes"}' }, 'realtime-gateway:fleet.ssm', /is "yes"; expected true or false/);
+    fails('dev', { ...DEV, dataProtection: 'maybe' }, 'realtime-gateway:dataProtection', /is "maybe"; expected true or false/);
+  });
+});

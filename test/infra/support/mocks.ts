@@ -23,7 +23,15 @@ export interface Recorded {
   readonly raw: Record<string, any>;
   readonly state: Record<string, any>;
   /** Resource options as the engine received them. */
-  readonly options: { readonly retainOnDelete: boolean; readonly protect: boolean; readonly dependencies: readonly string[] };
+  readonly options: {
+    readonly retainOnDelete: boolean;
+    readonly protect: boolean;
+    readonly dependencies: readonly string[];
+    /** URN of the parent ('' for none: the engine then parents to the stack). */
+    readonly parent: string;
+    /** Aliases as the engine received them (alias specs, or URNs the SDK computed). */
+    readonly aliases: readonly unknown[];
+  };
 }
 
 const calls = (partition: string): Record<string, (inputs: any) => Record<string, unknown>> => ({
@@ -109,6 +117,8 @@ function computed(type: string, name: string, inputs: Record<string, any>, parti
 export interface MockRun {
   readonly resources: Recorded[];
   readonly calls: string[];
+  /** registerOutputs of component resources: URN → the output names registered. */
+  readonly registeredOutputs: Map<string, string[]>;
 }
 
 interface RegisterRequest {
@@ -117,6 +127,8 @@ interface RegisterRequest {
   getRetainondelete(): boolean;
   getProtect(): boolean;
   getDependenciesList(): string[];
+  getParent(): string;
+  getAliasesList(): { toObject(): unknown }[];
 }
 
 /**
@@ -125,7 +137,7 @@ interface RegisterRequest {
  * `aws-cn` to catch an ARN the program builds with a literal `arn:aws:`.
  */
 export async function installMocks(stack: string, opts: { partition?: string } = {}): Promise<MockRun> {
-  const run: MockRun = { resources: [], calls: [] };
+  const run: MockRun = { resources: [], calls: [], registeredOutputs: new Map() };
   const partition = opts.partition ?? 'aws';
   const CALLS = calls(partition);
   // Pulumi's mocks hand newResource the inputs only; resource options (retainOnDelete,
@@ -136,7 +148,7 @@ export async function installMocks(stack: string, opts: { partition?: string } =
       newResource(args) {
         const { id, state } = computed(args.type, args.name, args.inputs, partition);
         const full = { ...unwrapSecrets(args.inputs), ...state };
-        const o = options.get(`${args.type}::${args.name}`) ?? { retainOnDelete: false, protect: false, dependencies: [] };
+        const o = options.get(`${args.type}::${args.name}`) ?? { retainOnDelete: false, protect: false, dependencies: [], parent: '', aliases: [] };
         run.resources.push({ type: args.type, name: args.name, id, inputs: unwrapSecrets(args.inputs), raw: args.inputs, state: full, options: o });
         return { id, state: full };
       },
@@ -151,10 +163,24 @@ export async function installMocks(stack: string, opts: { partition?: string } =
     stack,
     false,
   );
-  const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: RegisterRequest, cb: unknown): unknown };
+  const monitor = pulumi.runtime.getMonitor() as unknown as {
+    registerResource(req: RegisterRequest, cb: unknown): unknown;
+    registerResourceOutputs(req: { getUrn(): string; getOutputs(): { toJavaScript(): Record<string, unknown> } | undefined }, cb: unknown): unknown;
+  };
+  const registerOutputs = monitor.registerResourceOutputs.bind(monitor);
+  monitor.registerResourceOutputs = (req, cb) => {
+    run.registeredOutputs.set(req.getUrn(), Object.keys(req.getOutputs()?.toJavaScript() ?? {}));
+    return registerOutputs(req, cb);
+  };
   const register = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req, cb) => {
-    options.set(`${req.getType()}::${req.getName()}`, { retainOnDelete: req.getRetainondelete(), protect: req.getProtect(), dependencies: req.getDependenciesList() });
+    options.set(`${req.getType()}::${req.getName()}`, {
+      retainOnDelete: req.getRetainondelete(),
+      protect: req.getProtect(),
+      dependencies: req.getDependenciesList(),
+      parent: req.getParent(),
+      aliases: req.getAliasesList().map((a) => a.toObject()),
+    });
     return register(req, cb);
   };
   return run;
