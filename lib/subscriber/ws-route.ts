@@ -1,4 +1,5 @@
 import type { Deps } from '../runtime';
+import { withRetries } from './deliver';
 import { SubscriberError } from './errors';
 import { errorFrame, FrameTooLargeError, pongFrame, unsubscribedFrame } from './frames';
 import { parseBody, parseClientFrame, type ClientFrame } from './protocol';
@@ -32,7 +33,10 @@ export function messageRoute(deps: Deps, services: SubscriberServices, route: Ro
     const connectionId = event.requestContext.connectionId;
     const requestedAt = event.requestContext.requestTimeEpoch ?? deps.clock();
     const send = async (frame: string) => {
-      const outcome = await services.replySender.send(connectionId, frame);
+      // Retried like a fan-out delivery (429/5xx with backoff, bounded in time): a replay of many
+      // events that gave up at the first failed frame would, at a few % of failed calls, almost
+      // never complete, and the client would re-subscribe over and over.
+      const outcome = await withRetries(() => services.replySender.send(connectionId, frame));
       // The client left mid-reply: nothing more to say; fan-out or $disconnect prunes the rows.
       if (outcome === 'gone') throw new ClientGone();
       // subscribe falls back to a truncated placeholder on this; anywhere else it is a topic-scoped error.

@@ -122,17 +122,15 @@ describe('client SDK under injected management API faults (local stack)', functi
     await faults('PUT', { rate: 0.2, statuses: [429, 500] });
 
     // Random server-side disconnects (as API Gateway's own deployments would), outside the fault
-    // rate, from the first publish until every subscriber is complete. They are also what recovers
-    // a topic whose resubscribe replies were all lost to the faults: this SDK version does not
-    // re-send such a subscribe, and on a topic gone quiet nothing else tells the client.
+    // rate, from the first publish until every subscriber is complete: each one makes its client
+    // reconnect and resume every topic with sinceSeq, under the same faults.
     let kills = 0;
     const kill = () => {
       const ids = stack.websocket.connectionIds();
       const id = ids[Math.floor(Math.random() * ids.length)];
       if (id) stack.websocket.disconnect(id).then(() => kills++, () => {});
     };
-    // One every 2 s while publishing; every 250 ms once publishing is over, so a topic stuck on a
-    // lost subscribe reply is found within seconds rather than after ~40 s (1 client in 20 every 2 s).
+    // One every 2 s while publishing, every 250 ms afterwards (the drain is the hard part).
     let killer = setInterval(kill, 2000);
     const total = (c: MultiSubscriber) => topics.reduce((n, t) => n + (c.applied.get(t)?.length ?? 0), 0);
     const t0 = Date.now();

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { connect, type RealtimeClient, type RealtimeError } from '../../../client';
 import { createLogger } from '../../../lib/log';
+import { DEFAULT_RETRY } from '../../../lib/subscriber/deliver';
 import { startTestStack, type LocalStack } from '../../support/stack';
 import { NodeWebSocket, publish, waitFor } from './helpers';
 import { ReplyFaultProxy } from './reply-fault-proxy';
@@ -50,7 +51,9 @@ describe('client SDK against the local stack: lost subscribe answers, messages t
     c.on('error', (e) => errors.push(e));
     c.subscribe(topic, (data, info) => snapshots.push({ data, seq: info.seq }));
     await waitFor(() => proxy.refused >= 1, 10_000, 'the first answer to be lost');
-    await new Promise((r) => setTimeout(r, 500));
+    // Past the handler's own retries of its reply (DEFAULT_RETRY.budgetMs): the answer is lost for
+    // good, and only a subscribe sent again by the SDK can bring the snapshot.
+    await new Promise((r) => setTimeout(r, DEFAULT_RETRY.budgetMs! + 500));
     expect(snapshots).to.deep.equal([]);
     proxy.refuse = () => false; // the fault clears; nothing is published
     await waitFor(() => snapshots.length === 1, 15_000, 'the snapshot after the fault cleared');
