@@ -208,7 +208,7 @@ describe('upstream agent against DynamoDB Local + SQS + real upstream servers', 
     const up = await upstream();
     // A generous ping timeout: a health check failing under load would redial (the upstream would
     // see that close, 1006, first), and this test is about stop(), not about health checks.
-    const a1 = await agent({ leaseMs: 20_000, renewMs: 2000, pingTimeoutMs: 2000 });
+    const a1 = await agent({ leaseMs: 20_000, renewMs: 2000, healthIntervalMs: 5000, pingTimeoutMs: 2000 });
     await call('POST /websocket', { ...headersFor(up, 'handover'), ...creds });
     await waitFor(async () => (await state(up, 'handover')).owner === a1.agentId, 5000, 'a1 to own it');
     // Owning the lease comes before the dial completes; a close frame needs an open socket.
