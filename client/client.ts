@@ -1,7 +1,9 @@
 import { backoffDelay, validateBackoff } from './backoff';
 import { Emitter } from './emitter';
 import { RealtimeError, RETRYABLE_CODES } from './errors';
-import { parseServerMessage, type ClientMessage, type ServerMessage } from './protocol';
+import type { ClientFrame as ClientMessage, ServerMessage } from '../lib/protocol/frames';
+import { API_GATEWAY_IDLE_TIMEOUT_MS, API_GATEWAY_MAX_CONNECTION_MS } from '../lib/protocol/limits';
+import { parseServerMessage } from '../lib/protocol/parse';
 import { systemTimers, type Timers } from './timers';
 import { TopicTracker, type Delivery } from './topic-tracker';
 import {
@@ -68,9 +70,8 @@ interface TopicEntry {
 }
 
 const MINUTE = 60_000;
-/** API Gateway WebSocket idle timeout (10 min) and maximum connection duration (2 h). */
-export const API_GATEWAY_IDLE_TIMEOUT_MS = 10 * MINUTE;
-export const API_GATEWAY_MAX_CONNECTION_MS = 120 * MINUTE;
+/** API Gateway WebSocket idle timeout (10 min) and maximum connection duration (2 h): part of the SDK's API. */
+export { API_GATEWAY_IDLE_TIMEOUT_MS, API_GATEWAY_MAX_CONNECTION_MS };
 
 const DEFAULTS = {
   tokenIn: 'protocol' as TokenTransport,

@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors';
+import { API_GATEWAY_MAX_CONNECTION_MS, API_GATEWAY_MESSAGE_BYTES } from '../protocol/limits';
 import { physicalTableName, TABLE_NAMES, type TableName } from '../schema';
 import { EnvReader } from './env';
 
@@ -114,8 +115,8 @@ export function tableEnvKey(table: TableName): string {
   return `TABLE_${table.toUpperCase()}`;
 }
 
-export const MAX_CONNECTION_SECONDS = 2 * 3600;
-export const API_GATEWAY_MESSAGE_LIMIT = 128 * 1024;
+export const MAX_CONNECTION_SECONDS = API_GATEWAY_MAX_CONNECTION_MS / 1000;
+export const API_GATEWAY_MESSAGE_LIMIT = API_GATEWAY_MESSAGE_BYTES;
 
 export interface LoadOptions {
   /**

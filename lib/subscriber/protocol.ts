@@ -1,18 +1,14 @@
 import { topicProblem } from '../topics';
 import { SubscriberError } from './errors';
-import { MAX_CLIENT_FRAME_BYTES } from './limits';
+import { ACTIONS, type ClientFrame } from '../protocol/frames';
+import { MAX_CLIENT_FRAME_BYTES } from '../protocol/limits';
 
 /**
- * Client → server frames. API Gateway picks the route from `$request.body.action`; each route
- * handler still validates the whole frame, because API Gateway only looks at `action`.
+ * Validation of client → server frames (their types are in `lib/protocol/frames.ts`). API Gateway
+ * picks the route from `$request.body.action`; each route handler still validates the whole
+ * frame, because API Gateway only looks at `action`.
  */
-
-export type ClientFrame =
-  | { readonly action: 'subscribe'; readonly topic: string; readonly sinceSeq?: number }
-  | { readonly action: 'unsubscribe'; readonly topic: string }
-  | { readonly action: 'ping' };
-
-export const ACTIONS = ['subscribe', 'unsubscribe', 'ping'] as const;
+export type { ClientFrame };
 
 /** JSON object of a frame; throws `frame_too_large`, `invalid_json` or `invalid_message`. */
 export function parseBody(body: string | undefined | null, isBase64Encoded = false): Record<string, unknown> {
