@@ -109,7 +109,7 @@ export const LIFECYCLE_HOOK_MAX_SECONDS = 7200;
 /** Node.js majors Amazon Linux 2023 packages as `nodejs{major}` (`/usr/bin/node-{major}`). */
 export const FLEET_NODE_MAJORS = [20, 22, 24] as const;
 
-const WS_ROUTES: readonly WebSocketRouteKey[] = ['$connect', '$disconnect', '$default', 'subscribe', 'unsubscribe', 'ping'];
+const WS_ROUTES: readonly WebSocketRouteKey[] = ['$connect', '$disconnect', '$default', 'subscribe', 'unsubscribe', 'ping', 'publish'];
 
 /** Keys this program reads; anything else under `realtime-gateway:` is a typo. */
 export const CONFIG_KEYS = [

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { startLocalStack } from './stack';
 import { createLogger } from '../lib/log';
 import { ConfigError } from '../lib/errors';
+import { ENV } from '../lib/config';
 import { JavaMissingError } from './dynamodb-local';
 import { handlerEnv } from './handler-env';
 import { ensureLocalCa, issueServerCert } from './apigw/tls';
@@ -19,11 +20,15 @@ import { reexecTrusting } from './tls-trust';
  *   npm start -- --ws-port 3001 --http-port 3000
  *   npm start -- --tls              wss:// and https:// management API, CA in .local/tls/ca
  *   npm start -- --env-file .env    handler settings (AUTH_MODE=jwt, JWT_*, ITEM_KEYS, …)
+ *   npm start -- --app-actions chat.ask,order.track
+ *                                   application actions clients may send; they land on the inbound
+ *                                   queue (inboundQueueUrl and sqsEndpoint in the endpoints file)
  */
 
 const HELP =
   'usage: npm start -- [--persist [--data-dir DIR]] [--demo] [--agent=false] [--ws-port N] [--http-port N] [--endpoints-file F]\n' +
-  '                    [--tls [--ca-dir DIR]] [--env-file FILE] [--dynamodb-endpoint URL]';
+  '                    [--tls [--ca-dir DIR]] [--env-file FILE] [--dynamodb-endpoint URL]\n' +
+  '                    [--app-actions a,b]';
 
 // This machine class runs Node 20; the SDK warns at every start that releases after January 2027
 // need Node 22 (deployed Lambdas run nodejs22.x). Said once in README instead of in every start.
@@ -43,6 +48,7 @@ async function main() {
       'ca-dir': { type: 'string', default: '.local/tls/ca' },
       'env-file': { type: 'string' },
       'dynamodb-endpoint': { type: 'string' },
+      'app-actions': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -56,6 +62,8 @@ async function main() {
   };
   // Read before anything starts, so a bad setting stops here with its name.
   const env = handlerEnv(process.env, values['env-file']);
+  // --app-actions wins over APP_ACTIONS from the shell or the env file; loadConfig validates the names.
+  if (values['app-actions'] !== undefined) env[ENV.appActions] = values['app-actions'];
   const ca = values.tls ? ensureLocalCa(values['ca-dir']!) : undefined;
   // Handlers and fan-out run in this process and must trust the CA: re-executed once with it.
   if (ca && reexecTrusting(ca.caFile, path.dirname(ca.caFile))) return;
@@ -90,6 +98,9 @@ async function main() {
     `  WebSocket API     ${stack.endpoints.websocketUrl}      (wscat -c "${stack.endpoints.websocketUrl}?userId=alice")`,
     `  HTTP API          ${stack.endpoints.httpUrl}         (POST /publish, /websocket, GET /websockets)`,
     `  Management API    ${stack.endpoints.managementUrl}/@connections/{id}`,
+    ...(stack.config.subscriber.appActions.length
+      ? [`  App actions       ${stack.config.subscriber.appActions.join(', ')} → ${stack.endpoints.inboundQueueUrl} (SQS at ${stack.endpoints.sqsEndpoint})`]
+      : []),
     ...(ca ? [`  CA certificate    ${ca.caFile}      (NODE_EXTRA_CA_CERTS / your client's trust store)`] : []),
     ...(Object.keys(env).length ? [`  Handler settings  ${Object.keys(env).sort().join(', ')}`] : []),
     ...(stack.endpoints.dashboardUrl ? [`  Dashboard         ${stack.endpoints.dashboardUrl}`] : []),

@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors';
+import { ACTIONS, APP_ACTION_PATTERN } from '../protocol/frames';
 import { API_GATEWAY_MAX_CONNECTION_MS, API_GATEWAY_MESSAGE_BYTES } from '../protocol/limits';
 import { physicalTableName, TABLE_NAMES, type TableName } from '../schema';
 import { EnvReader } from './env';
@@ -36,6 +37,8 @@ export interface ClaimNames {
   readonly topics: string;
   readonly publish: string;
   readonly sendToUser: string;
+  /** Claim holding the connection ids a caller may reply to (`POST /publish {"connectionId"}`): `*` or exact ids. */
+  readonly sendToConnection: string;
 }
 
 export interface AppConfig {
@@ -70,6 +73,12 @@ export interface AppConfig {
      * reference implementation).
      */
     readonly fanoutSender: 'lean' | 'sdk';
+    /** Application actions a client may send (`APP_ACTIONS=chat.ask,order.track`); each goes to the inbound queue. */
+    readonly appActions: readonly string[];
+    /** The inbound queue of application actions; required when `appActions` is not empty. */
+    readonly inboundQueueUrl?: string;
+    /** Token bucket of each connection for publishes and application actions. */
+    readonly socketRate: { readonly perSecond: number; readonly burst: number };
   };
   readonly upstream: {
     readonly secretsBackend: 'secretsmanager' | 'local';
@@ -103,6 +112,11 @@ export const ENV = {
   maxMessageBytes: 'MAX_MESSAGE_BYTES',
   fanoutConcurrency: 'FANOUT_CONCURRENCY',
   fanoutSender: 'FANOUT_SENDER',
+  appActions: 'APP_ACTIONS',
+  inboundQueueUrl: 'INBOUND_QUEUE_URL',
+  socketRatePerSecond: 'SOCKET_RATE_PER_SECOND',
+  socketRateBurst: 'SOCKET_RATE_BURST',
+  jwtSendToConnectionClaim: 'JWT_SEND_TO_CONNECTION_CLAIM',
   secretsBackend: 'SECRETS_BACKEND',
   localSecretsDir: 'LOCAL_SECRETS_DIR',
   localSecretsKey: 'LOCAL_SECRETS_KEY',
@@ -146,6 +160,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     topics: e.string(ENV.jwtTopicsClaim, 'topics'),
     publish: e.string(ENV.jwtPublishClaim, 'publish'),
     sendToUser: e.string(ENV.jwtSendToUserClaim, 'sendToUser'),
+    sendToConnection: e.string(ENV.jwtSendToConnectionClaim, 'sendToConnection'),
   };
   let jwt: JwtSettings | undefined;
   if (mode === 'jwt' && opts.auth !== false) {
@@ -185,6 +200,17 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     }
   }
 
+  const appActions = e.list(ENV.appActions);
+  for (const a of appActions) {
+    if (!APP_ACTION_PATTERN.test(a) || (ACTIONS as readonly string[]).includes(a)) {
+      throw new ConfigError(ENV.appActions, `contains "${a}"; expected comma-separated action names (a letter, then up to 63 of A-Z a-z 0-9 _ . : -), none of ${ACTIONS.join(', ')}`);
+    }
+  }
+  const inboundQueueUrl = e.optional(ENV.inboundQueueUrl) && e.url(ENV.inboundQueueUrl, ['https', 'http']);
+  if (appActions.length && !inboundQueueUrl) {
+    throw new ConfigError(ENV.inboundQueueUrl, `is required when ${ENV.appActions} lists actions: they are put on that queue`);
+  }
+
   const secretsBackend = e.oneOf(ENV.secretsBackend, ['secretsmanager', 'local'] as const, stack === 'local' ? 'local' : 'secretsmanager');
   const localSecretsKey = e.optional(ENV.localSecretsKey);
   if (secretsBackend === 'local') {
@@ -209,6 +235,14 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       maxMessageBytes: e.int(ENV.maxMessageBytes, { fallback: API_GATEWAY_MESSAGE_LIMIT, min: 1024, max: API_GATEWAY_MESSAGE_LIMIT }),
       fanoutConcurrency: e.int(ENV.fanoutConcurrency, { fallback: 64, min: 1, max: 1024 }),
       fanoutSender: e.oneOf(ENV.fanoutSender, ['lean', 'sdk'] as const, 'lean'),
+      appActions,
+      ...(inboundQueueUrl ? { inboundQueueUrl } : {}),
+      // 10 a second with bursts of 20: a person typing, or a bot answering, never waits; a loop
+      // flooding the topic is slowed at the gateway, before it costs a transaction per frame.
+      socketRate: {
+        perSecond: e.int(ENV.socketRatePerSecond, { fallback: 10, min: 1, max: 10_000 }),
+        burst: e.int(ENV.socketRateBurst, { fallback: 20, min: 1, max: 10_000 }),
+      },
     },
     upstream: {
       secretsBackend,

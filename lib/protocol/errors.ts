@@ -23,6 +23,7 @@ export const ERROR_CODES = [
   'write_conflict',
   'invalid_idempotency_key',
   'idempotency_key_reused',
+  'rate_limited',
   'internal_error',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -15,10 +15,23 @@
 export type ClientFrame =
   | { readonly action: 'subscribe'; readonly topic: string; readonly sinceSeq?: number }
   | { readonly action: 'unsubscribe'; readonly topic: string }
-  | { readonly action: 'ping' };
+  | { readonly action: 'ping' }
+  /** Publish from the socket: the same write as `POST /publish`; `id` makes it idempotent. */
+  | { readonly action: 'publish'; readonly topic: string; readonly data: unknown; readonly id?: string };
 
-/** The built-in actions; anything else is `unknown_action`. */
-export const ACTIONS = ['subscribe', 'unsubscribe', 'ping'] as const;
+/** An application action (one of the stack's `APP_ACTIONS`), put on the inbound queue. */
+export interface AppActionFrame {
+  readonly action: string;
+  readonly data: unknown;
+  readonly id?: string;
+}
+
+/** The built-in actions; any other action must be one of the stack's application actions. */
+export const ACTIONS = ['subscribe', 'unsubscribe', 'ping', 'publish'] as const;
+export type BuiltInAction = (typeof ACTIONS)[number];
+
+/** Application action names: `chat.ask`, `order_track`, … (never a built-in action). */
+export const APP_ACTION_PATTERN = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;
 
 // ---- server → client ----
 
@@ -72,6 +85,25 @@ export interface ErrorMessage {
   message: string;
   topic?: string;
   action?: string;
+  /** The `id` of the publish or application action this error answers. */
+  id?: string;
+  /** `rate_limited`: when the connection's bucket holds a token again. */
+  retryAfterMs?: number;
+}
+
+/** Answer to a socket publish: the seq it was written at (the first seq, for a repeated `id`). */
+export interface PublishedMessage {
+  type: 'published';
+  topic: string;
+  seq: number;
+  id?: string;
+}
+
+/** Answer to an application action: it is on the inbound queue. */
+export interface AcceptedMessage {
+  type: 'accepted';
+  action: string;
+  id?: string;
 }
 
 /**
@@ -84,7 +116,16 @@ export interface UserMessage {
   ts?: number;
 }
 
-export type ServerMessage = SnapshotMessage | EventMessage | SubscribedMessage | UnsubscribedMessage | PongMessage | ErrorMessage | UserMessage;
+export type ServerMessage =
+  | SnapshotMessage
+  | EventMessage
+  | SubscribedMessage
+  | UnsubscribedMessage
+  | PongMessage
+  | ErrorMessage
+  | UserMessage
+  | PublishedMessage
+  | AcceptedMessage;
 
 // ---- builders (server side) ----
 
@@ -161,7 +202,15 @@ export function messageFrame(data: unknown, ts: number): string {
   return '{"type":"message","data":' + jsonOrNull(data) + ',"ts":' + ts + '}';
 }
 
-export function errorFrame(code: string, message: string, extra?: { action?: string; topic?: string }): string {
+export function publishedFrame(topic: string, seq: number, id?: string): string {
+  return JSON.stringify({ type: 'published', topic, seq, ...(id !== undefined ? { id } : {}) });
+}
+
+export function acceptedFrame(action: string, id?: string): string {
+  return JSON.stringify({ type: 'accepted', action, ...(id !== undefined ? { id } : {}) });
+}
+
+export function errorFrame(code: string, message: string, extra?: { action?: string; topic?: string; id?: string; retryAfterMs?: number }): string {
   return JSON.stringify({ type: 'error', code, message, ...(extra ?? {}) });
 }
 

@@ -9,6 +9,8 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 const isSeq = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const optNum = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 
+const optId = (v: Record<string, unknown>): { id?: string } => (typeof v.id === 'string' ? { id: v.id } : {});
+
 /** `data`, or for a truncated placeholder (item over the 128 KB message limit) null and the flag. */
 function dataOf(v: Record<string, unknown>): { data: unknown; truncated?: true } {
   return v.truncated === true ? { data: null, truncated: true } : { data: v.data ?? null };
@@ -60,14 +62,24 @@ export function parseServerMessage(text: string): ServerMessage | undefined {
       return { type: 'pong', ts: optNum(v.ts) };
     case 'message':
       return { type: 'message', data: v.data ?? null, ts: optNum(v.ts) };
-    case 'error':
+    case 'published':
+      if (!topic || !isSeq(v.seq)) return undefined;
+      return { type: 'published', topic, seq: v.seq, ...optId(v) };
+    case 'accepted':
+      if (typeof v.action !== 'string') return undefined;
+      return { type: 'accepted', action: v.action, ...optId(v) };
+    case 'error': {
+      const retryAfterMs = optNum(v.retryAfterMs);
       return {
         type: 'error',
         code: typeof v.code === 'string' ? v.code : 'unknown_error',
         message: typeof v.message === 'string' ? v.message : '',
         ...(topic ? { topic } : {}),
         ...(typeof v.action === 'string' ? { action: v.action } : {}),
+        ...optId(v),
+        ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
       };
+    }
     default:
       return undefined;
   }

@@ -35,7 +35,19 @@ const SAMPLES: Record<string, { frame: string; parsed: Record<string, unknown> }
     { frame: frames.messageFrame({ hi: 1 }, 6), parsed: { type: 'message', data: { hi: 1 }, ts: 6 } },
     { frame: frames.messageFrame(undefined, 6), parsed: { type: 'message', data: null, ts: 6 } },
   ],
+  publishedFrame: [
+    { frame: frames.publishedFrame('chat:1', 3, 'm-1'), parsed: { type: 'published', topic: 'chat:1', seq: 3, id: 'm-1' } },
+    { frame: frames.publishedFrame('chat:1', 4), parsed: { type: 'published', topic: 'chat:1', seq: 4 } },
+  ],
+  acceptedFrame: [
+    { frame: frames.acceptedFrame('chat.ask', 'q1'), parsed: { type: 'accepted', action: 'chat.ask', id: 'q1' } },
+    { frame: frames.acceptedFrame('chat.ask'), parsed: { type: 'accepted', action: 'chat.ask' } },
+  ],
   errorFrame: [
+    {
+      frame: frames.errorFrame('rate_limited', 'slow down', { action: 'publish', topic: 'chat:1', id: 'm-2', retryAfterMs: 250 }),
+      parsed: { type: 'error', code: 'rate_limited', message: 'slow down', action: 'publish', topic: 'chat:1', id: 'm-2', retryAfterMs: 250 },
+    },
     { frame: frames.errorFrame('forbidden', 'no', { topic: 't', action: 'subscribe' }), parsed: { type: 'error', code: 'forbidden', message: 'no', topic: 't', action: 'subscribe' } },
     { frame: frames.errorFrame('invalid_json', 'bad'), parsed: { type: 'error', code: 'invalid_json', message: 'bad' } },
   ],
