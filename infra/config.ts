@@ -47,6 +47,8 @@ export interface StackConfig {
     readonly hs256Secret?: string;
   };
   readonly itemKeys: readonly string[];
+  /** Application actions clients may send (APP_ACTIONS; validated by loadConfig in the Lambda). */
+  readonly appActions: readonly string[];
   readonly upstreamAllowHosts: readonly string[];
   readonly secretPrefix: string;
   readonly connectionTtlSeconds?: number;
@@ -118,6 +120,7 @@ export const CONFIG_KEYS = [
   'jwt',
   'jwtHs256Secret',
   'itemKeys',
+  'appActions',
   'upstreamAllowHosts',
   'secretPrefix',
   'connectionTtlSeconds',
@@ -465,6 +468,7 @@ export function parseStackConfig(stackName: string, values: Readonly<Record<stri
     httpAuth,
     jwt,
     itemKeys,
+    appActions: list('appActions', top('appActions')),
     upstreamAllowHosts,
     secretPrefix,
     connectionTtlSeconds: optInt('connectionTtlSeconds', 60, 7200),

@@ -19,6 +19,7 @@ export const managementEndpoint = platform.managementEndpoint;
 export const httpApiUrl = platform.httpApiUrl;
 export const tableNames = platform.tableNames;
 export const commandQueueUrl = platform.commandQueueUrl;
+export const inboundQueueUrl = platform.inboundQueueUrl;
 export const dashboardName = platform.dashboardName;
 export const alarmTopicArn = platform.alarmTopicArn;
 export const agentAutoScalingGroup = platform.agentAutoScalingGroup;

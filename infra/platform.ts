@@ -26,6 +26,8 @@ export interface PlatformOutputs {
   readonly httpApiUrl: pulumi.Output<string>;
   readonly tableNames: pulumi.Output<Record<TableName, string>>;
   readonly commandQueueUrl: pulumi.Output<string>;
+  /** Application actions land here; the application's consumer reads it (ReceiveMessage, DeleteMessage). */
+  readonly inboundQueueUrl: pulumi.Output<string>;
   readonly dashboardName: pulumi.Output<string>;
   readonly alarmTopicArn: pulumi.Output<string>;
   readonly agentAutoScalingGroup: pulumi.Output<string>;
@@ -79,6 +81,7 @@ export function createPlatform(config: StackConfig, opts: PlatformOptions): Plat
     handlerEnvironment(config, {
       tables: tableNames,
       commandQueueUrl: queues.queues.commands.url,
+      inboundQueueUrl: queues.queues.inbound.url,
       managementEndpoint: ws.managementEndpoint,
       jwtHs256Secret: config.jwt.hs256Secret !== undefined ? pulumi.secret(config.jwt.hs256Secret) : undefined,
     }),
@@ -184,7 +187,7 @@ export function createPlatform(config: StackConfig, opts: PlatformOptions): Plat
     iteratorAgeMs: config.alarms.iteratorAgeMs,
     functionNames: Object.fromEntries(Object.entries(fns).map(([n, f]) => [n, f.function.name])),
     fanoutFunction: streamFunctions[0]?.spec.name ?? 'fanout',
-    deadLetterQueues: { commandsDlq: queues.queues.commandsDlq.name, fanoutDlq: queues.queues.fanoutDlq.name },
+    deadLetterQueues: { commandsDlq: queues.queues.commandsDlq.name, fanoutDlq: queues.queues.fanoutDlq.name, inboundDlq: queues.queues.inboundDlq.name },
     websocketApiId: ws.api.id,
     websocketStage: config.websocket.stageName,
     websocketAccessLogGroup: ws.accessLogs.name,
@@ -200,6 +203,7 @@ export function createPlatform(config: StackConfig, opts: PlatformOptions): Plat
     httpApiUrl: http.url,
     tableNames: tables.names,
     commandQueueUrl: queues.queues.commands.url,
+    inboundQueueUrl: queues.queues.inbound.url,
     dashboardName: monitoring.dashboardName,
     alarmTopicArn: monitoring.topic.arn,
     agentAutoScalingGroup: fleet.group.name,

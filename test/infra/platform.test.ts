@@ -277,9 +277,9 @@ for (const stack of ['dev', 'prod'] as const) {
     });
 
     describe('WebSocket API', () => {
-      const routeKeys: WebSocketRouteKey[] = ['$connect', '$disconnect', '$default', 'subscribe', 'unsubscribe', 'ping'];
+      const routeKeys: WebSocketRouteKey[] = ['$connect', '$disconnect', '$default', 'subscribe', 'unsubscribe', 'ping', 'publish'];
 
-      it('selects routes on $request.body.action and has the six routes, each on its function', () => {
+      it('selects routes on $request.body.action and has the seven routes, each on its function', () => {
         const api = one('aws:apigatewayv2/api:Api', (r) => r.inputs.protocolType === 'WEBSOCKET');
         expect(api.inputs.routeSelectionExpression).to.equal('$request.body.action');
         const routes = all('aws:apigatewayv2/route:Route').filter((r) => r.inputs.apiId === api.id);
