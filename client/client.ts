@@ -1,7 +1,11 @@
 import { backoffDelay, validateBackoff } from './backoff';
 import { Emitter } from './emitter';
 import { RealtimeError, RETRYABLE_CODES } from './errors';
-import { parseServerMessage, type ClientMessage, type ServerMessage } from './protocol';
+import type { ClientFrame as ClientMessage, ServerMessage } from '../lib/protocol/frames';
+import { API_GATEWAY_IDLE_TIMEOUT_MS, API_GATEWAY_MAX_CONNECTION_MS } from '../lib/protocol/limits';
+import { parseServerMessage } from '../lib/protocol/parse';
+import { MAX_IDEMPOTENCY_KEY_LENGTH } from '../lib/protocol/limits';
+import { RequestLedger } from './requests';
 import { systemTimers, type Timers } from './timers';
 import { TopicTracker, type Delivery } from './topic-tracker';
 import {
@@ -68,9 +72,8 @@ interface TopicEntry {
 }
 
 const MINUTE = 60_000;
-/** API Gateway WebSocket idle timeout (10 min) and maximum connection duration (2 h). */
-export const API_GATEWAY_IDLE_TIMEOUT_MS = 10 * MINUTE;
-export const API_GATEWAY_MAX_CONNECTION_MS = 120 * MINUTE;
+/** API Gateway WebSocket idle timeout (10 min) and maximum connection duration (2 h): part of the SDK's API. */
+export { API_GATEWAY_IDLE_TIMEOUT_MS, API_GATEWAY_MAX_CONNECTION_MS };
 
 const DEFAULTS = {
   tokenIn: 'protocol' as TokenTransport,
@@ -118,6 +121,8 @@ export class RealtimeClient extends Emitter<ClientEvents> {
   private nextConnId = 1;
   private readonly entries = new Map<string, TopicEntry>();
   private openWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private readonly requests = new RequestLedger();
+  private nextRequestId = 1;
 
   constructor(
     readonly url: string,
@@ -194,9 +199,48 @@ export class RealtimeClient extends Emitter<ClientEvents> {
     this.stopAwaiting(entry);
     this.entries.delete(topic);
     if (this.current?.opened) {
-      this.send(this.current, { action: 'unsubscribe', topic });
+      this.sendFrame(this.current, { action: 'unsubscribe', topic });
       this.confirm(this.current, topic);
     }
+  }
+
+  /**
+   * Publishes `data` on `topic` from the socket; resolves with the seq it was written at. Sent
+   * again with the same `id` on a new socket until answered, so it is applied once.
+   */
+  publish(topic: string, data: unknown, opts: { id?: string } = {}): Promise<{ seq: number }> {
+    return this.request({ action: 'publish', topic, data }, opts.id) as Promise<{ seq: number }>;
+  }
+
+  /**
+   * Sends an application action (one of the stack's APP_ACTIONS) to the application through the
+   * inbound queue; resolves once the gateway accepted it. The answer, if any, arrives as a
+   * `message` event (`POST /publish {"connectionId"}`).
+   */
+  send(action: string, data: unknown, opts: { id?: string } = {}): Promise<void> {
+    if (typeof action !== 'string' || action.length === 0 || ['subscribe', 'unsubscribe', 'ping', 'publish'].includes(action)) {
+      return Promise.reject(new RealtimeError('invalid_action', `send() takes an application action name, got ${JSON.stringify(action)}`));
+    }
+    return this.request({ action, data }, opts.id).then(() => undefined);
+  }
+
+  private request(frame: Record<string, unknown>, id: string | undefined): Promise<unknown> {
+    if (this.closed) return Promise.reject(new RealtimeError('closed', 'the client is closed'));
+    if (id !== undefined && (typeof id !== 'string' || id.length === 0 || id.length > MAX_IDEMPOTENCY_KEY_LENGTH)) {
+      return Promise.reject(new RealtimeError('invalid_idempotency_key', `id must be a string of 1-${MAX_IDEMPOTENCY_KEY_LENGTH} characters`));
+    }
+    // A generated id still makes the re-send after a reconnect idempotent.
+    const rid = id ?? `${this.o.timers.now().toString(36)}-${Math.floor(this.o.random() * 2 ** 40).toString(36)}-${this.nextRequestId++}`;
+    let text: string;
+    try {
+      text = JSON.stringify({ ...frame, id: rid });
+    } catch (err) {
+      return Promise.reject(new RealtimeError('invalid_data', `data cannot be sent as JSON: ${errText(err)}`));
+    }
+    return new Promise((resolve, reject) => {
+      this.requests.add({ id: rid, text, resolve, reject });
+      if (this.current?.opened) this.sendText(this.current, text);
+    });
   }
 
   /** Closes the client for good: no reconnect, no more callbacks. */
@@ -211,6 +255,7 @@ export class RealtimeClient extends Emitter<ClientEvents> {
       this.stopAwaiting(e);
     }
     this.setState('closed', { reason: 'client closed' });
+    this.requests.rejectAll(new RealtimeError('closed', 'the client was closed before the request was answered'));
     const waiters = this.openWaiters;
     this.openWaiters = [];
     for (const w of waiters) w.reject(new RealtimeError('closed', 'the client was closed before it opened'));
@@ -298,6 +343,7 @@ export class RealtimeClient extends Emitter<ClientEvents> {
       conn.overlapTimer = this.o.timers.setTimeout(() => this.finishRotation(conn), this.o.rotateOverlapMs);
     }
     for (const [topic, e] of this.entries) this.requestTopic(conn, topic, e);
+    for (const text of this.requests.frames()) this.sendText(conn, text);
     if (conn.unconfirmed?.size === 0) this.finishRotation(conn);
     this.setState('open');
     const waiters = this.openWaiters;
@@ -415,7 +461,7 @@ export class RealtimeClient extends Emitter<ClientEvents> {
     conn.pingTimer = this.o.timers.setTimeout(() => {
       if (conn.gone) return;
       conn.pingSentAt = this.o.timers.now();
-      this.send(conn, { action: 'ping' });
+      this.sendFrame(conn, { action: 'ping' });
       if (conn.pongTimer === undefined) {
         conn.pongTimer = this.o.timers.setTimeout(() => {
           conn.pongTimer = undefined;
@@ -476,7 +522,7 @@ export class RealtimeClient extends Emitter<ClientEvents> {
   private requestTopic(conn: Conn, topic: string, entry: TopicEntry, attempt = 0): void {
     this.stopAwaiting(entry);
     const since = entry.tracker.lastSeq;
-    this.send(conn, since === undefined ? { action: 'subscribe', topic } : { action: 'subscribe', topic, sinceSeq: since });
+    this.sendFrame(conn, since === undefined ? { action: 'subscribe', topic } : { action: 'subscribe', topic, sinceSeq: since });
     entry.awaiting = { conn, attempt };
     this.armAwaiting(topic, entry);
   }
@@ -536,8 +582,16 @@ export class RealtimeClient extends Emitter<ClientEvents> {
         this.emitSafely('message', [msg.data, info], (err) => this.handlerThrew(err));
         return;
       }
+      case 'published':
+        this.requests.settle(msg.id, { value: { seq: msg.seq } });
+        return;
+      case 'accepted':
+        this.requests.settle(msg.id, { value: undefined });
+        return;
       case 'error': {
-        const err = new RealtimeError(msg.code, msg.message, msg.topic);
+        const err = new RealtimeError(msg.code, msg.message, msg.topic, undefined, msg.retryAfterMs);
+        // The answer to a publish or an application action: it fails that call, not a subscription.
+        if (msg.action !== 'subscribe' && msg.action !== 'unsubscribe' && this.requests.settle(msg.id, { error: err })) return;
         const entry = msg.topic ? this.entries.get(msg.topic) : undefined;
         if (msg.code === 'not_connected') {
           // The server no longer knows this socket: nothing will reach it again. Replace it; the
@@ -594,10 +648,14 @@ export class RealtimeClient extends Emitter<ClientEvents> {
 
   // ---- helpers -------------------------------------------------------------------------------
 
-  private send(conn: Conn, msg: ClientMessage): void {
-    if (conn.gone || conn.ws.readyState !== OPEN) return; // the next open resubscribes
+  private sendFrame(conn: Conn, msg: ClientMessage): void {
+    this.sendText(conn, JSON.stringify(msg));
+  }
+
+  private sendText(conn: Conn, text: string): void {
+    if (conn.gone || conn.ws.readyState !== OPEN) return; // the next open resubscribes and re-sends
     try {
-      conn.ws.send(JSON.stringify(msg));
+      conn.ws.send(text);
     } catch (err) {
       this.report(new RealtimeError('send_failed', `send failed: ${errText(err)}`, undefined, { cause: err }));
     }

@@ -10,6 +10,8 @@
  * - `pong_timeout`: the server did not answer a ping in time; the socket is treated as dead.
  * - `protocol_error`: the server sent a frame the client cannot parse (its content is not quoted:
  *   it may be private).
+ * - `duplicate_id`: publish()/send() with the id of a request still waiting for its answer.
+ * - `invalid_action`: send() with a built-in action name or an empty one.
  * - `subscribe_retry`: a subscribe got no answer in time, or a retryable error; it is being re-sent.
  * - any code the server sends in `{"type":"error","code"}` (e.g. `forbidden`, `invalid_topic`).
  */
@@ -19,6 +21,8 @@ export class RealtimeError extends Error {
     message: string,
     readonly topic?: string,
     options?: { cause?: unknown },
+    /** `rate_limited`: when the server will accept the next publish or action. */
+    readonly retryAfterMs?: number,
   ) {
     super(message, options);
     this.name = 'RealtimeError';

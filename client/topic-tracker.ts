@@ -1,4 +1,4 @@
-import type { EventMessage, SnapshotMessage, SubscribedMessage } from './protocol';
+import type { EventMessage, SnapshotMessage, SubscribedMessage } from '../lib/protocol/frames';
 
 /**
  * Per-topic resume and dedupe state: the part of the client that turns the server's

@@ -63,7 +63,10 @@ export interface ClientEvents {
   snapshot: (data: unknown, info: SnapshotInfo) => void;
   event: (data: unknown, info: EventInfo) => void;
   error: (err: RealtimeError) => void;
-  /** A message sent to this connection's user (`POST /publish {"userId"}`): not tied to a topic, no seq. */
+  /**
+   * A message for this connection (`POST /publish {"userId"}` to its user, or `{"connectionId"}`
+   * to this socket, e.g. an application's reply to `send()`): not tied to a topic, no seq.
+   */
   message: (data: unknown, info: MessageInfo) => void;
   /** Round trip of the last ping, in ms. */
   pong: (rttMs: number) => void;

@@ -8,10 +8,11 @@ import {
   parsePublishBody,
   publishToTopic,
 } from '../lib/subscriber/publish';
+import { sendToConnection } from '../lib/subscriber/send-to-connection';
 import { sendToUser } from '../lib/subscriber/send-to-user';
 import { fanoutSender, subscriberServices, type SenderKind } from '../lib/subscriber/services';
 
-/** POST /publish: write a topic update (seq + history) or send to every connection of a user. */
+/** POST /publish: write a topic update (seq + history), send to every connection of a user, or reply to one connection. */
 
 interface HttpEvent {
   readonly body?: string | null;
@@ -38,13 +39,13 @@ function idempotencyScope(claims: Record<string, unknown> | undefined): string {
 export const createHandler = (deps: Deps, opts: { sender?: SenderKind } = {}) => {
   const services = subscriberServices(deps);
   let sender: ReturnType<typeof fanoutSender> | undefined;
-  const { publish: publishClaim, sendToUser: sendToUserClaim } = deps.config.auth.claims;
+  const { publish: publishClaim, sendToUser: sendToUserClaim, sendToConnection: sendToConnectionClaim } = deps.config.auth.claims;
   return async (event: HttpEvent) => {
     try {
       const idempotencyKey = event.headers?.['idempotency-key'];
       const req = parsePublishBody(event.body, Boolean(event.isBase64Encoded), deps.clock(), idempotencyKey !== undefined ? { idempotencyKey } : {});
       const claims = event.requestContext?.authorizer?.jwt?.claims;
-      authorize(req, claims, publishClaim, sendToUserClaim);
+      authorize(req, claims, publishClaim, sendToUserClaim, sendToConnectionClaim);
       assertDeliverable(req, deps.config.subscriber.maxMessageBytes);
       if (req.kind === 'topic') {
         const r = await publishToTopic(req, services.items, { store: services.idempotency, scope: idempotencyScope(claims) });
@@ -52,6 +53,10 @@ export const createHandler = (deps: Deps, opts: { sender?: SenderKind } = {}) =>
         return json(r.status, r.body, r.replayed ? { 'idempotent-replayed': 'true' } : {});
       }
       sender ??= fanoutSender(deps, opts.sender ?? deps.config.subscriber.fanoutSender);
+      if (req.kind === 'connection') {
+        const r = await sendToConnection(req.connectionId, messageFrame(req.data, deps.clock()), { sender, removeConnections: services.removeConnections });
+        return json(200, { connectionId: req.connectionId, reached: r.reached });
+      }
       const r = await sendToUser(req.userId, messageFrame(req.data, deps.clock()), {
         connections: services.connections,
         sender,

@@ -1,5 +1,5 @@
 import type { Input } from '@pulumi/pulumi';
-import { checkItemKeys, checkJwtKeySources } from '../lib/config/rules';
+import { checkAppActions, checkItemKeys, checkJwtKeySources } from '../lib/config/rules';
 import { ConfigError } from '../lib/errors';
 import { FUNCTIONS, type WebSocketRouteKey } from '../lib/functions';
 
@@ -45,6 +45,8 @@ export interface StackConfig {
     readonly hs256Secret?: string;
   };
   readonly itemKeys: readonly string[];
+  /** Application actions clients may send (APP_ACTIONS; validated by loadConfig in the Lambda). */
+  readonly appActions: readonly string[];
   readonly upstreamAllowHosts: readonly string[];
   readonly secretPrefix: string;
   readonly connectionTtlSeconds?: number;
@@ -144,6 +146,8 @@ export interface StackSettings {
   readonly jwtHs256Secret?: string;
   /** A list, or a comma-separated string. */
   readonly itemKeys?: readonly string[] | string;
+  /** Application actions clients may send (to the inbound queue). A list, or a comma-separated string. */
+  readonly appActions?: readonly string[] | string;
   readonly upstreamAllowHosts?: readonly string[] | string;
   readonly secretPrefix?: string;
   readonly connectionTtlSeconds?: number;
@@ -188,7 +192,7 @@ type Section<K extends keyof StackSettings> = NonNullable<StackSettings[K]>;
 const JWT_KEYS = keysOf<Section<'jwt'>>({ issuer: true, audience: true, jwksUrl: true, rs256PublicKey: true, topicsClaim: true, publishClaim: true, sendToUserClaim: true });
 const SIZING_KEYS = keysOf<SizingSettings>({ memoryMb: true, timeoutSeconds: true });
 const THROTTLE_KEYS = keysOf<ThrottleSettings>({ burstLimit: true, rateLimit: true });
-const WS_ROUTES = keysOf<Record<WebSocketRouteKey, unknown>>({ $connect: true, $disconnect: true, $default: true, subscribe: true, unsubscribe: true, ping: true });
+const WS_ROUTES = keysOf<Record<WebSocketRouteKey, unknown>>({ $connect: true, $disconnect: true, $default: true, subscribe: true, unsubscribe: true, ping: true, publish: true });
 
 /** Keys this program reads; anything else under `realtime-gateway:` is a typo. */
 export const CONFIG_KEYS = keysOf<StackSettings>({
@@ -197,6 +201,7 @@ export const CONFIG_KEYS = keysOf<StackSettings>({
   jwt: true,
   jwtHs256Secret: true,
   itemKeys: true,
+  appActions: true,
   upstreamAllowHosts: true,
   secretPrefix: true,
   connectionTtlSeconds: true,
@@ -427,7 +432,7 @@ function readAccess(stack: StackName, top: Reader): Pick<StackConfig, 'authMode'
   return { authMode, httpAuth, jwt };
 }
 
-function readSubscribers(stack: StackName, top: Reader): Pick<StackConfig, 'itemKeys' | 'upstreamAllowHosts' | 'secretPrefix' | 'connectionTtlSeconds' | 'historyTtlSeconds' | 'fanoutConcurrency'> {
+function readSubscribers(stack: StackName, top: Reader): Pick<StackConfig, 'itemKeys' | 'appActions' | 'upstreamAllowHosts' | 'secretPrefix' | 'connectionTtlSeconds' | 'historyTtlSeconds' | 'fanoutConcurrency'> {
   const itemKeys = top.list('itemKeys');
   // The same rule loadConfig applies to ITEM_KEYS, checked here so the preview fails, not the Lambda.
   checkItemKeys(itemKeys, key('itemKeys'), 'identifiers');
@@ -435,8 +440,11 @@ function readSubscribers(stack: StackName, top: Reader): Pick<StackConfig, 'item
   if (!/^[A-Za-z0-9/_+=.@-]{1,400}$/.test(secretPrefix) || !secretPrefix.endsWith('/')) {
     throw new ConfigError(key('secretPrefix'), `is "${secretPrefix}"; expected Secrets Manager name characters ending in "/"`);
   }
+  const appActions = top.list('appActions');
+  checkAppActions(appActions, key('appActions'), 'action names');
   return {
     itemKeys,
+    appActions,
     upstreamAllowHosts: top.list('upstreamAllowHosts'),
     secretPrefix,
     connectionTtlSeconds: top.optionalInt('connectionTtlSeconds', 60, 7200),

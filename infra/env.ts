@@ -15,6 +15,8 @@ export interface EnvValues<T> {
   readonly tables: Readonly<Record<TableName, T>>;
   readonly commandQueueUrl: T;
   readonly managementEndpoint: T;
+  /** The inbound queue of application actions (Lambdas only; the agent sends none). */
+  readonly inboundQueueUrl?: T;
   /** Already wrapped as a secret by the caller. */
   readonly jwtHs256Secret?: T;
 }
@@ -29,6 +31,11 @@ export function handlerEnvironment<T>(c: StackConfig, v: EnvValues<T>): Record<s
     [ENV.secretPrefix]: c.secretPrefix,
   };
   for (const t of TABLE_NAMES) env[tableEnvKey(t)] = v.tables[t];
+  // Both or neither: loadConfig refuses actions without the queue they are put on.
+  if (v.inboundQueueUrl !== undefined) {
+    env[ENV.inboundQueueUrl] = v.inboundQueueUrl;
+    if (c.appActions.length) env[ENV.appActions] = c.appActions.join(',');
+  }
   if (c.itemKeys.length) env[ENV.itemKeys] = c.itemKeys.join(',');
   if (c.upstreamAllowHosts.length) env[ENV.upstreamAllowHosts] = c.upstreamAllowHosts.join(',');
   if (c.connectionTtlSeconds !== undefined) env[ENV.connectionTtlSeconds] = String(c.connectionTtlSeconds);

@@ -17,6 +17,7 @@ export const managementEndpoint = gateway.managementEndpoint;
 export const httpApiUrl = gateway.httpApiUrl;
 export const tableNames = gateway.tableNames;
 export const commandQueueUrl = gateway.commandQueueUrl;
+export const inboundQueueUrl = gateway.inboundQueueUrl;
 export const dashboardName = gateway.dashboardName;
 export const alarmTopicArn = gateway.alarmTopicArn;
 export const agentAutoScalingGroup = gateway.agentAutoScalingGroup;

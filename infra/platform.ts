@@ -46,6 +46,8 @@ export interface PlatformOutputs {
   readonly httpApiUrl: pulumi.Output<string>;
   readonly tableNames: pulumi.Output<Record<TableName, string>>;
   readonly commandQueueUrl: pulumi.Output<string>;
+  /** Application actions land here; the application's consumer reads it (ReceiveMessage, DeleteMessage). */
+  readonly inboundQueueUrl: pulumi.Output<string>;
   readonly dashboardName: pulumi.Output<string>;
   readonly alarmTopicArn: pulumi.Output<string>;
   readonly agentAutoScalingGroup: pulumi.Output<string>;
@@ -106,6 +108,7 @@ export function createPlatform(config: StackConfig, opts: PlatformOptions): Plat
     handlerEnvironment(config, {
       tables: tableNames,
       commandQueueUrl: queues.queues.commands.url,
+      inboundQueueUrl: queues.queues.inbound.url,
       managementEndpoint: ws.managementEndpoint,
       jwtHs256Secret: config.jwt.hs256Secret !== undefined ? pulumi.secret(config.jwt.hs256Secret) : undefined,
     }),
@@ -212,7 +215,7 @@ export function createPlatform(config: StackConfig, opts: PlatformOptions): Plat
     iteratorAgeMs: config.alarms.iteratorAgeMs,
     functionNames: Object.fromEntries(Object.entries(fns).map(([n, f]) => [n, f.function.name])),
     fanoutFunction: streamFunctions[0]?.spec.name ?? 'fanout',
-    deadLetterQueues: { commandsDlq: queues.queues.commandsDlq.name, fanoutDlq: queues.queues.fanoutDlq.name },
+    deadLetterQueues: { commandsDlq: queues.queues.commandsDlq.name, fanoutDlq: queues.queues.fanoutDlq.name, inboundDlq: queues.queues.inboundDlq.name },
     websocketApiId: ws.api.id,
     websocketStage: config.websocket.stageName,
     websocketAccessLogGroup: ws.accessLogs.name,
@@ -228,6 +231,7 @@ export function createPlatform(config: StackConfig, opts: PlatformOptions): Plat
     httpApiUrl: http.url,
     tableNames: tables.names,
     commandQueueUrl: queues.queues.commands.url,
+    inboundQueueUrl: queues.queues.inbound.url,
     dashboardName: monitoring.dashboardName,
     alarmTopicArn: monitoring.topicArn,
     agentAutoScalingGroup: fleet.group.name,

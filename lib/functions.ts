@@ -9,7 +9,7 @@ type IndexName = (typeof INDEX)[keyof typeof INDEX];
  * routes, HTTP routes and stream poller from it. Adding a handler means adding it here.
  */
 
-export type WebSocketRouteKey = '$connect' | '$disconnect' | '$default' | 'subscribe' | 'unsubscribe' | 'ping';
+export type WebSocketRouteKey = '$connect' | '$disconnect' | '$default' | 'subscribe' | 'unsubscribe' | 'ping' | 'publish';
 
 export type Trigger =
   | { readonly kind: 'websocket'; readonly route: WebSocketRouteKey }
@@ -117,9 +117,26 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
   },
   {
     name: 'default',
-    description: '$default route: unknown actions and malformed frames get a coded error.',
+    description: '$default route: application actions go to the inbound queue; unknown actions and malformed frames get a coded error.',
     trigger: { kind: 'websocket', route: '$default' },
-    tables: {},
+    // Application actions: the connection row (identity, claims, token bucket: GetItem, then a
+    // conditional UpdateItem of the bucket) and SendMessage to the inbound queue.
+    tables: { connections: ['GetItem', 'UpdateItem'] },
+    manageConnections: ['POST'],
+    queues: { inbound: ['SendMessage'] },
+  },
+  {
+    name: 'socket-publish',
+    description: 'publish route: publish from the socket (the POST /publish transaction), rate-limited per connection.',
+    trigger: { kind: 'websocket', route: 'publish' },
+    // The connection row (rights, token bucket), then publishToTopic as POST /publish does it:
+    // UpdateItem on items, PutItem on history, conditional PutItem on idempotency, GetItem on a repeat.
+    tables: {
+      connections: ['GetItem', 'UpdateItem'],
+      items: ['GetItem', 'UpdateItem'],
+      history: ['PutItem'],
+      idempotency: ['GetItem', 'PutItem'],
+    },
     manageConnections: ['POST'],
     queues: {},
   },

@@ -150,7 +150,7 @@ export interface QueueSpec {
   readonly deadLetter?: { readonly queue: QueueName; readonly maxReceiveCount: number };
 }
 
-export type QueueName = 'commands' | 'commandsDlq' | 'fanoutDlq';
+export type QueueName = 'commands' | 'commandsDlq' | 'fanoutDlq' | 'inbound' | 'inboundDlq';
 
 export const QUEUES: Readonly<Record<QueueName, QueueSpec>> = {
   commandsDlq: {
@@ -175,10 +175,27 @@ export const QUEUES: Readonly<Record<QueueName, QueueSpec>> = {
     messageRetentionSeconds: 14 * 24 * 3600,
     receiveWaitTimeSeconds: 0,
   },
+  inboundDlq: {
+    logicalName: 'inboundDlq',
+    description: 'Application actions the application failed to consume maxReceiveCount times.',
+    visibilityTimeoutSeconds: 30,
+    messageRetentionSeconds: 14 * 24 * 3600,
+    receiveWaitTimeSeconds: 0,
+  },
+  inbound: {
+    logicalName: 'inbound',
+    description: 'Application actions from clients ({action,data,id,connectionId,userId,claims,receivedAt}), consumed by the application.',
+    // The application's consumer (a Lambda SQS trigger needs at least its own timeout; 6x is AWS's advice).
+    visibilityTimeoutSeconds: 180,
+    // Nobody waits for an answer to an action older than a day; the DLQ keeps failures 14 days.
+    messageRetentionSeconds: 24 * 3600,
+    receiveWaitTimeSeconds: 20,
+    deadLetter: { queue: 'inboundDlq', maxReceiveCount: 5 },
+  },
 };
 
 /** Creation order: a dead-letter queue must exist before the queue that redrives to it. */
-export const QUEUE_NAMES: QueueName[] = ['commandsDlq', 'fanoutDlq', 'commands'];
+export const QUEUE_NAMES: QueueName[] = ['commandsDlq', 'fanoutDlq', 'inboundDlq', 'commands', 'inbound'];
 
 export function physicalQueueName(prefix: string, queue: QueueName): string {
   return `${prefix}-${queue}`;

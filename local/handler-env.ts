@@ -16,6 +16,7 @@ const STACK_OWNED: ReadonlySet<string> = new Set([
   ENV.region,
   ENV.tablePrefix,
   ENV.commandQueueUrl,
+  ENV.inboundQueueUrl,
   ENV.managementEndpoint,
   ENV.secretsBackend,
   ENV.localSecretsDir,

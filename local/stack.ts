@@ -68,7 +68,16 @@ export interface LocalStackOptions {
 }
 
 export interface LocalStack {
-  readonly endpoints: { websocketUrl: string; httpUrl: string; managementUrl: string; dashboardUrl?: string };
+  readonly endpoints: {
+    websocketUrl: string;
+    httpUrl: string;
+    managementUrl: string;
+    dashboardUrl?: string;
+    /** Application actions land here; consume it with any SQS client at `sqsEndpoint`. */
+    inboundQueueUrl: string;
+    /** The local SQS endpoint (the IAM gateway when IAM is on: sign as a principal, e.g. AKIDLOCALADMIN). */
+    sqsEndpoint: string;
+  };
   readonly env: Record<string, string>;
   readonly config: AppConfig;
   readonly deps: Deps;
@@ -217,6 +226,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       [ENV.region]: LOCAL_REGION,
       [ENV.tablePrefix]: prefix,
       [ENV.commandQueueUrl]: queueUrls.commands,
+      [ENV.inboundQueueUrl]: queueUrls.inbound,
       [ENV.managementEndpoint]: websocket.managementUrl,
       [ENV.authMode]: 'none',
       [ENV.itemKeys]: 'vehicleId,batteryId',
@@ -301,6 +311,8 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
         httpUrl: http.url,
         managementUrl: websocket.managementUrl,
         dashboardUrl: `${http.url}${DASHBOARD_PATH}`,
+        inboundQueueUrl: queueUrls.inbound,
+        sqsEndpoint: dataEndpoint(sqs.endpoint),
       },
       env,
       config,

@@ -22,12 +22,15 @@ import { FaultSpecError, parseFaultsFlag } from './apigw/faults';
  *   npm start -- --tls              wss:// and https:// management API, CA in .local/tls/ca
  *   npm start -- --env-file .env    handler settings (AUTH_MODE=jwt, JWT_*, ITEM_KEYS, …)
  *   npm start -- --faults rate=0.2,statuses=429|500,latencyMs=20|40   management API faults (docs/apigw-emulator.md)
+ *   npm start -- --app-actions chat.ask,order.track
+ *                                   application actions clients may send; they land on the inbound
+ *                                   queue (inboundQueueUrl and sqsEndpoint in the endpoints file)
  */
 
 const HELP =
   'usage: npm start -- [--persist [--data-dir DIR]] [--demo] [--agent=false] [--ws-port N] [--http-port N] [--endpoints-file F]\n' +
   '                    [--tls [--ca-dir DIR]] [--env-file FILE] [--dynamodb-endpoint URL]\n' +
-  '                    [--faults rate=R,statuses=S|S,latencyMs=MIN|MAX]';
+  '                    [--faults rate=R,statuses=S|S,latencyMs=MIN|MAX] [--app-actions a,b]';
 
 // This machine class runs Node 20; the SDK warns at every start that releases after January 2027
 // need Node 22 (deployed Lambdas run nodejs22.x). Said once in README instead of in every start.
@@ -48,6 +51,7 @@ async function main() {
       'env-file': { type: 'string' },
       'dynamodb-endpoint': { type: 'string' },
       faults: { type: 'string' },
+      'app-actions': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -61,6 +65,8 @@ async function main() {
   };
   // Read before anything starts, so a bad setting stops here with its name.
   const env = handlerEnv(process.env, values['env-file']);
+  // --app-actions wins over APP_ACTIONS from the shell or the env file; loadConfig validates the names.
+  if (values['app-actions'] !== undefined) env[ENV.appActions] = values['app-actions'];
   const ca = values.tls ? ensureLocalCa(values['ca-dir']!) : undefined;
   // Handlers and fan-out run in this process and must trust the CA: re-executed once with it.
   if (ca && reexecTrusting(ca.caFile, path.dirname(ca.caFile))) return;
@@ -96,6 +102,9 @@ async function main() {
     `  WebSocket API     ${stack.endpoints.websocketUrl}      (wscat -c "${stack.endpoints.websocketUrl}?userId=alice")`,
     `  HTTP API          ${stack.endpoints.httpUrl}         (POST /publish, /websocket, GET /websockets)`,
     `  Management API    ${stack.endpoints.managementUrl}/@connections/{id}`,
+    ...(stack.config.subscriber.appActions.length
+      ? [`  App actions       ${stack.config.subscriber.appActions.join(', ')} → ${stack.endpoints.inboundQueueUrl} (SQS at ${stack.endpoints.sqsEndpoint})`]
+      : []),
     ...(ca ? [`  CA certificate    ${ca.caFile}      (NODE_EXTRA_CA_CERTS / your client's trust store)`] : []),
     ...(Object.keys(env).length ? [`  Handler settings  ${Object.keys(env).sort().join(', ')}`] : []),
     ...(values.faults ? [`  Injected faults   ${values.faults}   (change: PUT/DELETE ${stack.endpoints.managementUrl}/_emulator/faults)`] : []),

@@ -1,7 +1,8 @@
 import { ConfigError } from '../errors';
+import { API_GATEWAY_MAX_CONNECTION_MS, API_GATEWAY_MESSAGE_BYTES } from '../protocol/limits';
 import { physicalTableName, TABLE_NAMES, type TableName } from '../schema';
 import { EnvReader } from './env';
-import { checkItemKeys, checkJwtKeySources } from './rules';
+import { checkAppActions, checkItemKeys, checkJwtKeySources } from './rules';
 
 export { EnvReader } from './env';
 export { ConfigError } from '../errors';
@@ -36,6 +37,8 @@ export interface ClaimNames {
   readonly topics: string;
   readonly publish: string;
   readonly sendToUser: string;
+  /** Claim holding the connection ids a caller may reply to (`POST /publish {"connectionId"}`): `*` or exact ids. */
+  readonly sendToConnection: string;
 }
 
 export interface AppConfig {
@@ -70,6 +73,12 @@ export interface AppConfig {
      * reference implementation).
      */
     readonly fanoutSender: 'lean' | 'sdk';
+    /** Application actions a client may send (`APP_ACTIONS=chat.ask,order.track`); each goes to the inbound queue. */
+    readonly appActions: readonly string[];
+    /** The inbound queue of application actions; required when `appActions` is not empty. */
+    readonly inboundQueueUrl?: string;
+    /** Token bucket of each connection for publishes and application actions. */
+    readonly socketRate: { readonly perSecond: number; readonly burst: number };
   };
   readonly upstream: {
     readonly secretsBackend: 'secretsmanager' | 'local';
@@ -103,6 +112,11 @@ export const ENV = {
   maxMessageBytes: 'MAX_MESSAGE_BYTES',
   fanoutConcurrency: 'FANOUT_CONCURRENCY',
   fanoutSender: 'FANOUT_SENDER',
+  appActions: 'APP_ACTIONS',
+  inboundQueueUrl: 'INBOUND_QUEUE_URL',
+  socketRatePerSecond: 'SOCKET_RATE_PER_SECOND',
+  socketRateBurst: 'SOCKET_RATE_BURST',
+  jwtSendToConnectionClaim: 'JWT_SEND_TO_CONNECTION_CLAIM',
   secretsBackend: 'SECRETS_BACKEND',
   localSecretsDir: 'LOCAL_SECRETS_DIR',
   localSecretsKey: 'LOCAL_SECRETS_KEY',
@@ -115,8 +129,8 @@ export function tableEnvKey(table: TableName): string {
   return `TABLE_${table.toUpperCase()}`;
 }
 
-export const MAX_CONNECTION_SECONDS = 2 * 3600;
-export const API_GATEWAY_MESSAGE_LIMIT = 128 * 1024;
+export const MAX_CONNECTION_SECONDS = API_GATEWAY_MAX_CONNECTION_MS / 1000;
+export const API_GATEWAY_MESSAGE_LIMIT = API_GATEWAY_MESSAGE_BYTES;
 
 export interface LoadOptions {
   /**
@@ -146,6 +160,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     topics: e.string(ENV.jwtTopicsClaim, 'topics'),
     publish: e.string(ENV.jwtPublishClaim, 'publish'),
     sendToUser: e.string(ENV.jwtSendToUserClaim, 'sendToUser'),
+    sendToConnection: e.string(ENV.jwtSendToConnectionClaim, 'sendToConnection'),
   };
   let jwt: JwtSettings | undefined;
   if (mode === 'jwt' && opts.auth !== false) {
@@ -172,6 +187,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   const itemKeys = e.list(ENV.itemKeys);
   checkItemKeys(itemKeys, ENV.itemKeys, 'comma-separated identifiers');
 
+  const appActions = e.list(ENV.appActions);
+  checkAppActions(appActions, ENV.appActions, 'comma-separated action names');
+  const inboundQueueUrl = e.optional(ENV.inboundQueueUrl) && e.url(ENV.inboundQueueUrl, ['https', 'http']);
+  if (appActions.length && !inboundQueueUrl) {
+    throw new ConfigError(ENV.inboundQueueUrl, `is required when ${ENV.appActions} lists actions: they are put on that queue`);
+  }
+
   const secretsBackend = e.oneOf(ENV.secretsBackend, ['secretsmanager', 'local'] as const, stack === 'local' ? 'local' : 'secretsmanager');
   const localSecretsKey = e.optional(ENV.localSecretsKey);
   if (secretsBackend === 'local') {
@@ -196,6 +218,14 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       maxMessageBytes: e.int(ENV.maxMessageBytes, { fallback: API_GATEWAY_MESSAGE_LIMIT, min: 1024, max: API_GATEWAY_MESSAGE_LIMIT }),
       fanoutConcurrency: e.int(ENV.fanoutConcurrency, { fallback: 64, min: 1, max: 1024 }),
       fanoutSender: e.oneOf(ENV.fanoutSender, ['lean', 'sdk'] as const, 'lean'),
+      appActions,
+      ...(inboundQueueUrl ? { inboundQueueUrl } : {}),
+      // 10 a second with bursts of 20: a person typing, or a bot answering, never waits; a loop
+      // flooding the topic is slowed at the gateway, before it costs a transaction per frame.
+      socketRate: {
+        perSecond: e.int(ENV.socketRatePerSecond, { fallback: 10, min: 1, max: 10_000 }),
+        burst: e.int(ENV.socketRateBurst, { fallback: 20, min: 1, max: 10_000 }),
+      },
     },
     upstream: {
       secretsBackend,

@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors';
+import { ACTIONS, APP_ACTION_PATTERN } from '../protocol/frames';
 
 /**
  * Rules the handlers' environment (lib/config) and the Pulumi stack config (infra/config) both
@@ -16,6 +17,15 @@ export const HS256_MIN_BYTES = 32;
 export function checkItemKeys(keys: readonly string[], errorKey: string, expected: string): void {
   for (const k of keys) {
     if (!ITEM_KEY_PATTERN.test(k)) throw new ConfigError(errorKey, `contains "${k}"; expected ${expected}`);
+  }
+}
+
+/** Application action names: routed on `$default`, so never one of the protocol's own actions. */
+export function checkAppActions(actions: readonly string[], errorKey: string, expected: string): void {
+  for (const a of actions) {
+    if (!APP_ACTION_PATTERN.test(a) || (ACTIONS as readonly string[]).includes(a)) {
+      throw new ConfigError(errorKey, `contains "${a}"; expected ${expected} (a letter, then up to 63 of A-Z a-z 0-9 _ . : -), none of ${ACTIONS.join(', ')}`);
+    }
   }
 }
 

@@ -23,6 +23,8 @@ export interface Principal {
   readonly publishTopics: readonly string[];
   /** Subprotocol to echo in the $connect response. */
   readonly protocol?: string;
+  /** The verified token's claims (jwt mode): the application receives them with each application action. */
+  readonly claims?: Readonly<Record<string, unknown>>;
 }
 
 export interface Authenticator {
@@ -111,6 +113,7 @@ function jwtAuthenticator(s: JwtSettings): Authenticator {
       allowedTopics: patternsClaim(payload[s.topicsClaim]),
       publishTopics: patternsClaim(payload[s.publishClaim]),
       protocol,
+      claims: { ...payload },
     };
   };
 

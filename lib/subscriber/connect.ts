@@ -60,6 +60,8 @@ export async function connect(req: ConnectRequest, deps: ConnectDeps): Promise<C
     connectionId: req.connectionId,
     userId: principal.userId,
     allowedTopics: principal.allowedTopics,
+    publishTopics: principal.publishTopics,
+    ...(principal.claims ? { claims: principal.claims } : {}),
     topics,
     connectedAt: req.connectedAt,
   });

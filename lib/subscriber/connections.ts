@@ -11,6 +11,7 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { INDEX } from '../schema';
 import { SubscriberError } from './errors';
 import { MAX_TOPICS_PER_CONNECTION } from './limits';
+import { takeToken, type BucketRate, type TokenBucket } from './rate-limit';
 
 /**
  * The connections table: one row per live socket.
@@ -25,6 +26,12 @@ export interface ConnectionRow {
   readonly connectionId: string;
   readonly userId: string;
   readonly allowedTopics: readonly string[];
+  /** Topic patterns this connection may publish to from the socket (none on rows written before publishing existed). */
+  readonly publishTopics?: readonly string[];
+  /** The verified token's claims (jwt mode), handed to the application with each application action. */
+  readonly claims?: Readonly<Record<string, unknown>>;
+  /** The connection's token bucket for publishes and application actions (rate-limit.ts). */
+  readonly bucket?: TokenBucket;
   readonly topics: readonly string[];
   /** Epoch ms, API Gateway's `requestContext.connectedAt`. */
   readonly connectedAt: number;
@@ -57,7 +64,7 @@ export class ConnectionStore {
     return Math.floor(connectedAt / 1000) + this.opts.maxLifetimeSeconds;
   }
 
-  async put(row: Omit<ConnectionRow, 'expiresAt' | 'lastSeen'>): Promise<ConnectionRow> {
+  async put(row: Omit<ConnectionRow, 'expiresAt' | 'lastSeen' | 'bucket'>): Promise<ConnectionRow> {
     const now = this.opts.clock();
     const full: ConnectionRow = { ...row, lastSeen: now, expiresAt: this.expiresAt(row.connectedAt, now) };
     await this.doc.send(
@@ -68,6 +75,7 @@ export class ConnectionStore {
           // A string set cannot be empty in DynamoDB, and ADD/DELETE on a set are atomic.
           topics: full.topics.length ? new Set(full.topics) : undefined,
           allowedTopics: [...full.allowedTopics],
+          publishTopics: full.publishTopics ? [...full.publishTopics] : undefined,
         },
       }),
     );
@@ -148,6 +156,46 @@ export class ConnectionStore {
     }
   }
 
+  /**
+   * Takes one token from the connection's bucket, or says how long until one is there. The bucket
+   * lives on the connection row because a connection's frames are spread over any number of
+   * Lambda environments; the write is conditional on the state it was computed from, so two
+   * concurrent frames cannot spend the same token (the loser recomputes from the winner's state).
+   */
+  async takeToken(row: ConnectionRow, rate: BucketRate): Promise<{ ok: true } | { ok: false; retryAfterMs: number }> {
+    let current = row;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const now = this.opts.clock();
+      const r = takeToken(current.bucket, now, rate);
+      if (!r.ok) return { ok: false, retryAfterMs: r.retryAfterMs };
+      try {
+        await this.doc.send(
+          new UpdateCommand({
+            TableName: this.opts.table,
+            Key: { connectionId: row.connectionId },
+            UpdateExpression: 'SET #b = :b',
+            ConditionExpression: current.bucket
+              ? 'attribute_exists(connectionId) AND #b.#at = :at AND #b.#tokens = :tokens'
+              : 'attribute_exists(connectionId) AND attribute_not_exists(#b)',
+            ExpressionAttributeNames: { '#b': 'bucket', ...(current.bucket ? { '#at': 'at', '#tokens': 'tokens' } : {}) },
+            ExpressionAttributeValues: {
+              ':b': r.bucket,
+              ...(current.bucket ? { ':at': current.bucket.at, ':tokens': current.bucket.tokens } : {}),
+            },
+          }),
+        );
+        return { ok: true };
+      } catch (err) {
+        if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
+        const fresh = await this.get(row.connectionId);
+        if (!fresh) throw notConnected();
+        current = fresh;
+      }
+    }
+    // Five frames of this connection won the race in a row: it is sending faster than it may.
+    return { ok: false, retryAfterMs: Math.ceil(1000 / rate.perSecond) };
+  }
+
   /** Ping: refresh lastSeen and push expiresAt forward (never past the 2 h cap). */
   async touch(connectionId: string): Promise<ConnectionRow> {
     const row = await this.get(connectionId);
@@ -222,6 +270,9 @@ function toRow(it: Record<string, unknown>): ConnectionRow {
     connectionId: String(it.connectionId),
     userId: String(it.userId),
     allowedTopics: Array.isArray(it.allowedTopics) ? (it.allowedTopics as string[]) : [],
+    ...(Array.isArray(it.publishTopics) ? { publishTopics: it.publishTopics as string[] } : {}),
+    ...(it.claims && typeof it.claims === 'object' ? { claims: it.claims as Record<string, unknown> } : {}),
+    ...(it.bucket && typeof it.bucket === 'object' ? { bucket: { tokens: Number((it.bucket as TokenBucket).tokens), at: Number((it.bucket as TokenBucket).at) } } : {}),
     topics,
     connectedAt: Number(it.connectedAt),
     lastSeen: Number(it.lastSeen),

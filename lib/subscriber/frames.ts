@@ -1,47 +1,23 @@
+import { eventFrame, eventPrefix, messageFrame, type EventFields } from '../protocol/frames';
 import { WORST_CASE_NUMBER } from './limits';
 
 /**
- * Server → client frames (JSON text). Built by string concatenation rather than JSON.stringify of
- * a fresh object because fan-out frames one record for every subscriber: the part that does not
- * vary (`{"type":"event",…,"latencyMs":`) is serialised once per record and only the latency is
- * appended per delivery.
+ * Server-side sizing of the frames built by the shared protocol module (`lib/protocol/frames.ts`,
+ * re-exported here): byte counts use Buffer, which the browser-safe module must not import.
  */
-
-export interface EventFields {
-  readonly topic: string;
-  readonly seq: number;
-  readonly data: unknown;
-  readonly ts: number;
-}
-
-/**
- * Placeholders for items too large to deliver. API Gateway refuses a message over 128 KB (413),
- * but an item can hold up to 400 KB (a direct table write). Dropping that seq would leave every
- * subscriber with a gap it can never fill (the replay of that seq is just as large), so the seq
- * is delivered without its data: `"data":null,"truncated":true`. Seqs stay contiguous and the
- * client learns that it has to fetch that state some other way.
- */
-export interface FrameExtra {
-  readonly replay?: boolean;
-  readonly truncated?: boolean;
-}
-
-/** The constant part of an event frame; `finish(prefix, latencyMs)` completes it. */
-export function eventPrefix(e: EventFields, extra?: FrameExtra): string {
-  return (
-    '{"type":"event","topic":' +
-    JSON.stringify(e.topic) +
-    ',"seq":' +
-    e.seq +
-    ',"data":' +
-    (extra?.truncated ? 'null' : jsonOrNull(e.data)) +
-    ',"ts":' +
-    e.ts +
-    (extra?.truncated ? ',"truncated":true' : '') +
-    (extra?.replay ? ',"replay":true' : '') +
-    ',"latencyMs":'
-  );
-}
+export {
+  eventFrame,
+  eventPrefix,
+  finishEvent,
+  messageFrame,
+  snapshotFrame,
+  subscribedFrame,
+  unsubscribedFrame,
+  pongFrame,
+  errorFrame,
+  type EventFields,
+  type FrameExtra,
+} from '../protocol/frames';
 
 /** What `finishEvent` appends at most: the widest latency and the closing brace. */
 const EVENT_TAIL_BYTES = String(WORST_CASE_NUMBER).length + 1;
@@ -66,14 +42,6 @@ export class FrameTooLargeError extends Error {
   }
 }
 
-export function finishEvent(prefix: string, latencyMs: number): string {
-  return prefix + Math.max(0, Math.round(latencyMs)) + '}';
-}
-
-export function eventFrame(e: EventFields, latencyMs: number, extra?: FrameExtra): string {
-  return finishEvent(eventPrefix(e, extra), latencyMs);
-}
-
 /**
  * Bytes of the largest event frame `data` on `topic` can ever produce (seq, ts and latencyMs at
  * their widest). Publish refuses data above the limit up front, so a payload is never accepted
@@ -84,43 +52,6 @@ export function worstCaseEventBytes(topic: string, data: unknown): number {
   return Buffer.byteLength(f, 'utf8');
 }
 
-export function snapshotFrame(s: { topic: string; seq: number; data: unknown; ts?: number; reset?: boolean; truncated?: boolean }): string {
-  return JSON.stringify({
-    type: 'snapshot',
-    topic: s.topic,
-    seq: s.seq,
-    data: s.truncated ? null : (s.data ?? null),
-    ...(s.ts !== undefined ? { ts: s.ts } : {}),
-    ...(s.truncated ? { truncated: true } : {}),
-    ...(s.reset ? { reset: true } : {}),
-  });
-}
-
-export function subscribedFrame(topic: string, seq: number, replayed: number): string {
-  return JSON.stringify({ type: 'subscribed', topic, seq, replayed });
-}
-
-export function unsubscribedFrame(topic: string): string {
-  return JSON.stringify({ type: 'unsubscribed', topic });
-}
-
-export function pongFrame(ts: number): string {
-  return JSON.stringify({ type: 'pong', ts });
-}
-
-/** Send-to-user payload (seed 001): not tied to a topic, so it has no seq. */
-export function messageFrame(data: unknown, ts: number): string {
-  return '{"type":"message","data":' + jsonOrNull(data) + ',"ts":' + ts + '}';
-}
-
 export function messageWorstCaseBytes(data: unknown): number {
   return Buffer.byteLength(messageFrame(data, WORST_CASE_NUMBER), 'utf8');
-}
-
-export function errorFrame(code: string, message: string, extra?: { action?: string; topic?: string }): string {
-  return JSON.stringify({ type: 'error', code, message, ...(extra ?? {}) });
-}
-
-function jsonOrNull(v: unknown): string {
-  return v === undefined ? 'null' : JSON.stringify(v);
 }

@@ -1,9 +1,9 @@
 /**
- * Protocol limits, in one place so the docs, the validators and the tests agree.
+ * Server-side protocol limits, in one place so the docs, the validators and the tests agree. The
+ * wire limits a client also needs (frame sizes, id length, API Gateway's) are in
+ * `lib/protocol/limits.ts`.
  */
-
-/** Client frames are small control messages; anything bigger is refused before parsing. */
-export const MAX_CLIENT_FRAME_BYTES = 4096;
+export { MAX_CLIENT_FRAME_BYTES, MAX_IDEMPOTENCY_KEY_LENGTH } from '../protocol/limits';
 
 /** Topics one connection may hold; bounds the connection row (DynamoDB items stop at 400 KB) and $disconnect's cleanup. */
 export const MAX_TOPICS_PER_CONNECTION = 100;
@@ -23,6 +23,3 @@ export const WORST_CASE_NUMBER = Number.MAX_SAFE_INTEGER;
  * still retrying after a day has lost more than one response.
  */
 export const IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600;
-
-/** Longest idempotency key (`Idempotency-Key` header or `"id"`); a UUID is 36. */
-export const MAX_IDEMPOTENCY_KEY_LENGTH = 64;

@@ -16,12 +16,15 @@ import { MAX_IDEMPOTENCY_KEY_LENGTH } from './limits';
  *                              (`"id"` or the `Idempotency-Key` header) a retry within the window
  *                              answers the same 202 {"topic","seq"} and writes nothing.
  *   {"userId","data"}        → sent now to every live connection of the user; 200 {"userId","connections","reached"}.
+ *   {"connectionId","data"}  → sent now to that one connection (a reply to an application action);
+ *                              200 {"connectionId","reached"}; a gone connection is reached:false and pruned.
  *
  * Data whose framed event could exceed the WebSocket message limit (128 KB in API Gateway) is
  * refused with 413 here: accepted data must be deliverable. In AWS the route is protected by
  * the HTTP API's authoriser; when it is a JWT authoriser, its claims arrive in
  * `requestContext.authorizer.jwt.claims`: the publish claim must allow the topic, and send-to-
- * user needs the separate send-to-user claim to allow the user id. Without claims (IAM
+ * user needs the separate send-to-user claim to allow the user id, a reply to a connection the
+ * send-to-connection claim (`*` or exact ids). Without claims (IAM
  * authoriser, local stack) the caller is trusted.
  */
 
@@ -33,9 +36,20 @@ import { MAX_IDEMPOTENCY_KEY_LENGTH } from './limits';
  */
 export const DEFAULT_SEND_TO_USER_CLAIM = 'sendToUser';
 
+/**
+ * Default name of the claim allowing replies to connections: the application backend's token
+ * holds `"sendToConnection": ["*"]`, so a publisher that may only write topics cannot message
+ * arbitrary sockets.
+ */
+export const DEFAULT_SEND_TO_CONNECTION_CLAIM = 'sendToConnection';
+
 export type PublishRequest =
   | { readonly kind: 'topic'; readonly topic: string; readonly data: unknown; readonly ts?: number; readonly id?: string }
-  | { readonly kind: 'user'; readonly userId: string; readonly data: unknown };
+  | { readonly kind: 'user'; readonly userId: string; readonly data: unknown }
+  | { readonly kind: 'connection'; readonly connectionId: string; readonly data: unknown };
+
+/** API Gateway connection ids are short base64 strings (`L0SM9cOFvHcCIhw=`); the emulator's are alike. */
+const CONNECTION_ID = /^[A-Za-z0-9+/=_-]{1,128}$/;
 
 export interface HttpResult {
   readonly status: number;
@@ -88,9 +102,16 @@ export function parsePublishBody(
   const problem = dataProblem(o.data);
   if (problem) throw new SubscriberError('invalid_data', `"data" cannot be stored as sent: ${problem}`);
   const id = idempotencyKeyOf(o.id, opts.idempotencyKey);
-  const hasTopic = o.topic !== undefined;
+  const targets = [o.topic, o.userId, o.connectionId].filter((t) => t !== undefined).length;
+  if (targets !== 1) throw new SubscriberError('invalid_target', 'give exactly one of "topic", "userId" or "connectionId"');
   const hasUser = o.userId !== undefined;
-  if (hasTopic === hasUser) throw new SubscriberError('invalid_target', 'give exactly one of "topic" or "userId"');
+  if (o.connectionId !== undefined) {
+    if (typeof o.connectionId !== 'string' || !CONNECTION_ID.test(o.connectionId)) {
+      throw new SubscriberError('invalid_target', '"connectionId" must be a connection id (1-128 characters of A-Z a-z 0-9 + / = _ -)');
+    }
+    if (id !== undefined) throw new SubscriberError('invalid_idempotency_key', 'idempotency keys apply to topic publishes; a reply to a connection cannot be deduplicated');
+    return { kind: 'connection', connectionId: o.connectionId, data: o.data };
+  }
   if (hasUser) {
     const p = userIdProblem(o.userId);
     if (p) throw new SubscriberError('invalid_target', `"userId" ${p}`);
@@ -124,8 +145,17 @@ export function authorize(
   claims: Record<string, unknown> | undefined,
   publishClaim: string,
   sendToUserClaim: string = DEFAULT_SEND_TO_USER_CLAIM,
+  sendToConnectionClaim: string = DEFAULT_SEND_TO_CONNECTION_CLAIM,
 ): void {
   if (!claims) return;
+  if (req.kind === 'connection') {
+    // Exact ids or `*`: connection ids are random, so a prefix pattern would grant nothing useful.
+    const allowed = patternsClaim(claims[sendToConnectionClaim]);
+    if (!allowed.includes('*') && !allowed.includes(req.connectionId)) {
+      throw new AuthError('forbidden', `the token's "${sendToConnectionClaim}" claim does not allow replying to connection "${req.connectionId}"`);
+    }
+    return;
+  }
   if (req.kind === 'topic') {
     if (!topicAllowed(patternsClaim(claims[publishClaim]), req.topic)) {
       throw new AuthError('forbidden', `the token's "${publishClaim}" claim does not allow topic "${req.topic}"`);

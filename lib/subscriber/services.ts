@@ -2,6 +2,7 @@ import { MAX_CONNECTION_SECONDS } from '../config';
 import type { Deps } from '../runtime';
 import { IdempotencyStore } from '../stores/idempotency';
 import { ItemStore } from '../stores/items';
+import { sqsInboundQueue, type InboundQueue } from './app-action';
 import { createAuthenticator, type Authenticator } from './auth';
 import { removeConnections } from './cleanup';
 import { ConnectionStore } from './connections';
@@ -23,6 +24,8 @@ export interface SubscriberServices {
   /** Replies to the connection that sent a frame: the SDK client with its own retries. */
   readonly replySender: Sender;
   auth(): Authenticator;
+  /** The inbound queue of application actions, when the stack has any (config `appActions`). */
+  readonly inbound?: InboundQueue;
   /** Deletes connections and all their subscription rows. */
   removeConnections(ids: readonly string[]): Promise<number>;
 }
@@ -48,6 +51,7 @@ export function subscriberServices(deps: Deps): SubscriberServices {
     idempotency: new IdempotencyStore(clients.doc, { table: config.tables.idempotency, windowSeconds: IDEMPOTENCY_WINDOW_SECONDS, clock }),
     replySender: new SdkSender(clients.management(config.managementEndpoint)),
     auth: () => (auth ??= createAuthenticator(config)),
+    ...(config.subscriber.inboundQueueUrl ? { inbound: sqsInboundQueue(clients.sqs, config.subscriber.inboundQueueUrl) } : {}),
     removeConnections: (ids) =>
       removeConnections(clients.doc, { connections: config.tables.connections }, subscriptions, ids),
   };

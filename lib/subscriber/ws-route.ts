@@ -1,14 +1,19 @@
 import type { Deps } from '../runtime';
 import { withRetries } from './deliver';
 import { SubscriberError } from './errors';
+import { acceptedFrame, publishedFrame } from '../protocol/frames';
+import { acceptAppAction } from './app-action';
 import { errorFrame, FrameTooLargeError, pongFrame, unsubscribedFrame } from './frames';
-import { parseBody, parseClientFrame, type ClientFrame } from './protocol';
+import { parseClientFrame, parseFrameBody, type ParsedFrame } from './protocol';
 import type { SubscriberServices } from './services';
+import { RateLimitedError } from './socket-gate';
+import { publishFromSocket } from './socket-publish';
 import { subscribe } from './subscribe';
 import { unsubscribe } from './unsubscribe';
 
 /**
- * The shared body of the message routes (subscribe, unsubscribe, ping, $default). API Gateway
+ * The shared body of the message routes (subscribe, unsubscribe, ping, publish, $default). Application
+ * actions (config `appActions`) arrive on `$default` and are dispatched here (docs/decisions.md). API Gateway
  * selects the route from `action` only; the handler validates the whole frame and answers over
  * the management API (`PostToConnection`, awaited in order, so a snapshot and the replies of
  * one frame arrive in sequence). Client errors become `{"type":"error","code",…}` frames and
@@ -26,7 +31,7 @@ export interface WebsocketMessageEvent {
   };
 }
 
-export type RouteName = 'subscribe' | 'unsubscribe' | 'ping' | '$default';
+export type RouteName = 'subscribe' | 'unsubscribe' | 'ping' | 'publish' | '$default';
 
 export function messageRoute(deps: Deps, services: SubscriberServices, route: RouteName) {
   return async (event: WebsocketMessageEvent): Promise<{ statusCode: number }> => {
@@ -43,11 +48,19 @@ export function messageRoute(deps: Deps, services: SubscriberServices, route: Ro
       if (outcome === 'too_large') throw new FrameTooLargeError(connectionId);
       if (outcome !== 'ok') throw new Error(`reply to ${connectionId} failed: ${outcome}`);
     };
-    let frame: ClientFrame | undefined;
+    let frame: ParsedFrame | undefined;
     let raw: Record<string, unknown> | undefined;
+    const { appActions, socketRate: rate } = deps.config.subscriber;
     try {
-      raw = parseBody(event.body, event.isBase64Encoded);
-      frame = parseClientFrame(raw);
+      raw = parseFrameBody(event.body, Boolean(event.isBase64Encoded), appActions);
+      frame = parseClientFrame(raw, appActions);
+      if ('app' in frame) {
+        if (route !== '$default') throw new SubscriberError('invalid_message', `the ${route} route received action "${frame.action}"`);
+        if (!services.inbound) throw new Error('application actions are configured without an inbound queue');
+        await acceptAppAction(connectionId, frame, requestedAt, { connections: services.connections, rate, inbound: services.inbound });
+        await send(acceptedFrame(frame.action, frame.id));
+        return { statusCode: 200 };
+      }
       if (route === '$default') {
         // API Gateway sends a known action here only if its route is not deployed.
         throw new SubscriberError('unknown_action', `action "${frame.action}" is not routed on this stage`);
@@ -72,6 +85,15 @@ export function messageRoute(deps: Deps, services: SubscriberServices, route: Ro
           await send(pongFrame(deps.clock()));
           break;
         }
+        case 'publish': {
+          const { seq } = await publishFromSocket(connectionId, frame, {
+            ...services,
+            rate,
+            maxMessageBytes: deps.config.subscriber.maxMessageBytes,
+          });
+          await send(publishedFrame(frame.topic, seq, frame.id));
+          break;
+        }
       }
       return { statusCode: 200 };
     } catch (err) {
@@ -79,9 +101,12 @@ export function messageRoute(deps: Deps, services: SubscriberServices, route: Ro
       const action = typeof raw?.action === 'string' ? raw.action.slice(0, 64) : undefined;
       const topic = typeof raw?.topic === 'string' && raw.topic.length <= 256 ? raw.topic : undefined;
       // The topic goes on every error so a client can tie it to its subscription (and stop waiting for a reply).
-      const scope = { ...(action ? { action } : {}), ...(topic ? { topic } : {}) };
+      // The id ties an error to the publish or action it answers (the SDK settles that call).
+      const id = typeof raw?.id === 'string' && raw.id.length <= 64 ? raw.id : undefined;
+      const scope = { ...(action ? { action } : {}), ...(topic ? { topic } : {}), ...(id !== undefined ? { id } : {}) };
       if (err instanceof SubscriberError) {
-        await send(errorFrame(err.code, err.message, scope)).catch(() => {});
+        const extra = err instanceof RateLimitedError ? { retryAfterMs: err.retryAfterMs } : {};
+        await send(errorFrame(err.code, err.message, { ...scope, ...extra })).catch(() => {});
         return { statusCode: err.status };
       }
       if (err instanceof FrameTooLargeError) {

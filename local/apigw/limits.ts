@@ -1,20 +1,24 @@
 import type { WebSocket } from 'ws';
+import {
+  API_GATEWAY_FRAME_BYTES,
+  API_GATEWAY_IDLE_TIMEOUT_MS,
+  API_GATEWAY_INTEGRATION_TIMEOUT_MS,
+  API_GATEWAY_MAX_CONNECTION_MS,
+  API_GATEWAY_MESSAGE_BYTES,
+} from '../../lib/protocol/limits';
 
 /**
- * API Gateway WebSocket size limits
- * (https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-execution-service-websocket-limits-table.html):
- * "WebSocket frame size 32 KB", "Message payload size 128 KB", and "a message larger than 32 KB
- * must be split into multiple frames, each 32 KB or smaller. This applies to @connections
- * commands. If a larger message (or larger frame size) is received, the connection is closed
- * with code 1009." Also "Connection duration 2 hours" and "Idle Connection Timeout 10 minutes".
+ * The emulator's view of API Gateway's WebSocket limits (declared once in lib/protocol/limits.ts).
+ * AWS: "a message larger than 32 KB must be split into multiple frames, each 32 KB or smaller.
+ * This applies to @connections commands. If a larger message (or larger frame size) is received,
+ * the connection is closed with code 1009."
  */
 export const LIMITS = {
-  frameBytes: 32 * 1024,
-  messageBytes: 128 * 1024,
-  idleTimeoutMs: 10 * 60_000,
-  maxDurationMs: 2 * 60 * 60_000,
-  /** "Integration timeout: 50 milliseconds - 29 seconds" — API Gateway stops waiting after 29 s. */
-  integrationTimeoutMs: 29_000,
+  frameBytes: API_GATEWAY_FRAME_BYTES,
+  messageBytes: API_GATEWAY_MESSAGE_BYTES,
+  idleTimeoutMs: API_GATEWAY_IDLE_TIMEOUT_MS,
+  maxDurationMs: API_GATEWAY_MAX_CONNECTION_MS,
+  integrationTimeoutMs: API_GATEWAY_INTEGRATION_TIMEOUT_MS,
   /**
    * Not an AWS quota: AWS documents no per-connection send buffer. The emulator's own bound on
    * server→client bytes waiting for a client that does not read (beyond what the OS buffers):

@@ -156,6 +156,16 @@ async function main() {
     } catch {
       return void ($('errors').textContent = 'publish: the data is not valid JSON');
     }
+    if ($<HTMLInputElement>('publish-socket').checked) {
+      // Over this page's own socket: the same write as POST /publish, answered with its seq.
+      try {
+        const { seq } = await client.publish(sub.topic, data);
+        $('errors').textContent = `published from the socket at seq ${seq}`;
+      } catch (err) {
+        $('errors').textContent = `publish: ${(err as Error & { code?: string }).code ?? 'error'}: ${(err as Error).message}`;
+      }
+      return;
+    }
     const r = await fetch(`${httpBase}/publish`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...authHeaders() },

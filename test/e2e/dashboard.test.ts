@@ -69,6 +69,19 @@ describe('dashboard in headless Chromium', function () {
     return (await r.json()) as { seq: number };
   };
 
+  it('publishes from the page\'s own socket: the answer names the seq and the event comes back to the topic view', async () => {
+    const topic = `chat:e2e-${randomBytes(2).toString('hex')}`;
+    await page.goto(`${dashboardUrl}?topic=${encodeURIComponent(topic)}`);
+    await page.waitForFunction(() => document.getElementById('state')?.textContent === 'open', undefined, { timeout: 10_000 });
+    await page.click('details summary');
+    await page.fill('#publish-data', '{"from":"the socket"}');
+    await page.check('#publish-socket');
+    await page.click('#publish-form button[type=submit]');
+    await page.waitForFunction(() => document.getElementById('errors')?.textContent?.includes('published from the socket at seq 1'), undefined, { timeout: 10_000 });
+    await page.waitForSelector('#latest[data-seq="1"]', { timeout: 10_000 });
+    expect(JSON.parse((await page.textContent('#latest'))!)).to.deep.equal({ from: 'the socket' });
+  });
+
   it('?topic=NAME watches at once and shows a published update within 2 s (screenshot written)', async () => {
     const topic = `vehicleId:e2e-${randomBytes(2).toString('hex')}`;
     await publish(topic, { lat: 40.41, lon: -3.7, speed: 12 });

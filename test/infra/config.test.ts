@@ -113,7 +113,7 @@ describe('infra: stack configuration', () => {
       ['unbounded retries', 'dev', { ...DEV, fanout: '{"maxRetryAttempts":-1}' }, k('fanout.maxRetryAttempts'), /from 0 to 10000/],
       ['record age too short', 'dev', { ...DEV, fanout: '{"maxRecordAgeSeconds":10}' }, k('fanout.maxRecordAgeSeconds'), /from 60/],
       ['batch size too big', 'dev', { ...DEV, fanout: '{"batchSize":20000}' }, k('fanout.batchSize'), /10000/],
-      ['unknown route throttle', 'dev', { ...DEV, websocket: '{"routes":{"publish":{"burstLimit":1}}}' }, k('websocket.routes.publish'), /not a known setting/],
+      ['unknown route throttle', 'dev', { ...DEV, websocket: '{"routes":{"broadcast":{"burstLimit":1}}}' }, k('websocket.routes.broadcast'), /not a known setting/],
       ['min above max', 'dev', { ...DEV, fleet: '{"minSize":3,"maxSize":2}' }, k('fleet.minSize'), /above fleet.maxSize/],
       ['desired outside min/max', 'dev', { ...DEV, fleet: '{"minSize":1,"maxSize":2,"desiredCapacity":5}' }, k('fleet.desiredCapacity'), /between/],
       ['x86 instance type', 'dev', { ...DEV, fleet: '{"instanceType":"t3.small"}' }, k('fleet.instanceType'), /arm64/],

@@ -10,7 +10,7 @@ const tableArns = Object.fromEntries(
     return [t, { arn, indexArns: TABLES[t].indexes.map((i) => `${arn}/index/${i.name}`), streamArn: TABLES[t].stream ? `${arn}/stream/2025-01-01T00:00:00.000` : undefined }];
   }),
 ) as unknown as Record<TableName, TableArns>;
-const queues = { commands: `arn:aws:sqs:eu-west-1:${ACC}:rtg-dev-commands`, commandsDlq: `arn:aws:sqs:eu-west-1:${ACC}:rtg-dev-commandsDlq`, fanoutDlq: `arn:aws:sqs:eu-west-1:${ACC}:rtg-dev-fanoutDlq` } as Record<QueueName, string>;
+const queues = { commands: `arn:aws:sqs:eu-west-1:${ACC}:rtg-dev-commands`, commandsDlq: `arn:aws:sqs:eu-west-1:${ACC}:rtg-dev-commandsDlq`, fanoutDlq: `arn:aws:sqs:eu-west-1:${ACC}:rtg-dev-fanoutDlq`, inbound: `arn:aws:sqs:eu-west-1:${ACC}:rtg-dev-inbound`, inboundDlq: `arn:aws:sqs:eu-west-1:${ACC}:rtg-dev-inboundDlq` } as Record<QueueName, string>;
 const arns = {
   tables: tableArns,
   queues,

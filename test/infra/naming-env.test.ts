@@ -45,7 +45,7 @@ describe('infra: Lambda and agent environment', () => {
     const secret = 's'.repeat(40);
     const c = parseStackConfig('prod', { authMode: 'jwt', httpAuth: 'iam', jwtHs256Secret: secret, jwt: '{"issuer":"https://idp.example.com/","audience":"rg","topicsClaim":"t"}' });
     const app = loadConfig({ ...(handlerEnvironment(c, { ...values, jwtHs256Secret: secret }) as Record<string, string>), AWS_REGION: 'eu-west-1' });
-    expect(app.auth).to.deep.equal({ mode: 'jwt', jwt: { hs256Secret: secret, rs256PublicKey: undefined, jwksUrl: undefined, issuer: 'https://idp.example.com/', audience: 'rg', topicsClaim: 't', publishClaim: 'publish', sendToUserClaim: 'sendToUser' }, claims: { topics: 't', publish: 'publish', sendToUser: 'sendToUser' } });
+    expect(app.auth).to.deep.equal({ mode: 'jwt', jwt: { hs256Secret: secret, rs256PublicKey: undefined, jwksUrl: undefined, issuer: 'https://idp.example.com/', audience: 'rg', topicsClaim: 't', publishClaim: 'publish', sendToUserClaim: 'sendToUser' }, claims: { topics: 't', publish: 'publish', sendToUser: 'sendToUser', sendToConnection: 'sendToConnection' } });
   });
 
   it('passes claim names when only the HTTP API uses JWT (authMode none), and no verification key', () => {
@@ -54,7 +54,7 @@ describe('infra: Lambda and agent environment', () => {
     expect(env).to.deep.include({ JWT_PUBLISH_CLAIM: 'rg:pub', JWT_SEND_TO_USER_CLAIM: 'rg:dm' });
     expect(env).to.not.have.property('JWT_ISSUER');
     const app = loadConfig({ ...env, AWS_REGION: 'eu-west-1' });
-    expect(app.auth).to.deep.include({ mode: 'none', claims: { topics: 'topics', publish: 'rg:pub', sendToUser: 'rg:dm' } });
+    expect(app.auth).to.deep.include({ mode: 'none', claims: { topics: 'topics', publish: 'rg:pub', sendToUser: 'rg:dm', sendToConnection: 'sendToConnection' } });
   });
 
   it('gives the agent its region and namespace but never the JWT secret', () => {

@@ -126,6 +126,18 @@ for (const stack of ['dev', 'prod'] as const) {
         const dlq = queues.find((q) => q.inputs.name === `${config.prefix}-commandsDlq`)!;
         expect(JSON.parse(commands.inputs.redrivePolicy)).to.deep.equal({ deadLetterTargetArn: dlq.state.arn, maxReceiveCount: QUEUES.commands.deadLetter!.maxReceiveCount });
         expect(commands.inputs.receiveWaitTimeSeconds).to.equal(QUEUES.commands.receiveWaitTimeSeconds);
+        const inbound = queues.find((q) => q.inputs.name === `${config.prefix}-inbound`)!;
+        const inboundDlq = queues.find((q) => q.inputs.name === `${config.prefix}-inboundDlq`)!;
+        expect(JSON.parse(inbound.inputs.redrivePolicy)).to.deep.equal({ deadLetterTargetArn: inboundDlq.state.arn, maxReceiveCount: QUEUES.inbound.deadLetter!.maxReceiveCount });
+      });
+
+      it('alarms when the inbound DLQ holds any message, and outputs the inbound queue URL', () => {
+        const alarm = one('aws:cloudwatch/metricAlarm:MetricAlarm', (a) => a.inputs.name === `${config.prefix}-inboundDlq-depth`);
+        expect(alarm.inputs).to.deep.include({ namespace: 'AWS/SQS', metricName: 'ApproximateNumberOfMessagesVisible', threshold: 0, comparisonOperator: 'GreaterThanThreshold' });
+        expect(alarm.inputs.dimensions).to.deep.equal({ QueueName: `${config.prefix}-inboundDlq` });
+        expect(alarm.inputs.alarmDescription).to.match(/application actions/);
+        const inbound = one('aws:sqs/queue:Queue', (q) => q.inputs.name === `${config.prefix}-inbound`);
+        expect(outputs.inboundQueueUrl).to.equal(inbound.state.url);
       });
 
       if (stack === 'prod') {
@@ -186,6 +198,7 @@ for (const stack of ['dev', 'prod'] as const) {
           expect(app.stack).to.equal(stack);
           expect(app.tables.items).to.equal(`${config.prefix}-items`);
           expect(app.commandQueueUrl).to.equal(outputs.commandQueueUrl);
+          expect(app.subscriber.inboundQueueUrl).to.equal(outputs.inboundQueueUrl);
           expect(app.managementEndpoint).to.equal(outputs.managementEndpoint);
           expect(app.auth.mode).to.equal(config.authMode);
           expect(app.upstream.secretsBackend).to.equal('secretsmanager');
@@ -277,9 +290,9 @@ for (const stack of ['dev', 'prod'] as const) {
     });
 
     describe('WebSocket API', () => {
-      const routeKeys: WebSocketRouteKey[] = ['$connect', '$disconnect', '$default', 'subscribe', 'unsubscribe', 'ping'];
+      const routeKeys: WebSocketRouteKey[] = ['$connect', '$disconnect', '$default', 'subscribe', 'unsubscribe', 'ping', 'publish'];
 
-      it('selects routes on $request.body.action and has the six routes, each on its function', () => {
+      it('selects routes on $request.body.action and has the seven routes, each on its function', () => {
         const api = one('aws:apigatewayv2/api:Api', (r) => r.inputs.protocolType === 'WEBSOCKET');
         expect(api.inputs.routeSelectionExpression).to.equal('$request.body.action');
         const routes = all('aws:apigatewayv2/route:Route').filter((r) => r.inputs.apiId === api.id);

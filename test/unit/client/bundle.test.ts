@@ -18,6 +18,8 @@ describe('client SDK packaging', () => {
     const text = out.outputFiles[0].text;
     expect(text).to.not.match(/\bfrom\s+["'](node:|ws["'])/);
     expect(text).to.not.match(/\brequire\(/);
+    // Buffer is a Node global, not an import: the shared protocol module must size frames without it.
+    expect(text).to.not.match(/\bBuffer\b/);
   });
 
   it("accepts the ws package's WebSocket class as is (Node 20 has no global WebSocket)", () => {

@@ -445,4 +445,50 @@ describe('client connection state machine (fake socket, manual timers)', () => {
     await flush();
     expect(FakeSocket.instances).to.have.length(1);
   });
+
+  it('re-sends an unanswered publish with the same id on the next socket and resolves with the seq answered there', async () => {
+    const c = open({ userId: 'alice' });
+    await flush();
+    FakeSocket.last().open();
+    const p = c.publish('chat:1', { text: 'hi' });
+    const first = FakeSocket.last().sent.find((m) => m.action === 'publish');
+    expect(first).to.deep.include({ action: 'publish', topic: 'chat:1', data: { text: 'hi' } });
+    expect(first.id).to.be.a('string').and.not.empty;
+    FakeSocket.last().drop(1006); // the answer is lost with the socket
+    timers.advance(1000);
+    await flush();
+    FakeSocket.last().open();
+    const again = FakeSocket.last().sent.filter((m) => m.action === 'publish');
+    expect(again).to.deep.equal([first]);
+    FakeSocket.last().receive({ type: 'published', topic: 'chat:1', seq: 7, id: first.id });
+    expect(await p).to.deep.equal({ seq: 7 });
+  });
+
+  it('send() resolves on accepted; an error with the request id rejects that call with its code and retryAfterMs', async () => {
+    const c = open({ userId: 'alice' });
+    await flush();
+    FakeSocket.last().open();
+    const ok = c.send('chat.ask', 1, { id: 'q1' });
+    const limited = c.publish('chat:1', 2, { id: 'p1' });
+    FakeSocket.last().receive({ type: 'accepted', action: 'chat.ask', id: 'q1' });
+    FakeSocket.last().receive({ type: 'error', code: 'rate_limited', message: 'slow down', action: 'publish', topic: 'chat:1', id: 'p1', retryAfterMs: 250 });
+    await ok;
+    const err = await limited.then(() => undefined, (e: RealtimeError) => e);
+    expect(err).to.be.instanceOf(RealtimeError);
+    expect(err).to.include({ code: 'rate_limited', retryAfterMs: 250 });
+    await c.send('subscribe', 1).then(
+      () => expect.fail('a built-in action is not an application action'),
+      (e: RealtimeError) => expect(e.code).to.equal('invalid_action'),
+    );
+  });
+
+  it('close() rejects publishes still waiting for their answer', async () => {
+    const c = open({ userId: 'alice' });
+    await flush();
+    FakeSocket.last().open();
+    const p = c.publish('chat:1', 1);
+    c.close();
+    const err = await p.then(() => undefined, (e: RealtimeError) => e);
+    expect(err?.code).to.equal('closed');
+  });
 });

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { TopicTracker, type Delivery } from '../../../client/topic-tracker';
-import { parseServerMessage, type EventMessage, type SnapshotMessage } from '../../../client/protocol';
+import { parseServerMessage } from '../../../lib/protocol/parse';
+import type { EventMessage, SnapshotMessage } from '../../../lib/protocol/frames';
 
 const snap = (seq: number, data: unknown = { seq }, reset = false): SnapshotMessage => ({ type: 'snapshot', topic: 't', seq, data, ts: 1, reset });
 const ev = (seq: number): EventMessage => ({ type: 'event', topic: 't', seq, data: { seq }, ts: 1, latencyMs: 3 });

@@ -101,6 +101,6 @@ describe('configuration: claim names', () => {
   it('are read whatever AUTH_MODE is (the HTTP API authoriser brings claims with AUTH_MODE=none too)', () => {
     const c = loadConfig({ ...BASE, AUTH_MODE: 'none', JWT_PUBLISH_CLAIM: 'rg:pub', JWT_SEND_TO_USER_CLAIM: 'rg:dm' });
     expect(c.auth.jwt).to.equal(undefined);
-    expect(c.auth.claims).to.deep.equal({ topics: 'topics', publish: 'rg:pub', sendToUser: 'rg:dm' });
+    expect(c.auth.claims).to.deep.equal({ topics: 'topics', publish: 'rg:pub', sendToUser: 'rg:dm', sendToConnection: 'sendToConnection' });
   });
 });

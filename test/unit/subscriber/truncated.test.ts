@@ -103,7 +103,7 @@ describe('oversize items: truncated placeholders', () => {
   });
 
   describe('subscribe route', () => {
-    const deps = { clock: () => 2_000, log: silent, config: { subscriber: { maxMessageBytes: LIMIT } } } as unknown as Deps;
+    const deps = { clock: () => 2_000, log: silent, config: { subscriber: { maxMessageBytes: LIMIT, appActions: [] } } } as unknown as Deps;
     const services = (latest: { seq: number; data: unknown }, history: { seq: number; data: unknown }[], sender: Sender) =>
       ({
         connections: {

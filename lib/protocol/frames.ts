@@ -1,0 +1,219 @@
+/**
+ * The subscriber wire protocol (DESIGN §3, docs/subscriber-protocol.md): JSON text frames. API
+ * Gateway routes client frames on `$request.body.action`. This module is the one definition of
+ * every frame both sides exchange: the types, and the builders the server uses. Dependency-free
+ * and browser-safe (no Buffer): the client SDK imports it.
+ *
+ * Server frames are built by string concatenation rather than JSON.stringify of a fresh object
+ * where fan-out frames one record for every subscriber: the part that does not vary
+ * (`{"type":"event",…,"latencyMs":`) is serialised once per record and only the latency is
+ * appended per delivery.
+ */
+
+// ---- client → server ----
+
+export type ClientFrame =
+  | { readonly action: 'subscribe'; readonly topic: string; readonly sinceSeq?: number }
+  | { readonly action: 'unsubscribe'; readonly topic: string }
+  | { readonly action: 'ping' }
+  /** Publish from the socket: the same write as `POST /publish`; `id` makes it idempotent. */
+  | { readonly action: 'publish'; readonly topic: string; readonly data: unknown; readonly id?: string };
+
+/** An application action (one of the stack's `APP_ACTIONS`), put on the inbound queue. */
+export interface AppActionFrame {
+  readonly action: string;
+  readonly data: unknown;
+  readonly id?: string;
+}
+
+/** The built-in actions; any other action must be one of the stack's application actions. */
+export const ACTIONS = ['subscribe', 'unsubscribe', 'ping', 'publish'] as const;
+export type BuiltInAction = (typeof ACTIONS)[number];
+
+/** Application action names: `chat.ask`, `order_track`, … (never a built-in action). */
+export const APP_ACTION_PATTERN = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;
+
+// ---- server → client ----
+
+export interface SnapshotMessage {
+  type: 'snapshot';
+  topic: string;
+  seq: number;
+  data: unknown;
+  ts?: number;
+  /** History no longer covers the requested gap: this snapshot replaces the client's state. */
+  reset?: boolean;
+  /** The state was too large for one WebSocket message: `data` is null, `seq` is real. */
+  truncated?: boolean;
+}
+
+export interface EventMessage {
+  type: 'event';
+  topic: string;
+  seq: number;
+  data: unknown;
+  ts?: number;
+  /** Delivery time minus source timestamp, measured by the server (seed 003's `latency_ms`). */
+  latencyMs?: number;
+  /** The change was too large for one WebSocket message: `data` is null, `seq` still counts. */
+  truncated?: boolean;
+  /** Sent from history in answer to a `sinceSeq` subscribe, not live from fan-out. */
+  replay?: boolean;
+}
+
+/** Answer to a subscribe; `seq` is the item's current seq, `replayed` the history events sent before it. */
+export interface SubscribedMessage {
+  type: 'subscribed';
+  topic: string;
+  seq?: number;
+  replayed?: number;
+}
+
+export interface UnsubscribedMessage {
+  type: 'unsubscribed';
+  topic: string;
+}
+
+export interface PongMessage {
+  type: 'pong';
+  ts?: number;
+}
+
+export interface ErrorMessage {
+  type: 'error';
+  code: string;
+  message: string;
+  topic?: string;
+  action?: string;
+  /** The `id` of the publish or application action this error answers. */
+  id?: string;
+  /** `rate_limited`: when the connection's bucket holds a token again. */
+  retryAfterMs?: number;
+}
+
+/** Answer to a socket publish: the seq it was written at (the first seq, for a repeated `id`). */
+export interface PublishedMessage {
+  type: 'published';
+  topic: string;
+  seq: number;
+  id?: string;
+}
+
+/** Answer to an application action: it is on the inbound queue. */
+export interface AcceptedMessage {
+  type: 'accepted';
+  action: string;
+  id?: string;
+}
+
+/**
+ * A message for this connection's user, not tied to a topic (`POST /publish {"userId"}`): no seq,
+ * no ordering or dedupe, delivered to the application as it arrives.
+ */
+export interface UserMessage {
+  type: 'message';
+  data: unknown;
+  ts?: number;
+}
+
+export type ServerMessage =
+  | SnapshotMessage
+  | EventMessage
+  | SubscribedMessage
+  | UnsubscribedMessage
+  | PongMessage
+  | ErrorMessage
+  | UserMessage
+  | PublishedMessage
+  | AcceptedMessage;
+
+// ---- builders (server side) ----
+
+export interface EventFields {
+  readonly topic: string;
+  readonly seq: number;
+  readonly data: unknown;
+  readonly ts: number;
+}
+
+/**
+ * Placeholders for items too large to deliver. API Gateway refuses a message over 128 KB (413),
+ * but an item can hold up to 400 KB (a direct table write). Dropping that seq would leave every
+ * subscriber with a gap it can never fill (the replay of that seq is just as large), so the seq
+ * is delivered without its data: `"data":null,"truncated":true`. Seqs stay contiguous and the
+ * client learns that it has to fetch that state some other way.
+ */
+export interface FrameExtra {
+  readonly replay?: boolean;
+  readonly truncated?: boolean;
+}
+
+/** The constant part of an event frame; `finishEvent(prefix, latencyMs)` completes it. */
+export function eventPrefix(e: EventFields, extra?: FrameExtra): string {
+  return (
+    '{"type":"event","topic":' +
+    JSON.stringify(e.topic) +
+    ',"seq":' +
+    e.seq +
+    ',"data":' +
+    (extra?.truncated ? 'null' : jsonOrNull(e.data)) +
+    ',"ts":' +
+    e.ts +
+    (extra?.truncated ? ',"truncated":true' : '') +
+    (extra?.replay ? ',"replay":true' : '') +
+    ',"latencyMs":'
+  );
+}
+
+export function finishEvent(prefix: string, latencyMs: number): string {
+  return prefix + Math.max(0, Math.round(latencyMs)) + '}';
+}
+
+export function eventFrame(e: EventFields, latencyMs: number, extra?: FrameExtra): string {
+  return finishEvent(eventPrefix(e, extra), latencyMs);
+}
+
+export function snapshotFrame(s: { topic: string; seq: number; data: unknown; ts?: number; reset?: boolean; truncated?: boolean }): string {
+  return JSON.stringify({
+    type: 'snapshot',
+    topic: s.topic,
+    seq: s.seq,
+    data: s.truncated ? null : (s.data ?? null),
+    ...(s.ts !== undefined ? { ts: s.ts } : {}),
+    ...(s.truncated ? { truncated: true } : {}),
+    ...(s.reset ? { reset: true } : {}),
+  });
+}
+
+export function subscribedFrame(topic: string, seq: number, replayed: number): string {
+  return JSON.stringify({ type: 'subscribed', topic, seq, replayed });
+}
+
+export function unsubscribedFrame(topic: string): string {
+  return JSON.stringify({ type: 'unsubscribed', topic });
+}
+
+export function pongFrame(ts: number): string {
+  return JSON.stringify({ type: 'pong', ts });
+}
+
+/** Send-to-user payload (seed 001): not tied to a topic, so it has no seq. */
+export function messageFrame(data: unknown, ts: number): string {
+  return '{"type":"message","data":' + jsonOrNull(data) + ',"ts":' + ts + '}';
+}
+
+export function publishedFrame(topic: string, seq: number, id?: string): string {
+  return JSON.stringify({ type: 'published', topic, seq, ...(id !== undefined ? { id } : {}) });
+}
+
+export function acceptedFrame(action: string, id?: string): string {
+  return JSON.stringify({ type: 'accepted', action, ...(id !== undefined ? { id } : {}) });
+}
+
+export function errorFrame(code: string, message: string, extra?: { action?: string; topic?: string; id?: string; retryAfterMs?: number }): string {
+  return JSON.stringify({ type: 'error', code, message, ...(extra ?? {}) });
+}
+
+function jsonOrNull(v: unknown): string {
+  return v === undefined ? 'null' : JSON.stringify(v);
+}
