@@ -19,6 +19,7 @@ const PROGRAM_OUTPUTS = [
   'httpApiUrl',
   'tableNames',
   'commandQueueUrl',
+  'inboundQueueUrl',
   'dashboardName',
   'alarmTopicArn',
   'agentAutoScalingGroup',

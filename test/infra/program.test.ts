@@ -24,7 +24,7 @@ describe('infra: the stack program (infra/index.ts) under Pulumi mocks', functio
   it('builds the platform as one RealtimeGateway and exports its outputs', async () => {
     expect(run.resources.filter((r) => r.type === 'realtime-gateway:index:RealtimeGateway').map((r) => r.name)).to.deep.equal(['realtime-gateway']);
     expect(Object.keys(program).sort()).to.deep.equal(
-      ['agentAutoScalingGroup', 'alarmTopicArn', 'commandQueueUrl', 'dashboardName', 'httpApiUrl', 'httpControlInvokePolicyArn', 'httpPublishInvokePolicyArn', 'managementEndpoint', 'tableNames', 'websocketUrl'].sort(),
+      ['agentAutoScalingGroup', 'alarmTopicArn', 'commandQueueUrl', 'dashboardName', 'inboundQueueUrl', 'httpApiUrl', 'httpControlInvokePolicyArn', 'httpPublishInvokePolicyArn', 'managementEndpoint', 'tableNames', 'websocketUrl'].sort(),
     );
     expect(await value(program.tableNames)).to.deep.include({ connections: 'rtg-dev-connections', items: 'rtg-dev-items' });
   });
