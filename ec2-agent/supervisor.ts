@@ -6,7 +6,7 @@ import { parseUpstreamUrl, toWebSocketUrl } from '../lib/upstream/endpoint';
 import type { Credentials } from '../lib/upstream/headers';
 import type { HealthRecords } from '../lib/upstream/health-records';
 import type { UpstreamCounters, UpstreamRow } from '../lib/upstream/row';
-import { SecretNotFoundError, type SecretStore } from '../lib/upstream/secret-store';
+import { SecretCorruptError, SecretNotFoundError, type SecretStore } from '../lib/upstream/secret-store';
 import type { SsrfGuard } from '../lib/upstream/ssrf';
 import type { UpstreamStore } from '../lib/upstream/store';
 import type { AgentOptions } from './config';
@@ -140,7 +140,7 @@ export class SocketSupervisor implements LeaseHooks {
         url = toWebSocketUrl(parseUpstreamUrl(row.interWorkingInterface));
         creds = await this.c.secrets.get(row.secretRef);
       } catch (err) {
-        if (err instanceof SecretNotFoundError || err instanceof InputError) {
+        if (err instanceof SecretNotFoundError || err instanceof SecretCorruptError || err instanceof InputError) {
           // Will never work as stored: record it as failed instead of retrying forever.
           this.c.metrics.inc('socketsFailed');
           await this.c.leases.fail(socketId, `cannot open: ${(err as Error).message}`);
