@@ -1,4 +1,5 @@
 import { GetCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { isHeartbeatKey } from './heartbeats';
 import { InputError } from '../errors';
 import { notOwnerError } from './control-auth';
 import type { ConnectionParams } from './socket-id';
@@ -165,7 +166,8 @@ export class UpstreamStore {
     const cursor = r.LastEvaluatedKey
       ? Buffer.from(JSON.stringify({ socketId: r.LastEvaluatedKey.socketId }), 'utf8').toString('base64url')
       : undefined;
-    return { items: (r.Items ?? []).map(toRow), cursor };
+    // Agent heartbeat rows share the table (lib/upstream/heartbeats.ts); they are not sockets.
+    return { items: (r.Items ?? []).filter((it) => !isHeartbeatKey(String(it.socketId))).map(toRow), cursor };
   }
 }
 
