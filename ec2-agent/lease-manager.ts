@@ -192,10 +192,12 @@ export class LeaseManager {
     const now = this.opts.clock();
     if (now >= this.deadline) return this.expire();
     const handled = this.handledHints;
-    // Bounded by the local deadline (an answer after it could not save the sockets anyway) and
-    // by one renew period (so the next tick is not held up). The abort frees the HTTP request;
-    // the race settles even if a layer below ignores the abort.
-    const limitMs = Math.max(1, Math.min(this.opts.renewMs, this.deadline - now));
+    // Bounded by the local deadline only: an answer after it could not save the sockets anyway,
+    // and a slow answer before it (a loaded host, a throttled call) still does. One slow call
+    // must not cost every socket of the agent, so it is not cut at one renew period; the next
+    // tick simply waits for it. The abort frees the HTTP request; the race settles even if a
+    // layer below ignores the abort.
+    const limitMs = Math.max(1, this.deadline - now);
     const abort = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {

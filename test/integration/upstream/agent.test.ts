@@ -24,6 +24,7 @@ const FAST: Partial<AgentOptions> = {
   backoffMaxMs: 400,
   handshakeTimeoutMs: 1000,
   commandWaitSeconds: 1,
+  counterFlushMs: 300,
 };
 
 describe('upstream agent against DynamoDB Local + SQS + real upstream servers', function () {

