@@ -219,6 +219,7 @@ export class LeaseManager {
     }
     if (this.epoch !== epoch) return; // expired meanwhile
     if (!r.ok) return this.expire(); // our row says expired: another agent may already claim
+    this.opts.metrics.inc('heartbeats');
     this.arm(now);
     this.handledHints = this.handledHints.filter((id) => !handled.includes(id));
     for (const id of r.closeHints) {
