@@ -126,8 +126,10 @@ describe('LeaseManager: one heartbeat per agent, local expiry of every socket', 
     await lm.beat(); // settles at the local deadline although the heartbeat never does
     expect(Date.now() - started).to.be.within(LEASE - RENEW - 20, LEASE - RENEW + 50);
     expect(signals.map((sig) => sig.aborted)).to.deep.equal([true]);
-    expect(warnings.map((w) => w.msg)).to.deep.equal(['heartbeat failed']);
-    const err = warnings[0].fields?.err as RenewTimeoutError;
+    // The deadline's own "dropping every socket" warning may come just before or after.
+    const failed = warnings.filter((w) => w.msg === 'heartbeat failed');
+    expect(failed).to.have.length(1);
+    const err = failed[0].fields?.err as RenewTimeoutError;
     expect(err).to.be.instanceOf(RenewTimeoutError);
     expect([err.name, err.code]).to.deep.equal(['RenewTimeoutError', 'renew_timeout']);
     expect(err.message).to.match(/^heartbeat did not answer within \d+ ms$/);
