@@ -11,7 +11,8 @@ import { COUNTER_NAMES, isConditionFailed, toRow, type UpstreamCounters, type Up
  * clock value so the "unowned" index query below never returns an owned row). Every write is a
  * conditional write, so DynamoDB serialises competing agents:
  *
- * - claim:      desired = open AND status <> failed AND no owner
+ * - claim:      desired = open AND status <> failed AND no owner (or a pre-heartbeat lease time
+ *               that has passed: rows from before this model are taken over by their old rule)
  * - take over:  the same, but instead of "no owner": owner epoch = E, in ONE transaction with a
  *               check that E's heartbeat row is expired or gone
  * - counters / health / message writes (ownerGuard): owner = me AND epoch = mine
@@ -59,7 +60,9 @@ export class LeaseTable {
       TableName: this.tableName,
       Key: { socketId },
       UpdateExpression: 'SET #owner = :me, leaseExpiresAt = :epoch, #status = :connecting, isActive = :false, claimedAt = :now, updatedAt = :now',
-      ConditionExpression: `desired = :open AND #status <> :failed AND ${from === undefined ? 'attribute_not_exists(#owner)' : 'leaseExpiresAt = :from'}`,
+      // "Unowned" also admits a row still owned under per-socket leases (before heartbeats)
+      // whose lease time has passed: an epoch is above any clock value, so it never matches.
+      ConditionExpression: `desired = :open AND #status <> :failed AND ${from === undefined ? '(attribute_not_exists(#owner) OR leaseExpiresAt < :now)' : 'leaseExpiresAt = :from'}`,
       ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status' },
       ExpressionAttributeValues: {
         ':me': fence.owner,

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { HeartbeatTable } from '../../../lib/upstream/heartbeats';
 import { LeaseTable, type Fence } from '../../../lib/upstream/leases';
 import { UpstreamStore } from '../../../lib/upstream/store';
@@ -103,6 +104,17 @@ describe('upstream ownership: agent heartbeats and fenced socket rows (DynamoDB 
     expect((await beats.expired(101_300)).map((x) => x.epoch)).to.include(a.epoch);
     await beats.retire(a.epoch, 101_300);
     expect((await beats.expired(101_300)).map((x) => x.epoch)).to.not.include(a.epoch);
+  });
+
+  it('a row still owned under a per-socket lease from before heartbeats is claimed once that lease time has passed', async () => {
+    const id = await newSocket(1000);
+    await h.clients.doc.send(
+      new UpdateCommand({ TableName: h.tables.upstreams, Key: { socketId: id }, UpdateExpression: 'SET #o = :old, leaseExpiresAt = :t', ExpressionAttributeNames: { '#o': 'owner' }, ExpressionAttributeValues: { ':old': 'old-agent', ':t': 5000 } }),
+    );
+    const b = await agent('B', 1000);
+    expect(await leases.claim(id, b, 4999)).to.equal(undefined);
+    expect(await leases.claimable(5001, 1000)).to.include(id);
+    expect(await leases.claim(id, b, 5001)).to.include({ owner: 'B', leaseExpiresAt: b.epoch });
   });
 
   it('claimable pages through the index and stops at the limit', async () => {
