@@ -110,10 +110,8 @@ export async function benchAgent(o: { quick: boolean; dynamodbEndpoint: string; 
     const options: Partial<AgentOptions> = {
       capacity: sizes[sizes.length - 1],
       reconcileMs: 200,
-      // Renewal of 10,000 leases is DynamoDB traffic on its own schedule (10,000 writes per
-      // renew period); kept out of the windows by a lease longer than the run.
-      leaseMs: 3_600_000,
-      renewMs: 1_000_000,
+      // Ownership is one heartbeat per agent (default periods): no per-socket renewals to keep
+      // out of the windows any more; its writes are counted (ownershipWritesPerSocketHour).
       // Health checks (a ping per socket per interval, and a row write) likewise.
       healthIntervalMs: 3_600_000,
       // DynamoDB Local persists a few hundred messages/s; what is still queued when a window
@@ -126,6 +124,7 @@ export async function benchAgent(o: { quick: boolean; dynamodbEndpoint: string; 
     agent = await Child.start('agent', AGENT_CHILD, { execArgv: ['--expose-gc'] });
     await agent.call('start', { env, endpoints: { dynamodb: o.dynamodbEndpoint, sqs: sqs.endpoint }, options });
     const pid = agent.pid;
+    const agentStartedAt = performance.now();
     const metrics = () => agent!.call<Metrics>('metrics');
 
     const rssNow = async () => {
@@ -152,7 +151,7 @@ export async function benchAgent(o: { quick: boolean; dynamodbEndpoint: string; 
       log: benchLog,
     };
 
-    const sizeRows: { peakRssBytes: number; sockets: number; seedSeconds: number; claimSeconds: number; rssBytes: number; rssBytesPerSocket: number; connections: number }[] = [];
+    const sizeRows: { peakRssBytes: number; sockets: number; seedSeconds: number; claimSeconds: number; openedPerSecond: number; rssBytes: number; rssBytesPerSocket: number; connections: number }[] = [];
     const ingestRows: IngestRun[] = [];
     let seeded = 0;
     for (const n of sizes) {
@@ -188,7 +187,7 @@ export async function benchAgent(o: { quick: boolean; dynamodbEndpoint: string; 
       const claimSeconds = (performance.now() - s0) / 1000 - seedSeconds;
       await sleep(1000);
       const rss = await rssNow();
-      sizeRows.push({ peakRssBytes: peakRssBytes(pid), sockets: n, seedSeconds: round(seedSeconds, 1), claimSeconds: round(claimSeconds, 1), rssBytes: rss, rssBytesPerSocket: Math.round((rss - rss0) / n), connections: st.connections });
+      sizeRows.push({ peakRssBytes: peakRssBytes(pid), sockets: n, seedSeconds: round(seedSeconds, 1), claimSeconds: round(claimSeconds, 1), openedPerSecond: round((n - from) / (seedSeconds + claimSeconds), 0), rssBytes: rss, rssBytesPerSocket: Math.round((rss - rss0) / n), connections: st.connections });
 
       const variants: IngestRun['persist'][] = n === sizes[0] || !o.quick ? ['skip', 'dynamodb'] : ['skip'];
       for (let r = 0; r < plan.reps; r++) {
@@ -208,6 +207,7 @@ export async function benchAgent(o: { quick: boolean; dynamodbEndpoint: string; 
     }
     const peak = peakRssBytes(pid);
     const finalMetrics = await metrics();
+    const agentHours = (performance.now() - agentStartedAt) / 3_600_000;
 
     printTable(
       `Agent memory (RSS of the agent process after a forced GC, median of ${plan.rssSamples} samples; 0 sockets: ${mib(rss0)} MiB)`,
@@ -249,6 +249,13 @@ export async function benchAgent(o: { quick: boolean; dynamodbEndpoint: string; 
         persistedPerSecond: round(median(ingestRows.filter((r) => r.sockets === small && r.persist === 'dynamodb').map((r) => r.persisted / r.wallSeconds)), 0),
       },
       options: { reconcileMs: options.reconcileMs, persistQueueSize: options.persistQueueSize, sinkBatchSize: 100, sinkFlushMs: options.sinkFlushMs },
+      // Steady-state ownership writes (heartbeats, counted) per socket held at the largest size,
+      // over the whole run; counter writes likewise (every socket had traffic in the windows).
+      ownershipWritesPerSocketHour: round(finalMetrics.heartbeats / agentHours / large, 3),
+      counterWritesPerSocketHour: round(finalMetrics.counterWrites / agentHours / large, 2),
+      // Sockets claimed, their secrets read and dialled per second while the largest size's rows
+      // were POSTed (32 at a time) and after: a lower bound, the POSTs run alongside.
+      claimRatePerSecond: perSocket(large).openedPerSecond,
       agentMetrics: finalMetrics,
       sizes: sizeRows,
       runs: ingestRows,

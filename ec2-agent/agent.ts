@@ -1,6 +1,7 @@
 import type { Deps } from '../lib/runtime';
 import { ItemStore } from '../lib/stores/items';
 import { HealthRecords } from '../lib/upstream/health-records';
+import { HeartbeatTable } from '../lib/upstream/heartbeats';
 import { LeaseTable } from '../lib/upstream/leases';
 import { createSecretStore } from '../lib/upstream/secrets';
 import { SsrfGuard } from '../lib/upstream/ssrf';
@@ -38,7 +39,8 @@ export async function startAgent(deps: Deps, options: Partial<AgentOptions> = {}
   const metrics = new Metrics();
   const store = new UpstreamStore(clients.doc, config.tables.upstreams);
   const leaseTable = new LeaseTable(clients.doc, config.tables.upstreams);
-  const leases = new LeaseManager({ table: leaseTable, agentId: o.agentId, leaseMs: o.leaseMs, renewMs: o.renewMs, clock, metrics, log });
+  const heartbeats = new HeartbeatTable(clients.doc, config.tables.upstreams);
+  const leases = new LeaseManager({ table: leaseTable, heartbeats, agentId: o.agentId, leaseMs: o.leaseMs, renewMs: o.renewMs, clock, metrics, log });
   const sink = o.sinkUrl
     ? new HttpSink({
         url: o.sinkUrl,
@@ -56,6 +58,7 @@ export async function startAgent(deps: Deps, options: Partial<AgentOptions> = {}
     options: o,
     leases,
     leaseTable,
+    heartbeats,
     store,
     records: new HealthRecords(clients.doc, config.tables.upstreams),
     secrets: createSecretStore(config.upstream, clients.secrets),
@@ -91,20 +94,25 @@ export async function startAgent(deps: Deps, options: Partial<AgentOptions> = {}
   });
   const reconcile = new ReconcileLoop({
     table: leaseTable,
+    heartbeats,
     reconcileMs: o.reconcileMs,
+    concurrency: o.claimConcurrency,
     clock,
     room: () => supervisor.room(),
-    open: (id) => supervisor.ensureOpen(id),
+    epoch: () => leases.fence()?.epoch,
+    open: (id, from) => supervisor.ensureOpen(id, from),
     log,
   });
   const metricsLog = new Ticker('metrics log', Math.min(METRICS_LOG_MS, o.healthIntervalMs), async () => log.info('agent metrics', metrics.snapshot()), log);
 
   sink?.start();
-  leases.start();
+  // The heartbeat row comes first: no claim is possible without an epoch.
+  await leases.start();
+  supervisor.startFlushing();
   reconcile.start();
   poller.start();
   metricsLog.start();
-  log.info('agent started', { capacity: o.capacity, leaseMs: o.leaseMs, renewMs: o.renewMs, reconcileMs: o.reconcileMs, healthIntervalMs: o.healthIntervalMs, sink: !!sink });
+  log.info('agent started', { epoch: leases.fence()?.epoch, capacity: o.capacity, claimConcurrency: o.claimConcurrency, counterFlushMs: o.counterFlushMs, leaseMs: o.leaseMs, renewMs: o.renewMs, reconcileMs: o.reconcileMs, healthIntervalMs: o.healthIntervalMs, sink: !!sink });
 
   let stopped: Promise<void> | undefined;
   return {
@@ -116,7 +124,7 @@ export async function startAgent(deps: Deps, options: Partial<AgentOptions> = {}
         // Renewals stop first; closing and releasing takes well under a lease period.
         await leases.stop();
         await supervisor.stopAll();
-        leases.clear();
+        await leases.end();
         await sink?.stop();
         log.info('agent stopped', metrics.snapshot());
       })();

@@ -13,10 +13,15 @@ export interface AgentOptions {
   readonly agentId: string;
   /** Most sockets this agent holds at once. */
   readonly capacity: number;
+  /** How long one heartbeat proves the agent alive; a dead agent's sockets wait this long. */
   readonly leaseMs: number;
-  /** Must be under leaseMs / 3, so two renewals can fail before the lease runs out. */
+  /** Heartbeat period. Must be under leaseMs / 3, so two heartbeats can fail before the lease runs out. */
   readonly renewMs: number;
   readonly reconcileMs: number;
+  /** Claims in flight at once when reconcile claims or takes over many sockets. */
+  readonly claimConcurrency: number;
+  /** At most one counter write per socket that had traffic in this period (none for idle ones). */
+  readonly counterFlushMs: number;
   /** Seed 000 checked every minute. */
   readonly healthIntervalMs: number;
   /** How long a ping may wait for its pong before the check fails. */
@@ -45,6 +50,8 @@ export const AGENT_ENV = {
   leaseMs: 'AGENT_LEASE_MS',
   renewMs: 'AGENT_RENEW_MS',
   reconcileMs: 'AGENT_RECONCILE_MS',
+  claimConcurrency: 'AGENT_CLAIM_CONCURRENCY',
+  counterFlushMs: 'AGENT_COUNTER_FLUSH_MS',
   healthIntervalMs: 'AGENT_HEALTH_INTERVAL_MS',
   pingTimeoutMs: 'AGENT_PING_TIMEOUT_MS',
   backoffBaseMs: 'AGENT_BACKOFF_BASE_MS',
@@ -64,9 +71,14 @@ export const AGENT_ENV = {
 
 export const DEFAULTS = {
   capacity: 200,
-  leaseMs: 30_000,
-  renewMs: 8_000,
-  reconcileMs: 10_000,
+  // SIGKILL → every socket reopened elsewhere ≈ leaseMs + reconcileMs + claim and dial time:
+  // ~12 s for 1,000 sockets (docs/upstream-connectors.md). A heartbeat costs one write per agent
+  // per renewMs, whatever the number of sockets.
+  leaseMs: 9_000,
+  renewMs: 2_500,
+  reconcileMs: 2_000,
+  claimConcurrency: 32,
+  counterFlushMs: 60_000,
   healthIntervalMs: 60_000,
   pingTimeoutMs: 10_000,
   backoffBaseMs: 1_000,
@@ -103,6 +115,8 @@ function readAgentEnv(env: Readonly<Record<string, string | undefined>>): AgentO
     leaseMs: ms('leaseMs', 100),
     renewMs: ms('renewMs', 10),
     reconcileMs: ms('reconcileMs', 10),
+    claimConcurrency: ms('claimConcurrency', 1, 1_000),
+    counterFlushMs: ms('counterFlushMs', 10),
     healthIntervalMs: ms('healthIntervalMs', 10),
     pingTimeoutMs: ms('pingTimeoutMs', 5),
     backoffBaseMs: ms('backoffBaseMs', 1),

@@ -1,5 +1,6 @@
 import type { Logger } from '../lib/log';
 import type { HealthRecords } from '../lib/upstream/health-records';
+import type { Fence } from '../lib/upstream/leases';
 import type { Metrics } from './metrics';
 import type { UpstreamConnection } from './upstream-connection';
 
@@ -19,7 +20,8 @@ export type HealthOutcome = 'healthy' | 'reconnect' | 'fail' | 'lost';
 
 export interface HealthCheckerOptions {
   readonly records: HealthRecords;
-  readonly agentId: string;
+  /** This agent's current fence; undefined while it has no live heartbeat (then the socket is lost). */
+  readonly fence: () => Fence | undefined;
   readonly pingTimeoutMs: number;
   readonly clock: () => number;
   readonly metrics: Metrics;
@@ -35,13 +37,15 @@ export class HealthChecker {
     const wasOpen = conn.isOpen;
     const ok = wasOpen && (await conn.ping(this.opts.pingTimeoutMs));
     const now = this.opts.clock();
+    const fence = this.opts.fence();
+    if (!fence) return { outcome: 'lost' };
     if (ok) {
-      const r = await this.opts.records.healthy(socketId, this.opts.agentId, now);
+      const r = await this.opts.records.healthy(socketId, fence, now);
       return r.ok ? { outcome: 'healthy', countErr: 0 } : { outcome: 'lost' };
     }
     this.opts.metrics.inc('healthFailures');
     const reason = wasOpen ? `no pong within ${this.opts.pingTimeoutMs} ms` : 'socket not open';
-    const r = await this.opts.records.unhealthy(socketId, this.opts.agentId, now, reason);
+    const r = await this.opts.records.unhealthy(socketId, fence, now, reason);
     if (!r.ok) return { outcome: 'lost' };
     this.opts.log.warn('upstream unhealthy', { socketId, countErr: r.countErr, reason });
     return { outcome: r.countErr > COUNT_ERR_LIMIT ? 'fail' : 'reconnect', countErr: r.countErr, reason };

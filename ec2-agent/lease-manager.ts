@@ -1,29 +1,29 @@
 import type { Logger } from '../lib/log';
-import type { LeaseTable, RenewOutcome } from '../lib/upstream/leases';
+import type { HeartbeatTable } from '../lib/upstream/heartbeats';
+import type { Fence, LeaseTable, WriteOutcome } from '../lib/upstream/leases';
 import type { UpstreamCounters, UpstreamRow, UpstreamStatus } from '../lib/upstream/row';
 import type { Metrics } from './metrics';
 import { Ticker } from './ticker';
 
 /**
- * The leases this agent holds, renewed every `renewMs`. A socket is used only while its lease
- * is provably ours: when a renewal is refused (another agent took it, or it is no longer desired
- * open) or the lease runs out unrenewed (DynamoDB unreachable, the event loop stalled), `onLost`
- * fires and the caller drops the socket at once. With renewMs < leaseMs / 3 a healthy agent
- * renews at least twice before its lease could expire, so a live owner never loses a lease to
- * expiry, and an agent that cannot renew stops using the socket before another may claim it.
- * (This assumes agents' clocks agree to well within a renew period, which NTP on EC2 gives.)
+ * This agent's ownership: one heartbeat (lib/upstream/heartbeats.ts) renewed every `renewMs`
+ * proves the agent alive for `leaseMs`; every socket it claims carries its epoch, and no write
+ * per socket is needed to keep it. The agent uses its sockets only while its heartbeat is
+ * provably live: one local timer, set to one renew period before the heartbeat's expiry in the
+ * table (the margin covers clock skew and the time to cut the sockets) and re-armed by each
+ * confirmed heartbeat, fires `onLost(id, 'expired')` for every socket whatever else is in
+ * flight — a heartbeat that hangs (a half-open connection to DynamoDB) cannot keep sockets in
+ * use after another agent may claim them. With renewMs < leaseMs / 3 a healthy agent beats at
+ * least twice before that. (This assumes agents' clocks agree to well within a renew period,
+ * which NTP on EC2 gives.)
  *
- * Expiry does not depend on the renew loop: every lease has its own local timer, set to one
- * renew period before the table's `leaseExpiresAt` (the margin covers clock skew and the time
- * to cut the socket), and re-armed by each confirmed renewal. So a renewal that hangs — a
- * half-open connection to DynamoDB, which the SDK does not time out by default — cannot keep a
- * socket in use after another agent may have claimed it. Renewals are also bounded: each one is
- * aborted, and treated as unconfirmed, when it has not answered by the lease's local deadline
- * or within one renew period, so the renew loop itself never stalls behind one call.
+ * After an expiry the agent starts a new life: a new heartbeat row and epoch. Its old epoch's
+ * sockets are claimable by anyone, itself included, through the reconcile loop.
  */
 
 export interface LeaseManagerOptions {
   readonly table: LeaseTable;
+  readonly heartbeats: HeartbeatTable;
   readonly agentId: string;
   readonly leaseMs: number;
   readonly renewMs: number;
@@ -32,36 +32,35 @@ export interface LeaseManagerOptions {
   readonly log: Logger;
 }
 
-export type LostReason = 'refused' | 'expired' | 'unwanted';
+export type LostReason = 'expired' | 'refused' | 'unwanted';
 
 export interface LeaseHooks {
-  /**
-   * Counter deltas to add to the row with the renewal; given back (restoreDeltas) unless the
-   * renewal is confirmed, so they ride on the next write as this socket's owner.
-   */
+  /** The counter deltas gathered for the socket, taken (and cleared) to ride on a release or fail. */
   takeDeltas(socketId: string): Partial<UpstreamCounters>;
-  restoreDeltas(socketId: string, deltas: Partial<UpstreamCounters>): void;
   /**
-   * The lease is gone or unprovable: `expired` (not confirmed in time), `refused` (not ours any
-   * more), or `unwanted` (still ours, but no longer desired open: a DELETE; nobody else may
-   * claim it while it is desired closed, so a clean close is safe).
+   * The socket is gone or unprovable: `expired` (the heartbeat was not confirmed in time),
+   * `refused` (not ours any more), or `unwanted` (still ours, but no longer desired open: a
+   * DELETE; nobody else may claim it while it is desired closed, so a clean close is safe).
    */
   onLost(socketId: string, why: LostReason): void;
-}
-
-interface Lease {
-  /** The table's leaseExpiresAt as last confirmed. */
-  expiresAt: number;
-  timer?: NodeJS.Timeout;
+  /** Another agent received a close command for this socket; the table decides (`ensureClosed`). */
+  onCloseHint(socketId: string): Promise<void>;
 }
 
 export class LeaseManager {
-  private readonly held = new Map<string, Lease>();
+  private readonly held = new Set<string>();
   private readonly ticker: Ticker;
   private hooks?: LeaseHooks;
+  /** The live epoch, or undefined between an expiry and the next registration. */
+  private epoch?: number;
+  /** Local deadline: when every socket must be out of use unless a heartbeat is confirmed. */
+  private deadline = 0;
+  private timer?: NodeJS.Timeout;
+  /** Close hints handled since the last heartbeat: removed from the row by the next one. */
+  private handledHints: string[] = [];
 
   constructor(private readonly opts: LeaseManagerOptions) {
-    this.ticker = new Ticker('lease renew', opts.renewMs, () => this.renewAll(), opts.log);
+    this.ticker = new Ticker('heartbeat', opts.renewMs, () => this.beat(), opts.log);
   }
 
   setHooks(h: LeaseHooks): void {
@@ -77,108 +76,128 @@ export class LeaseManager {
   }
 
   ids(): string[] {
-    return [...this.held.keys()];
+    return [...this.held];
   }
 
-  /** Claims the socket; the row as claimed, or undefined when it is not ours to take. */
-  async claim(socketId: string): Promise<UpstreamRow | undefined> {
+  /** The owner and epoch this agent's writes are fenced by; undefined while it has no live heartbeat. */
+  fence(): Fence | undefined {
+    return this.epoch === undefined ? undefined : { owner: this.opts.agentId, epoch: this.epoch };
+  }
+
+  /** Registers the heartbeat (the first epoch) and starts beating. */
+  async start(): Promise<void> {
+    await this.register();
+    this.ticker.start();
+  }
+
+  private async register(): Promise<void> {
     const now = this.opts.clock();
-    const row = await this.opts.table.claim(socketId, this.opts.agentId, now, this.opts.leaseMs);
-    if (row) {
-      this.drop(socketId);
-      const lease: Lease = { expiresAt: now + this.opts.leaseMs };
-      this.held.set(socketId, lease);
-      this.arm(socketId, lease);
-      this.opts.metrics.inc('leasesClaimed');
-    }
+    const epoch = await this.opts.heartbeats.register(this.opts.agentId, now, this.opts.leaseMs);
+    this.epoch = epoch;
+    this.handledHints = [];
+    this.arm(now);
+    this.opts.log.info('heartbeat registered', { epoch });
+  }
+
+  /** Re-arms the local deadline for a heartbeat confirmed as sent at `sentAt`. */
+  private arm(sentAt: number): void {
+    this.deadline = sentAt + this.opts.leaseMs - this.opts.renewMs;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.expire(), Math.max(0, this.deadline - this.opts.clock()));
+  }
+
+  /** Claims the socket (with `from`: takes it over from that expired epoch); the row, or undefined. */
+  async claim(socketId: string, from?: number): Promise<UpstreamRow | undefined> {
+    const fence = this.fence();
+    if (!fence) return undefined;
+    const row = await this.opts.table.claim(socketId, fence, this.opts.clock(), from);
+    // A claim that answered after the epoch ended belongs to a dead life: the reconcile finds it.
+    if (!row || this.epoch !== fence.epoch) return undefined;
+    this.held.add(socketId);
+    this.opts.metrics.inc('leasesClaimed');
     return row;
-  }
-
-  /** When the socket must be out of use: one renew period before the table lets others claim it. */
-  private deadline(lease: Lease): number {
-    return lease.expiresAt - this.opts.renewMs;
-  }
-
-  /** (Re)sets the lease's local expiry timer; it fires lost('expired') whatever else is in flight. */
-  private arm(socketId: string, lease: Lease): void {
-    clearTimeout(lease.timer);
-    const delay = Math.max(0, this.deadline(lease) - this.opts.clock());
-    lease.timer = setTimeout(() => {
-      if (this.held.get(socketId) === lease) this.lost(socketId, 'expired');
-    }, delay);
-  }
-
-  /** Stops tracking a lease and its timer. True when it was held. */
-  private drop(socketId: string): boolean {
-    const lease = this.held.get(socketId);
-    if (!lease) return false;
-    clearTimeout(lease.timer);
-    this.held.delete(socketId);
-    return true;
   }
 
   /** Stops tracking without a write (the row was already released or failed elsewhere). */
   forget(socketId: string): void {
-    this.drop(socketId);
+    this.held.delete(socketId);
   }
 
   async release(socketId: string, status: UpstreamStatus): Promise<void> {
     const deltas = this.hooks?.takeDeltas(socketId) ?? {};
-    this.drop(socketId);
-    const ok = await this.opts.table.release(socketId, this.opts.agentId, this.opts.clock(), status, deltas);
+    const fence = this.fence();
+    this.held.delete(socketId);
+    if (!fence) return;
+    const ok = await this.opts.table.release(socketId, fence, this.opts.clock(), status, deltas);
     if (ok) this.opts.metrics.inc('leasesReleased');
   }
 
   async fail(socketId: string, reason: string): Promise<void> {
     const deltas = this.hooks?.takeDeltas(socketId) ?? {};
-    this.drop(socketId);
-    await this.opts.table.fail(socketId, this.opts.agentId, this.opts.clock(), reason, deltas);
+    const fence = this.fence();
+    this.held.delete(socketId);
+    if (!fence) return;
+    await this.opts.table.fail(socketId, fence, this.opts.clock(), reason, deltas);
   }
 
-  start(): void {
-    this.ticker.start();
+  /** Adds a socket's counter deltas to its row, fenced; a refusal means the socket is not ours. */
+  async addCounters(socketId: string, deltas: Partial<UpstreamCounters>): Promise<WriteOutcome> {
+    const fence = this.fence();
+    if (!fence || !this.held.has(socketId)) return 'refused';
+    return this.opts.table.addCounters(socketId, fence, deltas);
   }
 
   /**
-   * Stops renewing. The local expiry timers keep running: the leases are still held until the
-   * caller releases them (agent shutdown closes and releases every socket right after).
+   * Stops beating. The local deadline still stands: the sockets are held until the caller
+   * releases them (agent shutdown closes and releases every socket right after, then `end`).
    */
   stop(): Promise<void> {
     return this.ticker.stop();
   }
 
-  /** Drops every lease's local timer without a write (agent shutdown, after the releases). */
-  clear(): void {
-    for (const id of this.ids()) this.drop(id);
+  /** Agent shutdown, after the releases: the heartbeat expires now, so nothing left waits for it. */
+  async end(): Promise<void> {
+    clearTimeout(this.timer);
+    const epoch = this.epoch;
+    this.epoch = undefined;
+    this.held.clear();
+    if (epoch !== undefined) await this.opts.heartbeats.expireNow(epoch);
   }
 
-  private lost(socketId: string, why: LostReason): void {
-    if (!this.drop(socketId)) return;
-    this.opts.metrics.inc('leasesLost');
-    this.opts.log.warn('lease lost; dropping the socket', { socketId, why });
-    this.hooks?.onLost(socketId, why);
+  /** Every socket out of use at once; a new life is registered at the next tick. */
+  private expire(): void {
+    if (this.epoch === undefined) return;
+    this.opts.log.warn('heartbeat not confirmed in time; dropping every socket', { epoch: this.epoch, sockets: this.held.size });
+    this.epoch = undefined;
+    clearTimeout(this.timer);
+    const ids = this.ids();
+    this.held.clear();
+    for (const id of ids) {
+      this.opts.metrics.inc('leasesLost');
+      this.hooks?.onLost(id, 'expired');
+    }
   }
 
-  async renewAll(): Promise<void> {
-    await Promise.all(this.ids().map((socketId) => this.renewOne(socketId)));
-  }
-
-  private async renewOne(socketId: string): Promise<void> {
-    const lease = this.held.get(socketId);
-    if (!lease) return;
+  /** One heartbeat, bounded like the deadline; or, after an expiry, a new registration. */
+  async beat(): Promise<void> {
+    if (this.epoch === undefined) {
+      try {
+        await this.register();
+      } catch (err) {
+        this.opts.log.warn('heartbeat registration failed', { err });
+      }
+      return;
+    }
+    const epoch = this.epoch;
     const now = this.opts.clock();
-    if (now >= this.deadline(lease)) return this.lost(socketId, 'expired');
-    const deltas = this.hooks?.takeDeltas(socketId) ?? {};
-    // Only a confirmed renewal wrote the deltas. `refused` and `unwanted` are condition
-    // failures, which write nothing, so the deltas go back: with `unwanted` the release that
-    // follows carries them to the row. An unconfirmed renewal (timeout, abort, network error)
-    // may or may not have landed; the deltas go back too, so a count can be added twice but is
-    // never lost (an UpdateExpression ADD is not idempotent, and DynamoDB offers no way to ask
-    // afterwards whether one write was applied).
-    // Bounded by the local deadline (an answer after it could not save the lease anyway) and by
-    // one renew period (so the next tick is not held up). The abort frees the HTTP request; the
-    // race settles even if a layer below ignores the abort.
-    const limitMs = Math.max(1, Math.min(this.opts.renewMs, this.deadline(lease) - now));
+    if (now >= this.deadline) return this.expire();
+    const handled = this.handledHints;
+    // Bounded by the local deadline only: an answer after it could not save the sockets anyway,
+    // and a slow answer before it (a loaded host, a throttled call) still does. One slow call
+    // must not cost every socket of the agent, so it is not cut at one renew period; the next
+    // tick simply waits for it. The abort frees the HTTP request; the race settles even if a
+    // layer below ignores the abort.
+    const limitMs = Math.max(1, this.deadline - now);
     const abort = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
@@ -187,35 +206,38 @@ export class LeaseManager {
         reject(new RenewTimeoutError(limitMs));
       }, limitMs);
     });
-    let outcome: RenewOutcome;
+    let r: Awaited<ReturnType<HeartbeatTable['beat']>>;
     try {
-      outcome = await Promise.race([
-        this.opts.table.renew(socketId, this.opts.agentId, now, this.opts.leaseMs, deltas, { abortSignal: abort.signal }),
-        timedOut,
-      ]);
+      r = await Promise.race([this.opts.heartbeats.beat(epoch, now, this.opts.leaseMs, handled, { abortSignal: abort.signal }), timedOut]);
     } catch (err) {
-      // Unconfirmed: the write may or may not have landed. The local timer still stands, so the
-      // lease is given up at its deadline unless a later renewal is confirmed first.
-      this.hooks?.restoreDeltas(socketId, deltas);
-      this.opts.log.warn('lease renewal failed', { socketId, err });
+      // Unconfirmed: the local deadline still stands, so the sockets are given up at it unless a
+      // later heartbeat is confirmed first.
+      this.opts.log.warn('heartbeat failed', { err });
       return;
     } finally {
       clearTimeout(timer);
     }
-    // Restored before onLost, so the release a loss may lead to carries them.
-    if (outcome !== 'renewed') this.hooks?.restoreDeltas(socketId, deltas);
-    if (this.held.get(socketId) !== lease) return; // expired or released meanwhile
-    if (outcome === 'renewed') {
-      lease.expiresAt = now + this.opts.leaseMs;
-      this.arm(socketId, lease);
-    } else this.lost(socketId, outcome);
+    if (this.epoch !== epoch) return; // expired meanwhile
+    if (!r.ok) return this.expire(); // our row says expired: another agent may already claim
+    this.opts.metrics.inc('heartbeats');
+    this.arm(now);
+    this.handledHints = this.handledHints.filter((id) => !handled.includes(id));
+    for (const id of r.closeHints) {
+      if (handled.includes(id)) continue;
+      try {
+        await this.hooks?.onCloseHint(id);
+        this.handledHints.push(id);
+      } catch (err) {
+        this.opts.log.warn('close hint not handled; retried at the next heartbeat', { socketId: id, err });
+      }
+    }
   }
 }
 
 export class RenewTimeoutError extends Error {
   readonly code = 'renew_timeout';
   constructor(ms: number) {
-    super(`lease renewal did not answer within ${ms} ms`);
+    super(`heartbeat did not answer within ${ms} ms`);
     this.name = 'RenewTimeoutError';
   }
 }

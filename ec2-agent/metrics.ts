@@ -15,6 +15,8 @@ export const METRIC_NAMES = [
   'leasesClaimed',
   'leasesLost',
   'leasesReleased',
+  'heartbeats',
+  'counterWrites',
   'healthChecks',
   'healthFailures',
   'socketsFailed',

@@ -1,24 +1,39 @@
 import type { Logger } from '../lib/log';
+import { createLimiter } from '../lib/subscriber/limiter';
+import type { HeartbeatTable } from '../lib/upstream/heartbeats';
 import type { LeaseTable } from '../lib/upstream/leases';
 import { Ticker } from './ticker';
 
 /**
- * Every `reconcileMs`: find sockets that are desired open and whose lease has expired (never
- * claimed, released, or their agent died) and try to take as many as capacity allows. This is
- * what makes lost commands and dead instances harmless: within one lease period plus one
- * reconcile interval a live agent holds every desired-open socket.
+ * Every `reconcileMs`: claim sockets that are desired open and unowned (never claimed,
+ * released), then take over the sockets of agents whose heartbeat expired (they died or were
+ * cut off), as many as capacity allows. Claims run in parallel, at most `concurrency` at once;
+ * capacity is checked before each one (the supervisor counts claims in flight as used), so
+ * parallel claims never exceed it. This is what makes lost commands and dead instances
+ * harmless: within one heartbeat lease plus one reconcile interval a live agent holds every
+ * desired-open socket.
+ *
+ * An expired agent's heartbeat row leaves the index once none of its sockets is left and it
+ * has been expired for RETIRE_AFTER_MS (the index is eventually consistent: a socket it missed
+ * once is found on a later pass).
  */
+export const RETIRE_AFTER_MS = 60_000;
+
 export class ReconcileLoop {
   private readonly ticker: Ticker;
 
   constructor(
     private readonly opts: {
       readonly table: LeaseTable;
+      readonly heartbeats: HeartbeatTable;
       readonly reconcileMs: number;
+      readonly concurrency: number;
       readonly clock: () => number;
-      /** Free capacity right now. */
+      /** Free capacity right now (claims in flight count as used). */
       readonly room: () => number;
-      readonly open: (socketId: string) => Promise<unknown>;
+      /** This agent's live epoch: its own sockets are not taken over from itself. */
+      readonly epoch: () => number | undefined;
+      readonly open: (socketId: string, from?: number) => Promise<unknown>;
       readonly log: Logger;
     },
   ) {
@@ -34,16 +49,36 @@ export class ReconcileLoop {
   }
 
   async runOnce(): Promise<void> {
-    const room = this.opts.room();
-    if (room <= 0) return;
-    const ids = await this.opts.table.claimable(this.opts.clock(), room);
-    for (const id of ids) {
-      if (this.opts.room() <= 0) break;
-      try {
-        await this.opts.open(id);
-      } catch (err) {
-        this.opts.log.warn('reconcile could not open a socket', { socketId: id, err });
+    if (this.opts.room() <= 0) return;
+    const now = this.opts.clock();
+    await this.claimAll(await this.opts.table.claimable(now, this.opts.room()));
+    for (const dead of await this.opts.heartbeats.expired(now)) {
+      if (dead.epoch === this.opts.epoch()) continue;
+      const room = this.opts.room();
+      if (room <= 0) return;
+      const ids = await this.opts.table.ownedBy(dead.epoch, room);
+      if (!ids.length) {
+        if (now - dead.expiredAt > RETIRE_AFTER_MS) await this.opts.heartbeats.retire(dead.epoch, now);
+        continue;
       }
+      this.opts.log.info('taking over the sockets of an expired agent', { epoch: dead.epoch, sockets: ids.length });
+      await this.claimAll(ids, dead.epoch);
     }
+  }
+
+  private async claimAll(ids: readonly string[], from?: number): Promise<void> {
+    const limit = createLimiter(this.opts.concurrency);
+    await Promise.all(
+      ids.map((id) =>
+        limit(async () => {
+          if (this.opts.room() <= 0) return;
+          try {
+            await this.opts.open(id, from);
+          } catch (err) {
+            this.opts.log.warn('reconcile could not open a socket', { socketId: id, err });
+          }
+        }),
+      ),
+    );
   }
 }

@@ -1,4 +1,5 @@
 import { InputError } from '../lib/errors';
+import type { HeartbeatTable } from '../lib/upstream/heartbeats';
 import type { LeaseTable } from '../lib/upstream/leases';
 import type { Logger } from '../lib/log';
 import type { ItemStore } from '../lib/stores/items';
@@ -6,10 +7,12 @@ import { parseUpstreamUrl, toWebSocketUrl } from '../lib/upstream/endpoint';
 import type { Credentials } from '../lib/upstream/headers';
 import type { HealthRecords } from '../lib/upstream/health-records';
 import type { UpstreamCounters, UpstreamRow } from '../lib/upstream/row';
-import { SecretNotFoundError, type SecretStore } from '../lib/upstream/secret-store';
+import { createLimiter } from '../lib/subscriber/limiter';
+import { SecretCorruptError, SecretNotFoundError, type SecretStore } from '../lib/upstream/secret-store';
 import type { SsrfGuard } from '../lib/upstream/ssrf';
 import type { UpstreamStore } from '../lib/upstream/store';
 import type { AgentOptions } from './config';
+import { CounterLedger } from './counters';
 import { decodeFrame } from './frames';
 import { HealthChecker } from './health-check';
 import type { LeaseHooks, LeaseManager, LostReason } from './lease-manager';
@@ -30,8 +33,10 @@ import { UpstreamConnection } from './upstream-connection';
 export interface SupervisorContext {
   readonly options: AgentOptions;
   readonly leases: LeaseManager;
-  /** The lease rows; the persister's writes are guarded by this agent still owning the row. */
+  /** The socket rows; the persister's writes are guarded by this agent's owner and epoch. */
   readonly leaseTable: LeaseTable;
+  /** Where a close hint goes when the socket is another agent's. */
+  readonly heartbeats: HeartbeatTable;
   readonly store: UpstreamStore;
   readonly records: HealthRecords;
   readonly secrets: SecretStore;
@@ -57,6 +62,9 @@ export type OpenResult = 'held' | 'opened' | 'capacity' | 'not-claimed' | 'faile
 
 const DRAIN_MS = 2000;
 
+/** Counter writes in flight at once during a flush. */
+const COUNTER_FLUSH_CONCURRENCY = 16;
+
 /**
  * The `ws` client's maxPayload (its default is 100 MiB): twice the deliverable event size. A
  * frame can shrink when it is stored (JSON is re-serialised without its whitespace), so frames
@@ -71,19 +79,27 @@ export function maxPayloadFor(maxEventBytes: number): number {
 export class SocketSupervisor implements LeaseHooks {
   private readonly sockets = new Map<string, Managed>();
   private readonly opening = new Set<string>();
-  private readonly deltas = new Map<string, Partial<UpstreamCounters>>();
+  private readonly counters: CounterLedger;
+  private readonly counterFlush: Ticker;
   private readonly checker: HealthChecker;
   private stopping = false;
 
-  constructor(private readonly c: SupervisorContext) {
+  constructor(private readonly ctx: SupervisorContext) {
+    this.counters = new CounterLedger(ctx.metrics);
     this.checker = new HealthChecker({
-      records: c.records,
-      agentId: c.options.agentId,
-      pingTimeoutMs: c.options.pingTimeoutMs,
-      clock: c.clock,
-      metrics: c.metrics,
-      log: c.log,
+      records: ctx.records,
+      fence: () => ctx.leases.fence(),
+      pingTimeoutMs: ctx.options.pingTimeoutMs,
+      clock: ctx.clock,
+      metrics: ctx.metrics,
+      log: ctx.log,
     });
+    this.counterFlush = new Ticker('counter flush', ctx.options.counterFlushMs, () => this.flushCounters(), ctx.log);
+  }
+
+  /** Starts the periodic counter writes (at most one per active socket per counterFlushMs). */
+  startFlushing(): void {
+    this.counterFlush.start();
   }
 
   get held(): string[] {
@@ -91,62 +107,85 @@ export class SocketSupervisor implements LeaseHooks {
   }
 
   room(): number {
-    return this.c.options.capacity - this.sockets.size - this.opening.size;
+    return this.ctx.options.capacity - this.sockets.size - this.opening.size;
   }
 
-  private bump(socketId: string, name: keyof UpstreamCounters): void {
-    const d = this.deltas.get(socketId) ?? {};
-    d[name] = (d[name] ?? 0) + 1;
-    this.deltas.set(socketId, d);
-  }
-
+  /** LeaseHooks: the deltas ride on a release or fail. */
   takeDeltas(socketId: string): Partial<UpstreamCounters> {
-    const d = this.deltas.get(socketId) ?? {};
-    this.deltas.delete(socketId);
-    return d;
+    return this.counters.take(socketId);
   }
 
-  restoreDeltas(socketId: string, d: Partial<UpstreamCounters>): void {
-    const cur = this.deltas.get(socketId) ?? {};
-    for (const [k, v] of Object.entries(d) as [keyof UpstreamCounters, number][]) cur[k] = (cur[k] ?? 0) + v;
-    this.deltas.set(socketId, cur);
+  /**
+   * Writes every active socket's counter deltas, fenced by owner and epoch. A write that is
+   * not confirmed (timeout, network) gives its deltas back, so a count can be added twice but is
+   * never lost (an ADD is not idempotent, and DynamoDB cannot say afterwards whether it landed).
+   * A refusal means the socket is not ours (or no longer wanted): it is dropped like any loss.
+   */
+  async flushCounters(): Promise<void> {
+    const limit = createLimiter(COUNTER_FLUSH_CONCURRENCY);
+    await Promise.all(
+      this.counters.active().map((id) =>
+        limit(async () => {
+          if (!this.ctx.leases.has(id)) {
+            this.counters.take(id); // not ours any more: nothing may write them under our fence
+            return;
+          }
+          const deltas = this.counters.take(id);
+          let outcome;
+          try {
+            outcome = await this.ctx.leases.addCounters(id, deltas);
+            this.ctx.metrics.inc('counterWrites');
+          } catch (err) {
+            this.counters.restore(id, deltas);
+            this.ctx.log.warn('counter write failed; retried at the next flush', { socketId: id, err });
+            return;
+          }
+          if (outcome === 'ok') return;
+          this.counters.restore(id, deltas); // the release that follows carries them
+          this.onLost(id, outcome);
+        }),
+      ),
+    );
   }
 
   private gauge(): void {
-    this.c.metrics.set('openSockets', this.sockets.size);
+    this.ctx.metrics.set('openSockets', this.sockets.size);
   }
 
-  /** Claims and dials the socket if the table says it should be open and nobody holds it. */
-  async ensureOpen(socketId: string): Promise<OpenResult> {
+  /**
+   * Claims and dials the socket if the table says it should be open and nobody holds it (with
+   * `from`: taking it over from that expired agent epoch).
+   */
+  async ensureOpen(socketId: string, from?: number): Promise<OpenResult> {
     if (this.stopping) return 'stopping';
     if (this.sockets.has(socketId) || this.opening.has(socketId)) return 'held';
     if (this.room() <= 0) {
       // Not an error: the row stays unowned in the byDesiredLease index, so an agent with room
       // claims it at its next reconcile.
-      this.c.log.info('at capacity; leaving the socket to another agent', { socketId, capacity: this.c.options.capacity });
+      this.ctx.log.info('at capacity; leaving the socket to another agent', { socketId, capacity: this.ctx.options.capacity });
       return 'capacity';
     }
     this.opening.add(socketId);
     try {
-      const row = await this.c.leases.claim(socketId);
+      const row = await this.ctx.leases.claim(socketId, from);
       if (!row) return 'not-claimed';
       if (this.stopping) {
-        await this.c.leases.release(socketId, 'pending');
+        await this.ctx.leases.release(socketId, 'pending');
         return 'stopping';
       }
       let url: URL;
       let creds: Credentials;
       try {
         url = toWebSocketUrl(parseUpstreamUrl(row.interWorkingInterface));
-        creds = await this.c.secrets.get(row.secretRef);
+        creds = await this.ctx.secrets.get(row.secretRef);
       } catch (err) {
-        if (err instanceof SecretNotFoundError || err instanceof InputError) {
+        if (err instanceof SecretNotFoundError || err instanceof SecretCorruptError || err instanceof InputError) {
           // Will never work as stored: record it as failed instead of retrying forever.
-          this.c.metrics.inc('socketsFailed');
-          await this.c.leases.fail(socketId, `cannot open: ${(err as Error).message}`);
+          this.ctx.metrics.inc('socketsFailed');
+          await this.ctx.leases.fail(socketId, `cannot open: ${(err as Error).message}`);
           return 'failed';
         }
-        await this.c.leases.release(socketId, 'pending');
+        await this.ctx.leases.release(socketId, 'pending');
         throw err;
       }
       this.start(row, url, creds);
@@ -158,30 +197,26 @@ export class SocketSupervisor implements LeaseHooks {
 
   private start(row: UpstreamRow, url: URL, creds: Credentials): void {
     const id = row.socketId;
-    const log = this.c.log.child({ socketId: id, topic: row.topic });
-    const o = this.c.options;
+    const log = this.ctx.log.child({ socketId: id, topic: row.topic });
+    const opts = this.ctx.options;
+    const fence = this.ctx.leases.fence();
+    if (!fence) throw new Error('no live heartbeat: a claim cannot have succeeded'); // claim() returns undefined then
     const persister = new Persister({
-      items: this.c.items,
+      items: this.ctx.items,
       topic: row.topic,
-      guard: this.c.leaseTable.ownerGuard(id, o.agentId),
-      maxEventBytes: this.c.maxEventBytes,
-      queueSize: o.persistQueueSize,
-      retries: o.persistRetries,
-      backoffBaseMs: Math.min(o.backoffBaseMs, 200),
-      onPersisted: () => {
-        this.bump(id, 'messagesPersisted');
-        this.c.metrics.inc('messagesPersisted');
-      },
+      guard: this.ctx.leaseTable.ownerGuard(id, fence),
+      maxEventBytes: this.ctx.maxEventBytes,
+      queueSize: opts.persistQueueSize,
+      retries: opts.persistRetries,
+      backoffBaseMs: Math.min(opts.backoffBaseMs, 200),
+      onPersisted: () => this.counters.count(id, 'messagesPersisted'),
       onDropped: (reason) => {
-        this.bump(id, 'messagesDropped');
-        this.c.metrics.inc('messagesDropped');
+        this.counters.count(id, 'messagesDropped');
         // The reason names sizes, never the message's content.
         log.warn('message dropped', { reason });
       },
       onError: (err) => {
-        this.bump(id, 'errors');
-        this.c.metrics.inc('persistErrors');
-        this.c.metrics.inc('errors');
+        this.counters.count(id, 'errors', 'persistErrors');
         log.warn('persist failed', { err });
       },
       log,
@@ -189,24 +224,23 @@ export class SocketSupervisor implements LeaseHooks {
     const conn = new UpstreamConnection({
       url,
       credentials: creds,
-      guard: this.c.guard,
-      backoffBaseMs: o.backoffBaseMs,
-      backoffMaxMs: o.backoffMaxMs,
-      handshakeTimeoutMs: o.handshakeTimeoutMs,
-      maxPayload: maxPayloadFor(this.c.maxEventBytes),
+      guard: this.ctx.guard,
+      backoffBaseMs: opts.backoffBaseMs,
+      backoffMaxMs: opts.backoffMaxMs,
+      handshakeTimeoutMs: opts.handshakeTimeoutMs,
+      maxPayload: maxPayloadFor(this.ctx.maxEventBytes),
       log,
       handlers: {
         onOpen: () => {
           log.info('upstream connected');
-          void this.record(id, m, (now) => this.c.records.connected(id, o.agentId, now));
+          void this.record(id, managed, (now) => this.ctx.records.connected(id, fence, now));
         },
         onMessage: (data, isBinary) => {
-          const receivedAt = this.c.clock();
-          this.bump(id, 'messagesIn');
-          this.c.metrics.inc('messagesIn');
+          const receivedAt = this.ctx.clock();
+          this.counters.count(id, 'messagesIn');
           const frame = decodeFrame(data, isBinary, receivedAt);
           persister.enqueue(frame);
-          this.c.sink?.enqueue({
+          this.ctx.sink?.enqueue({
             socketId: id,
             platformID: row.platformID,
             internalID: row.internalID,
@@ -218,23 +252,20 @@ export class SocketSupervisor implements LeaseHooks {
         },
         onTooLarge: () => {
           // ws refused the frame (close 1009) before reading it; the connection is redialled.
-          this.bump(id, 'messagesIn');
-          this.c.metrics.inc('messagesIn');
-          this.bump(id, 'messagesDropped');
-          this.c.metrics.inc('messagesDropped');
-          log.warn('message dropped', { reason: `too large: over the ${maxPayloadFor(this.c.maxEventBytes)}-byte frame limit` });
+          this.counters.count(id, 'messagesIn');
+          this.counters.count(id, 'messagesDropped');
+          log.warn('message dropped', { reason: `too large: over the ${maxPayloadFor(this.ctx.maxEventBytes)}-byte frame limit` });
         },
         onDown: (reason, retryInMs) => {
-          this.bump(id, 'reconnects');
-          this.c.metrics.inc('reconnects');
+          this.counters.count(id, 'reconnects');
           log.warn('upstream down; redialling', { reason, retryInMs });
-          void this.record(id, m, (now) => this.c.records.disconnected(id, o.agentId, now, reason));
+          void this.record(id, managed, (now) => this.ctx.records.disconnected(id, fence, now, reason));
         },
       },
     });
-    const health = new Ticker('health check', o.healthIntervalMs, () => this.checkHealth(id, m), log);
-    const m: Managed = { row, conn, persister, health, log };
-    this.sockets.set(id, m);
+    const health = new Ticker('health check', opts.healthIntervalMs, () => this.checkHealth(id, managed), log);
+    const managed: Managed = { row, conn, persister, health, log };
+    this.sockets.set(id, managed);
     this.gauge();
     log.info('upstream claimed', { url: url.origin + url.pathname });
     conn.start();
@@ -242,33 +273,33 @@ export class SocketSupervisor implements LeaseHooks {
   }
 
   /** A conditional status write; a refused one means the lease is gone. */
-  private async record(id: string, m: Managed, write: (now: number) => Promise<{ ok: boolean }>): Promise<void> {
+  private async record(id: string, managed: Managed, write: (now: number) => Promise<{ ok: boolean }>): Promise<void> {
     try {
-      const r = await write(this.c.clock());
-      if (!r.ok && this.sockets.get(id) === m) this.onLost(id, 'refused');
+      const r = await write(this.ctx.clock());
+      if (!r.ok && this.sockets.get(id) === managed) this.onLost(id, 'refused');
     } catch (err) {
-      m.log.warn('status write failed', { err });
+      managed.log.warn('status write failed', { err });
     }
   }
 
-  private async checkHealth(id: string, m: Managed): Promise<void> {
-    if (this.sockets.get(id) !== m) return;
-    const r = this.c.leases.has(id) ? await this.checker.check(id, m.conn) : { outcome: 'lost' as const };
-    if (this.sockets.get(id) !== m) return;
+  private async checkHealth(id: string, managed: Managed): Promise<void> {
+    if (this.sockets.get(id) !== managed) return;
+    const r = this.ctx.leases.has(id) ? await this.checker.check(id, managed.conn) : { outcome: 'lost' as const };
+    if (this.sockets.get(id) !== managed) return;
     switch (r.outcome) {
       case 'healthy':
         return;
       case 'reconnect':
-        m.conn.reconnect();
+        managed.conn.reconnect();
         return;
       case 'lost':
         this.onLost(id, 'refused');
         return;
       case 'fail': {
-        m.log.error('upstream failed the health check too often; closing it', { countErr: r.countErr, reason: r.reason });
-        this.c.metrics.inc('socketsFailed');
-        await this.retire(id, m, 1011, 'health check failed');
-        await this.c.leases.fail(id, `countErr ${r.countErr}: ${r.reason}`);
+        managed.log.error('upstream failed the health check too often; closing it', { countErr: r.countErr, reason: r.reason });
+        this.ctx.metrics.inc('socketsFailed');
+        await this.retire(id, managed, 1011, 'health check failed');
+        await this.ctx.leases.fail(id, `countErr ${r.countErr}: ${r.reason}`);
         return;
       }
     }
@@ -278,35 +309,47 @@ export class SocketSupervisor implements LeaseHooks {
    * Removes a socket from this agent: close (or terminate) the connection, then drain its
    * waiting writes — or, with `queue: 'discard'`, drop them (counted in messagesDropped).
    */
-  private async retire(id: string, m: Managed, code: number | 'terminate', reason: string, queue: 'drain' | 'discard' = 'drain'): Promise<void> {
-    if (this.sockets.get(id) === m) this.sockets.delete(id);
+  private async retire(id: string, managed: Managed, code: number | 'terminate', reason: string, queue: 'drain' | 'discard' = 'drain'): Promise<void> {
+    if (this.sockets.get(id) === managed) this.sockets.delete(id);
     this.gauge();
-    void m.health.stop();
-    if (code === 'terminate') m.conn.terminate();
-    else await m.conn.close(code, reason);
-    if (queue === 'discard') await m.persister.discard('lease lost to another owner');
-    else await m.persister.drain(DRAIN_MS);
+    void managed.health.stop();
+    if (code === 'terminate') managed.conn.terminate();
+    else await managed.conn.close(code, reason);
+    if (queue === 'discard') await managed.persister.discard('lease lost to another owner');
+    else await managed.persister.drain(DRAIN_MS);
   }
 
   /** Applies desired=closed: closes the socket if held here, and marks an unowned row closed. */
   async ensureClosed(socketId: string): Promise<void> {
-    const row = await this.c.store.get(socketId);
+    const row = await this.ctx.store.get(socketId);
     if (!row || row.desired === 'open') return; // unknown, or re-opened since: a stale hint
-    const m = this.sockets.get(socketId);
-    if (m) {
-      m.log.info('closing upstream on request');
-      await this.retire(socketId, m, 1000, 'closed by request');
-      await this.c.leases.release(socketId, 'closed');
+    const managed = this.sockets.get(socketId);
+    if (managed) {
+      managed.log.info('closing upstream on request');
+      await this.retire(socketId, managed, 1000, 'closed by request');
+      await this.ctx.leases.release(socketId, 'closed');
       return;
     }
-    if (!row.owner && row.status !== 'closed') await this.c.store.requestClose(socketId, this.c.clock());
+    if (!row.owner) {
+      if (row.status !== 'closed') await this.ctx.store.requestClose(socketId, this.ctx.clock());
+      return;
+    }
+    // Another agent's socket (the command queue is shared): hand the command to its owner
+    // through its heartbeat row, which it reads back with its next heartbeat.
+    const epoch = row.leaseExpiresAt ?? 0;
+    if (row.owner !== this.ctx.options.agentId || epoch !== this.ctx.leases.fence()?.epoch) await this.ctx.heartbeats.hint(epoch, socketId);
+  }
+
+  /** LeaseHooks: a close command another agent received for a socket held here. */
+  onCloseHint(socketId: string): Promise<void> {
+    return this.ensureClosed(socketId);
   }
 
   /**
    * LeaseHooks: the lease is gone or unprovable; stop using the socket.
    *
-   * - `unwanted` (the renewal found the row still ours but desired closed: a DELETE whose close
-   *   command went to another agent): no other agent may claim a row desired closed, so the
+   * - `unwanted` (a counter write found the row still ours but desired closed: a DELETE whose
+   *   close command and hint were lost): no other agent may claim a row desired closed, so the
    *   upstream gets a clean close (1000) and the row is released as closed.
    * - otherwise the connection is cut at once, without a closing handshake: another agent may
    *   already hold the socket. Only then is a refusal looked into (one consistent read, which
@@ -316,14 +359,14 @@ export class SocketSupervisor implements LeaseHooks {
    *   messagesDropped) instead of draining them: see below. `expired` drains for up to DRAIN_MS.
    */
   onLost(socketId: string, why: LostReason): void {
-    const m = this.sockets.get(socketId);
-    this.c.leases.forget(socketId);
-    if (!m) return;
+    const managed = this.sockets.get(socketId);
+    this.ctx.leases.forget(socketId);
+    if (!managed) return;
     if (why === 'unwanted') {
-      m.log.info('closing upstream: no longer desired open');
+      managed.log.info('closing upstream: no longer desired open');
       void (async () => {
-        await this.retire(socketId, m, 1000, 'closed by request');
-        await this.releaseIfOurs(socketId, m, 'closed');
+        await this.retire(socketId, managed, 1000, 'closed by request');
+        await this.releaseIfOurs(socketId, managed, 'closed');
       })();
       return;
     }
@@ -332,41 +375,43 @@ export class SocketSupervisor implements LeaseHooks {
       // Another agent holds the socket now (or will at once) and writes the topic's newer
       // messages: ours, written after them, would put older data back on the item. So the
       // waiting ones are dropped, not drained; only the write already in flight can land.
-      void this.retire(socketId, m, 'terminate', 'lease lost', 'discard');
-      void this.releaseIfOurs(socketId, m);
+      void this.retire(socketId, managed, 'terminate', 'lease lost', 'discard');
+      void this.releaseIfOurs(socketId, managed);
       return;
     }
-    void this.retire(socketId, m, 'terminate', 'lease expired');
+    void this.retire(socketId, managed, 'terminate', 'lease expired');
   }
 
   /** Releases a row this agent still owns but no longer serves; `status` defaults from `desired`. */
-  private async releaseIfOurs(socketId: string, m: Managed, status?: 'closed'): Promise<void> {
+  private async releaseIfOurs(socketId: string, managed: Managed, status?: 'closed'): Promise<void> {
     let row: UpstreamRow | undefined;
     try {
-      row = await this.c.store.get(socketId);
+      row = await this.ctx.store.get(socketId);
     } catch (err) {
-      m.log.warn('could not read the row after losing its lease', { err });
+      managed.log.warn('could not read the row after losing its lease', { err });
       return;
     }
     // Not ours any more, or claimed again by this agent meanwhile: nothing to hand back.
-    if (row?.owner !== this.c.options.agentId || this.sockets.has(socketId) || this.opening.has(socketId)) return;
+    const fence = this.ctx.leases.fence();
+    if (!fence || row?.owner !== fence.owner || row.leaseExpiresAt !== fence.epoch || this.sockets.has(socketId) || this.opening.has(socketId)) return;
     try {
-      await this.c.leases.release(socketId, status ?? (row.desired === 'closed' ? 'closed' : 'pending'));
+      await this.ctx.leases.release(socketId, status ?? (row.desired === 'closed' ? 'closed' : 'pending'));
     } catch (err) {
-      m.log.warn('release after losing the lease failed', { err });
+      managed.log.warn('release after losing the lease failed', { err });
     }
   }
 
   /** Agent shutdown: close every socket with 1001 (going away) and hand the leases back. */
   async stopAll(): Promise<void> {
     this.stopping = true;
+    await this.counterFlush.stop();
     await Promise.all(
-      [...this.sockets.entries()].map(async ([id, m]) => {
-        await this.retire(id, m, 1001, 'agent stopping');
+      [...this.sockets.entries()].map(async ([id, managed]) => {
+        await this.retire(id, managed, 1001, 'agent stopping');
         try {
-          await this.c.leases.release(id, 'pending');
+          await this.ctx.leases.release(id, 'pending');
         } catch (err) {
-          m.log.warn('lease release failed; it will expire', { err });
+          managed.log.warn('lease release failed; it will expire', { err });
         }
       }),
     );

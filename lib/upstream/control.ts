@@ -53,12 +53,17 @@ export interface UpstreamView {
   counters: { messagesIn: number; messagesPersisted: number; messagesDropped: number; errors: number; reconnects: number };
 }
 
+/** Epochs are `ms × 1000 + random` (lib/upstream/heartbeats.ts): never below this. */
+const EPOCH_FLOOR = 1e15;
+
 const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null);
 
 export function viewOf(row: UpstreamRow, now: number): UpstreamView {
-  // A row whose owner stopped renewing (its agent died) still says isActive=true until another
-  // agent claims it; the lease is what proves an agent is really holding the socket.
+  // An owned row's leaseExpiresAt is its owner's epoch (lib/upstream/leases.ts), above any clock
+  // value; liveness is the owner's heartbeat, which a dead agent's rows keep naming until they
+  // are taken over (leaseMs + reconcileMs at most). A number below `now` is a legacy lease time.
   const leaseLive = !!row.owner && (row.leaseExpiresAt ?? 0) > now;
+  const legacyLease = !!row.owner && (row.leaseExpiresAt ?? 0) < EPOCH_FLOOR;
   return {
     socketId: row.socketId,
     internalID: row.internalID,
@@ -72,7 +77,7 @@ export function viewOf(row: UpstreamRow, now: number): UpstreamView {
     countErr: row.countErr,
     lastHealthyAt: iso(row.lastHealthyAt),
     owner: leaseLive ? row.owner! : null,
-    leaseExpiresAt: row.owner ? iso(row.leaseExpiresAt) : null,
+    leaseExpiresAt: legacyLease ? iso(row.leaseExpiresAt) : null,
     connectedAt: iso(row.connectedAt),
     createdAt: iso(row.createdAt) ?? new Date(0).toISOString(),
     updatedAt: iso(row.updatedAt) ?? new Date(0).toISOString(),
@@ -151,8 +156,9 @@ export async function closeUpstream(
   try {
     await d.commands.send('close', socketId);
   } catch (err) {
-    // The owner's next lease renewal is conditioned on desired=open and fails, so it closes anyway.
-    d.log.warn('close command not sent; the owner closes at its next lease renewal', { socketId, err });
+    // The owner's counter writes are conditioned on desired=open (an active socket closes within
+    // a counter flush period); an idle one stays open until its agent stops or restarts.
+    d.log.warn('close command not sent; the owner closes at its next counter write, or when it stops', { socketId, err });
   }
   d.log.info('upstream close requested', { socketId, status: row.status, principal: caller.principal });
   return { socketId, desired: row.desired, status: row.status };

@@ -1,9 +1,10 @@
 import { UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Fence } from './leases';
 import { isConditionFailed } from './row';
 
 /**
  * What the owning agent records about a socket's connection and health (seed 000's cron rule).
- * Every write is conditioned on `owner = :me`: an agent that lost the lease learns it here
+ * Every write is conditioned on the owner and its epoch: an agent that lost the socket learns it here
  * (`lost`) and must drop the socket.
  */
 
@@ -15,16 +16,16 @@ export class HealthRecords {
     readonly tableName: string,
   ) {}
 
-  private async update(socketId: string, owner: string, expr: string, names: Record<string, string>, values: Record<string, unknown>): Promise<RecordResult> {
+  private async update(socketId: string, fence: Fence, expr: string, names: Record<string, string>, values: Record<string, unknown>): Promise<RecordResult> {
     try {
       const r = await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { socketId },
           UpdateExpression: expr,
-          ConditionExpression: '#owner = :me',
+          ConditionExpression: '#owner = :me AND leaseExpiresAt = :epoch',
           ExpressionAttributeNames: { '#owner': 'owner', ...names },
-          ExpressionAttributeValues: { ':me': owner, ...values },
+          ExpressionAttributeValues: { ':me': fence.owner, ':epoch': fence.epoch, ...values },
           ReturnValues: 'ALL_NEW',
         }),
       );
@@ -36,8 +37,8 @@ export class HealthRecords {
   }
 
   /** The handshake succeeded. */
-  connected(socketId: string, owner: string, now: number): Promise<RecordResult> {
-    return this.update(socketId, owner, 'SET #status = :open, isActive = :true, connectedAt = :now, updatedAt = :now REMOVE lastError', { '#status': 'status' }, {
+  connected(socketId: string, fence: Fence, now: number): Promise<RecordResult> {
+    return this.update(socketId, fence, 'SET #status = :open, isActive = :true, connectedAt = :now, updatedAt = :now REMOVE lastError', { '#status': 'status' }, {
       ':open': 'open',
       ':true': true,
       ':now': now,
@@ -45,8 +46,8 @@ export class HealthRecords {
   }
 
   /** The connection dropped or a dial failed; the agent is redialling. */
-  disconnected(socketId: string, owner: string, now: number, reason: string): Promise<RecordResult> {
-    return this.update(socketId, owner, 'SET #status = :re, isActive = :false, lastError = :reason, updatedAt = :now', { '#status': 'status' }, {
+  disconnected(socketId: string, fence: Fence, now: number, reason: string): Promise<RecordResult> {
+    return this.update(socketId, fence, 'SET #status = :re, isActive = :false, lastError = :reason, updatedAt = :now', { '#status': 'status' }, {
       ':re': 'reconnecting',
       ':false': false,
       ':reason': reason.slice(0, 500),
@@ -55,10 +56,10 @@ export class HealthRecords {
   }
 
   /** A passing health check: countErr = 0, isActive, lastHealthyAt. */
-  healthy(socketId: string, owner: string, now: number): Promise<RecordResult> {
+  healthy(socketId: string, fence: Fence, now: number): Promise<RecordResult> {
     return this.update(
       socketId,
-      owner,
+      fence,
       'SET countErr = :zero, isActive = :true, lastHealthyAt = :now, #status = :open, updatedAt = :now',
       { '#status': 'status' },
       { ':zero': 0, ':true': true, ':now': now, ':open': 'open' },
@@ -66,10 +67,10 @@ export class HealthRecords {
   }
 
   /** A failing health check: countErr += 1; the returned countErr decides whether to give up. */
-  unhealthy(socketId: string, owner: string, now: number, reason: string): Promise<RecordResult> {
+  unhealthy(socketId: string, fence: Fence, now: number, reason: string): Promise<RecordResult> {
     return this.update(
       socketId,
-      owner,
+      fence,
       'SET isActive = :false, #status = :re, lastError = :reason, updatedAt = :now ADD countErr :one',
       { '#status': 'status' },
       { ':false': false, ':re': 'reconnecting', ':reason': reason.slice(0, 500), ':now': now, ':one': 1 },

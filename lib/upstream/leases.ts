@@ -1,25 +1,37 @@
-import { QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { WriteGuard } from '../stores/items';
 import { INDEX } from '../schema';
+import { heartbeatKey } from './heartbeats';
 import { COUNTER_NAMES, isConditionFailed, toRow, type UpstreamCounters, type UpstreamRow, type UpstreamStatus } from './row';
 
 /**
- * Socket ownership by lease, all in conditional writes on the upstreams table, so DynamoDB
- * serialises competing agents and at most one of them holds a socket at any time:
+ * Socket ownership, fenced by the owning agent's epoch. An agent proves it is alive with ONE
+ * heartbeat row (lib/upstream/heartbeats.ts), not per socket; a socket row names its owner and,
+ * in `leaseExpiresAt`, the owner's epoch (a fencing token: unique per agent life, above any
+ * clock value so the "unowned" index query below never returns an owned row). Every write is a
+ * conditional write, so DynamoDB serialises competing agents:
  *
- * - claim:   desired = open AND status <> failed AND (no owner OR lease expired OR owner = me)
- * - renew:   owner = me AND desired = open  (a DELETE makes the next renewal fail, which is how
- *            an owner that missed the close command still closes within one renew period)
- * - release: owner = me → REMOVE owner, leaseExpiresAt = 0 (0, not absent: the byDesiredLease
- *            GSI only indexes rows that have its range attribute, and reconcile must see them)
- * - fail:    owner = me → REMOVE owner and leaseExpiresAt: the row leaves the index, so no agent
- *            redials a failed socket until a new POST puts leaseExpiresAt back.
+ * - claim:      desired = open AND status <> failed AND no owner (or a pre-heartbeat lease time
+ *               that has passed: rows from before this model are taken over by their old rule)
+ * - take over:  the same, but instead of "no owner": owner epoch = E, in ONE transaction with a
+ *               check that E's heartbeat row is expired or gone
+ * - counters / health / message writes (ownerGuard): owner = me AND epoch = mine
+ * - release:    owner = me AND epoch = mine → REMOVE owner, leaseExpiresAt = 0 (0, not absent:
+ *               the byDesiredLease GSI only indexes rows that have its range attribute)
+ * - fail:       owner = me AND epoch = mine → REMOVE owner and leaseExpiresAt: out of the index
  *
- * The lease is only half of "never two owners": the holder must also stop using the socket as
- * soon as a renewal fails or its lease runs out unrenewed (the agent's LeaseManager does that).
+ * So steady-state ownership costs one heartbeat write per agent per period, whatever the number
+ * of sockets. "Never two owners" also needs the holder to stop using its sockets before its
+ * heartbeat could expire (the agent's LeaseManager does that).
  */
 
-export type RenewOutcome = 'renewed' | 'unwanted' | 'refused';
+/** An owner and its epoch: what every write of an owner is conditioned on. */
+export interface Fence {
+  readonly owner: string;
+  readonly epoch: number;
+}
+
+export type WriteOutcome = 'ok' | 'unwanted' | 'refused';
 
 export class LeaseTable {
   constructor(
@@ -27,82 +39,111 @@ export class LeaseTable {
     readonly tableName: string,
   ) {}
 
-  /** A write guard (ItemStore) that holds while `owner` is still the socket's owner. */
-  ownerGuard(socketId: string, owner: string): WriteGuard {
-    return { tableName: this.tableName, key: { socketId }, condition: '#owner = :me', names: { '#owner': 'owner' }, values: { ':me': owner } };
+  /** A write guard (ItemStore) that holds while `fence` still owns the socket. */
+  ownerGuard(socketId: string, fence: Fence): WriteGuard {
+    return {
+      tableName: this.tableName,
+      key: { socketId },
+      condition: '#owner = :me AND leaseExpiresAt = :epoch',
+      names: { '#owner': 'owner' },
+      values: { ':me': fence.owner, ':epoch': fence.epoch },
+    };
   }
 
-  /** The claimed row, or undefined when another agent holds it or it should not be open. */
-  async claim(socketId: string, owner: string, now: number, leaseMs: number): Promise<UpstreamRow | undefined> {
+  /**
+   * Claims the socket for `fence`: an unowned one, or (with `from`) one owned by the epoch
+   * `from`, whose heartbeat must be expired at `now`. The claimed row, or undefined when it is
+   * not ours to take.
+   */
+  async claim(socketId: string, fence: Fence, now: number, from?: number): Promise<UpstreamRow | undefined> {
+    const update = {
+      TableName: this.tableName,
+      Key: { socketId },
+      UpdateExpression: 'SET #owner = :me, leaseExpiresAt = :epoch, #status = :connecting, isActive = :false, claimedAt = :now, updatedAt = :now',
+      // "Unowned" also admits a row still owned under per-socket leases (before heartbeats)
+      // whose lease time has passed: an epoch is above any clock value, so it never matches.
+      ConditionExpression: `desired = :open AND #status <> :failed AND ${from === undefined ? '(attribute_not_exists(#owner) OR leaseExpiresAt < :now)' : 'leaseExpiresAt = :from'}`,
+      ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status' },
+      ExpressionAttributeValues: {
+        ':me': fence.owner,
+        ':epoch': fence.epoch,
+        ':now': now,
+        ':open': 'open',
+        ':failed': 'failed',
+        ':connecting': 'connecting',
+        ':false': false,
+        ...(from === undefined ? {} : { ':from': from }),
+      },
+    };
     try {
-      const r = await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { socketId },
-          UpdateExpression: 'SET #owner = :me, leaseExpiresAt = :exp, #status = :connecting, isActive = :false, claimedAt = :now, updatedAt = :now',
-          ConditionExpression:
-            'desired = :open AND #status <> :failed AND (attribute_not_exists(#owner) OR leaseExpiresAt < :now OR #owner = :me)',
-          ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':me': owner,
-            ':exp': now + leaseMs,
-            ':now': now,
-            ':open': 'open',
-            ':failed': 'failed',
-            ':connecting': 'connecting',
-            ':false': false,
-          },
-          ReturnValues: 'ALL_NEW',
+      if (from === undefined) {
+        const r = await this.doc.send(new UpdateCommand({ ...update, ReturnValues: 'ALL_NEW' }));
+        return toRow(r.Attributes!);
+      }
+      // A transaction returns no attributes; the claimed row is read back afterwards (a rare
+      // path: only after an agent died).
+      await this.doc.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              ConditionCheck: {
+                TableName: this.tableName,
+                Key: { socketId: heartbeatKey(from) },
+                ConditionExpression: 'attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :now',
+                ExpressionAttributeValues: { ':now': now },
+              },
+            },
+            { Update: update },
+          ],
         }),
       );
-      return toRow(r.Attributes!);
+      return toRow({ ...(await this.readRow(socketId)) });
     } catch (err) {
-      if (isConditionFailed(err)) return undefined;
+      if (isConditionFailed(err) || isTransactionConditionFailed(err)) return undefined;
       throw err;
     }
   }
 
+  private async readRow(socketId: string): Promise<Record<string, unknown>> {
+    const r = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: { socketId }, ConsistentRead: true }));
+    return r.Item ?? { socketId };
+  }
+
   /**
-   * Extends the lease and adds the counter deltas gathered since the last renewal (one write
-   * per socket per renew period instead of one per message). `renewed`; `unwanted` when the row
-   * is still ours but no longer desired open (a DELETE); `refused` when it is not ours (another
-   * owner, or no row). The refused write returns the row as it was
-   * (ReturnValuesOnConditionCheckFailure), so telling the two apart costs no extra read.
+   * Adds the counter deltas gathered since the last flush. `ok`; `unwanted` when the row is
+   * still ours but no longer desired open (a DELETE whose hint was lost); `refused` when it is
+   * not ours. The refused write returns the row as it was (ReturnValuesOnConditionCheckFailure),
+   * so telling the two apart costs no extra read.
    */
-  async renew(
-    socketId: string,
-    owner: string,
-    now: number,
-    leaseMs: number,
-    deltas: Partial<UpstreamCounters> = {},
-    opts: { abortSignal?: AbortSignal } = {},
-  ): Promise<RenewOutcome> {
+  async addCounters(socketId: string, fence: Fence, deltas: Partial<UpstreamCounters>, opts: { abortSignal?: AbortSignal } = {}): Promise<WriteOutcome> {
     const add = counterAdds(deltas);
+    if (!add.clause) return 'ok';
     try {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { socketId },
-          UpdateExpression: `SET leaseExpiresAt = :exp${add.clause}`,
-          ConditionExpression: '#owner = :me AND desired = :open',
+          UpdateExpression: add.clause.trim(),
+          ConditionExpression: '#owner = :me AND leaseExpiresAt = :epoch AND desired = :open',
           ExpressionAttributeNames: { '#owner': 'owner', ...add.names },
-          ExpressionAttributeValues: { ':me': owner, ':exp': now + leaseMs, ':open': 'open', ...add.values },
+          ExpressionAttributeValues: { ':me': fence.owner, ':epoch': fence.epoch, ':open': 'open', ...add.values },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
         { abortSignal: opts.abortSignal },
       );
-      return 'renewed';
+      return 'ok';
     } catch (err) {
       if (!isConditionFailed(err)) throw err;
       // The exception's Item is not unmarshalled by the document client: raw AttributeValues.
-      const old = (err as { Item?: Record<string, { S?: string }> }).Item;
-      return old?.owner?.S === owner && old?.desired?.S !== 'open' ? 'unwanted' : 'refused';
+      const old = (err as { Item?: Record<string, { S?: string; N?: string }> }).Item;
+      const ours = old?.owner?.S === fence.owner && Number(old?.leaseExpiresAt?.N) === fence.epoch;
+      return ours && old?.desired?.S !== 'open' ? 'unwanted' : 'refused';
     }
   }
 
   /** Gives the socket up; `status` says why (pending: for another agent; closed: desired closed). */
-  release(socketId: string, owner: string, now: number, status: UpstreamStatus, deltas: Partial<UpstreamCounters> = {}): Promise<boolean> {
-    return this.updateAsOwner(socketId, owner, 'SET leaseExpiresAt = :zero, #status = :status, isActive = :false, updatedAt = :now REMOVE #owner', deltas, {
+  release(socketId: string, fence: Fence, now: number, status: UpstreamStatus, deltas: Partial<UpstreamCounters> = {}): Promise<boolean> {
+    return this.updateAsOwner(socketId, fence, 'SET leaseExpiresAt = :zero, #status = :status, isActive = :false, updatedAt = :now REMOVE #owner', deltas, {
       ':zero': 0,
       ':status': status,
       ':false': false,
@@ -111,20 +152,20 @@ export class LeaseTable {
   }
 
   /** countErr went above the limit: status failed, out of the reconcile index. */
-  fail(socketId: string, owner: string, now: number, reason: string, deltas: Partial<UpstreamCounters> = {}): Promise<boolean> {
+  fail(socketId: string, fence: Fence, now: number, reason: string, deltas: Partial<UpstreamCounters> = {}): Promise<boolean> {
     return this.updateAsOwner(
       socketId,
-      owner,
+      fence,
       'SET #status = :failed, isActive = :false, lastError = :reason, updatedAt = :now REMOVE #owner, leaseExpiresAt',
       deltas,
       { ':failed': 'failed', ':false': false, ':reason': reason, ':now': now },
     );
   }
 
-  /** An update (plus the counter deltas) that applies only while `owner` holds the lease; false if not. */
+  /** An update (plus the counter deltas) that applies only while `fence` owns the socket; false if not. */
   private async updateAsOwner(
     socketId: string,
-    owner: string,
+    fence: Fence,
     update: string,
     deltas: Partial<UpstreamCounters>,
     values: Record<string, unknown>,
@@ -136,9 +177,9 @@ export class LeaseTable {
           TableName: this.tableName,
           Key: { socketId },
           UpdateExpression: update + add.clause,
-          ConditionExpression: '#owner = :me',
+          ConditionExpression: '#owner = :me AND leaseExpiresAt = :epoch',
           ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status', ...add.names },
-          ExpressionAttributeValues: { ':me': owner, ...values, ...add.values },
+          ExpressionAttributeValues: { ':me': fence.owner, ':epoch': fence.epoch, ...values, ...add.values },
         }),
       );
       return true;
@@ -149,11 +190,20 @@ export class LeaseTable {
   }
 
   /**
-   * Socket ids that are desired open and whose lease has expired (or that were never owned),
-   * read page by page from the byDesiredLease index, at most `limit`. The index is eventually
-   * consistent; that is harmless because `claim` re-checks everything in its condition.
+   * Socket ids that are desired open and unowned (leaseExpiresAt 0; an owned row's epoch is above
+   * any clock value), read page by page from the byDesiredLease index, at most `limit`. The
+   * index is eventually consistent; that is harmless because `claim` re-checks everything.
    */
-  async claimable(now: number, limit: number): Promise<string[]> {
+  claimable(now: number, limit: number): Promise<string[]> {
+    return this.queryIndex('leaseExpiresAt < :v', now, limit);
+  }
+
+  /** Socket ids desired open and owned by `epoch` (an expired agent's, to take over), at most `limit`. */
+  ownedBy(epoch: number, limit: number): Promise<string[]> {
+    return this.queryIndex('leaseExpiresAt = :v', epoch, limit);
+  }
+
+  private async queryIndex(range: string, v: number, limit: number): Promise<string[]> {
     const out: string[] = [];
     let start: Record<string, unknown> | undefined;
     while (out.length < limit) {
@@ -161,9 +211,9 @@ export class LeaseTable {
         new QueryCommand({
           TableName: this.tableName,
           IndexName: INDEX.upstreamsByDesiredLease,
-          KeyConditionExpression: 'desired = :open AND leaseExpiresAt < :now',
-          ExpressionAttributeValues: { ':open': 'open', ':now': now },
-          Limit: Math.min(100, limit - out.length),
+          KeyConditionExpression: `desired = :open AND ${range}`,
+          ExpressionAttributeValues: { ':open': 'open', ':v': v },
+          Limit: Math.min(1000, limit - out.length),
           ExclusiveStartKey: start,
         }),
       );
@@ -173,6 +223,12 @@ export class LeaseTable {
     }
     return out;
   }
+}
+
+/** A transaction cancelled because one of its conditions failed (not a conflict or a throttle). */
+function isTransactionConditionFailed(err: unknown): boolean {
+  const e = err as { name?: string; CancellationReasons?: { Code?: string }[] };
+  return e?.name === 'TransactionCanceledException' && !!e.CancellationReasons?.some((r) => r.Code === 'ConditionalCheckFailed');
 }
 
 /** The ` ADD #c :c, …` clause (with its names and values) for the non-zero counter deltas. */

@@ -7,7 +7,7 @@ import type { Credentials } from './headers';
  */
 export interface SecretStore {
   put(name: string, value: Credentials): Promise<void>;
-  /** Throws SecretNotFoundError when there is no such secret. */
+  /** Throws SecretNotFoundError when there is no such secret, SecretCorruptError when it cannot be read as credentials. */
   get(name: string): Promise<Credentials>;
 }
 
@@ -16,6 +16,18 @@ export class SecretNotFoundError extends Error {
   constructor(name: string) {
     super(`secret ${name} does not exist`);
     this.name = 'SecretNotFoundError';
+  }
+}
+
+/**
+ * The secret exists but can never be used as stored (not `{email, pass}` JSON, or a sealed file
+ * that fails authentication): final like a missing secret, since retrying reads the same bytes.
+ */
+export class SecretCorruptError extends Error {
+  readonly code = 'secret_corrupt';
+  constructor(name: string, why: string) {
+    super(`secret ${name} ${why}`);
+    this.name = 'SecretCorruptError';
   }
 }
 
@@ -30,9 +42,9 @@ export function parseSecretValue(name: string, text: string): Credentials {
   try {
     v = JSON.parse(text);
   } catch {
-    throw new Error(`secret ${name} is not JSON`);
+    throw new SecretCorruptError(name, 'is not JSON');
   }
   const o = v as { email?: unknown; pass?: unknown };
-  if (typeof o?.email !== 'string' || typeof o?.pass !== 'string') throw new Error(`secret ${name} is not {email, pass}`);
+  if (typeof o?.email !== 'string' || typeof o?.pass !== 'string') throw new SecretCorruptError(name, 'is not {email, pass}');
   return { email: o.email, pass: o.pass };
 }

@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Credentials } from './headers';
-import { parseSecretValue, SecretNotFoundError, type SecretStore } from './secret-store';
+import { parseSecretValue, SecretCorruptError, SecretNotFoundError, type SecretStore } from './secret-store';
 
 /**
  * The local stack's stand-in for Secrets Manager: one AES-256-GCM sealed JSON file per secret,
@@ -56,13 +56,26 @@ export class LocalSecretStore implements SecretStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SecretNotFoundError(name);
       throw err;
     }
-    const s = JSON.parse(text) as SealedFile;
-    if (s.v !== 1 || s.alg !== 'aes-256-gcm') throw new Error(`secret ${name}: unknown sealed format`);
-    const d = createDecipheriv('aes-256-gcm', this.key, Buffer.from(s.iv, 'base64'));
-    d.setAAD(Buffer.from(name, 'utf8'));
-    d.setAuthTag(Buffer.from(s.tag, 'base64'));
-    // final() throws "Unsupported state or unable to authenticate data" on a wrong key or tampering.
-    const plain = Buffer.concat([d.update(Buffer.from(s.ct, 'base64')), d.final()]).toString('utf8');
-    return parseSecretValue(name, plain);
+    return parseSecretValue(name, this.open(name, text));
+  }
+
+  /** The plaintext of a sealed file; SecretCorruptError when it is not one or fails authentication. */
+  private open(name: string, text: string): string {
+    let s: SealedFile;
+    try {
+      s = JSON.parse(text) as SealedFile;
+    } catch {
+      throw new SecretCorruptError(name, 'is not a sealed file (not JSON)');
+    }
+    if (s?.v !== 1 || s.alg !== 'aes-256-gcm') throw new SecretCorruptError(name, 'has an unknown sealed format');
+    try {
+      const d = createDecipheriv('aes-256-gcm', this.key, Buffer.from(s.iv, 'base64'));
+      d.setAAD(Buffer.from(name, 'utf8'));
+      d.setAuthTag(Buffer.from(s.tag, 'base64'));
+      // final() throws on a wrong key, tampering, or a file moved under another name.
+      return Buffer.concat([d.update(Buffer.from(s.ct, 'base64')), d.final()]).toString('utf8');
+    } catch (err) {
+      throw new SecretCorruptError(name, `failed authentication (${(err as Error).message})`);
+    }
   }
 }

@@ -1,4 +1,5 @@
 import { GetCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { isHeartbeatKey } from './heartbeats';
 import { InputError } from '../errors';
 import { notOwnerError } from './control-auth';
 import type { ConnectionParams } from './socket-id';
@@ -40,9 +41,7 @@ export class UpstreamStore {
   async requestOpen(socketId: string, p: ConnectionParams & { topic: string; secretRef: string }, now: number, principal?: string): Promise<UpstreamRow> {
     const zeroCounters = Object.fromEntries(COUNTER_NAMES.map((c) => [`#${c}`, c]));
     const owned = principal !== undefined;
-    let r;
-    try {
-      r = await this.doc.send(
+    const r = await this.updateIf(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { socketId },
@@ -70,14 +69,10 @@ export class UpstreamStore {
           ReturnValues: 'ALL_NEW',
         }),
       );
-    } catch (err) {
-      if (owned && isConditionFailed(err)) throw notOwnerError(socketId);
-      throw err;
-    }
-    const row = toRow(r.Attributes!);
+    if (!r.ok) throw notOwnerError(socketId); // only a principal's write has a condition
+    const row = toRow(r.item);
     if ((row.status === 'failed' || row.status === 'closed') && !row.owner) {
-      try {
-        const rv = await this.doc.send(
+        const rv = await this.updateIf(
           new UpdateCommand({
             TableName: this.tableName,
             Key: { socketId },
@@ -88,27 +83,22 @@ export class UpstreamStore {
             ReturnValues: 'ALL_NEW',
           }),
         );
-        return toRow(rv.Attributes!);
-      } catch (err) {
-        // Someone moved it on meanwhile (an agent claimed it, or a DELETE came in): that is fine.
-        if (!isConditionFailed(err)) throw err;
-        return (await this.get(socketId)) ?? row;
-      }
+        // Refused: someone moved it on meanwhile (an agent claimed it, or a DELETE came in): fine.
+        return rv.ok ? toRow(rv.item) : ((await this.get(socketId)) ?? row);
     }
     return row;
   }
 
   /**
    * desired=closed. Throws 404 `not_found` for an unknown socket. A socket no agent holds is
-   * marked closed at once; a held one is closed by its agent (close command, or its next lease
-   * renewal, which is conditioned on desired=open). With a `principal`, a socket another
+   * marked closed at once; a held one is closed by its agent (the close command, passed
+   * to the owner as a hint on its heartbeat row; or its next counter write, conditioned on
+   * desired=open). With a `principal`, a socket another
    * principal created is refused with 403 `not_owner`.
    */
   async requestClose(socketId: string, now: number, principal?: string): Promise<UpstreamRow> {
-    let row: UpstreamRow;
     const owned = principal !== undefined;
-    try {
-      const r = await this.doc.send(
+    const r = await this.updateIf(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { socketId },
@@ -116,17 +106,14 @@ export class UpstreamStore {
           ConditionExpression: 'attribute_exists(socketId)' + (owned ? ' AND (attribute_not_exists(createdBy) OR createdBy = :by)' : ''),
           ExpressionAttributeValues: { ':closed': 'closed', ':now': now, ...(owned ? { ':by': principal } : {}) },
           ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
-      row = toRow(r.Attributes!);
-    } catch (err) {
-      if (!isConditionFailed(err)) throw err;
-      if (owned && (await this.get(socketId))) throw notOwnerError(socketId);
-      throw new InputError('not_found', `no upstream socket ${socketId}`, 404);
-    }
+    // Refused: no such row, or (the refusal returns the row) another principal's.
+    if (!r.ok) throw r.old ? notOwnerError(socketId) : new InputError('not_found', `no upstream socket ${socketId}`, 404);
+    let row = toRow(r.item);
     if (!row.owner && row.status !== 'closed') {
-      try {
-        const r = await this.doc.send(
+        const closed = await this.updateIf(
           new UpdateCommand({
             TableName: this.tableName,
             Key: { socketId },
@@ -138,12 +125,25 @@ export class UpstreamStore {
             ReturnValues: 'ALL_NEW',
           }),
         );
-        row = toRow(r.Attributes!);
-      } catch (err) {
-        if (!isConditionFailed(err)) throw err;
-      }
+        // Refused: an agent claimed it meanwhile; it closes it itself.
+        if (closed.ok) row = toRow(closed.item);
     }
     return row;
+  }
+
+  /**
+   * A conditional update whose refusal is an answer, not an exception: `ok` with the new item,
+   * or not, with the row as it was when the command asked for it (ReturnValuesOnConditionCheckFailure).
+   */
+  private async updateIf(cmd: UpdateCommand): Promise<{ ok: true; item: Record<string, unknown> } | { ok: false; old?: Record<string, unknown> }> {
+    try {
+      const r = await this.doc.send(cmd);
+      return { ok: true, item: r.Attributes ?? {} };
+    } catch (err) {
+      if (!isConditionFailed(err)) throw err;
+      const raw = (err as { Item?: Record<string, unknown> }).Item;
+      return { ok: false, old: raw && Object.keys(raw).length ? raw : undefined };
+    }
   }
 
   /**
@@ -165,7 +165,8 @@ export class UpstreamStore {
     const cursor = r.LastEvaluatedKey
       ? Buffer.from(JSON.stringify({ socketId: r.LastEvaluatedKey.socketId }), 'utf8').toString('base64url')
       : undefined;
-    return { items: (r.Items ?? []).map(toRow), cursor };
+    // Agent heartbeat rows share the table (lib/upstream/heartbeats.ts); they are not sockets.
+    return { items: (r.Items ?? []).filter((it) => !isHeartbeatKey(String(it.socketId))).map(toRow), cursor };
   }
 }
 

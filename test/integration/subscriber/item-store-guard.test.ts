@@ -26,16 +26,19 @@ describe('ItemStore write guard (lease ownership checked in the same transaction
   });
   after(() => raw.destroy());
 
-  const setOwner = (owner: string) =>
-    doc.send(new PutCommand({ TableName: names.upstreams, Item: { socketId: 's1', owner, desired: 'open', leaseExpiresAt: Date.now() + 60_000 } }));
+  // leaseExpiresAt holds the owner's epoch (lib/upstream/leases.ts).
+  const A = { owner: 'agent-a', epoch: 1_000_000_000_000_001 };
+  const B = { owner: 'agent-b', epoch: 1_000_000_000_000_002 };
+  const setOwner = (f: { owner: string; epoch: number }) =>
+    doc.send(new PutCommand({ TableName: names.upstreams, Item: { socketId: 's1', owner: f.owner, desired: 'open', leaseExpiresAt: f.epoch } }));
 
   it('writes while the guard holds, and refuses (without retrying) once the owner changed', async () => {
-    await setOwner('agent-a');
-    const guard = leases.ownerGuard('s1', 'agent-a');
+    await setOwner(A);
+    const guard = leases.ownerGuard('s1', A);
     const first = await store.write('platform:p:1', { v: 1 }, { guard });
     expect(first.seq).to.equal(1);
 
-    await setOwner('agent-b');
+    await setOwner(B);
     let err: unknown;
     try {
       await store.write('platform:p:1', { v: 'late' }, { guard, expectedSeq: 1 });
@@ -54,15 +57,26 @@ describe('ItemStore write guard (lease ownership checked in the same transaction
     expect(hist.Items!.map((h) => h.seq)).to.deep.equal([1]);
 
     // The new owner's guard holds: its writes go on from seq 1.
-    const next = await store.write('platform:p:1', { v: 2 }, { guard: leases.ownerGuard('s1', 'agent-b') });
+    const next = await store.write('platform:p:1', { v: 2 }, { guard: leases.ownerGuard('s1', B) });
     expect(next.seq).to.equal(2);
   });
 
+  it('refuses the write of an earlier epoch of the same owner (an agent that lost its heartbeat and started again)', async () => {
+    await setOwner({ owner: 'agent-a', epoch: A.epoch + 10 });
+    let err: unknown;
+    try {
+      await store.write('platform:p:3', { v: 'old life' }, { guard: leases.ownerGuard('s1', A) });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).to.be.instanceOf(GuardFailedError);
+  });
+
   it('still retries an ordinary seq conflict when the guard holds', async () => {
-    await setOwner('agent-a');
+    await setOwner(A);
     await store.write('platform:p:2', { v: 1 });
     await store.write('platform:p:2', { v: 2 }); // another writer moved the seq to 2
-    const rec = await store.write('platform:p:2', { v: 3 }, { guard: leases.ownerGuard('s1', 'agent-a'), expectedSeq: 1 });
+    const rec = await store.write('platform:p:2', { v: 3 }, { guard: leases.ownerGuard('s1', A), expectedSeq: 1 });
     expect(rec.seq).to.equal(3);
   });
 });

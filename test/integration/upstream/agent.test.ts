@@ -2,7 +2,11 @@ import { expect } from 'chai';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { createHandler } from '../../../functions/control';
 import { startAgent, type AgentOptions, type RunningAgent } from '../../../ec2-agent/agent';
+import fs from 'node:fs';
 import { encodeCommand } from '../../../lib/upstream/commands';
+import { LocalSecretStore } from '../../../lib/upstream/secrets-local';
+import { secretNameFor } from '../../../lib/upstream/secret-store';
+import { socketIdOf } from '../../../lib/upstream/socket-id';
 import { ItemStore } from '../../../lib/stores/items';
 import { invokeLambda } from '../../../local/lambda/invoke';
 import { httpEvent, startHarness, startUpstream, waitFor, type Harness, type UpstreamServer } from './harness';
@@ -20,6 +24,7 @@ const FAST: Partial<AgentOptions> = {
   backoffMaxMs: 400,
   handshakeTimeoutMs: 1000,
   commandWaitSeconds: 1,
+  counterFlushMs: 300,
 };
 
 describe('upstream agent against DynamoDB Local + SQS + real upstream servers', function () {
@@ -187,6 +192,27 @@ describe('upstream agent against DynamoDB Local + SQS + real upstream servers', 
     expect(delays.length).to.be.at.least(2);
     expect(Math.max(...delays)).to.be.greaterThan(FAST.backoffBaseMs!);
     expect(delays.every((d) => d <= FAST.backoffMaxMs!)).to.equal(true);
+  });
+
+  it('a socket whose secret fails authentication is marked failed once, not re-claimed forever', async () => {
+    const up = await upstream();
+    await call('POST /websocket', { ...headersFor(up, 'corrupt'), ...creds });
+    // The agent reads the sealed files directly, so the tampered file reaches it as it is.
+    const sealed = new LocalSecretStore({ dir: h.env.LOCAL_SECRETS_DIR, keyHex: h.env.LOCAL_SECRETS_KEY });
+    const file = sealed.fileFor(secretNameFor(h.config.upstream.secretPrefix, socketIdOf(headersFor(up, 'corrupt'))));
+    const s = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const ct = Buffer.from(s.ct, 'base64');
+    ct[0] ^= 1;
+    fs.writeFileSync(file, JSON.stringify({ ...s, ct: ct.toString('base64') }));
+    const d = h.deps('agent');
+    const local = { ...d.config.upstream, secretsBackend: 'local' as const, localSecretsDir: h.env.LOCAL_SECRETS_DIR, localSecretsKey: h.env.LOCAL_SECRETS_KEY };
+    const a = await startAgent({ ...d, config: { ...d.config, upstream: local } }, FAST);
+    agents.push(a);
+    await waitFor(async () => (await state(up, 'corrupt')).status === 'failed', 5000, 'the socket to be marked failed');
+    await new Promise((r) => setTimeout(r, 3 * FAST.reconcileMs!));
+    expect(await state(up, 'corrupt')).to.include({ status: 'failed', owner: null });
+    expect(a.metrics().leasesClaimed).to.equal(1);
+    expect(up.connections).to.equal(0);
   });
 
   it('respects its capacity; a second agent takes what the first cannot', async () => {

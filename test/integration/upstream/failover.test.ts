@@ -4,13 +4,14 @@ import path from 'node:path';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { createHandler } from '../../../functions/control';
 import { invokeLambda } from '../../../local/lambda/invoke';
+import { isHeartbeatKey } from '../../../lib/upstream/heartbeats';
 import { AGENT_PRINCIPAL, localCredentials } from '../../../local/iam/principals';
 import { httpEvent, startHarness, startUpstream, waitFor, type Harness, type UpstreamServer } from './harness';
 
 /**
  * Two agents as real processes (`ec2-agent/main.ts`, configured only by environment, as on EC2).
- * One is killed with SIGKILL while it owns sockets: no cleanup runs, its leases just stop being
- * renewed. The survivor must own every socket within one lease period plus one reconcile
+ * One is killed with SIGKILL while it owns sockets: no cleanup runs, its heartbeat just stops
+ * being renewed. The survivor must own every socket within one lease period plus one reconcile
  * interval, and at no sampled moment may a socket have two holders — neither in the table
  * (owner changes only from the dead agent to the survivor, after the kill) nor on the wire
  * (each upstream sees at most one open connection at a time).
@@ -65,7 +66,9 @@ describe('agent failover between processes (SIGKILL)', function () {
 
   const owners = async (): Promise<Map<string, string | undefined>> => {
     const r = await h.clients.doc.send(new ScanCommand({ TableName: h.tables.upstreams, ConsistentRead: true }));
-    return new Map((r.Items ?? []).map((i) => [String(i.socketId), i.owner as string | undefined]));
+    // Only socket rows: the agents' heartbeat rows share the table.
+    const sockets = (r.Items ?? []).filter((i) => !isHeartbeatKey(String(i.socketId)));
+    return new Map(sockets.map((i) => [String(i.socketId), i.owner as string | undefined]));
   };
 
   before(async () => {

@@ -3,11 +3,12 @@ import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type Dyn
 import { createHandler } from '../../../functions/control';
 import { startAgent, type AgentOptions, type RunningAgent } from '../../../ec2-agent/agent';
 import { invokeLambda } from '../../../local/lambda/invoke';
+import { HeartbeatTable } from '../../../lib/upstream/heartbeats';
 import { httpEvent, startHarness, startUpstream, waitFor, type Harness, type UpstreamServer } from './harness';
 
 /**
- * Review finding 2: an agent must stop using a socket once it can no longer prove its lease,
- * whatever DynamoDB does. The agent runs against DynamoDB Local through a document client that
+ * An agent must stop using its sockets once it can no longer prove its heartbeat, whatever
+ * DynamoDB does, and a socket that is not its own any more must be cut at once. The agent runs against DynamoDB Local through a document client that
  * can be told to hang chosen calls (never settle, ignore the abort signal): what a half-open
  * connection does to an SDK client without request timeouts.
  */
@@ -24,10 +25,14 @@ const FAST: Partial<AgentOptions> = {
   backoffMaxMs: 400,
   handshakeTimeoutMs: 1000,
   commandWaitSeconds: 1,
+  counterFlushMs: 300,
 };
 
 interface Gate {
-  hangRenew: boolean;
+  /** Every DynamoDB call hangs until `heal()`: a partitioned agent. */
+  hangAll: boolean;
+  heal(): void;
+  readonly healed: Promise<void>;
   hangGet: boolean;
   /** Holds item writes (ItemStore's TransactWrite) until `releaseItems()`: a slow DynamoDB. */
   holdItems: boolean;
@@ -39,18 +44,17 @@ interface Gate {
 function newGate(): Gate {
   let release!: () => void;
   const released = new Promise<void>((r) => (release = r));
-  return { hangRenew: false, hangGet: false, holdItems: false, heldItems: 0, released, releaseItems: () => release() };
+  let heal!: () => void;
+  const healed = new Promise<void>((r) => (heal = r));
+  return { heal, healed, hangAll: false, hangGet: false, holdItems: false, heldItems: 0, released, releaseItems: () => release() };
 }
-
-/** The lease renewal's condition (lib/upstream/leases.ts), which tells it from other updates. */
-const RENEW_CONDITION = '#owner = :me AND desired = :open';
 
 function gatedDoc(doc: DynamoDBDocumentClient, gate: Gate): DynamoDBDocumentClient {
   return new Proxy(doc, {
     get(target, prop, receiver) {
       if (prop !== 'send') return Reflect.get(target, prop, receiver);
       return (cmd: unknown, opts?: unknown) => {
-        if (gate.hangRenew && cmd instanceof UpdateCommand && cmd.input.ConditionExpression === RENEW_CONDITION) return new Promise(() => {});
+        if (gate.hangAll) return gate.healed.then(() => (target.send as (c: unknown, o?: unknown) => Promise<unknown>)(cmd, opts));
         if (gate.hangGet && cmd instanceof GetCommand) return new Promise(() => {});
         if (gate.holdItems && cmd instanceof TransactWriteCommand) {
           gate.heldItems++;
@@ -62,7 +66,7 @@ function gatedDoc(doc: DynamoDBDocumentClient, gate: Gate): DynamoDBDocumentClie
   });
 }
 
-describe('upstream agent: losing a lease (hung DynamoDB calls, refusals, DELETE)', function () {
+describe('upstream agent: losing its sockets (partition, refusals) and DELETE without per-socket renewals', function () {
   this.timeout(30_000);
   let h: Harness;
   let control: ReturnType<typeof createHandler>;
@@ -91,7 +95,8 @@ describe('upstream agent: losing a lease (hung DynamoDB calls, refusals, DELETE)
     gate = newGate();
   });
   afterEach(async () => {
-    gate.hangRenew = false;
+    gate.hangAll = false;
+    gate.heal();
     gate.hangGet = false;
     gate.releaseItems();
     await agent?.stop();
@@ -101,36 +106,39 @@ describe('upstream agent: losing a lease (hung DynamoDB calls, refusals, DELETE)
     await h.stop();
   });
 
-  it('renewals that never answer: the socket is cut by its local lease expiry, before the lease runs out in the table', async () => {
-    gate.hangRenew = true;
+  it('a partitioned agent (every DynamoDB call hangs) cuts its sockets before its heartbeat could expire in the table', async () => {
     await open('veh-hung');
-    const connectedAt = Date.now();
+    gate.hangAll = true;
+    const partitionedAt = Date.now();
     await waitFor(() => up!.closes.length > 0, 3 * LEASE_MS, 'the upstream to see the socket dropped');
-    const droppedAfter = Date.now() - connectedAt;
-    // The claim happened before the connect, so the table's lease ends under LEASE_MS from here.
-    expect(droppedAfter).to.be.below(LEASE_MS);
+    const droppedAfter = Date.now() - partitionedAt;
+    // The last heartbeat sent before the partition ends in the table under LEASE_MS from here.
+    expect(droppedAfter).to.be.below(LEASE_MS - RENEW_MS + 100);
     expect(up!.closes[0]).to.equal(1006); // cut, not closed: another agent may own it by now
     expect(agent!.metrics().leasesLost).to.be.at.least(1);
-    // The renew loop is not stuck behind the hung calls: stopping takes well under a second.
+    // Once the partition heals, the calls stuck in it settle and the agent stops promptly.
+    gate.hangAll = false;
+    gate.heal();
     const t = Date.now();
     await agent!.stop();
     expect(Date.now() - t).to.be.below(1000);
   });
 
-  it('a refused renewal cuts the socket first, even when the follow-up read hangs', async () => {
+  it('a refused counter write cuts the socket first, even when the follow-up read hangs', async () => {
     const socketId = await open('veh-stolen');
     gate.hangGet = true;
-    // Another agent took the socket (e.g. after a pause longer than the lease).
-    await setRow(socketId, 'SET #o = :other, leaseExpiresAt = :exp', { ':other': 'intruder', ':exp': Date.now() + 60_000 }, { '#o': 'owner' });
+    // Another agent took the socket (e.g. after a pause longer than the heartbeat lease).
+    await setRow(socketId, 'SET #o = :other, leaseExpiresAt = :epoch', { ':other': 'intruder', ':epoch': Date.now() * 1000 }, { '#o': 'owner' });
+    up!.send({ after: 'stolen' }); // traffic, so the next counter flush writes (and is refused)
     const t = Date.now();
     await waitFor(() => up!.closes.length > 0, 3 * RENEW_MS + 500, 'the upstream to see the socket dropped');
-    expect(Date.now() - t).to.be.below(2 * RENEW_MS + 300);
+    expect(Date.now() - t).to.be.below(2 * FAST.counterFlushMs! + 300);
     expect(up!.closes).to.deep.equal([1006]);
     const row = (await h.clients.doc.send(new GetCommand({ TableName: h.tables.upstreams, Key: { socketId } }))).Item!;
     expect(row.owner).to.equal('intruder');
   });
 
-  it('a refused renewal drops the messages still waiting to be persisted instead of writing them after the new owner (review 2, finding 5)', async () => {
+  it('a refused counter write drops the messages still waiting to be persisted instead of writing them after the new owner', async () => {
     const socketId = await open('veh-backlog');
     const topic = 'platform:acme:veh-backlog';
     // DynamoDB is slow: the first item write is in flight, the other four wait in the queue.
@@ -138,7 +146,7 @@ describe('upstream agent: losing a lease (hung DynamoDB calls, refusals, DELETE)
     for (let i = 0; i < 5; i++) up!.send({ i, ts: Date.now() });
     await waitFor(() => gate.heldItems === 1 && agent!.metrics().messagesIn === 5, 3000, 'one write in flight and four queued');
     // Another agent takes the socket; from here on it writes the topic's newer messages.
-    await setRow(socketId, 'SET #o = :other, leaseExpiresAt = :exp', { ':other': 'intruder', ':exp': Date.now() + 60_000 }, { '#o': 'owner' });
+    await setRow(socketId, 'SET #o = :other, leaseExpiresAt = :epoch', { ':other': 'intruder', ':epoch': Date.now() * 1000 }, { '#o': 'owner' });
     await waitFor(() => up!.closes.length > 0, 3 * RENEW_MS + 500, 'the upstream to see the socket dropped');
     gate.releaseItems();
     // Every message is accounted for: the waiting ones are dropped, and even the write that was in
@@ -151,15 +159,18 @@ describe('upstream agent: losing a lease (hung DynamoDB calls, refusals, DELETE)
     expect(history.Items!.map((it) => (it.data as { i: number }).i)).to.deep.equal([]);
   });
 
-  it('a renewal refused because the socket was DELETEd (close command missed) closes it cleanly and releases it as closed', async () => {
+  it('a DELETE whose close command another agent received reaches the owner through its heartbeat: a clean close within one heartbeat period, released as closed', async () => {
     const socketId = await open('veh-deleted');
-    // Messages whose counts are still waiting for the next renewal when the DELETE lands: the
-    // renewal answered `unwanted` writes nothing, so the release must carry them (review 2, 4).
     for (let i = 0; i < 3; i++) up!.send({ i, ts: Date.now() });
     await waitFor(() => agent!.metrics().messagesPersisted === 3, 3000, 'the messages persisted');
-    // What DELETE writes, without the close command (it went to another agent).
+    // What DELETE writes; then what the agent that received the close command does with a socket
+    // another agent owns (SocketSupervisor.ensureClosed): a hint on the owner's heartbeat row.
     await setRow(socketId, 'SET desired = :closed', { ':closed': 'closed' });
+    const epoch = Number((await h.clients.doc.send(new GetCommand({ TableName: h.tables.upstreams, Key: { socketId }, ConsistentRead: true }))).Item!.leaseExpiresAt);
+    const hintedAt = Date.now();
+    await new HeartbeatTable(h.clients.doc, h.tables.upstreams).hint(epoch, socketId);
     await waitFor(() => up!.closes.length > 0, 3 * RENEW_MS + 1000, 'the upstream to see the close');
+    expect(Date.now() - hintedAt).to.be.below(RENEW_MS + 300);
     expect(up!.closes).to.deep.equal([1000]);
     await waitFor(
       async () => (await h.clients.doc.send(new GetCommand({ TableName: h.tables.upstreams, Key: { socketId }, ConsistentRead: true }))).Item!.status === 'closed',

@@ -1,12 +1,15 @@
 import { expect } from 'chai';
-import { LeaseTable } from '../../../lib/upstream/leases';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { HeartbeatTable } from '../../../lib/upstream/heartbeats';
+import { LeaseTable, type Fence } from '../../../lib/upstream/leases';
 import { UpstreamStore } from '../../../lib/upstream/store';
 import { socketIdOf } from '../../../lib/upstream/socket-id';
 import { startHarness, type Harness } from './harness';
 
-describe('upstream leases (conditional writes on DynamoDB Local)', () => {
+describe('upstream ownership: agent heartbeats and fenced socket rows (DynamoDB Local)', () => {
   let h: Harness;
   let leases: LeaseTable;
+  let beats: HeartbeatTable;
   let store: UpstreamStore;
   const LEASE = 1000;
   let n = 0;
@@ -16,62 +19,102 @@ describe('upstream leases (conditional writes on DynamoDB Local)', () => {
     await store.requestOpen(id, { ...p, topic: 't', secretRef: 'ref' }, now);
     return id;
   };
+  const agent = async (owner: string, now: number): Promise<Fence> => ({ owner, epoch: await beats.register(owner, now, LEASE) });
 
   before(async () => {
     h = await startHarness();
     leases = new LeaseTable(h.clients.doc, h.tables.upstreams);
+    beats = new HeartbeatTable(h.clients.doc, h.tables.upstreams);
     store = new UpstreamStore(h.clients.doc, h.tables.upstreams);
   });
   after(async () => h.stop());
 
-  it('one owner at a time: a live lease refuses other claimants; an expired one passes to the next', async () => {
+  it('a socket of a live agent cannot be taken; once its heartbeat expires it passes to one new owner and epoch', async () => {
     const id = await newSocket(1000);
-    expect(await leases.claim(id, 'A', 1000, LEASE)).to.include({ owner: 'A', leaseExpiresAt: 2000, status: 'connecting' });
-    expect(await leases.claim(id, 'B', 1999, LEASE)).to.equal(undefined);
-    expect(await leases.claim(id, 'A', 1500, LEASE)).to.include({ owner: 'A' }); // re-claim by the owner
-    expect(await leases.renew(id, 'A', 1600, LEASE)).to.equal('renewed');
-    expect(await leases.claim(id, 'B', 2599, LEASE)).to.equal(undefined);
-    expect(await leases.claim(id, 'B', 2601, LEASE)).to.include({ owner: 'B' });
-    // The old owner's renewal and release are refused from now on.
-    expect(await leases.renew(id, 'A', 2602, LEASE)).to.equal('refused');
-    expect(await leases.release(id, 'A', 2602, 'pending')).to.equal(false);
-    expect((await store.get(id))!.owner).to.equal('B');
+    const a = await agent('A', 1000);
+    const b = await agent('B', 1000);
+    expect(await leases.claim(id, a, 1000)).to.include({ owner: 'A', leaseExpiresAt: a.epoch, status: 'connecting' });
+    expect(await leases.claim(id, b, 1500)).to.equal(undefined); // owned
+    expect(await leases.claim(id, b, 1500, a.epoch)).to.equal(undefined); // A's heartbeat is live
+    expect(await beats.beat(a.epoch, 1900, LEASE, [])).to.deep.equal({ ok: true, closeHints: [] });
+    expect(await leases.claim(id, b, 2899, a.epoch)).to.equal(undefined); // renewed to 2900
+    expect(await leases.claim(id, b, 2901, a.epoch)).to.include({ owner: 'B', leaseExpiresAt: b.epoch });
+    // A's expired heartbeat cannot be renewed, and every write fenced by A's epoch is refused.
+    expect(await beats.beat(a.epoch, 2902, LEASE, [])).to.deep.equal({ ok: false });
+    expect(await leases.addCounters(id, a, { messagesIn: 1 })).to.equal('refused');
+    expect(await leases.release(id, a, 2902, 'pending')).to.equal(false);
+    // Same owner name, other epoch (the agent's next life): refused too.
+    expect(await leases.release(id, { owner: 'B', epoch: b.epoch + 1 }, 2902, 'pending')).to.equal(false);
+    expect(await leases.addCounters(id, b, { messagesIn: 2 })).to.equal('ok');
+    expect(await store.get(id)).to.include({ owner: 'B', messagesIn: 2 });
   });
 
-  it('concurrent claims: exactly one wins', async () => {
+  it('concurrent claims and concurrent take-overs: exactly one wins', async () => {
     const id = await newSocket(1000);
-    const rs = await Promise.all(['A', 'B', 'C', 'D', 'E'].map((o) => leases.claim(id, o, 1000, LEASE)));
+    const fences = await Promise.all(['A', 'B', 'C', 'D', 'E'].map((o) => agent(o, 1000)));
+    const rs = await Promise.all(fences.map((f) => leases.claim(id, f, 1000)));
     expect(rs.filter(Boolean)).to.have.length(1);
+    const first = fences[rs.findIndex(Boolean)];
+    const next = await Promise.all(['F', 'G', 'H'].map((o) => agent(o, 5000)));
+    const taken = await Promise.all(next.map((f) => leases.claim(id, f, 5000, first.epoch)));
+    expect(taken.filter(Boolean)).to.have.length(1);
   });
 
-  it('renewal fails once the socket is no longer desired open; release keeps the row indexed', async () => {
+  it('a counter write finds a DELETE (unwanted); release keeps the row indexed; a closed socket is never claimed', async () => {
     const id = await newSocket(1000);
-    await leases.claim(id, 'A', 1000, LEASE);
+    const a = await agent('A', 1000);
+    const b = await agent('B', 1000);
+    await leases.claim(id, a, 1000);
     await store.requestClose(id, 1100);
-    expect(await leases.renew(id, 'A', 1200, LEASE)).to.equal('unwanted');
-    expect(await leases.claim(id, 'B', 5000, LEASE)).to.equal(undefined); // desired closed
-    expect(await leases.release(id, 'A', 1300, 'closed')).to.equal(true);
+    expect(await leases.addCounters(id, a, { messagesIn: 1 })).to.equal('unwanted');
+    expect(await leases.claim(id, b, 5000, a.epoch)).to.equal(undefined); // desired closed
+    expect(await leases.release(id, a, 1300, 'closed', { messagesIn: 1 })).to.equal(true);
     const row = (await store.get(id))!;
-    expect(row).to.include({ status: 'closed', leaseExpiresAt: 0, isActive: false });
+    expect(row).to.include({ status: 'closed', leaseExpiresAt: 0, isActive: false, messagesIn: 1 });
     expect(row.owner).to.equal(undefined);
   });
 
-  it('claimable lists desired-open sockets with expired leases; a failed socket leaves the index until a new POST', async () => {
+  it('claimable lists unowned desired-open sockets; ownedBy lists an epoch\'s; a failed socket leaves the index until a new POST', async () => {
     const free = await newSocket(1000);
     const held = await newSocket(1000);
     const failed = await newSocket(1000);
-    await leases.claim(held, 'A', 1000, 1_000_000_000);
-    await leases.claim(failed, 'A', 1000, LEASE);
-    await leases.fail(failed, 'A', 1100, 'countErr 3');
+    const a = await agent('A', 1000);
+    const b = await agent('B', 1000);
+    await leases.claim(held, a, 1000);
+    await leases.claim(failed, a, 1000);
+    await leases.fail(failed, a, 1100, 'countErr 3');
     const ids = await leases.claimable(10_000, 1000);
     expect(ids).to.include(free);
     expect(ids).to.not.include(held);
     expect(ids).to.not.include(failed);
-    expect(await leases.claim(failed, 'B', 10_000, LEASE)).to.equal(undefined);
+    expect(await leases.ownedBy(a.epoch, 1000)).to.deep.equal([held]);
+    expect(await leases.claim(failed, b, 10_000)).to.equal(undefined);
     const row = (await store.get(failed))!;
     await store.requestOpen(failed, { ...row, topic: row.topic, secretRef: row.secretRef }, 11_000);
     expect(await leases.claimable(12_000, 1000)).to.include(failed);
-    expect(await leases.claim(failed, 'B', 12_000, LEASE)).to.include({ owner: 'B', countErr: 0 });
+    expect(await leases.claim(failed, b, 12_000)).to.include({ owner: 'B', countErr: 0 });
+  });
+
+  it('expired lists agents whose heartbeat ran out; a close hint reaches the owner with its next heartbeat until handled', async () => {
+    const a = await agent('hint-A', 100_000);
+    await beats.hint(a.epoch, 'sock-1');
+    expect(await beats.beat(a.epoch, 100_100, LEASE, [])).to.deep.equal({ ok: true, closeHints: ['sock-1'] });
+    expect(await beats.beat(a.epoch, 100_200, LEASE, ['sock-1'])).to.deep.equal({ ok: true, closeHints: [] });
+    expect((await beats.expired(101_000)).map((x) => x.epoch)).to.not.include(a.epoch);
+    expect((await beats.expired(101_300)).map((x) => x.epoch)).to.include(a.epoch);
+    await beats.retire(a.epoch, 101_300);
+    expect((await beats.expired(101_300)).map((x) => x.epoch)).to.not.include(a.epoch);
+  });
+
+  it('a row still owned under a per-socket lease from before heartbeats is claimed once that lease time has passed', async () => {
+    const id = await newSocket(1000);
+    await h.clients.doc.send(
+      new UpdateCommand({ TableName: h.tables.upstreams, Key: { socketId: id }, UpdateExpression: 'SET #o = :old, leaseExpiresAt = :t', ExpressionAttributeNames: { '#o': 'owner' }, ExpressionAttributeValues: { ':old': 'old-agent', ':t': 5000 } }),
+    );
+    const b = await agent('B', 1000);
+    expect(await leases.claim(id, b, 4999)).to.equal(undefined);
+    expect(await leases.claimable(5001, 1000)).to.include(id);
+    expect(await leases.claim(id, b, 5001)).to.include({ owner: 'B', leaseExpiresAt: b.epoch });
   });
 
   it('claimable pages through the index and stops at the limit', async () => {

@@ -2,193 +2,165 @@ import { expect } from 'chai';
 import { LeaseManager, RenewTimeoutError, type LostReason } from '../../../ec2-agent/lease-manager';
 import { Metrics } from '../../../ec2-agent/metrics';
 import { silentLogger, type Logger } from '../../../lib/log';
-import type { LeaseTable, RenewOutcome } from '../../../lib/upstream/leases';
-import type { UpstreamCounters } from '../../../lib/upstream/row';
+import type { BeatResult, HeartbeatTable } from '../../../lib/upstream/heartbeats';
+import type { Fence, LeaseTable } from '../../../lib/upstream/leases';
 
 /**
- * Review finding 2: a renewal that never answers (a half-open connection to DynamoDB) must not
- * keep a lease "held" past its expiry. The table here is a stand-in whose renew is scripted per
- * socket; the agent-level scenario against DynamoDB Local and a real upstream is in
+ * The agent's heartbeat and its local deadline. The heartbeat table here is a stand-in whose
+ * answers are scripted (the injected fault: a DynamoDB that hangs or refuses); the agent-level
+ * scenario against DynamoDB Local and a real upstream is in
  * test/integration/upstream/lease-loss.test.ts.
  */
 
 const LEASE = 300;
 const RENEW = 60;
 
-type RenewFn = (id: string, signal?: AbortSignal) => Promise<RenewOutcome>;
+type BeatFn = (epoch: number, handled: readonly string[], signal?: AbortSignal) => Promise<BeatResult>;
 
-function setup(renew: RenewFn, log: Logger = silentLogger) {
+function setup(beat: BeatFn, log: Logger = silentLogger) {
   const lost: string[] = [];
+  const hinted: string[] = [];
   const signals: AbortSignal[] = [];
-  const table = {
-    claim: async (socketId: string) => ({ socketId }),
-    renew: (id: string, _o: string, _n: number, _l: number, _d: unknown, opts?: { abortSignal?: AbortSignal }) => {
+  const claimedWith: Fence[] = [];
+  let next = 1;
+  const heartbeats = {
+    register: async () => next++,
+    beat: (epoch: number, _n: number, _l: number, handled: readonly string[], opts?: { abortSignal?: AbortSignal }) => {
       if (opts?.abortSignal) signals.push(opts.abortSignal);
-      return renew(id, opts?.abortSignal);
+      return beat(epoch, handled, opts?.abortSignal);
+    },
+    expireNow: async () => {},
+  } as unknown as HeartbeatTable;
+  const table = {
+    claim: async (socketId: string, fence: Fence) => {
+      claimedWith.push(fence);
+      return { socketId };
     },
     release: async () => true,
     fail: async () => true,
   } as unknown as LeaseTable;
   const metrics = new Metrics();
-  const lm = new LeaseManager({ table, agentId: 'a', leaseMs: LEASE, renewMs: RENEW, clock: Date.now, metrics, log });
-  lm.setHooks({ takeDeltas: () => ({}), restoreDeltas: () => {}, onLost: (id: string, why: LostReason) => lost.push(`${id}:${why}`) });
-  return { lm, lost, signals, metrics };
+  const lm = new LeaseManager({ table, heartbeats, agentId: 'a', leaseMs: LEASE, renewMs: RENEW, clock: Date.now, metrics, log });
+  lm.setHooks({
+    takeDeltas: () => ({}),
+    onLost: (id: string, why: LostReason) => lost.push(`${id}:${why}`),
+    onCloseHint: async (id) => {
+      hinted.push(id);
+    },
+  });
+  return { lm, lost, hinted, signals, metrics, claimedWith };
 }
 
 const timeouts = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** Settles never, and ignores the abort: the worst case for the renew loop. */
-const never = () => new Promise<RenewOutcome>(() => {});
+/** Settles never, and ignores the abort: the worst case for the heartbeat. */
+const never = () => new Promise<BeatResult>(() => {});
+/** Registered, with the periodic heartbeat stopped: the test calls beat() itself (the deadline timer stays). */
+const manual = async (lm: LeaseManager) => {
+  await lm.start();
+  await lm.stop();
+};
+const ok = async (): Promise<BeatResult> => ({ ok: true, closeHints: [] });
 
-describe('LeaseManager: local expiry and bounded renewals', () => {
-  it('a renewal that never settles: the lease is lost as expired before the table lets anyone else claim it', async () => {
+describe('LeaseManager: one heartbeat per agent, local expiry of every socket', () => {
+  it('a heartbeat that never settles: every socket is lost as expired before the heartbeat could expire in the table', async () => {
     await Promise.resolve(); // mocha arms its own test timeout once the test returns its promise
     const timersBefore = timeouts();
     const { lm, lost, signals, metrics } = setup(never);
-    const claimedAt = Date.now();
-    await lm.claim('s');
-    lm.start();
-    while (!lost.length && Date.now() - claimedAt < 4 * LEASE) await sleep(10);
-    const after = Date.now() - claimedAt;
-    expect(lost).to.deep.equal(['s:expired']);
+    const startedAt = Date.now();
+    await lm.start();
+    await lm.claim('s1');
+    await lm.claim('s2');
+    while (lost.length < 2 && Date.now() - startedAt < 4 * LEASE) await sleep(5);
+    const after = Date.now() - startedAt;
+    expect(lost.sort()).to.deep.equal(['s1:expired', 's2:expired']);
     // One renew period before the table's expiry (the margin for clock skew), never after it.
     expect(after).to.be.within(LEASE - RENEW - 5, LEASE);
-    expect(lm.has('s')).to.equal(false);
-    expect(metrics.snapshot().leasesLost).to.equal(1);
-    // Every hung renewal was given an abort signal, and the ones that ran out were aborted.
+    expect(lm.size).to.equal(0);
+    expect(metrics.snapshot().leasesLost).to.equal(2);
     expect(signals.length).to.be.greaterThan(0);
     expect(signals.filter((s) => s.aborted).length).to.be.greaterThan(0);
     await lm.stop();
-    await sleep(RENEW + 10); // let the last bounded renewal run out
+    await lm.end();
+    await sleep(RENEW + 10); // let the last bounded heartbeat run out
     expect(timeouts()).to.equal(timersBefore);
   });
 
-  it('one hung renewal does not hold up the others: a healthy lease stays held through many periods', async () => {
-    const { lm, lost } = setup(async (id) => (id === 'hung' ? never() : 'renewed'));
-    await lm.claim('hung');
-    await lm.claim('ok');
-    lm.start();
+  it('a confirmed heartbeat keeps every socket through many lease periods, with no write per socket', async () => {
+    const { lm, lost, claimedWith } = setup(ok);
+    await lm.start();
+    for (let i = 0; i < 50; i++) await lm.claim(`s${i}`);
     await sleep(3 * LEASE);
-    expect(lost).to.deep.equal(['hung:expired']);
-    expect(lm.has('ok')).to.equal(true);
+    expect(lost).to.deep.equal([]);
+    expect(lm.size).to.equal(50);
+    expect(new Set(claimedWith.map((f) => f.epoch))).to.deep.equal(new Set([1]));
     await lm.stop();
-    lm.clear();
+    await lm.end();
   });
 
-  it('a renewal that answers after the deadline does not revive the lease', async () => {
-    let answer: ((v: RenewOutcome) => void) | undefined;
-    const { lm, lost } = setup(() => new Promise<RenewOutcome>((r) => (answer ??= r)));
+  it('a heartbeat that answers after the deadline does not revive the sockets; the next life has a new epoch', async () => {
+    let answer: ((v: BeatResult) => void) | undefined;
+    const { lm, lost } = setup((epoch) => (epoch === 1 ? new Promise<BeatResult>((r) => (answer ??= r)) : ok()));
+    await manual(lm);
     await lm.claim('s');
-    await lm.renewAll(); // times out after one renew period (unconfirmed)
+    await lm.beat(); // times out at the local deadline (unconfirmed)
     await sleep(LEASE);
     expect(lost).to.deep.equal(['s:expired']);
-    answer!('renewed');
+    expect(lm.fence()).to.equal(undefined);
+    expect(await lm.claim('t')).to.equal(undefined); // no epoch, no claim
+    answer!({ ok: true, closeHints: [] });
     await sleep(5);
     expect(lm.has('s')).to.equal(false);
+    await lm.beat(); // registers the next life
+    expect(lm.fence()).to.deep.equal({ owner: 'a', epoch: 2 });
+    await lm.end();
   });
 
-  it('reports a renewal that times out as unconfirmed, with a named error', async () => {
+  it('reports a heartbeat that times out as unconfirmed, with a named error', async () => {
     const warnings: { msg: string; fields?: Record<string, unknown> }[] = [];
     const log: Logger = { ...silentLogger, warn: (msg, fields) => warnings.push({ msg, fields }), child: () => log };
     const { lm, lost, signals } = setup(never, log);
+    await manual(lm);
     await lm.claim('s');
     const started = Date.now();
-    await lm.renewAll(); // settles although the renewal never does
-    expect(Date.now() - started).to.be.at.least(RENEW - 5);
-    // Unconfirmed is not lost: the lease stays held until its local deadline.
-    expect(lost).to.deep.equal([]);
-    expect(lm.has('s')).to.equal(true);
+    await lm.beat(); // settles at the local deadline although the heartbeat never does
+    expect(Date.now() - started).to.be.within(LEASE - RENEW - 20, LEASE - RENEW + 50);
     expect(signals.map((sig) => sig.aborted)).to.deep.equal([true]);
-    expect(warnings.map((w) => [w.msg, w.fields?.socketId])).to.deep.equal([['lease renewal failed', 's']]);
-    const err = warnings[0].fields?.err;
+    // The deadline's own "dropping every socket" warning may come just before or after.
+    const failed = warnings.filter((w) => w.msg === 'heartbeat failed');
+    expect(failed).to.have.length(1);
+    const err = failed[0].fields?.err as RenewTimeoutError;
     expect(err).to.be.instanceOf(RenewTimeoutError);
-    expect([(err as RenewTimeoutError).name, (err as RenewTimeoutError).code]).to.deep.equal(['RenewTimeoutError', 'renew_timeout']);
-    expect((err as RenewTimeoutError).message).to.equal(`lease renewal did not answer within ${RENEW} ms`);
-    lm.clear();
+    expect([err.name, err.code]).to.deep.equal(['RenewTimeoutError', 'renew_timeout']);
+    expect(err.message).to.match(/^heartbeat did not answer within \d+ ms$/);
+    await lm.end();
   });
 
-  it('passes the renewal outcome on: refused and unwanted leases are lost at once', async () => {
-    const { lm, lost } = setup(async (id) => (id === 'r' ? 'refused' : 'unwanted'));
+  it('a refused heartbeat (the row says expired) drops every socket at once', async () => {
+    const { lm, lost } = setup(async () => ({ ok: false }));
+    await manual(lm);
     await lm.claim('r');
     await lm.claim('u');
-    await lm.renewAll();
-    expect(lost.sort()).to.deep.equal(['r:refused', 'u:unwanted']);
+    await lm.beat();
+    expect(lost.sort()).to.deep.equal(['r:expired', 'u:expired']);
     expect(lm.size).to.equal(0);
-  });
-});
-
-/**
- * Review 2 finding 4: counter deltas taken for a renewal reach the row exactly when the renewal
- * is confirmed; otherwise they are given back, before the loss is reported, so the release
- * that may follow (a DELETE's `unwanted`) carries them.
- */
-describe('LeaseManager: counter deltas of a renewal', () => {
-  function counting(outcome: (written: Partial<UpstreamCounters>) => Promise<RenewOutcome>) {
-    let pending: Partial<UpstreamCounters> = {};
-    const onRow = { messagesIn: 0 };
-    const atLoss: { why: LostReason; pending: number }[] = [];
-    const table = {
-      claim: async (socketId: string) => ({ socketId }),
-      renew: (_id: string, _o: string, _n: number, _l: number, d: Partial<UpstreamCounters>) => outcome(d),
-      release: async () => true,
-      fail: async () => true,
-    } as unknown as LeaseTable;
-    const lm = new LeaseManager({ table, agentId: 'a', leaseMs: LEASE, renewMs: RENEW, clock: Date.now, metrics: new Metrics(), log: silentLogger });
-    lm.setHooks({
-      takeDeltas: () => {
-        const d = pending;
-        pending = {};
-        return d;
-      },
-      restoreDeltas: (_id, d) => {
-        pending = { messagesIn: (pending.messagesIn ?? 0) + (d.messagesIn ?? 0) };
-      },
-      onLost: (_id, why) => atLoss.push({ why, pending: pending.messagesIn ?? 0 }),
-    });
-    const add = (n: number) => (pending = { messagesIn: (pending.messagesIn ?? 0) + n });
-    return { lm, onRow, atLoss, add, pending: () => pending.messagesIn ?? 0 };
-  }
-
-  it('a confirmed renewal writes them once and keeps nothing back', async () => {
-    const c = counting(async (d) => {
-      c.onRow.messagesIn += d.messagesIn ?? 0;
-      return 'renewed';
-    });
-    await c.lm.claim('s');
-    c.add(5);
-    await c.lm.renewAll();
-    expect([c.onRow.messagesIn, c.pending()]).to.deep.equal([5, 0]);
-    c.lm.clear();
+    await lm.end();
   });
 
-  for (const outcome of ['refused', 'unwanted'] as const) {
-    it(`a renewal answered "${outcome}" (a condition failure: nothing written) gives them back before reporting the loss`, async () => {
-      const c = counting(async () => outcome);
-      await c.lm.claim('s');
-      c.add(5);
-      await c.lm.renewAll();
-      expect(c.atLoss).to.deep.equal([{ why: outcome, pending: 5 }]);
-      expect(c.pending()).to.equal(5);
+  it('close hints read back with a heartbeat are handled once and removed by the next heartbeat', async () => {
+    const handledSeen: string[][] = [];
+    let hints = ['x'];
+    const { lm, hinted } = setup(async (_e, handled) => {
+      handledSeen.push([...handled]);
+      hints = hints.filter((h) => !handled.includes(h));
+      return { ok: true, closeHints: hints };
     });
-  }
-
-  it('an unconfirmed renewal (timed out; it may have landed) gives them back: counted twice at worst, never lost', async () => {
-    const c = counting(never);
-    await c.lm.claim('s');
-    c.add(5);
-    await c.lm.renewAll(); // times out after one renew period
-    expect(c.pending()).to.equal(5);
-    c.lm.clear();
-  });
-
-  it('a renewal that fails (network error) gives them back', async () => {
-    const c = counting(async () => {
-      throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
-    });
-    await c.lm.claim('s');
-    c.add(3);
-    await c.lm.renewAll();
-    expect(c.pending()).to.equal(3);
-    c.lm.clear();
+    await manual(lm);
+    await lm.beat();
+    await lm.beat();
+    await lm.beat();
+    expect(hinted).to.deep.equal(['x']);
+    expect(handledSeen).to.deep.equal([[], ['x'], []]);
+    await lm.end();
   });
 });

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { LocalSecretStore } from '../../../lib/upstream/secrets-local';
-import { SecretNotFoundError } from '../../../lib/upstream/secret-store';
+import { SecretCorruptError, SecretNotFoundError } from '../../../lib/upstream/secret-store';
 
 describe('local secret store (AES-256-GCM sealed files)', () => {
   let dir: string;
@@ -39,15 +39,15 @@ describe('local secret store (AES-256-GCM sealed files)', () => {
     const s = new LocalSecretStore({ dir, keyHex: key });
     await s.put('n1', { email: 'a@b.c', pass: 'x' });
     const other = new LocalSecretStore({ dir, keyHex: randomBytes(32).toString('hex') });
-    await expectReject(other.get('n1'), AUTH_FAILED);
+    await expectReject(other.get('n1'), AUTH_FAILED, SecretCorruptError);
     const sealed = JSON.parse(fs.readFileSync(s.fileFor('n1'), 'utf8'));
     const ct = Buffer.from(sealed.ct, 'base64');
     ct[0] ^= 1;
     fs.writeFileSync(s.fileFor('n1'), JSON.stringify({ ...sealed, ct: ct.toString('base64') }));
-    await expectReject(s.get('n1'), AUTH_FAILED);
+    await expectReject(s.get('n1'), AUTH_FAILED, SecretCorruptError);
     await s.put('n2', { email: 'a@b.c', pass: 'y' });
     fs.copyFileSync(s.fileFor('n2'), s.fileFor('n3'));
-    await expectReject(s.get('n3'), AUTH_FAILED);
+    await expectReject(s.get('n3'), AUTH_FAILED, SecretCorruptError);
   });
 
   it('reports an unknown secret as SecretNotFoundError', async () => {
@@ -61,7 +61,7 @@ describe('local secret store (AES-256-GCM sealed files)', () => {
 });
 
 /** GCM's authentication failure (Node's message for it): not a parse error or a missing file. */
-const AUTH_FAILED = /^Unsupported state or unable to authenticate data$/;
+const AUTH_FAILED = /^secret n\d failed authentication \(Unsupported state or unable to authenticate data\)$/;
 
 async function expectReject(p: Promise<unknown>, message: RegExp, type: new (...a: never[]) => Error = Error): Promise<void> {
   let err: unknown;
