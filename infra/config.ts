@@ -52,6 +52,9 @@ export interface StackConfig {
   readonly connectionTtlSeconds?: number;
   readonly historyTtlSeconds?: number;
   readonly fanoutConcurrency?: number;
+  /** Per-connection token bucket for socket publishes and application actions (SOCKET_RATE_*). */
+  readonly socketRatePerSecond?: number;
+  readonly socketRateBurst?: number;
   readonly logRetentionDays: number;
   /** Point-in-time recovery + deletion protection on the tables (always on for prod). */
   readonly dataProtection: boolean;
@@ -141,6 +144,7 @@ export interface StackSettings {
     readonly topicsClaim?: string;
     readonly publishClaim?: string;
     readonly sendToUserClaim?: string;
+    readonly sendToConnectionClaim?: string;
   };
   /** Plaintext; wrapped in `pulumi.secret` before it reaches any resource. */
   readonly jwtHs256Secret?: string;
@@ -153,6 +157,8 @@ export interface StackSettings {
   readonly connectionTtlSeconds?: number;
   readonly historyTtlSeconds?: number;
   readonly fanoutConcurrency?: number;
+  readonly socketRatePerSecond?: number;
+  readonly socketRateBurst?: number;
   readonly logRetentionDays?: number;
   readonly dataProtection?: boolean;
   readonly lambda?: SizingSettings & { readonly overrides?: Readonly<Record<string, SizingSettings>> };
@@ -189,7 +195,7 @@ function keysOf<T>(keys: { readonly [K in keyof Required<T>]: true }): (keyof T 
 
 type Section<K extends keyof StackSettings> = NonNullable<StackSettings[K]>;
 
-const JWT_KEYS = keysOf<Section<'jwt'>>({ issuer: true, audience: true, jwksUrl: true, rs256PublicKey: true, topicsClaim: true, publishClaim: true, sendToUserClaim: true });
+const JWT_KEYS = keysOf<Section<'jwt'>>({ issuer: true, audience: true, jwksUrl: true, rs256PublicKey: true, topicsClaim: true, publishClaim: true, sendToUserClaim: true, sendToConnectionClaim: true });
 const SIZING_KEYS = keysOf<SizingSettings>({ memoryMb: true, timeoutSeconds: true });
 const THROTTLE_KEYS = keysOf<ThrottleSettings>({ burstLimit: true, rateLimit: true });
 const WS_ROUTES = keysOf<Record<WebSocketRouteKey, unknown>>({ $connect: true, $disconnect: true, $default: true, subscribe: true, unsubscribe: true, ping: true, publish: true });
@@ -207,6 +213,8 @@ export const CONFIG_KEYS = keysOf<StackSettings>({
   connectionTtlSeconds: true,
   historyTtlSeconds: true,
   fanoutConcurrency: true,
+  socketRatePerSecond: true,
+  socketRateBurst: true,
   logRetentionDays: true,
   dataProtection: true,
   lambda: true,
@@ -409,6 +417,7 @@ function readAccess(stack: StackName, top: Reader): Pick<StackConfig, 'authMode'
     topicsClaim: j.optionalStr('topicsClaim'),
     publishClaim: j.optionalStr('publishClaim'),
     sendToUserClaim: j.optionalStr('sendToUserClaim'),
+    sendToConnectionClaim: j.optionalStr('sendToConnectionClaim'),
     hs256Secret: top.optionalStr('jwtHs256Secret'),
   };
   if (authMode === 'jwt' || jwt.hs256Secret) {
@@ -432,7 +441,7 @@ function readAccess(stack: StackName, top: Reader): Pick<StackConfig, 'authMode'
   return { authMode, httpAuth, jwt };
 }
 
-function readSubscribers(stack: StackName, top: Reader): Pick<StackConfig, 'itemKeys' | 'appActions' | 'upstreamAllowHosts' | 'secretPrefix' | 'connectionTtlSeconds' | 'historyTtlSeconds' | 'fanoutConcurrency'> {
+function readSubscribers(stack: StackName, top: Reader): Pick<StackConfig, 'itemKeys' | 'appActions' | 'upstreamAllowHosts' | 'secretPrefix' | 'connectionTtlSeconds' | 'historyTtlSeconds' | 'fanoutConcurrency' | 'socketRatePerSecond' | 'socketRateBurst'> {
   const itemKeys = top.list('itemKeys');
   // The same rule loadConfig applies to ITEM_KEYS, checked here so the preview fails, not the Lambda.
   checkItemKeys(itemKeys, key('itemKeys'), 'identifiers');
@@ -450,6 +459,9 @@ function readSubscribers(stack: StackName, top: Reader): Pick<StackConfig, 'item
     connectionTtlSeconds: top.optionalInt('connectionTtlSeconds', 60, 7200),
     historyTtlSeconds: top.optionalInt('historyTtlSeconds', 60, 30 * 24 * 3600),
     fanoutConcurrency: top.optionalInt('fanoutConcurrency', 1, 1024),
+    // The bounds loadConfig applies to SOCKET_RATE_*, so a preview refuses what a Lambda would.
+    socketRatePerSecond: top.optionalInt('socketRatePerSecond', 1, 10_000),
+    socketRateBurst: top.optionalInt('socketRateBurst', 1, 10_000),
   };
 }
 

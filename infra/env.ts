@@ -41,6 +41,8 @@ export function handlerEnvironment<T>(c: StackConfig, v: EnvValues<T>): Record<s
   if (c.connectionTtlSeconds !== undefined) env[ENV.connectionTtlSeconds] = String(c.connectionTtlSeconds);
   if (c.historyTtlSeconds !== undefined) env[ENV.historyTtlSeconds] = String(c.historyTtlSeconds);
   if (c.fanoutConcurrency !== undefined) env[ENV.fanoutConcurrency] = String(c.fanoutConcurrency);
+  if (c.socketRatePerSecond !== undefined) env[ENV.socketRatePerSecond] = String(c.socketRatePerSecond);
+  if (c.socketRateBurst !== undefined) env[ENV.socketRateBurst] = String(c.socketRateBurst);
   if (c.authMode === 'jwt') {
     if (v.jwtHs256Secret !== undefined) env[ENV.jwtHs256Secret] = v.jwtHs256Secret;
     if (c.jwt.rs256PublicKey) env[ENV.jwtRs256PublicKey] = c.jwt.rs256PublicKey;
@@ -54,6 +56,7 @@ export function handlerEnvironment<T>(c: StackConfig, v: EnvValues<T>): Record<s
     if (c.jwt.topicsClaim) env[ENV.jwtTopicsClaim] = c.jwt.topicsClaim;
     if (c.jwt.publishClaim) env[ENV.jwtPublishClaim] = c.jwt.publishClaim;
     if (c.jwt.sendToUserClaim) env[ENV.jwtSendToUserClaim] = c.jwt.sendToUserClaim;
+    if (c.jwt.sendToConnectionClaim) env[ENV.jwtSendToConnectionClaim] = c.jwt.sendToConnectionClaim;
   }
   return env;
 }

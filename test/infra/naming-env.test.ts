@@ -49,12 +49,19 @@ describe('infra: Lambda and agent environment', () => {
   });
 
   it('passes claim names when only the HTTP API uses JWT (authMode none), and no verification key', () => {
-    const c = parseStackConfig('dev', { authMode: 'none', httpAuth: 'jwt', jwt: '{"issuer":"https://idp.example.com/","audience":"rg","publishClaim":"rg:pub","sendToUserClaim":"rg:dm"}' });
+    const c = parseStackConfig('dev', { authMode: 'none', httpAuth: 'jwt', jwt: '{"issuer":"https://idp.example.com/","audience":"rg","publishClaim":"rg:pub","sendToUserClaim":"rg:dm","sendToConnectionClaim":"rg:reply"}' });
     const env = handlerEnvironment(c, values) as Record<string, string>;
-    expect(env).to.deep.include({ JWT_PUBLISH_CLAIM: 'rg:pub', JWT_SEND_TO_USER_CLAIM: 'rg:dm' });
+    expect(env).to.deep.include({ JWT_PUBLISH_CLAIM: 'rg:pub', JWT_SEND_TO_USER_CLAIM: 'rg:dm', JWT_SEND_TO_CONNECTION_CLAIM: 'rg:reply' });
     expect(env).to.not.have.property('JWT_ISSUER');
     const app = loadConfig({ ...env, AWS_REGION: 'eu-west-1' });
-    expect(app.auth).to.deep.include({ mode: 'none', claims: { topics: 'topics', publish: 'rg:pub', sendToUser: 'rg:dm', sendToConnection: 'sendToConnection' } });
+    expect(app.auth).to.deep.include({ mode: 'none', claims: { topics: 'topics', publish: 'rg:pub', sendToUser: 'rg:dm', sendToConnection: 'rg:reply' } });
+  });
+
+  it('passes the socket rate limit to the handlers, and refuses one loadConfig would refuse', () => {
+    const c = parseStackConfig('dev', { authMode: 'none', httpAuth: 'iam', socketRatePerSecond: '5', socketRateBurst: '8' });
+    const app = loadConfig({ ...(handlerEnvironment(c, values) as Record<string, string>), AWS_REGION: 'eu-west-1' });
+    expect(app.subscriber.socketRate).to.deep.equal({ perSecond: 5, burst: 8 });
+    expect(() => parseStackConfig('dev', { authMode: 'none', httpAuth: 'iam', socketRateBurst: '0' })).to.throw(/socketRateBurst/);
   });
 
   it('gives the agent its region and namespace but never the JWT secret', () => {
