@@ -43,7 +43,7 @@ export function messageRoute(deps: Deps, services: SubscriberServices, route: Ro
       // never complete, and the client would re-subscribe over and over.
       const outcome = await withRetries(() => services.replySender.send(connectionId, frame));
       // The client left mid-reply: nothing more to say; fan-out or $disconnect prunes the rows.
-      if (outcome === 'gone') throw new ClientGone();
+      if (outcome === 'gone') throw new ClientGoneError(connectionId);
       // subscribe falls back to a truncated placeholder on this; anywhere else it is a topic-scoped error.
       if (outcome === 'too_large') throw new FrameTooLargeError(connectionId);
       if (outcome !== 'ok') throw new Error(`reply to ${connectionId} failed: ${outcome}`);
@@ -97,7 +97,7 @@ export function messageRoute(deps: Deps, services: SubscriberServices, route: Ro
       }
       return { statusCode: 200 };
     } catch (err) {
-      if (err instanceof ClientGone) return { statusCode: 410 };
+      if (err instanceof ClientGoneError) return { statusCode: 410 };
       const action = typeof raw?.action === 'string' ? raw.action.slice(0, 64) : undefined;
       const topic = typeof raw?.topic === 'string' && raw.topic.length <= 256 ? raw.topic : undefined;
       // The topic goes on every error so a client can tie it to its subscription (and stop waiting for a reply).
@@ -121,4 +121,11 @@ export function messageRoute(deps: Deps, services: SubscriberServices, route: Ro
   };
 }
 
-class ClientGone extends Error {}
+/** The client left while its reply was being sent (410): nothing more can be said to it. */
+export class ClientGoneError extends Error {
+  readonly code = 'client_gone';
+  constructor(connectionId: string) {
+    super(`connection ${connectionId} is gone`);
+    this.name = 'ClientGoneError';
+  }
+}

@@ -83,7 +83,7 @@ describe('control API authorisation against DynamoDB Local + SQS', () => {
     expect(before.createdBy).to.equal('jwt:alice');
     expect((await call(alice, 'GET /websocket', headers)).body.createdBy).to.equal('jwt:alice');
 
-    // The attack of the review: same three headers, new topic and credentials.
+    // A takeover attempt: the same three headers, with a new topic and new credentials.
     const hijack = await call(bob, 'POST /websocket', { ...headers, topic: 'bob:inbox', asapa_email: 'bob@evil.example', asapa_pass: 'bob-pass' });
     expect([hijack.status, hijack.body.code]).to.deep.equal([403, 'not_owner']);
     const after = (await row(socketId))!;
