@@ -11,6 +11,7 @@ import { ADMIN_PRINCIPAL } from '../../local/iam/principals';
 import { startUpstream, type UpstreamServer } from '../integration/upstream/harness';
 import { startDemo, type Demo } from '../../local/demo/demo';
 import { numericFields } from '../../local/dashboard/series';
+import { BROWSER_BUNDLE } from '../../scripts/build-client';
 
 /**
  * The dashboard in a real headless Chromium (Debian's `chromium` package, driven by
@@ -221,6 +222,23 @@ describe('dashboard in headless Chromium', function () {
     console.log(`      chart: ${seen.points} points for ${seen.events} events (${seen.fields.join(', ')}); screenshot ${path.relative(process.cwd(), shot)}`);
     await demo.stop();
     demo = undefined;
+  });
+
+  it('the page runs the client package\'s built browser bundle, not a copy of the sources', async () => {
+    const scripts: string[] = [];
+    page.on('response', (r) => {
+      if (r.request().resourceType() === 'script') scripts.push(new URL(r.url()).pathname);
+    });
+    await page.goto(dashboardUrl);
+    await page.waitForFunction(() => document.getElementById('state')?.textContent === 'open', undefined, { timeout: 10_000 });
+    expect(scripts).to.include.members(['/dashboard/app.js', '/dashboard/realtime-client.js']);
+    const served = await (await fetch(`${dashboardUrl}realtime-client.js`)).text();
+    expect(served).to.equal(fs.readFileSync(BROWSER_BUNDLE, 'utf8'));
+    // The page script imports the SDK; it does not carry it (an SDK-only error code is absent).
+    const app = await (await fetch(`${dashboardUrl}app.js`)).text();
+    expect(app).to.include('./realtime-client.js');
+    expect(app).to.not.include('subscribe_retry');
+    expect(served).to.include('subscribe_retry');
   });
 
   it('keeps the JSON view and no chart for data without numbers', async () => {
