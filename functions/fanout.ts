@@ -34,7 +34,7 @@ export const createHandler = (deps: Deps, opts: FanoutHandlerOptions = {}) => {
       adaptive: opts.adaptive,
       maxMessageBytes: deps.config.subscriber.maxMessageBytes,
     });
-    deps.log.debug('fanout batch', r.stats);
+    deps.log.debug('fanout batch', r.concurrency ? { ...r.stats, concurrency: r.concurrency } : r.stats);
     return { batchItemFailures: r.batchItemFailures };
   };
 };

@@ -53,14 +53,16 @@ const DEFAULT_WINDOW = 32;
 export interface FanoutResult {
   readonly batchItemFailures: { itemIdentifier: string }[];
   readonly stats: FanoutStats;
+  /** What the adaptive limiter did (absent with `adaptive: false`): its highest and last limit, its 429 decreases. */
+  readonly concurrency?: { readonly peak: number; readonly last: number; readonly decreases: number };
 }
 
 export async function fanout(records: readonly StreamRecordLike[], deps: FanoutDeps): Promise<FanoutResult> {
   let limit: Limiter;
   let sender = deps.sender;
-  if (deps.adaptive === false) limit = createLimiter(deps.concurrency);
+  const adaptive = deps.adaptive === false ? undefined : createAdaptiveLimiter({ max: deps.concurrency });
+  if (!adaptive) limit = createLimiter(deps.concurrency);
   else {
-    const adaptive = createAdaptiveLimiter({ max: deps.concurrency });
     limit = adaptive.run;
     sender = reportingTo(adaptive, deps.sender);
   }
@@ -84,7 +86,11 @@ export async function fanout(records: readonly StreamRecordLike[], deps: FanoutD
 
   failed.sort((a, b) => a.index - b.index);
   const first = failed[0];
-  return { batchItemFailures: first ? [{ itemIdentifier: first.sequenceNumber }] : [], stats: book.stats };
+  return {
+    batchItemFailures: first ? [{ itemIdentifier: first.sequenceNumber }] : [],
+    stats: book.stats,
+    ...(adaptive ? { concurrency: { peak: adaptive.peak, last: adaptive.limit, decreases: adaptive.decreases } } : {}),
+  };
 }
 
 /** Parses the batch; malformed records are logged and skipped so they never block the shard. */
