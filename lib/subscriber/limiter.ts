@@ -51,6 +51,8 @@ export interface AdaptiveLimiterOptions {
   readonly initial?: number;
   /** Multiplicative decrease on a 429 (default 0.5). */
   readonly decrease?: number;
+  /** Monotonic milliseconds, to time each request's round trip (tests inject one). */
+  readonly now?: () => number;
 }
 
 export interface AdaptiveLimiter {
@@ -78,6 +80,11 @@ export interface AdaptiveLimiter {
  * - A 429 multiplies the limit by `decrease` (floor `min`), once per window: the 429s of requests
  *   that were already in flight when the limit was cut say nothing new and are ignored (each
  *   request remembers the epoch it started in), so one burst of 429s halves the limit once.
+ * - Latency-bound means the round trip, not a queue, is what each request waits for: an answer
+ *   counts towards growth only if its round trip is close to the fastest seen (at most twice it, or
+ *   20 ms more). When requests queue — a CPU-bound sender or receiver, an overloaded endpoint —
+ *   more in flight only lengthens every round trip towards the delivery budget. An answer slower
+ *   than 4× the fastest and 250 ms more cuts the limit by a quarter, once per window, like a 429.
  * - Never above `max`: the fixed ceiling the configuration gives.
  */
 export function createAdaptiveLimiter(o: AdaptiveLimiterOptions): AdaptiveLimiter {
@@ -87,7 +94,9 @@ export function createAdaptiveLimiter(o: AdaptiveLimiterOptions): AdaptiveLimite
   const decrease = o.decrease ?? 0.5;
   if (!Number.isInteger(min) || min < 1) throw new TypeError(`adaptive limiter min must be a positive integer, got ${o.min}`);
   if (!(decrease > 0 && decrease < 1)) throw new TypeError(`adaptive limiter decrease must be between 0 and 1, got ${o.decrease}`);
+  const now = o.now ?? (() => performance.now());
   let limit = Math.max(min, Math.min(max, o.initial ?? 16));
+  let fastest = Infinity;
   if (!Number.isInteger(limit)) throw new TypeError(`adaptive limiter initial must be an integer, got ${o.initial}`);
   let peak = limit;
   let decreases = 0;
@@ -131,20 +140,32 @@ export function createAdaptiveLimiter(o: AdaptiveLimiterOptions): AdaptiveLimite
     return new Promise<void>((resolve) => waiting.push(resolve)).then(go);
   };
 
+  const cut = (factor: number) => {
+    epoch++;
+    decreases++;
+    slowStart = false;
+    answered = 0;
+    limit = Math.max(min, Math.floor(limit * factor));
+  };
+
   const request = () => {
     const started = epoch;
+    const t0 = now();
     return (signal: Signal) => {
       if (signal === 'throttled') {
-        if (started !== epoch) return;
-        epoch++;
-        decreases++;
-        slowStart = false;
-        answered = 0;
-        limit = Math.max(min, Math.floor(limit * decrease));
+        if (started === epoch) cut(decrease);
         return;
       }
+      if (signal !== 'ok') return;
+      const rtt = now() - t0;
+      fastest = Math.min(fastest, rtt);
+      if (rtt > Math.max(4 * fastest, fastest + 250)) {
+        if (started === epoch) cut(0.75);
+        return;
+      }
+      if (rtt > Math.max(2 * fastest, fastest + 20)) return;
       // Only a full limiter is latency-bound: with nothing waiting, a higher limit changes nothing.
-      if (signal !== 'ok' || (waiting.length === 0 && active < limit)) return;
+      if (waiting.length === 0 && active < limit) return;
       if (slowStart) return grow();
       if (++answered >= limit) {
         answered = 0;

@@ -87,6 +87,23 @@ describe('adaptive concurrency limiter (AIMD)', () => {
     expect(h.inFlight()).to.be.at.most(8);
   });
 
+  it('is latency-bound only while round trips stay near the fastest: queued answers do not grow it, ballooning ones cut it', async () => {
+    let now = 0;
+    const limiter = createAdaptiveLimiter({ max: 100, initial: 8, now: () => now });
+    const h = harness(limiter);
+    h.submit(1000);
+    now += 30; // 30 ms round trips: latency-bound, slow start
+    await h.answer(8);
+    expect(limiter.limit).to.equal(16);
+    now += 100; // answers 100 ms+ after they were sent: requests are queueing, not waiting on the round trip
+    await h.answer(16);
+    expect(limiter.limit).to.equal(16);
+    now += 400; // round trips past 4x the fastest and 250 ms more: a quarter off, once for the window
+    await h.answer(16);
+    expect(limiter.limit).to.equal(12);
+    expect(limiter.decreases).to.equal(1);
+  });
+
   it('refuses a ceiling, floor or decrease it cannot honour', () => {
     expect(() => createAdaptiveLimiter({ max: 0 })).to.throw(TypeError, 'max');
     expect(() => createAdaptiveLimiter({ max: 8, decrease: 1 })).to.throw(TypeError, 'decrease');
