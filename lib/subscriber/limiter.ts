@@ -77,8 +77,9 @@ export interface AdaptiveLimiter {
  *   trip, so a large topic reaches the quota within a few round trips.
  * - Congestion avoidance, after the first 429: +1 per window of answered requests (one window =
  *   `limit` answers while full), i.e. +1 per round trip.
- * - A 429 multiplies the limit by `decrease` (floor `min`), once per window: the 429s of requests
- *   that were already in flight when the limit was cut say nothing new and are ignored (each
+ * - 429s multiply the limit by `decrease` (floor `min`), once per window: the second 429 of
+ *   requests sent since the last cut does it (a lone 429 can be another API's or a fault); 429s of
+ *   requests already in flight when the limit was cut say nothing new and are ignored (each
  *   request remembers the epoch it started in), so one burst of 429s halves the limit once.
  * - Latency-bound means the round trip, not a queue, is what each request waits for: an answer
  *   counts towards growth only if its round trip is close to the fastest seen (at most twice it, or
@@ -87,6 +88,9 @@ export interface AdaptiveLimiter {
  *   than 4× the fastest and 250 ms more cuts the limit by a quarter, once per window, like a 429.
  * - Never above `max`: the fixed ceiling the configuration gives.
  */
+/** 429s within one window (calls sent since the last cut) that halve the limit. */
+const THROTTLES_PER_CUT = 2;
+
 export function createAdaptiveLimiter(o: AdaptiveLimiterOptions): AdaptiveLimiter {
   const max = o.max;
   if (!Number.isInteger(max) || max < 1) throw new TypeError(`adaptive limiter max must be a positive integer, got ${max}`);
@@ -97,6 +101,7 @@ export function createAdaptiveLimiter(o: AdaptiveLimiterOptions): AdaptiveLimite
   const now = o.now ?? (() => performance.now());
   let limit = Math.max(min, Math.min(max, o.initial ?? 16));
   let fastest = Infinity;
+  let throttledInWindow = 0;
   if (!Number.isInteger(limit)) throw new TypeError(`adaptive limiter initial must be an integer, got ${o.initial}`);
   let peak = limit;
   let decreases = 0;
@@ -141,6 +146,7 @@ export function createAdaptiveLimiter(o: AdaptiveLimiterOptions): AdaptiveLimite
   };
 
   const cut = (factor: number) => {
+    throttledInWindow = 0;
     epoch++;
     decreases++;
     slowStart = false;
@@ -153,7 +159,9 @@ export function createAdaptiveLimiter(o: AdaptiveLimiterOptions): AdaptiveLimite
     const t0 = now();
     return (signal: Signal) => {
       if (signal === 'throttled') {
-        if (started === epoch) cut(decrease);
+        // One 429 alone may be another API of the account taking the last token, or a fault: a
+        // second one in the same window is the quota.
+        if (started === epoch && ++throttledInWindow >= THROTTLES_PER_CUT) cut(decrease);
         return;
       }
       if (signal !== 'ok') return;

@@ -49,25 +49,27 @@ describe('adaptive concurrency limiter (AIMD)', () => {
     expect(h.inFlight()).to.equal(100);
   });
 
-  it('halves on a 429 once per window, then grows by one per window of answers while full', async () => {
+  it('halves on 429s once per window (a lone 429 is not enough), then grows by one per window of answers while full', async () => {
     const limiter = createAdaptiveLimiter({ max: 100, initial: 40 });
     const h = harness(limiter);
     h.submit(1000);
+    await h.answer(1, 'throttled');
+    expect(limiter.limit).to.equal(40);
     await h.answer(1, 'throttled');
     expect(limiter.limit).to.equal(20);
     // The rest of that window was sent before the cut: its 429s say nothing new.
     await h.answer(10, 'throttled');
     expect(limiter.limit).to.equal(20);
     expect(limiter.decreases).to.equal(1);
-    await h.answer(29); // drains the old window (answers while full count towards growth)
+    await h.answer(28); // drains the old window (answers while full count towards growth)
     expect(limiter.limit).to.equal(21);
     expect(h.inFlight()).to.equal(21);
     // Congestion avoidance: about +1 per window of `limit` answers (21 + 22 + … + 28 = 196), not doubling.
     await h.answer(200);
     expect(limiter.limit).to.be.within(28, 30);
     const limitBefore = limiter.limit - 2;
-    // A 429 from a request sent after the cut halves again.
-    await h.answer(1, 'throttled');
+    // 429s from requests sent after the cut halve it again.
+    await h.answer(2, 'throttled');
     expect(limiter.limit).to.equal(Math.floor((limitBefore + 2) / 2));
     expect(limiter.decreases).to.equal(2);
   });
