@@ -220,7 +220,7 @@ export async function benchFanout(o: FanoutBenchOptions) {
   }
 }
 
-function streamRecord(topic: string, seq: number): StreamRecordLike {
+export function streamRecord(topic: string, seq: number): StreamRecordLike {
   return {
     eventName: 'MODIFY',
     dynamodb: {
@@ -230,7 +230,7 @@ function streamRecord(topic: string, seq: number): StreamRecordLike {
   };
 }
 
-async function writeSubscriptions(doc: import('@aws-sdk/lib-dynamodb').DynamoDBDocumentClient, table: string, topic: string, ids: string[]) {
+export async function writeSubscriptions(doc: import('@aws-sdk/lib-dynamodb').DynamoDBDocumentClient, table: string, topic: string, ids: string[]) {
   const expiresAt = Math.floor(Date.now() / 1000) + 7200;
   const chunks: Record<string, unknown>[][] = [];
   for (let i = 0; i < ids.length; i += 25) chunks.push(ids.slice(i, i + 25).map((connectionId) => ({ topic, connectionId, expiresAt })));

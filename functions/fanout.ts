@@ -14,6 +14,8 @@ import type { StreamRecordLike } from '../lib/subscriber/stream-record';
 export interface FanoutHandlerOptions {
   readonly sender?: SenderKind | Sender;
   readonly retry?: RetryPolicy;
+  /** false: a fixed FANOUT_CONCURRENCY in flight instead of the adaptive limiter (the benchmark's comparison). */
+  readonly adaptive?: boolean;
 }
 
 export const createHandler = (deps: Deps, opts: FanoutHandlerOptions = {}) => {
@@ -29,9 +31,10 @@ export const createHandler = (deps: Deps, opts: FanoutHandlerOptions = {}) => {
       log: deps.log,
       concurrency: deps.config.subscriber.fanoutConcurrency,
       retry: opts.retry,
+      adaptive: opts.adaptive,
       maxMessageBytes: deps.config.subscriber.maxMessageBytes,
     });
-    deps.log.debug('fanout batch', r.stats);
+    deps.log.debug('fanout batch', r.concurrency ? { ...r.stats, concurrency: r.concurrency } : r.stats);
     return { batchItemFailures: r.batchItemFailures };
   };
 };

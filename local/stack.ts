@@ -14,6 +14,7 @@ import { startDynamoDbLocal, type RunningDynamoDbLocal } from './dynamodb-local'
 import { startSqs, type RunningSqs } from './sqs';
 import { WebSocketEmulator } from './apigw/websocket-emulator';
 import type { FaultSpec } from './apigw/faults';
+import type { LatencySpec, QuotaSpec } from './apigw/quota';
 import { HttpApiEmulator, type Mount } from './http/http-api-emulator';
 import { StreamPoller } from './streams/stream-poller';
 import type { AnyHandler } from './lambda/invoke';
@@ -65,6 +66,10 @@ export interface LocalStackOptions {
   readonly iam?: IamMode;
   /** Management API faults from the start (`npm start -- --faults …`; local/apigw/faults.ts). */
   readonly faults?: FaultSpec;
+  /** The account's `@connections` quota (`--quota-rps`/`--quota-burst`; local/apigw/quota.ts); none by default. */
+  readonly quota?: QuotaSpec;
+  /** Round trip added to each `@connections` call (`--latency-ms`; local/apigw/quota.ts); none by default. */
+  readonly managementLatency?: LatencySpec;
 }
 
 export interface LocalStack {
@@ -193,6 +198,8 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       ...(opts.idleTimeoutMs ? { idleTimeoutMs: opts.idleTimeoutMs } : {}),
       ...(opts.maxDurationMs ? { maxDurationMs: opts.maxDurationMs } : {}),
       ...(opts.faults ? { faults: opts.faults } : {}),
+      ...(opts.quota ? { quota: opts.quota } : {}),
+      ...(opts.managementLatency ? { managementLatency: opts.managementLatency } : {}),
       log: log.child({ component: 'apigw-websocket' }),
       ...(opts.tls ? { tls: opts.tls } : {}),
       ...(iam ? { authorizeManagement: (req) => iam!.authorizeManagement(req) } : {}),

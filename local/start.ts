@@ -10,6 +10,7 @@ import { handlerEnv } from './handler-env';
 import { ensureLocalCa, issueServerCert } from './apigw/tls';
 import { reexecTrusting } from './tls-trust';
 import { FaultSpecError, parseFaultsFlag } from './apigw/faults';
+import { QuotaSpecError, parseLatencyFlag, parseQuotaFlags } from './apigw/quota';
 
 /**
  * `npm start`: the whole platform on this machine. Prints the endpoints, writes them to
@@ -22,6 +23,7 @@ import { FaultSpecError, parseFaultsFlag } from './apigw/faults';
  *   npm start -- --tls              wss:// and https:// management API, CA in .local/tls/ca
  *   npm start -- --env-file .env    handler settings (AUTH_MODE=jwt, JWT_*, ITEM_KEYS, …)
  *   npm start -- --faults rate=0.2,statuses=429|500,latencyMs=20|40   management API faults (docs/apigw-emulator.md)
+ *   npm start -- --quota-rps 2000 --quota-burst 1000 --latency-ms 25,35   the account's @connections quota and round trip
  *   npm start -- --app-actions chat.ask,order.track
  *                                   application actions clients may send; they land on the inbound
  *                                   queue (inboundQueueUrl and sqsEndpoint in the endpoints file)
@@ -30,7 +32,8 @@ import { FaultSpecError, parseFaultsFlag } from './apigw/faults';
 const HELP =
   'usage: npm start -- [--persist [--data-dir DIR]] [--demo] [--agent=false] [--ws-port N] [--http-port N] [--endpoints-file F]\n' +
   '                    [--tls [--ca-dir DIR]] [--env-file FILE] [--dynamodb-endpoint URL]\n' +
-  '                    [--faults rate=R,statuses=S|S,latencyMs=MIN|MAX] [--app-actions a,b]';
+  '                    [--faults rate=R,statuses=S|S,latencyMs=MIN|MAX] [--quota-rps N [--quota-burst N]]\n' +
+  '                    [--latency-ms MS|MIN,MAX|MEDIAN~JITTER] [--app-actions a,b]';
 
 // This machine class runs Node 20; the SDK warns at every start that releases after January 2027
 // need Node 22 (deployed Lambdas run nodejs22.x). Said once in README instead of in every start.
@@ -51,6 +54,9 @@ async function main() {
       'env-file': { type: 'string' },
       'dynamodb-endpoint': { type: 'string' },
       faults: { type: 'string' },
+      'quota-rps': { type: 'string' },
+      'quota-burst': { type: 'string' },
+      'latency-ms': { type: 'string' },
       'app-actions': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -67,6 +73,8 @@ async function main() {
   const env = handlerEnv(process.env, values['env-file']);
   // --app-actions wins over APP_ACTIONS from the shell or the env file; loadConfig validates the names.
   if (values['app-actions'] !== undefined) env[ENV.appActions] = values['app-actions'];
+  if (values['quota-burst'] !== undefined && values['quota-rps'] === undefined) throw new QuotaSpecError('--quota-burst', 'needs --quota-rps');
+  const quota = values['quota-rps'] !== undefined ? parseQuotaFlags(values['quota-rps'], values['quota-burst']) : undefined;
   const ca = values.tls ? ensureLocalCa(values['ca-dir']!) : undefined;
   // Handlers and fan-out run in this process and must trust the CA: re-executed once with it.
   if (ca && reexecTrusting(ca.caFile, path.dirname(ca.caFile))) return;
@@ -81,6 +89,8 @@ async function main() {
     wsPort: port('--ws-port', values['ws-port']!),
     httpPort: port('--http-port', values['http-port']!),
     ...(values.faults ? { faults: parseFaultsFlag(values.faults) } : {}),
+    ...(quota ? { quota } : {}),
+    ...(values['latency-ms'] !== undefined ? { managementLatency: parseLatencyFlag(values['latency-ms']) } : {}),
     log,
   });
 
@@ -108,6 +118,8 @@ async function main() {
     ...(ca ? [`  CA certificate    ${ca.caFile}      (NODE_EXTRA_CA_CERTS / your client's trust store)`] : []),
     ...(Object.keys(env).length ? [`  Handler settings  ${Object.keys(env).sort().join(', ')}`] : []),
     ...(values.faults ? [`  Injected faults   ${values.faults}   (change: PUT/DELETE ${stack.endpoints.managementUrl}/_emulator/faults)`] : []),
+    ...(quota ? [`  @connections quota ${quota.rps} requests/s, burst ${quota.burst}   (change: PUT/DELETE ${stack.endpoints.managementUrl}/_emulator/quota)`] : []),
+    ...(values['latency-ms'] !== undefined ? [`  Round trip        ${values['latency-ms']} ms   (change: PUT/DELETE ${stack.endpoints.managementUrl}/_emulator/latency)`] : []),
     ...(stack.endpoints.dashboardUrl ? [`  Dashboard         ${stack.endpoints.dashboardUrl}`] : []),
     ...(demo
       ? [`  Demo topics       ${demo.topics.join(', ')}`, `  Watch one         ${stack.endpoints.dashboardUrl}?topic=${encodeURIComponent(demo.topics[0])}`]
@@ -148,7 +160,7 @@ async function redriveEnv(stack: Awaited<ReturnType<typeof startLocalStack>>): P
 }
 
 main().catch((err) => {
-  if (err instanceof JavaMissingError || err instanceof ConfigError || err instanceof FaultSpecError) {
+  if (err instanceof JavaMissingError || err instanceof ConfigError || err instanceof FaultSpecError || err instanceof QuotaSpecError) {
     process.stderr.write(`\n${err.message}\n`);
   } else {
     process.stderr.write(`\nlocal stack failed to start: ${(err as Error)?.stack ?? err}\n`);

@@ -1,9 +1,10 @@
+import type { AdaptiveLimiter, Signal } from './limiter';
 import type { Sender, SendOutcome } from './sender';
 
 /**
  * One delivery with retries: throttling (429) and transient errors (5xx, network) are retried
- * with exponential backoff and full jitter (so a throttled burst does not retry in lock-step);
- * `gone` and `too_large` are final at once.
+ * with exponential backoff and jitter (so a throttled burst does not retry in lock-step; after a
+ * 429 at least half the step, `throttledDelay`); `gone` and `too_large` are final at once.
  *
  * `budgetMs` bounds the whole delivery, waits and attempts included: no attempt starts after it
  * and an attempt still in flight when it runs out counts as `error` (its answer is ignored). A
@@ -29,6 +30,15 @@ export function backoffDelay(policy: RetryPolicy, attempt: number, random = Math
 }
 
 /**
+ * After a 429 the account's bucket is empty: a retry drawn near 0 ms (full jitter can) only spends
+ * another request on it. Half the step is always waited, the other half jittered.
+ */
+export function throttledDelay(policy: RetryPolicy, attempt: number, random = Math.random): number {
+  const step = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+  return step / 2 + (random() * step) / 2;
+}
+
+/**
  * Runs `call` (one management API request) under `policy`. Shared by PostToConnection and
  * DeleteConnection, which have the same outcomes.
  */
@@ -38,7 +48,7 @@ export async function withRetries(call: () => Promise<SendOutcome>, policy: Retr
     const outcome = await beforeDeadline(call(), deadline);
     if (outcome === 'ok' || outcome === 'gone' || outcome === 'too_large') return outcome;
     if (attempt >= policy.attempts) return outcome;
-    const wait = backoffDelay(policy, attempt);
+    const wait = outcome === 'throttled' ? throttledDelay(policy, attempt) : backoffDelay(policy, attempt);
     if (Date.now() + wait >= deadline) return outcome;
     await new Promise((r) => setTimeout(r, wait));
   }
@@ -59,4 +69,25 @@ function beforeDeadline(p: Promise<SendOutcome>, deadline: number): Promise<Send
       timer = setTimeout(() => resolve('error'), left);
     }),
   ]).finally(() => clearTimeout(timer));
+}
+
+/** What an answer says about the quota: any answer but 429 came back in one round trip; 5xx and network errors say nothing. */
+export function signalOf(outcome: SendOutcome): Signal {
+  if (outcome === 'throttled') return 'throttled';
+  return outcome === 'error' ? 'neutral' : 'ok';
+}
+
+/** `sender`, with every request (PostToConnection and DeleteConnection: both count against the quota) reported to the adaptive limiter. */
+export function reportingTo(limiter: Pick<AdaptiveLimiter, 'request'>, sender: Sender): Sender {
+  const report = async (call: () => Promise<SendOutcome>) => {
+    const done = limiter.request();
+    const outcome = await call();
+    done(signalOf(outcome));
+    return outcome;
+  };
+  return {
+    send: (id, data) => report(() => sender.send(id, data)),
+    disconnect: (id) => report(() => sender.disconnect(id)),
+    ...(sender.close ? { close: () => sender.close!() } : {}),
+  };
 }

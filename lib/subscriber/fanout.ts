@@ -1,9 +1,9 @@
 import { API_GATEWAY_MESSAGE_LIMIT } from '../config';
 import type { Logger } from '../log';
-import { DEFAULT_RETRY, type RetryPolicy } from './deliver';
+import { DEFAULT_RETRY, reportingTo, type RetryPolicy } from './deliver';
 import { FanoutBookkeeping, type FanoutStats } from './fanout-outcomes';
 import { deliverTopic, type TopicRecord } from './fanout-record';
-import { createLimiter } from './limiter';
+import { createAdaptiveLimiter, createLimiter, type Limiter } from './limiter';
 import type { Sender } from './sender';
 import { parseStreamRecord, type StreamRecordLike } from './stream-record';
 
@@ -16,8 +16,10 @@ import { parseStreamRecord, type StreamRecordLike } from './stream-record';
  * - Per-topic order, per subscriber: each subscriber gets a topic's records one after the other,
  *   in its own lane, so a slow subscriber delays only itself (fanout-record.ts); topics run side
  *   by side.
- * - Every management API call of the batch goes through one limiter (`concurrency`), so the
- *   number of in-flight requests matches the keep-alive socket pool.
+ * - Every management API call of the batch goes through one limiter, so the number of in-flight
+ *   requests never exceeds `concurrency` (the keep-alive socket pool). The limiter is adaptive
+ *   (limiter.ts, AIMD): it grows while deliveries wait on the round trip and halves on a 429, so
+ *   one invocation approaches the account's `@connections` quota without a 429 storm.
  * - One delivery takes at most the retry budget (`retry.budgetMs`, 2 s by default); a subscriber
  *   whose delivery failed is resynced and skipped for the rest of the batch, so it holds its own
  *   lane that long once per batch and never holds the other subscribers at all.
@@ -35,7 +37,10 @@ export interface FanoutDeps {
   readonly removeStale: (connectionIds: string[]) => Promise<unknown>;
   readonly clock: () => number;
   readonly log: Logger;
+  /** In-flight management API calls: the ceiling of the adaptive limiter, or the fixed size with `adaptive: false`. */
   readonly concurrency: number;
+  /** Adaptive concurrency (default true); false keeps `concurrency` in flight whatever the answers (the former behaviour). */
+  readonly adaptive?: boolean;
   readonly retry?: RetryPolicy;
   /** Largest frame API Gateway accepts; default 128 KB. */
   readonly maxMessageBytes?: number;
@@ -48,16 +53,25 @@ const DEFAULT_WINDOW = 32;
 export interface FanoutResult {
   readonly batchItemFailures: { itemIdentifier: string }[];
   readonly stats: FanoutStats;
+  /** What the adaptive limiter did (absent with `adaptive: false`): its highest and last limit, its 429 decreases. */
+  readonly concurrency?: { readonly peak: number; readonly last: number; readonly decreases: number };
 }
 
 export async function fanout(records: readonly StreamRecordLike[], deps: FanoutDeps): Promise<FanoutResult> {
-  const limit = createLimiter(deps.concurrency);
+  let limit: Limiter;
+  let sender = deps.sender;
+  const adaptive = deps.adaptive === false ? undefined : createAdaptiveLimiter({ max: deps.concurrency });
+  if (!adaptive) limit = createLimiter(deps.concurrency);
+  else {
+    limit = adaptive.run;
+    sender = reportingTo(adaptive, deps.sender);
+  }
   const retry = deps.retry ?? DEFAULT_RETRY;
-  const book = new FanoutBookkeeping({ sender: deps.sender, limit, retry, removeStale: deps.removeStale, log: deps.log }, records.length);
+  const book = new FanoutBookkeeping({ sender, limit, retry, removeStale: deps.removeStale, log: deps.log }, records.length);
   const byTopic = groupByTopic(records, deps, book);
   const ctx = {
     subscribers: deps.subscribers,
-    sender: deps.sender,
+    sender,
     limit,
     retry,
     maxBytes: deps.maxMessageBytes ?? API_GATEWAY_MESSAGE_LIMIT,
@@ -72,7 +86,11 @@ export async function fanout(records: readonly StreamRecordLike[], deps: FanoutD
 
   failed.sort((a, b) => a.index - b.index);
   const first = failed[0];
-  return { batchItemFailures: first ? [{ itemIdentifier: first.sequenceNumber }] : [], stats: book.stats };
+  return {
+    batchItemFailures: first ? [{ itemIdentifier: first.sequenceNumber }] : [],
+    stats: book.stats,
+    ...(adaptive ? { concurrency: { peak: adaptive.peak, last: adaptive.limit, decreases: adaptive.decreases } } : {}),
+  };
 }
 
 /** Parses the batch; malformed records are logged and skipped so they never block the shard. */

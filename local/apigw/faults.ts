@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendError } from './management-api';
+import { QuotaSpecError, type LatencySpec, type QuotaSpec } from './quota';
 
 /**
  * Fault injection for the `@connections` management API, so a backend (ours or anyone's) can be
@@ -10,6 +11,8 @@ import { sendError } from './management-api';
  *   GET    {managementUrl}/_emulator/faults   → the faults in force ({} when none)
  *   DELETE {managementUrl}/_emulator/faults   → 204, no faults
  *   GET    {managementUrl}/_emulator/connections → {"connections":[{"connectionId","connectedAt","sourceIp","queryString"}]}
+ *   PUT/GET/DELETE {managementUrl}/_emulator/quota     {"rps":2000,"burst":1000}   (the account's throttle, quota.ts)
+ *   PUT/GET/DELETE {managementUrl}/_emulator/latency   {"min":25,"max":35}         (the round trip, quota.ts)
  *
  * - `rate`: the fraction of every `@connections` call (POST, GET, DELETE: AWS throttles them all)
  *   that fails, each with a status drawn from `statuses` (default [500]).
@@ -161,9 +164,34 @@ export interface ConnectionListing {
 export interface EmulatorControlOptions {
   readonly stage: string;
   readonly faults: FaultInjector;
+  /** The `@connections` quota (quota.ts): PUT replaces the bucket (full again), DELETE lifts it. */
+  readonly quota: Setting<QuotaSpec>;
+  /** The added round trip (quota.ts). */
+  readonly latency: Setting<LatencySpec>;
   readonly connections: () => ConnectionListing[];
   readonly requestId: () => string;
 }
+
+/** A run-time setting of the emulator: what GET shows, what PUT validates and puts in force (returning it), what DELETE lifts. */
+export interface Setting<T> {
+  current(): unknown;
+  set(body: unknown): T;
+  clear(): void;
+}
+
+const RESOURCES: Record<string, (opts: EmulatorControlOptions) => Setting<unknown>> = {
+  faults: (opts) => ({
+    current: () => opts.faults.current(),
+    set: (body) => {
+      const spec = parseFaults(body);
+      opts.faults.set(spec);
+      return spec;
+    },
+    clear: () => opts.faults.clear(),
+  }),
+  quota: (opts) => opts.quota,
+  latency: (opts) => opts.latency,
+};
 
 const BODY_LIMIT = 64 * 1024;
 
@@ -189,31 +217,31 @@ export function handleEmulatorRequest(opts: EmulatorControlOptions, req: Incomin
     else json(200, { connections: opts.connections().map((c) => ({ ...c, connectedAt: new Date(c.connectedAt).toISOString(), queryString: redactToken(c.queryString) })) });
     return true;
   }
-  if (what !== 'faults') {
-    bad(404, 'NotFoundException', `No emulator resource ${JSON.stringify(what)}; use _emulator/faults or _emulator/connections`);
+  const resource = RESOURCES[what];
+  if (!resource) {
+    bad(404, 'NotFoundException', `No emulator resource ${JSON.stringify(what)}; use ${[...Object.keys(RESOURCES), 'connections'].map((r) => `_emulator/${r}`).join(', ')}`);
     return true;
   }
-  if (method === 'GET') json(200, opts.faults.current() ?? {});
+  const setting = resource(opts);
+  if (method === 'GET') json(200, setting.current() ?? {});
   else if (method === 'DELETE') {
-    opts.faults.clear();
+    setting.clear();
     res.writeHead(204, { 'x-amzn-requestid': opts.requestId() });
     res.end();
   } else if (method === 'PUT') {
-    readJson(req).then(
+    readJson(req, what).then(
       (body) => {
         try {
-          const spec = parseFaults(body);
-          opts.faults.set(spec);
-          json(200, spec);
+          json(200, setting.set(body));
         } catch (err) {
-          if (!(err instanceof FaultSpecError)) throw err;
+          if (!(err instanceof FaultSpecError) && !(err instanceof QuotaSpecError)) throw err;
           bad(400, 'BadRequestException', err.message);
         }
       },
       (err: Error) => bad(400, 'BadRequestException', err.message),
     );
   } else {
-    bad(405, 'MethodNotAllowedException', `${method} is not allowed on _emulator/faults; use PUT, GET or DELETE`, { allow: 'PUT, GET, DELETE' });
+    bad(405, 'MethodNotAllowedException', `${method} is not allowed on _emulator/${what}; use PUT, GET or DELETE`, { allow: 'PUT, GET, DELETE' });
   }
   return true;
 }
@@ -223,7 +251,7 @@ function redactToken(query: string): string {
   return query.replace(/(^|&)(token|access_token)=[^&]*/gi, '$1$2=***');
 }
 
-function readJson(req: IncomingMessage): Promise<unknown> {
+function readJson(req: IncomingMessage, what: string): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -232,11 +260,11 @@ function readJson(req: IncomingMessage): Promise<unknown> {
       if (size <= BODY_LIMIT) chunks.push(c);
     });
     req.on('end', () => {
-      if (size > BODY_LIMIT) return reject(new Error(`faults body exceeds ${BODY_LIMIT} bytes`));
+      if (size > BODY_LIMIT) return reject(new Error(`${what} body exceeds ${BODY_LIMIT} bytes`));
       try {
         resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
       } catch {
-        reject(new Error('faults body is not valid JSON'));
+        reject(new Error(`${what} body is not valid JSON`));
       }
     });
     req.on('error', reject);

@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../lib/log';
 import type { WebsocketIdentity } from './events';
-import type { FaultInjector } from './faults';
+import { AWS_ERRORS, type FaultInjector } from './faults';
+import type { LatencyModel, TokenBucket } from './quota';
 
 /**
  * The API Gateway Management API (`@connections`) with the wire contract of
@@ -48,6 +49,10 @@ export interface ManagementApiOptions {
   authorize?(req: IncomingMessage): Promise<{ status: number; errorType: string; message: string } | undefined>;
   /** Injected failures and latency (faults.ts). */
   faults?: FaultInjector;
+  /** The account's `@connections` quota (quota.ts); every call takes a token or is answered 429. */
+  quota?: TokenBucket;
+  /** The round trip drawn per call (quota.ts), added to `latencyMs`. */
+  latency?: LatencyModel;
 }
 
 const PREFIX = '/@connections/';
@@ -69,8 +74,18 @@ export function handleManagementRequest(opts: ManagementApiOptions, req: Incomin
   const rawPath = (req.url ?? '/').split('?')[0];
   const stagePrefix = `/${opts.stage}${PREFIX}`;
   if (!rawPath.startsWith(stagePrefix)) return false;
-  const latency = (opts.latencyMs ?? 0) + (opts.faults?.latency() ?? 0);
-  const go = opts.authorize ? () => authorized(opts, req, res, () => serve(opts, req, res, rawPath, stagePrefix)) : () => serve(opts, req, res, rawPath, stagePrefix);
+  const latency = (opts.latencyMs ?? 0) + (opts.latency?.sample() ?? 0) + (opts.faults?.latency() ?? 0);
+  // The quota counts a call when it arrives, before IAM, as the account throttle does; the 429
+  // still takes the round trip back.
+  const go =
+    opts.quota && !opts.quota.take()
+      ? () => {
+          req.resume();
+          sendError(res, 429, AWS_ERRORS[429].type, AWS_ERRORS[429].message, opts.requestId());
+        }
+      : opts.authorize
+        ? () => authorized(opts, req, res, () => serve(opts, req, res, rawPath, stagePrefix))
+        : () => serve(opts, req, res, rawPath, stagePrefix);
   if (latency > 0) setTimeout(go, latency);
   else go();
   return true;

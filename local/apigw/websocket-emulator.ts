@@ -12,7 +12,8 @@ import { EmulatorOptionError, GoneError } from './errors';
 import { connectEvent, disconnectEvent, messageEvent, type ConnectionFacts, type EventIds } from './events';
 import { LIMITS } from './limits';
 import { handleManagementRequest, sendError, type ManagementApiOptions } from './management-api';
-import { FaultInjector, handleEmulatorRequest, type FaultSpec } from './faults';
+import { FaultInjector, handleEmulatorRequest, type FaultSpec, type Setting } from './faults';
+import { LatencyModel, TokenBucket, parseLatency, parseQuota, type LatencySpec, type QuotaSpec } from './quota';
 import { DEFAULT_ROUTE_SELECTION_EXPRESSION, routeSelector, type RouteSelector } from './route-selection';
 
 /**
@@ -65,6 +66,10 @@ export interface WebSocketEmulatorOptions {
   authorizeManagement?: ManagementApiOptions['authorize'];
   /** Management API faults in force from the start (faults.ts); changed at run time through `_emulator/faults`. */
   faults?: FaultSpec;
+  /** The account's `@connections` quota (quota.ts; none by default); changed at run time through `_emulator/quota`. */
+  quota?: QuotaSpec;
+  /** Round-trip distribution added to each `@connections` call (quota.ts); changed through `_emulator/latency`. */
+  managementLatency?: LatencySpec;
 }
 
 interface ResolvedRoute {
@@ -202,6 +207,10 @@ export class WebSocketEmulator {
   private readonly authorizeManagement?: WebSocketEmulatorOptions['authorizeManagement'];
   /** Injected management API failures and latency (faults.ts). */
   readonly faults: FaultInjector;
+  /** The `@connections` quota in force (quota.ts), undefined when calls are not throttled. */
+  quota?: TokenBucket;
+  /** The round-trip distribution in force (quota.ts), on top of `managementLatencyMs`. */
+  managementLatency?: LatencyModel;
 
   readonly stage: string;
   readonly apiId: string;
@@ -222,6 +231,8 @@ export class WebSocketEmulator {
     this.managementLatencyMs = opts.managementLatencyMs === undefined ? 0 : nonNegative('managementLatencyMs', opts.managementLatencyMs);
     this.authorizeManagement = opts.authorizeManagement;
     this.faults = new FaultInjector(opts.faults);
+    if (opts.quota) this.quota = new TokenBucket(parseQuota(opts.quota));
+    if (opts.managementLatency) this.managementLatency = new LatencyModel(parseLatency(opts.managementLatency));
     this.limits = {
       idleTimeoutMs: positive('idleTimeoutMs', opts.idleTimeoutMs, LIMITS.idleTimeoutMs),
       maxDurationMs: positive('maxDurationMs', opts.maxDurationMs, LIMITS.maxDurationMs),
@@ -349,12 +360,14 @@ export class WebSocketEmulator {
         latencyMs: this.managementLatencyMs,
         authorize: this.authorizeManagement,
         faults: this.faults,
+        quota: this.quota,
+        latency: this.managementLatency,
       },
       req,
       res,
     );
     if (handled) return;
-    if (handleEmulatorRequest({ stage: this.stage, faults: this.faults, connections: () => this.listConnections(), requestId: this.newId }, req, res)) return;
+    if (handleEmulatorRequest({ stage: this.stage, faults: this.faults, quota: this.quotaSetting, latency: this.latencySetting, connections: () => this.listConnections(), requestId: this.newId }, req, res)) return;
     const pathname = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && (pathname === `/${this.stage}` || pathname === `/${this.stage}/`)) {
       // The WebSocket URL asked for without an upgrade: API Gateway answers 426.
@@ -365,6 +378,26 @@ export class WebSocketEmulator {
     }
     sendError(res, 404, 'NotFoundException', `No route for ${req.method} ${pathname}: the management API is ${this.managementUrl}/@connections/{connectionId}`, this.newId());
   }
+
+  private readonly quotaSetting: Setting<QuotaSpec> = {
+    current: () => this.quota?.status(),
+    set: (body) => {
+      const spec = parseQuota(body);
+      this.quota = new TokenBucket(spec);
+      return spec;
+    },
+    clear: () => (this.quota = undefined),
+  };
+
+  private readonly latencySetting: Setting<LatencySpec> = {
+    current: () => this.managementLatency?.spec,
+    set: (body) => {
+      const spec = parseLatency(body);
+      this.managementLatency = new LatencyModel(spec);
+      return spec;
+    },
+    clear: () => (this.managementLatency = undefined),
+  };
 
   // ---- WebSocket: upgrade, $connect -------------------------------------------------------------
 
