@@ -23,8 +23,8 @@ import { printTable } from './lib/table';
  * against the emulator's real `@connections` API in a child process, with real `ws` subscribers
  * in another child and real subscription rows in DynamoDB Local. The CPU measured is this
  * process's own (`process.cpuUsage()` around the invocation): the receiving side never counts.
- * Every variant runs twice: against a plain-HTTP emulator, and against one serving its
- * management API over TLS as API Gateway does (`https://`), each with its own 10,000 clients.
+ * Every variant runs twice: against the management API over plain HTTP, and over TLS as API
+ * Gateway serves it (`https://`, the local CA's certificate; see fanout-receiver.ts).
  */
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -47,7 +47,7 @@ export interface FanoutBenchOptions {
 type Transport = 'http' | 'tls';
 type Handler = (ev: { Records: StreamRecordLike[] }) => Promise<unknown>;
 
-/** One emulator (plain or TLS) with its own 10,000 subscribers, and the variants posting to it. */
+/** The emulator's management API over plain HTTP or TLS, and the variants posting to it. */
 interface Target {
   transport: Transport;
   receiver: Child;
@@ -76,24 +76,23 @@ export async function benchFanout(o: FanoutBenchOptions) {
   const cleanups: (() => unknown)[] = [];
   try {
     const transports: Transport[] = o.tlsCaDir ? ['http', 'tls'] : ['http'];
+    const receiver = await Child.start('apigw-emulator', path.join(here, 'fanout-receiver.ts'));
+    children.push(receiver);
+    const urls = await receiver.call<{ websocketUrl: string; managementUrl: string; managementUrlTls?: string }>('start', o.tlsCaDir ? { caDir: o.tlsCaDir } : {});
+    const clients = await Child.start('ws-clients', path.join(here, 'ws-clients.ts'));
+    children.push(clients);
+    let t = performance.now();
+    await clients.call('connect', { url: urls.websocketUrl, n: maxN }, 300_000);
+    const ids = await receiver.call<string[]>('ids');
+    if (ids.length !== maxN) throw new Error(`expected ${maxN} connections, the emulator has ${ids.length}`);
+    const connectSeconds = (performance.now() - t) / 1000;
+
     const targets: Target[] = [];
-    let connectSeconds = 0;
     let seedSeconds = 0;
     let concurrency = 0;
     for (const transport of transports) {
-      // A pair of children per transport: one emulator holds at most ~10,000 server sockets.
-      const receiver = await Child.start(`apigw-emulator-${transport}`, path.join(here, 'fanout-receiver.ts'));
-      children.push(receiver);
-      const urls = await receiver.call<{ websocketUrl: string; managementUrl: string }>('start', transport === 'tls' ? { caDir: o.tlsCaDir } : {});
-      const clients = await Child.start(`ws-clients-${transport}`, path.join(here, 'ws-clients.ts'));
-      children.push(clients);
-      let t = performance.now();
-      await clients.call('connect', { url: urls.websocketUrl, n: maxN }, 300_000);
-      const ids = await receiver.call<string[]>('ids');
-      if (ids.length !== maxN) throw new Error(`expected ${maxN} connections, the ${transport} emulator has ${ids.length}`);
-      connectSeconds += (performance.now() - t) / 1000;
-
-      const { deps, clients: aws, tables } = await benchDeps({ dynamodbEndpoint: o.dynamodbEndpoint, managementEndpoint: urls.managementUrl, label: `fanout-${transport}` });
+      const managementEndpoint = transport === 'tls' ? urls.managementUrlTls! : urls.managementUrl;
+      const { deps, clients: aws, tables } = await benchDeps({ dynamodbEndpoint: o.dynamodbEndpoint, managementEndpoint, label: `fanout-${transport}` });
       cleanups.push(() => aws.destroy());
       concurrency = deps.config.subscriber.fanoutConcurrency;
       t = performance.now();
@@ -103,7 +102,7 @@ export async function benchFanout(o: FanoutBenchOptions) {
 
       const baseline = createBaselineHandler({
         subscriptionsTable: tables.subscriptions,
-        managementEndpoint: urls.managementUrl,
+        managementEndpoint,
         region: BENCH_REGION,
         dynamodbEndpoint: o.dynamodbEndpoint,
         credentials: BENCH_CREDENTIALS,
@@ -151,7 +150,7 @@ export async function benchFanout(o: FanoutBenchOptions) {
     for (const latencyMs of [0, latency]) {
       const group = plan.filter((p) => p.latencyMs === latencyMs);
       if (!group.length) continue;
-      for (const target of targets) await target.receiver.call('latency', { ms: latencyMs });
+      await receiver.call('latency', { ms: latencyMs });
       const byKey = new Map<string, Run>();
       // Repetitions interleaved across variants and transports: a noisy neighbour on this shared
       // machine then hurts every variant alike instead of one.
@@ -170,7 +169,7 @@ export async function benchFanout(o: FanoutBenchOptions) {
       }
       runs.push(...byKey.values());
     }
-    for (const target of targets) await target.receiver.call('latency', { ms: 0 });
+    await receiver.call('latency', { ms: 0 });
 
     const profiles: Record<string, unknown> = {};
     if (o.profile) {
