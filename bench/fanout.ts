@@ -6,6 +6,7 @@ import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { createHandler } from '../functions/fanout';
 import type { StreamRecordLike } from '../lib/subscriber/stream-record';
 import { createBaselineHandler } from './baseline/fanout-baseline';
+import { NodeHttpSender } from './baseline/node-http-sender';
 import { Child, ownCpuSince } from './lib/child';
 import { BENCH_CREDENTIALS, BENCH_REGION, benchDeps } from './lib/env';
 import { CpuProfiler, hottestFunctions, summarizeProfile } from './lib/profile';
@@ -19,7 +20,10 @@ import { printTable } from './lib/table';
  *   - `baseline`: bench/baseline/fanout-baseline.ts (unpaginated Query + awaited SDK post per subscriber),
  *   - `handler-sdk`: functions/fanout.ts with FANOUT_SENDER=sdk (paged Query, limiter, SdkSender),
  *   - `handler-lean`: functions/fanout.ts with the lean signed-HTTP sender (the default; lib/subscriber/lean-sender.ts,
- *     whose synchronous SigV4 signer, lib/subscriber/sigv4.ts, replaced the former bench/prototype/fast-sender.ts),
+ *     whose synchronous SigV4 signer, lib/subscriber/sigv4.ts, replaced the former bench/prototype/fast-sender.ts,
+ *     and whose minimal HTTP/1.1 client, lib/subscriber/http1-pool.ts, replaced node's http.request),
+ *   - `handler-lean-node-http`: the same handler with the lean sender as it was before that client
+ *     (bench/baseline/node-http-sender.ts: same signer, node's http.request): before/after in one run,
  * against the emulator's real `@connections` API in a child process, with real `ws` subscribers
  * in another child and real subscription rows in DynamoDB Local. The CPU measured is this
  * process's own (`process.cpuUsage()` around the invocation): the receiving side never counts.
@@ -108,15 +112,22 @@ export async function benchFanout(o: FanoutBenchOptions) {
         credentials: BENCH_CREDENTIALS,
       });
       cleanups.push(() => baseline.destroy());
+      const nodeHttp = new NodeHttpSender(managementEndpoint, BENCH_REGION, BENCH_CREDENTIALS, concurrency);
+      cleanups.push(() => nodeHttp.close());
       targets.push({
         transport,
         receiver,
         clients,
-        variants: { baseline, 'handler-sdk': createHandler(deps, { sender: 'sdk' }), 'handler-lean': createHandler(deps, { sender: 'lean' }) },
+        variants: {
+          baseline,
+          'handler-sdk': createHandler(deps, { sender: 'sdk' }),
+          'handler-lean-node-http': createHandler(deps, { sender: nodeHttp }),
+          'handler-lean': createHandler(deps, { sender: 'lean' }),
+        },
       });
     }
     // Quick mode: the deployed default (handler-sdk) is left out to stay under 2 minutes.
-    const defaults = o.quick ? ['baseline', 'handler-lean'] : Object.keys(targets[0].variants);
+    const defaults = o.quick ? ['baseline', 'handler-lean-node-http', 'handler-lean'] : Object.keys(targets[0].variants);
     const chosen = Object.keys(targets[0].variants).filter((v) => (o.variants?.length ? o.variants.includes(v) : defaults.includes(v)));
 
     let seq = 0;
@@ -129,7 +140,10 @@ export async function benchFanout(o: FanoutBenchOptions) {
       const wall = (performance.now() - t0) / 1000;
       const cpu = ownCpuSince(cpu0);
       if (r?.batchItemFailures?.length) throw new Error(`${variant} (${target.transport}): the record failed (batchItemFailures)`);
-      await waitForCount(target.clients, before + n);
+      await waitForCount(target.clients, before + n).catch(async (err: Error) => {
+        const open = (await receiver.call<string[]>('ids')).length;
+        throw new Error(`${variant} (${target.transport}, ${n}): ${err.message}; the emulator has ${open} open connections`);
+      });
       return { wall, cpu };
     };
 
@@ -231,17 +245,20 @@ export async function benchFanout(o: FanoutBenchOptions) {
         ];
       }),
     );
+    const nodeHttp0 = () => find('handler-lean-node-http', 'http', maxN, 0);
     const wall10k = (v: string, t: Transport) => find(v, t, maxN, latency)?.wallSeconds;
     console.log(`  CPU: ${cpuModel} (${os.cpus().length} cores), load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     console.log(
       `  target: ≥ 10x baseline deliveries per CPU-second over TLS → lean ${ratio('handler-lean', 'tls') ?? 'n/a'}x` +
         ` (plain HTTP ${ratio('handler-lean', 'http')}x)` +
+        (nodeHttp0() ? `; before the HTTP/1.1 client (node http): ${ratio('handler-lean-node-http', 'tls')}x TLS, ${ratio('handler-lean-node-http', 'http')}x plain` : '') +
         (find('handler-sdk', 'http', maxN, 0) ? `; sdk ${ratio('handler-sdk', 'tls') ?? 'n/a'}x TLS, ${ratio('handler-sdk', 'http')}x plain` : '') +
         `; 10,000 with ${latency} ms added latency → ${wall10k('handler-lean', 'tls') ?? 'n/a'} s TLS, ${wall10k('handler-lean', 'http')} s plain (lean)`,
     );
     const lean = find('handler-lean', 'http', maxN, 0);
     const leanTls = find('handler-lean', 'tls', maxN, 0);
     const sdk = find('handler-sdk', 'http', maxN, 0);
+    const nodeHttp = (t: Transport) => find('handler-lean-node-http', t, maxN, 0);
     return {
       cpuModel,
       deliveriesPerCpuSecond: lean?.deliveriesPerCpuSecond,
@@ -250,6 +267,10 @@ export async function benchFanout(o: FanoutBenchOptions) {
       deliveriesPerCpuSecondTls: leanTls?.deliveriesPerCpuSecond,
       baselineDeliveriesPerCpuSecondTls: find('baseline', 'tls', maxN, 0)?.deliveriesPerCpuSecond,
       ratioVsBaselineTls: ratio('handler-lean', 'tls'),
+      nodeHttpSenderDeliveriesPerCpuSecond: nodeHttp('http')?.deliveriesPerCpuSecond,
+      nodeHttpSenderRatioVsBaseline: ratio('handler-lean-node-http', 'http'),
+      nodeHttpSenderDeliveriesPerCpuSecondTls: nodeHttp('tls')?.deliveriesPerCpuSecond,
+      nodeHttpSenderRatioVsBaselineTls: ratio('handler-lean-node-http', 'tls'),
       sdkHandlerDeliveriesPerCpuSecond: sdk?.deliveriesPerCpuSecond,
       sdkHandlerRatioVsBaseline: ratio('handler-sdk', 'http'),
       sdkHandlerRatioVsBaselineTls: ratio('handler-sdk', 'tls'),
