@@ -85,6 +85,8 @@ class Conn {
     this.dead = true;
     this.buf = undefined;
     this.socket.destroy();
+    // Out of the pool now, not at the socket's (later) 'close': no request may pick it meanwhile.
+    this.pool.forget(this);
     this.finish(NO_RESPONSE);
   }
 
@@ -270,13 +272,16 @@ export class Http1Pool {
     return this.all.size;
   }
 
+  /** Called by a connection that is closing: it no longer counts or serves. */
+  forget(conn: Conn): void {
+    this.all.delete(conn);
+    const idx = this.idle.indexOf(conn);
+    if (idx >= 0) this.idle.splice(idx, 1);
+  }
+
   /** Called by a connection when its request finished; `reusable` puts it back in the pool. */
   released(conn: Conn, reusable: boolean): void {
-    if (!reusable) {
-      this.all.delete(conn);
-      const idx = this.idle.indexOf(conn);
-      if (idx >= 0) this.idle.splice(idx, 1);
-    }
+    if (!reusable) this.forget(conn);
     const next = this.waiting.shift();
     if (next) {
       const c = reusable ? conn : this.all.size < this.maxSockets && !this.closed ? this.connect() : undefined;
@@ -316,11 +321,6 @@ export class Http1Pool {
       : net.connect({ host: this.host, port: this.port });
     if (this.secure) socket.on('session', (s: Buffer) => (this.tlsSession = s));
     const conn = new Conn(socket, this);
-    socket.once('close', () => {
-      this.all.delete(conn);
-      const idx = this.idle.indexOf(conn);
-      if (idx >= 0) this.idle.splice(idx, 1);
-    });
     this.all.add(conn);
     return conn;
   }
