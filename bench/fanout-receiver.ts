@@ -29,6 +29,9 @@ serveChild({
       stage: 'bench',
       routes: { $connect: async () => ({ statusCode: 200 }) },
       managementLatencyMs: Number(args.latencyMs ?? 0),
+      // The subscribers never send: API Gateway's 10-minute idle close would cut them off in a
+      // run that a loaded machine stretches past 10 minutes. The 2-hour cap still applies.
+      idleTimeoutMs: 2 * 3_600_000,
     });
     let managementUrlTls: string | undefined;
     if (caDir) {
