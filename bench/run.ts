@@ -1,5 +1,11 @@
 import { startDynamoDbLocal, type RunningDynamoDbLocal } from '../local/dynamodb-local';
+import path from 'node:path';
+import { ensureLocalCa } from '../local/apigw/tls';
+import { reexecTrusting } from '../local/tls-trust';
 import { writeResults, type Section } from './lib/results';
+
+/** The local CA of `npm start -- --tls` (created on first use): the fan-out benchmark's TLS emulator uses it. */
+const CA_DIR = '.local/tls/ca';
 
 // Child processes inherit it: the SDK's "Node 22 from 2027" notice is noise in benchmark tables.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -31,6 +37,10 @@ function parseArgs(argv: string[]) {
 async function main() {
   const argv = process.argv.slice(2);
   const args = parseArgs(argv);
+  // The fan-out posts to an https:// management API: like `npm start -- --tls`, this process
+  // re-executes itself once trusting the local CA (Node 20 reads NODE_EXTRA_CA_CERTS only at start).
+  const ca = args.only.includes('fanout') ? ensureLocalCa(CA_DIR) : undefined;
+  if (ca && reexecTrusting(ca.caFile, path.dirname(ca.caFile))) return;
   const t0 = performance.now();
   const sections: Record<string, Section> = {};
   let ddb: RunningDynamoDbLocal | undefined;
@@ -61,7 +71,7 @@ async function main() {
 async function runSection(name: SectionName, args: ReturnType<typeof parseArgs>, dynamodbEndpoint: string): Promise<Section> {
   switch (name) {
     case 'fanout':
-      return (await import('./fanout')).benchFanout({ quick: args.quick, dynamodbEndpoint, variants: args.variants, profile: args.profile });
+      return (await import('./fanout')).benchFanout({ quick: args.quick, dynamodbEndpoint, variants: args.variants, profile: args.profile, tlsCaDir: CA_DIR });
     case 'fanout-faults':
       return (await import('./fanout-faults')).benchFanoutFaults({ quick: args.quick, dynamodbEndpoint });
     case 'quota':

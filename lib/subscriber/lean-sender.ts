@@ -1,18 +1,19 @@
-import http from 'node:http';
-import https from 'node:https';
 import type { Logger } from '../log';
+import { Http1Pool } from './http1-pool';
 import { outcomeOfStatus, type Sender, type SendOutcome } from './sender';
-import { ConnectionsSigner, CredentialCache, EMPTY_SHA256, sha256Hex, type CredentialSource, type SignedPost } from './sigv4';
+import { ConnectionsSigner, CredentialCache, EMPTY_SHA256, sha256Hex, type CredentialSource } from './sigv4';
 
 /**
  * PostToConnection spoken directly on the wire: `POST {endpoint}/@connections/{id}` with the raw
- * frame as body, SigV4-signed for service `execute-api`, over a keep-alive agent. Same outcomes
+ * frame as body, SigV4-signed for service `execute-api`, over keep-alive sockets. Same outcomes
  * as `SdkSender` (410 gone, 429 throttled, 413 too_large, other → error), without the SDK's
  * per-call middleware stack (serde, endpoint resolution, retry bookkeeping, user-agent building),
  * which dominates the CPU cost of a fan-out made of thousands of tiny POSTs.
  *
- * Signing is the purpose-built synchronous signer of sigv4.ts (checked byte for byte against
- * @smithy/signature-v4); credentials come from a provider and are cached until shortly before
+ * Per request: the signer of sigv4.ts builds the whole request head (one SHA-256, one HMAC;
+ * checked byte for byte against @smithy/signature-v4), the frame's bytes are hashed once per
+ * distinct frame, and http1-pool.ts writes head and body in one socket write and reads back
+ * only the status. Credentials come from a provider and are cached until shortly before
  * their `expiration`, so a send only waits for the provider on the first call and when the
  * cached keys are about to expire — and not at all for 10 s after the provider failed.
  */
@@ -35,27 +36,21 @@ export interface LeanSenderOptions {
 type Credentials = Parameters<ConnectionsSigner['sign']>[3];
 
 export class LeanSender implements Sender {
-  private readonly url: URL;
-  private readonly agent: http.Agent;
-  private readonly request: typeof http.request;
+  private readonly pool: Http1Pool;
   private readonly signer: ConnectionsSigner;
   private readonly credentials: CredentialCache;
-  private readonly timeoutMs: number;
   private readonly now: () => number;
   private readonly log?: Logger;
   // A fan-out sends the same frame (modulo its latency field, which changes at most once per
   // millisecond) to every subscriber: encode and hash it once per distinct frame.
   private lastData: string | undefined;
-  private lastBody: Buffer = Buffer.alloc(0);
+  private lastLength = 0;
   private lastHash = '';
 
   constructor(opts: LeanSenderOptions) {
-    this.url = new URL(opts.endpoint);
-    const secure = this.url.protocol === 'https:';
-    const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 64 };
-    this.agent = secure ? new https.Agent(agentOpts) : new http.Agent(agentOpts);
-    this.request = secure ? https.request : http.request;
-    this.signer = new ConnectionsSigner({ endpoint: this.url, region: opts.region });
+    const url = new URL(opts.endpoint);
+    this.pool = new Http1Pool({ origin: url, maxSockets: opts.maxSockets ?? 64, timeoutMs: opts.timeoutMs ?? 10_000 });
+    this.signer = new ConnectionsSigner({ endpoint: url, region: opts.region });
     this.now = opts.now ?? Date.now;
     this.log = opts.log;
     this.credentials = new CredentialCache(opts.credentials, {
@@ -71,7 +66,6 @@ export class LeanSender implements Sender {
               error: err.message,
             }),
     });
-    this.timeoutMs = opts.timeoutMs ?? 10_000;
   }
 
   send(connectionId: string, data: string): Promise<SendOutcome> {
@@ -80,7 +74,7 @@ export class LeanSender implements Sender {
 
   /** DeleteConnection: `DELETE {endpoint}/@connections/{id}`, empty body, same signing. */
   disconnect(connectionId: string): Promise<SendOutcome> {
-    return this.withCredentials((c) => this.exchange(connectionId, 'DELETE', Buffer.alloc(0), EMPTY_SHA256, c));
+    return this.withCredentials((c) => this.exchange(connectionId, 'DELETE', '', 0, EMPTY_SHA256, c));
   }
 
   private withCredentials(call: (c: Credentials) => Promise<SendOutcome>): Promise<SendOutcome> {
@@ -92,45 +86,27 @@ export class LeanSender implements Sender {
 
   private post(connectionId: string, data: string, creds: Credentials): Promise<SendOutcome> {
     if (data !== this.lastData) {
-      this.lastBody = Buffer.from(data, 'utf8');
-      this.lastHash = sha256Hex(this.lastBody);
+      // The hash is of the exact bytes sent: the string is written as UTF-8, as encoded here.
+      const body = Buffer.from(data, 'utf8');
+      this.lastLength = body.length;
+      this.lastHash = sha256Hex(body);
       this.lastData = data;
     }
-    return this.exchange(connectionId, 'POST', this.lastBody, this.lastHash, creds);
+    return this.exchange(connectionId, 'POST', data, this.lastLength, this.lastHash, creds);
   }
 
-  private exchange(connectionId: string, method: 'POST' | 'DELETE', body: Buffer, bodyHash: string, creds: Credentials): Promise<SendOutcome> {
-    let signed: SignedPost;
+  private exchange(connectionId: string, method: 'POST' | 'DELETE', body: string, bodyLength: number, bodyHash: string, creds: Credentials): Promise<SendOutcome> {
+    let head: string;
     try {
-      signed = this.signer.sign(connectionId, body.length, bodyHash, creds, this.now(), method);
+      head = this.signer.requestHead(connectionId, bodyLength, bodyHash, creds, this.now(), method);
     } catch {
       return Promise.resolve('error');
     }
-    return new Promise<SendOutcome>((resolve) => {
-      const req = this.request(
-        {
-          agent: this.agent,
-          hostname: this.url.hostname,
-          port: this.url.port || undefined,
-          method,
-          path: signed.path,
-          headers: signed.headers,
-          timeout: this.timeoutMs,
-        },
-        (res) => {
-          // Drain the (small) error body so the socket goes back to the keep-alive pool.
-          res.resume();
-          res.on('end', () => resolve(outcomeOfStatus(res.statusCode ?? 0)));
-          res.on('error', () => resolve('error'));
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', () => resolve('error'));
-      req.end(body);
-    });
+    // NO_RESPONSE (0) maps to 'error', like any network failure.
+    return this.pool.request(head + body).then(outcomeOfStatus);
   }
 
   close(): void {
-    this.agent.destroy();
+    this.pool.close();
   }
 }

@@ -1,4 +1,4 @@
-import { createHash, createHmac } from 'node:crypto';
+import crypto, { createHash, createHmac } from 'node:crypto';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 
 /**
@@ -91,9 +91,47 @@ export interface ConnectionsSignerOptions {
   readonly service?: string;
 }
 
+/**
+ * Everything of a signed request that does not depend on the connection id, for one (method,
+ * body length, body hash, x-amz-date second, credentials): a fan-out sends one frame to
+ * thousands of connections within a few seconds, so this is built a few times per fan-out and
+ * a request costs two string concatenations, one SHA-256 and one HMAC.
+ */
+interface SigningContext {
+  readonly method: string;
+  readonly bodyLength: number;
+  readonly bodySha256: string;
+  readonly second: number;
+  readonly credentials: AwsCredentialIdentity;
+  /** `{method}\n{canonical base path}`: the id's doubly-encoded form follows. */
+  readonly canonicalPrefix: string;
+  /** From the (empty) query string to the payload hash. */
+  readonly canonicalSuffix: string;
+  /** `AWS4-HMAC-SHA256\n{date}\n{scope}\n`: the canonical request's hex hash follows. */
+  readonly stringToSignPrefix: string;
+  readonly date: string;
+  readonly authorizationPrefix: string;
+  readonly length: string;
+  readonly token: string | undefined;
+  /** The request head from ` HTTP/1.1` to `Signature=`: the signature and the blank line follow. */
+  readonly headMiddle: string;
+}
+
+// One-shot digest (Node ≥ 20.12): no Hash object per call; createHash is the fallback.
+const oneShotHash = (crypto as { hash?: (alg: string, data: string, enc: 'hex') => string }).hash;
+const sha256HexOf: (s: string) => string = oneShotHash ? (s) => oneShotHash('sha256', s, 'hex') : (s) => createHash('sha256').update(s, 'utf8').digest('hex');
+
+/** Characters RFC 3986 leaves unreserved: an id made only of them is its own encoding (no allocation). */
+const UNRESERVED = /^[A-Za-z0-9\-._~]*$/;
+/** `escapeUri`, skipping the work for the common all-unreserved id. */
+const escapeId = (id: string): string => (UNRESERVED.test(id) ? id : escapeUri(id));
+/** Header values we place on the wire must not be able to end the header line. */
+const HEADER_SAFE = /^[\x21-\x7e]*$/;
+
 export class ConnectionsSigner {
   readonly host: string;
   private readonly basePath: string;
+  private readonly connectionsPath: string;
   private readonly canonicalBase: string;
   private readonly region: string;
   private readonly service: string;
@@ -105,11 +143,13 @@ export class ConnectionsSigner {
   // x-amz-date changes once a second; thousands of posts share it.
   private dateSecond = -1;
   private date = '';
+  private ctx: SigningContext | undefined;
 
   constructor(opts: ConnectionsSignerOptions) {
     const url = typeof opts.endpoint === 'string' ? new URL(opts.endpoint) : opts.endpoint;
     this.host = url.host; // includes a non-default port, as the Host header does
     this.basePath = url.pathname.replace(/\/+$/, '');
+    this.connectionsPath = `${this.basePath}/@connections/`;
     this.region = opts.region;
     this.service = opts.service ?? 'execute-api';
     this.scopeSuffix = `/${this.region}/${this.service}/aws4_request`;
@@ -119,7 +159,7 @@ export class ConnectionsSigner {
 
   /** The path a post to `connectionId` is sent to (the id encoded once, like the SDK client). */
   pathFor(connectionId: string): string {
-    return `${this.basePath}/@connections/${escapeUri(connectionId)}`;
+    return this.connectionsPath + escapeId(connectionId);
   }
 
   /**
@@ -134,10 +174,50 @@ export class ConnectionsSigner {
     nowMs: number,
     method: 'POST' | 'DELETE' = 'POST',
   ): SignedPost {
-    if (connectionId === '' || connectionId === '.' || connectionId === '..') {
-      throw new SigningError('invalid_connection_id', `connection id ${JSON.stringify(connectionId)} cannot be a path segment`);
-    }
+    const encodedId = checkedId(connectionId);
+    const c = this.context(method, bodyLength, bodySha256, credentials, nowMs);
+    const headers: Record<string, string> = {
+      host: this.host,
+      'content-length': c.length,
+      'x-amz-content-sha256': bodySha256,
+      'x-amz-date': c.date,
+      authorization: c.authorizationPrefix + this.signature(c, encodedId),
+    };
+    if (c.token) headers['x-amz-security-token'] = c.token;
+    return { path: this.connectionsPath + encodedId, headers };
+  }
+
+  /**
+   * The same signed request as `sign`, as the bytes of an HTTP/1.1 request head (request line,
+   * headers, blank line) ready for a keep-alive socket. Throws SigningError for an id that cannot
+   * be a path segment, or credentials that cannot be put in a header.
+   */
+  requestHead(
+    connectionId: string,
+    bodyLength: number,
+    bodySha256: string,
+    credentials: AwsCredentialIdentity,
+    nowMs: number,
+    method: 'POST' | 'DELETE' = 'POST',
+  ): string {
+    const encodedId = checkedId(connectionId);
+    const c = this.context(method, bodyLength, bodySha256, credentials, nowMs);
+    return method + ' ' + this.connectionsPath + encodedId + c.headMiddle + this.signature(c, encodedId) + '\r\n\r\n';
+  }
+
+  /** The hex signature of one request: SHA-256 of its canonical form, then HMAC with the day's key. */
+  private signature(c: SigningContext, encodedId: string): string {
+    // The canonical URI encodes the once-encoded id again: only its `%` change (→ `%25`).
+    const canonical = c.canonicalPrefix + (encodedId.includes('%') ? encodedId.replaceAll('%', '%25') : encodedId) + c.canonicalSuffix;
+    return createHmac('sha256', this.key).update(c.stringToSignPrefix + sha256HexOf(canonical), 'utf8').digest('hex');
+  }
+
+  private context(method: string, bodyLength: number, bodySha256: string, credentials: AwsCredentialIdentity, nowMs: number): SigningContext {
     const second = Math.floor(nowMs / 1000);
+    const c = this.ctx;
+    if (c && c.second === second && c.method === method && c.bodyLength === bodyLength && c.bodySha256 === bodySha256 && c.credentials === credentials) {
+      return c;
+    }
     if (second !== this.dateSecond) {
       this.date = amzDate(nowMs);
       this.dateSecond = second;
@@ -150,31 +230,49 @@ export class ConnectionsSigner {
       this.keyDay = day;
       this.keySecret = secret;
     }
-    const encodedId = escapeUri(connectionId);
-    const token = credentials.sessionToken;
+    const token = credentials.sessionToken || undefined;
+    if (!HEADER_SAFE.test(credentials.accessKeyId) || (token !== undefined && !HEADER_SAFE.test(token))) {
+      throw new SigningError('credentials_invalid', 'the access key id or session token contains characters a header cannot carry');
+    }
     const length = String(bodyLength);
     const signedHeaders = token
       ? 'content-length;host;x-amz-content-sha256;x-amz-date;x-amz-security-token'
       : 'content-length;host;x-amz-content-sha256;x-amz-date';
-    // Header values are trimmed and inner runs of spaces collapsed by the canonical form; ours
-    // (digits, host, hex, date, base64 token) contain none.
-    const canonical =
-      `${method}\n${this.canonicalBase}${escapeUri(encodedId)}\n\n` +
-      `content-length:${length}\nhost:${this.host}\nx-amz-content-sha256:${bodySha256}\nx-amz-date:${date}\n` +
-      (token ? `x-amz-security-token:${token}\n` : '') +
-      `\n${signedHeaders}\n${bodySha256}`;
     const scope = day + this.scopeSuffix;
-    const signature = signCanonical(this.key, date, scope, canonical);
-    const headers: Record<string, string> = {
-      host: this.host,
-      'content-length': length,
-      'x-amz-content-sha256': bodySha256,
-      'x-amz-date': date,
-      authorization: `${ALGORITHM} Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`,
+    const authorizationPrefix = `${ALGORITHM} Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=`;
+    this.ctx = {
+      method,
+      bodyLength,
+      bodySha256,
+      second,
+      credentials,
+      canonicalPrefix: `${method}\n${this.canonicalBase}`,
+      // Header values are trimmed and inner runs of spaces collapsed by the canonical form; ours
+      // (digits, host, hex, date, base64 token) contain none.
+      canonicalSuffix:
+        `\n\ncontent-length:${length}\nhost:${this.host}\nx-amz-content-sha256:${bodySha256}\nx-amz-date:${date}\n` +
+        (token ? `x-amz-security-token:${token}\n` : '') +
+        `\n${signedHeaders}\n${bodySha256}`,
+      stringToSignPrefix: `${ALGORITHM}\n${date}\n${scope}\n`,
+      date,
+      authorizationPrefix,
+      length,
+      token,
+      headMiddle:
+        ` HTTP/1.1\r\nhost: ${this.host}\r\ncontent-length: ${length}\r\nx-amz-content-sha256: ${bodySha256}\r\nx-amz-date: ${date}\r\n` +
+        (token ? `x-amz-security-token: ${token}\r\n` : '') +
+        `authorization: ${authorizationPrefix}`,
     };
-    if (token) headers['x-amz-security-token'] = token;
-    return { path: this.pathFor(connectionId), headers };
+    return this.ctx;
   }
+}
+
+/** The once-encoded id, or a SigningError for one the server would normalise away. */
+function checkedId(connectionId: string): string {
+  if (connectionId === '' || connectionId === '.' || connectionId === '..') {
+    throw new SigningError('invalid_connection_id', `connection id ${JSON.stringify(connectionId)} cannot be a path segment`);
+  }
+  return escapeId(connectionId);
 }
 
 export interface CredentialCacheOptions {

@@ -163,6 +163,16 @@ describe('LeanSender on the wire (signature verified by the server)', () => {
     expect(out).to.deep.equal(['gone', 'throttled', 'too_large', 'error', 'error', 'ok']);
   });
 
+  it('nothing listening: posts and DeleteConnection are the error outcome (retried by fan-out), not a rejection', async () => {
+    const closed = http.createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const s = new LeanSender({ endpoint: `http://127.0.0.1:${port}/test-stage`, region: 'eu-west-1', credentials: { accessKeyId: 'AKIDNET', secretAccessKey: 's' } });
+    senders.push(s);
+    expect(await Promise.all([s.send('a', '{}'), s.disconnect('b')])).to.deep.equal(['error', 'error']);
+  });
+
   it('reuses keep-alive sockets (at most maxSockets) and times out a silent server', async () => {
     register({ accessKeyId: 'AKIDKA', secretAccessKey: 's' });
     const s = sender({ credentials: { accessKeyId: 'AKIDKA', secretAccessKey: 's' }, maxSockets: 4, timeoutMs: 100 });

@@ -104,6 +104,9 @@ describe('SigV4 signer for PostToConnection (lib/subscriber/sigv4.ts)', () => {
               const mine = signer.sign(id, body.length, sha256Hex(body), credentials, at);
               const theirs = await smithySignPost(ref, { host: new URL(endpoint).host, path: mine.path, body, at });
               expect(mine.headers, `${endpoint} ${id}`).to.deep.equal(theirs);
+              // What the lean sender writes on the socket: the same request, as HTTP/1.1 bytes.
+              const head = signer.requestHead(id, body.length, sha256Hex(body), credentials, at);
+              expect(parseRequestHead(head), `${endpoint} ${id} (request head)`).to.deep.equal({ line: `POST ${mine.path} HTTP/1.1`, headers: theirs });
               n++;
             }
           }
@@ -133,6 +136,33 @@ describe('SigV4 signer for PostToConnection (lib/subscriber/sigv4.ts)', () => {
         signatures.add(mine.headers.authorization);
       }
       expect(signatures.size).to.equal(steps.length);
+    });
+
+    it('DeleteConnection: DELETE with an empty body is signed like the SDK signs it, never with a cached POST signature', async () => {
+      const credentials = { accessKeyId: AKID, secretAccessKey: SECRET, sessionToken: TOKEN };
+      const signer = new ConnectionsSigner({ endpoint: 'https://abc123.execute-api.eu-west-1.amazonaws.com/prod', region: 'eu-west-1' });
+      const at = Date.UTC(2026, 0, 2, 3, 4, 5);
+      const post = signer.requestHead('a+b=', 0, sha256Hex(''), credentials, at, 'POST');
+      const del = signer.requestHead('a+b=', 0, sha256Hex(''), credentials, at, 'DELETE');
+      const [hostname] = signer.host.split(':');
+      const ref = await smithySigner({ region: 'eu-west-1', credentials }).sign(
+        { method: 'DELETE', protocol: 'https:', hostname, path: signer.pathFor('a+b='), query: {}, headers: { host: signer.host, 'content-length': '0' }, body: Buffer.alloc(0) },
+        { signingDate: new Date(at) },
+      );
+      expect(parseRequestHead(del)).to.deep.equal({ line: `DELETE ${signer.pathFor('a+b=')} HTTP/1.1`, headers: ref.headers });
+      expect(parseRequestHead(post).headers.authorization).to.not.equal(ref.headers.authorization);
+    });
+
+    it('refuses credentials that would break the request head (CR/LF in the session token or key id)', () => {
+      const signer = new ConnectionsSigner({ endpoint: 'https://h.example.com/prod', region: 'us-east-1' });
+      for (const creds of [
+        { accessKeyId: AKID, secretAccessKey: SECRET, sessionToken: 'tok\r\nx-injected: 1' },
+        { accessKeyId: 'AKID\nEVIL', secretAccessKey: SECRET },
+      ]) {
+        expect(() => signer.requestHead('abc', 0, sha256Hex(''), creds, 0))
+          .to.throw(SigningError)
+          .with.property('code', 'credentials_invalid');
+      }
     });
 
     it('a different region or service changes the signature (they are part of the key and scope)', async () => {
@@ -190,3 +220,18 @@ describe('SigV4 signer for PostToConnection (lib/subscriber/sigv4.ts)', () => {
     expect(amzDate(Date.UTC(2027, 0, 1, 0, 0, 0, 0))).to.equal('20270101T000000Z');
   });
 });
+
+/** An HTTP/1.1 request head as its request line and headers (lower-case names), checking its framing. */
+function parseRequestHead(head: string): { line: string; headers: Record<string, string> } {
+  expect(head.endsWith('\r\n\r\n'), 'head ends with a blank line').to.equal(true);
+  const [line, ...rest] = head.slice(0, -4).split('\r\n');
+  const headers: Record<string, string> = {};
+  for (const h of rest) {
+    const i = h.indexOf(': ');
+    expect(i, h).to.be.greaterThan(0);
+    const name = h.slice(0, i).toLowerCase();
+    expect(headers, `duplicate ${name}`).to.not.have.property(name);
+    headers[name] = h.slice(i + 2);
+  }
+  return { line, headers };
+}
