@@ -21,7 +21,7 @@ export interface SubscriberServices {
   readonly items: ItemStore;
   /** Idempotency keys of topic publishes (HTTP now; publishes from the socket reuse it). */
   readonly idempotency: IdempotencyStore;
-  /** Replies to the connection that sent a frame: the SDK client with its own retries. */
+  /** Replies to the connection that sent a frame: the SDK client, one attempt per call (ws-route retries). */
   readonly replySender: Sender;
   auth(): Authenticator;
   /** The inbound queue of application actions, when the stack has any (config `appActions`). */
@@ -49,7 +49,10 @@ export function subscriberServices(deps: Deps): SubscriberServices {
       clock,
     }),
     idempotency: new IdempotencyStore(clients.doc, { table: config.tables.idempotency, windowSeconds: IDEMPOTENCY_WINDOW_SECONDS, clock }),
-    replySender: new SdkSender(clients.management(config.managementEndpoint)),
+    // One attempt per call: ws-route's send retries with its own backoff inside a 2 s budget; the
+    // SDK's retries nested in it (3 attempts, 500 ms base delay on a 429) spent that budget on a
+    // few throttled frames and failed whole replays.
+    replySender: new SdkSender(singleAttemptClient(clients.management(config.managementEndpoint), config.managementEndpoint)),
     auth: () => (auth ??= createAuthenticator(config)),
     ...(config.subscriber.inboundQueueUrl ? { inbound: sqsInboundQueue(clients.sqs, config.subscriber.inboundQueueUrl) } : {}),
     removeConnections: (ids) =>
