@@ -22,6 +22,8 @@ import { FaultSpecError, parseFaultsFlag } from './apigw/faults';
  *   npm start -- --tls              wss:// and https:// management API, CA in .local/tls/ca
  *   npm start -- --env-file .env    handler settings (AUTH_MODE=jwt, JWT_*, ITEM_KEYS, …)
  *   npm start -- --faults rate=0.2,statuses=429|500,latencyMs=20|40   management API faults (docs/apigw-emulator.md)
+ *   npm start -- --parallelization-factor 4   concurrent batches per stream shard (the stack
+ *                                   config's fanout.parallelizationFactor, 1–10; default 1)
  *   npm start -- --app-actions chat.ask,order.track
  *                                   application actions clients may send; they land on the inbound
  *                                   queue (inboundQueueUrl and sqsEndpoint in the endpoints file)
@@ -30,7 +32,7 @@ import { FaultSpecError, parseFaultsFlag } from './apigw/faults';
 const HELP =
   'usage: npm start -- [--persist [--data-dir DIR]] [--demo] [--agent=false] [--ws-port N] [--http-port N] [--endpoints-file F]\n' +
   '                    [--tls [--ca-dir DIR]] [--env-file FILE] [--dynamodb-endpoint URL]\n' +
-  '                    [--faults rate=R,statuses=S|S,latencyMs=MIN|MAX] [--app-actions a,b]';
+  '                    [--faults rate=R,statuses=S|S,latencyMs=MIN|MAX] [--app-actions a,b] [--parallelization-factor N]';
 
 // This machine class runs Node 20; the SDK warns at every start that releases after January 2027
 // need Node 22 (deployed Lambdas run nodejs22.x). Said once in README instead of in every start.
@@ -52,6 +54,7 @@ async function main() {
       'dynamodb-endpoint': { type: 'string' },
       faults: { type: 'string' },
       'app-actions': { type: 'string' },
+      'parallelization-factor': { type: 'string', default: '1' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -63,6 +66,8 @@ async function main() {
     if (!/^\d+$/.test(v) || Number(v) > 65535) throw new ConfigError(name, `is "${v}"; expected a port number (0 picks a free one)`);
     return Number(v);
   };
+  const factor = values['parallelization-factor']!;
+  if (!/^(10|[1-9])$/.test(factor)) throw new ConfigError('--parallelization-factor', `is "${factor}"; expected an integer from 1 to 10 (the event source mapping's bounds)`);
   // Read before anything starts, so a bad setting stops here with its name.
   const env = handlerEnv(process.env, values['env-file']);
   // --app-actions wins over APP_ACTIONS from the shell or the env file; loadConfig validates the names.
@@ -81,6 +86,7 @@ async function main() {
     wsPort: port('--ws-port', values['ws-port']!),
     httpPort: port('--http-port', values['http-port']!),
     ...(values.faults ? { faults: parseFaultsFlag(values.faults) } : {}),
+    streamParallelizationFactor: Number(factor),
     log,
   });
 
