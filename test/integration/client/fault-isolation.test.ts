@@ -120,7 +120,7 @@ describe('client SDK under injected management API faults (local stack)', functi
     const tag = randomBytes(3).toString('hex');
     const topics = Array.from({ length: TOPICS }, (_, i) => `chaos:${tag}:${i}`);
     const clients = Array.from({ length: 20 }, (_, i) => multiSubscriber(`c${i}`, topics));
-    await waitFor(() => clients.every((c) => topics.every((t) => c.snapshots.get(t) === 0)), 20_000, 'every snapshot');
+    await waitFor(() => clients.every((c) => topics.every((t) => c.snapshots.get(t) === 0)), 60_000, 'every snapshot');
     await faults('PUT', { rate: 0.2, statuses: [429, 500] });
 
     // Random server-side disconnects (as API Gateway's own deployments would), outside the fault
