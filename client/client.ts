@@ -434,7 +434,7 @@ export class RealtimeClient extends Emitter<ClientEvents> {
   }
 
   private checkGap(topic: string, entry: TopicEntry): void {
-    if (entry.tracker.takeOverflow()) this.resync(topic, entry);
+    if (entry.tracker.takeOverflow()) this.resync(topic, entry, true);
     if (!entry.tracker.needsResync()) {
       this.clearTimer(entry.gapTimer);
       entry.gapTimer = undefined;
@@ -449,9 +449,16 @@ export class RealtimeClient extends Emitter<ClientEvents> {
     }, this.opts.gapTimeoutMs);
   }
 
-  /** Re-requests what is missing: history after the last delivered seq, or a (reset) snapshot. */
-  private resync(topic: string, entry: TopicEntry): void {
+  /**
+   * Re-requests what is missing: history after the last delivered seq, or a (reset) snapshot.
+   * Not while a subscribe of this topic awaits its answer on the current socket: its replay is
+   * what fills the gap (live events overtake a replay in progress), and a second subscribe would
+   * only start the same range again; an unanswered one is re-sent by its own timeout. `force`:
+   * the reorder buffer overflowed and dropped events the running replay may not cover.
+   */
+  private resync(topic: string, entry: TopicEntry, force = false): void {
     if (!this.current?.opened) return; // the reconnect resubscribes anyway
+    if (!force && entry.awaiting?.conn === this.current) return;
     this.requestTopic(this.current, topic, entry);
   }
 

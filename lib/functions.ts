@@ -92,7 +92,8 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     name: 'subscribe',
     description: 'subscribe route: authorise the topic, add the subscription, send snapshot or missed events.',
     trigger: { kind: 'websocket', route: 'subscribe' },
-    tables: { connections: ['GetItem', 'UpdateItem'], subscriptions: ['PutItem'], items: ['GetItem'], history: ['Query'] },
+    // subscriptions GetItem: a replay checks per page that no newer subscribe took it over (replay.ts).
+    tables: { connections: ['GetItem', 'UpdateItem'], subscriptions: ['PutItem', 'GetItem'], items: ['GetItem'], history: ['Query'] },
     manageConnections: ['POST'],
     queues: {},
   },

@@ -8,7 +8,7 @@ import { ENV, loadConfig, type AppConfig } from '../lib/config';
 import { FUNCTIONS, type FunctionSpec } from '../lib/functions';
 import { createLogger, type Logger } from '../lib/log';
 import type { Deps } from '../lib/runtime';
-import type { QueueName, TableName } from '../lib/schema';
+import { TABLES, type QueueName, type TableName } from '../lib/schema';
 import { createQueues, createTables } from './bootstrap';
 import { startDynamoDbLocal, type RunningDynamoDbLocal } from './dynamodb-local';
 import { startSqs, type RunningSqs } from './sqs';
@@ -50,6 +50,8 @@ export interface LocalStackOptions {
   readonly maxDurationMs?: number;
   /** Stream poll interval of an idle shard. */
   readonly streamIdlePollMs?: number;
+  /** Concurrent batches per stream shard, 1–10: the stack config's `fanout.parallelizationFactor`. */
+  readonly streamParallelizationFactor?: number;
   readonly mounts?: Mount[];
   readonly log?: Logger;
   /**
@@ -283,6 +285,8 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
         handler: late(f.name),
         functionName: f.name,
         batchSize: 100,
+        parallelizationFactor: opts.streamParallelizationFactor ?? 1,
+        partitionKey: TABLES[f.trigger.table].hashKey.name,
         maxRetryAttempts: 3,
         bisectOnError: true,
         idlePollMs: opts.streamIdlePollMs ?? 50,

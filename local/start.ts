@@ -24,6 +24,8 @@ import { QuotaSpecError, parseLatencyFlag, parseQuotaFlags } from './apigw/quota
  *   npm start -- --env-file .env    handler settings (AUTH_MODE=jwt, JWT_*, ITEM_KEYS, …)
  *   npm start -- --faults rate=0.2,statuses=429|500,latencyMs=20|40   management API faults (docs/apigw-emulator.md)
  *   npm start -- --quota-rps 2000 --quota-burst 1000 --latency-ms 25,35   the account's @connections quota and round trip
+ *   npm start -- --parallelization-factor 4   concurrent batches per stream shard (the stack
+ *                                   config's fanout.parallelizationFactor, 1–10; default 1)
  *   npm start -- --app-actions chat.ask,order.track
  *                                   application actions clients may send; they land on the inbound
  *                                   queue (inboundQueueUrl and sqsEndpoint in the endpoints file)
@@ -33,7 +35,7 @@ const HELP =
   'usage: npm start -- [--persist [--data-dir DIR]] [--demo] [--agent=false] [--ws-port N] [--http-port N] [--endpoints-file F]\n' +
   '                    [--tls [--ca-dir DIR]] [--env-file FILE] [--dynamodb-endpoint URL]\n' +
   '                    [--faults rate=R,statuses=S|S,latencyMs=MIN|MAX] [--quota-rps N [--quota-burst N]]\n' +
-  '                    [--latency-ms MS|MIN,MAX|MEDIAN~JITTER] [--app-actions a,b]';
+  '                    [--latency-ms MS|MIN,MAX|MEDIAN~JITTER] [--app-actions a,b] [--parallelization-factor N]';
 
 // This machine class runs Node 20; the SDK warns at every start that releases after January 2027
 // need Node 22 (deployed Lambdas run nodejs22.x). Said once in README instead of in every start.
@@ -58,6 +60,7 @@ async function main() {
       'quota-burst': { type: 'string' },
       'latency-ms': { type: 'string' },
       'app-actions': { type: 'string' },
+      'parallelization-factor': { type: 'string', default: '1' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -69,6 +72,8 @@ async function main() {
     if (!/^\d+$/.test(v) || Number(v) > 65535) throw new ConfigError(name, `is "${v}"; expected a port number (0 picks a free one)`);
     return Number(v);
   };
+  const factor = values['parallelization-factor']!;
+  if (!/^(10|[1-9])$/.test(factor)) throw new ConfigError('--parallelization-factor', `is "${factor}"; expected an integer from 1 to 10 (the event source mapping's bounds)`);
   // Read before anything starts, so a bad setting stops here with its name.
   const env = handlerEnv(process.env, values['env-file']);
   // --app-actions wins over APP_ACTIONS from the shell or the env file; loadConfig validates the names.
@@ -91,6 +96,7 @@ async function main() {
     ...(values.faults ? { faults: parseFaultsFlag(values.faults) } : {}),
     ...(quota ? { quota } : {}),
     ...(values['latency-ms'] !== undefined ? { managementLatency: parseLatencyFlag(values['latency-ms']) } : {}),
+    streamParallelizationFactor: Number(factor),
     log,
   });
 

@@ -204,6 +204,31 @@ export class ItemStore {
    * History rows with seq in (afterSeq, uptoSeq], ascending, read page by page; rows past their
    * `expiresAt` are treated as gone even if TTL has not deleted them yet.
    */
+  /**
+   * At most `limit` live history rows with seq in (afterSeq, uptoSeq], in seq order: one Query
+   * call, so a replay reads (and holds) one page at a time. Fewer than `limit` rows does not mean
+   * the range is exhausted (expired rows are skipped): the caller continues after the last row.
+   */
+  async historyPage(topic: string, afterSeq: number, uptoSeq: number, limit: number): Promise<HistoryRecord[]> {
+    const nowSec = Math.floor(this.clock() / 1000);
+    const r = await this.doc.send(
+      new QueryCommand({
+        TableName: this.opts.historyTable,
+        KeyConditionExpression: '#t = :t AND #s BETWEEN :a AND :b',
+        ExpressionAttributeNames: { '#t': 'topic', '#s': 'seq' },
+        ExpressionAttributeValues: { ':t': topic, ':a': afterSeq + 1, ':b': uptoSeq },
+        ConsistentRead: true,
+        Limit: limit,
+      }),
+    );
+    const out: HistoryRecord[] = [];
+    for (const it of r.Items ?? []) {
+      if (Number(it.expiresAt ?? Infinity) <= nowSec) continue;
+      out.push({ topic, seq: Number(it.seq), data: it.data ?? null, ts: Number(it.ts ?? 0), expiresAt: Number(it.expiresAt) });
+    }
+    return out;
+  }
+
   async historySince(topic: string, afterSeq: number, uptoSeq: number): Promise<HistoryRecord[]> {
     const out: HistoryRecord[] = [];
     const nowSec = Math.floor(this.clock() / 1000);

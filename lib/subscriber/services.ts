@@ -21,7 +21,7 @@ export interface SubscriberServices {
   readonly items: ItemStore;
   /** Idempotency keys of topic publishes (HTTP now; publishes from the socket reuse it). */
   readonly idempotency: IdempotencyStore;
-  /** Replies to the connection that sent a frame: the SDK client with its own retries. */
+  /** Replies to the connection that sent a frame: the fan-out sender, one attempt per call (ws-route retries). */
   readonly replySender: Sender;
   auth(): Authenticator;
   /** The inbound queue of application actions, when the stack has any (config `appActions`). */
@@ -33,6 +33,7 @@ export interface SubscriberServices {
 export function subscriberServices(deps: Deps): SubscriberServices {
   const { config, clients, clock } = deps;
   let auth: Authenticator | undefined;
+  let replySender: Sender | undefined;
   const subscriptions = new SubscriptionStore(clients.doc, { table: config.tables.subscriptions, clock });
   return {
     connections: new ConnectionStore(clients.doc, {
@@ -49,7 +50,13 @@ export function subscriberServices(deps: Deps): SubscriberServices {
       clock,
     }),
     idempotency: new IdempotencyStore(clients.doc, { table: config.tables.idempotency, windowSeconds: IDEMPOTENCY_WINDOW_SECONDS, clock }),
-    replySender: new SdkSender(clients.management(config.managementEndpoint)),
+    // The fan-out sender (one attempt per call; ws-route's send retries within a 2 s budget): a
+    // replay posts up to 1,000 frames, and through the SDK client each cost ~5x the CPU of a lean
+    // post (issue 15 measured 5.4x per delivery), while the SDK's own nested retries (500 ms base delay after a
+    // 429) spent the budget on a few throttled frames and failed whole replays. Built on first use.
+    get replySender() {
+      return (replySender ??= fanoutSender(deps, config.subscriber.fanoutSender));
+    },
     auth: () => (auth ??= createAuthenticator(config)),
     ...(config.subscriber.inboundQueueUrl ? { inbound: sqsInboundQueue(clients.sqs, config.subscriber.inboundQueueUrl) } : {}),
     removeConnections: (ids) =>

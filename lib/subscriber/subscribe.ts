@@ -5,6 +5,7 @@ import type { ConnectionStore } from './connections';
 import { SubscriberError } from './errors';
 import { eventFrame, FrameTooLargeError, snapshotFrame, subscribedFrame } from './frames';
 import { MAX_REPLAY_EVENTS } from './limits';
+import { replayHistory } from './replay';
 import type { SubscriptionStore } from './subscriptions';
 
 /**
@@ -12,7 +13,8 @@ import type { SubscriptionStore } from './subscriptions';
  *   1. write the subscription row;
  *   2. read the item with a consistent read (seq S);
  *   3. send the snapshot, or with `sinceSeq` the history rows (sinceSeq, S] when they are all
- *      still there, else a snapshot with `"reset":true`.
+ *      still there, else a snapshot with `"reset":true` (replay.ts: paged, parallel posts within
+ *      a page, stopped when a newer subscribe of the same topic takes over).
  * Because the row exists before the read, every write with seq > S reaches this connection
  * through fan-out (which queries subscriptions with ConsistentRead). Fan-out may deliver S+1
  * before the snapshot lands; clients drop any seq ≤ the last one they applied.
@@ -40,7 +42,9 @@ export interface SubscribeDeps {
 export type SubscribeOutcome =
   | { readonly kind: 'snapshot'; readonly seq: number }
   | { readonly kind: 'reset'; readonly seq: number }
-  | { readonly kind: 'replay'; readonly seq: number; readonly replayed: number };
+  | { readonly kind: 'replay'; readonly seq: number; readonly replayed: number }
+  /** A newer subscribe of the same connection and topic took the replay over; it sends the answer. */
+  | { readonly kind: 'superseded'; readonly seq: number; readonly replayed: number };
 
 export async function subscribe(
   connectionId: string,
@@ -105,13 +109,26 @@ export async function subscribe(
   }
   if (sinceSeq > seq || seq - sinceSeq > MAX_REPLAY_EVENTS) return snapshot(true);
 
-  const rows = await deps.items.historySince(topic, sinceSeq, seq);
-  const contiguous = rows.length === seq - sinceSeq && rows.every((r, i) => r.seq === sinceSeq + 1 + i);
-  if (!contiguous) return snapshot(true);
-  for (const r of rows) {
-    const latency = deps.clock() - r.ts;
-    await sendData(eventFrame(r, latency, { replay: true }), () => eventFrame(r, latency, { replay: true, truncated: true }));
-  }
-  await deps.send(subscribedFrame(topic, seq, rows.length));
-  return { kind: 'replay', seq, replayed: rows.length };
+  const { requestedAt } = req;
+  const replay = await replayHistory(sinceSeq, seq, {
+    historyPage: (after, upto, limit) => deps.items.historyPage(topic, after, upto, limit),
+    sendEvent: (r) => {
+      const latency = deps.clock() - r.ts;
+      return sendData(eventFrame(r, latency, { replay: true }), () => eventFrame(r, latency, { replay: true, truncated: true }));
+    },
+    // A newer subscribe of this connection and topic (a newer subscribedAt on the row) replays
+    // from its own sinceSeq; a row that is gone means unsubscribed or disconnected (replay.ts).
+    ...(requestedAt !== undefined
+      ? {
+          stillCurrent: async () => {
+            const at = await deps.subscriptions.subscribedAt(topic, connectionId);
+            return at !== null && (at === undefined || at <= requestedAt);
+          },
+        }
+      : {}),
+  });
+  if (replay.kind === 'gap') return snapshot(true);
+  if (replay.kind === 'superseded') return { kind: 'superseded', seq, replayed: replay.replayed };
+  await deps.send(subscribedFrame(topic, seq, replay.replayed));
+  return { kind: 'replay', seq, replayed: replay.replayed };
 }

@@ -104,6 +104,25 @@ export class SubscriptionStore {
     return r.Item !== undefined && Number(r.Item.expiresAt ?? 0) > Math.floor(this.opts.clock() / 1000);
   }
 
+  /**
+   * The row's `subscribedAt` (ConsistentRead): a replay compares it with its own request time to
+   * learn that a newer subscribe of the same connection and topic took over. `null`: no live row
+   * (unsubscribed or disconnected); `undefined`: a row without it (written at $connect).
+   */
+  async subscribedAt(topic: string, connectionId: string): Promise<number | null | undefined> {
+    const r = await this.doc.send(
+      new GetCommand({
+        TableName: this.opts.table,
+        Key: { topic, connectionId },
+        ProjectionExpression: '#at, #e',
+        ExpressionAttributeNames: { '#at': 'subscribedAt', '#e': 'expiresAt' },
+        ConsistentRead: true,
+      }),
+    );
+    if (r.Item === undefined || Number(r.Item.expiresAt ?? 0) <= Math.floor(this.opts.clock() / 1000)) return null;
+    return r.Item.subscribedAt === undefined ? undefined : Number(r.Item.subscribedAt);
+  }
+
   /** Live connection ids subscribed to `topic`, one page at a time. */
   async *pages(topic: string): AsyncGenerator<string[]> {
     let start: Record<string, unknown> | undefined;

@@ -10,6 +10,7 @@ import {
 } from '@aws-sdk/client-dynamodb-streams';
 import { invokeLambda, type AnyHandler } from '../lambda/invoke';
 import type { Logger } from '../../lib/log';
+import { checkParallelizationFactor, ShardLanes } from './shard-lanes';
 import { toLambdaStreamEvent } from './stream-event';
 
 /**
@@ -21,7 +22,9 @@ import { toLambdaStreamEvent } from './stream-event';
  *   record; an identifier that names no record of the batch fails the whole batch, as in AWS;
  * - a thrown error retries the batch, bisecting it when `bisectOnError` is set;
  * - after `maxRetryAttempts` the remaining records go to `onFailure` (the DLQ) and the shard
- *   moves on, so one poison record never blocks the stream.
+ *   moves on, so one poison record never blocks the stream;
+ * - `parallelizationFactor` N: a shard's records are split by partition key hash into N lanes
+ *   processed concurrently, each in order (shard-lanes.ts); retries hold only their lane.
  */
 
 export interface StreamPollerOptions {
@@ -30,6 +33,10 @@ export interface StreamPollerOptions {
   readonly handler: AnyHandler;
   readonly functionName?: string;
   readonly batchSize?: number;
+  /** Concurrent batches per shard, 1–10 (the mapping's ParallelizationFactor); default 1. */
+  readonly parallelizationFactor?: number;
+  /** The stream table's hash key: records are assigned to lanes by its value (default: all key attributes). */
+  readonly partitionKey?: string;
   readonly maxRetryAttempts?: number;
   readonly bisectOnError?: boolean;
   /** Pause between polls of an idle shard (Lambda polls each shard about 4 times a second). */
@@ -66,8 +73,11 @@ export class StreamPoller {
   private readonly running = new Set<Promise<void>>();
   private discoverTimer: NodeJS.Timeout | undefined;
   private readonly wake = new Set<() => void>();
+  private readonly shardLanes = new Set<ShardLanes>();
 
-  constructor(private readonly opts: StreamPollerOptions) {}
+  constructor(private readonly opts: StreamPollerOptions) {
+    if (opts.parallelizationFactor !== undefined) checkParallelizationFactor(opts.parallelizationFactor);
+  }
 
   async start(): Promise<void> {
     await this.discover(true);
@@ -86,6 +96,7 @@ export class StreamPoller {
     this.stopped = true;
     clearTimeout(this.discoverTimer);
     for (const w of this.wake) w();
+    for (const l of this.shardLanes) l.close();
     await Promise.allSettled([...this.running]);
   }
 
@@ -120,10 +131,20 @@ export class StreamPoller {
       await streams.send(new GetShardIteratorCommand({ StreamArn: streamArn, ShardId: shardId, ShardIteratorType: position }))
     ).ShardIterator;
     let lastSeq: string | undefined;
+    const batchSize = this.opts.batchSize ?? 100;
+    const lanes = new ShardLanes({
+      lanes: this.opts.parallelizationFactor ?? 1,
+      batchSize,
+      hashKey: this.opts.partitionKey,
+      run: (records) => this.deliver(shardId, records).catch((err) => this.opts.log?.error('stream batch delivery failed', { shardId, err })),
+    });
+    this.shardLanes.add(lanes);
     while (!this.stopped && iterator) {
+      await lanes.room();
+      if (this.stopped) break;
       let records: StreamRecord[];
       try {
-        const r = await streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: this.opts.batchSize ?? 100 }));
+        const r = await streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: batchSize }));
         records = r.Records ?? [];
         iterator = r.NextShardIterator;
       } catch (err) {
@@ -146,9 +167,13 @@ export class StreamPoller {
         if (iterator) await this.sleep(this.opts.idlePollMs ?? 100);
         continue;
       }
-      await this.deliver(shardId, records);
+      // Read position, not processed position: records handed to the lanes are in memory.
       lastSeq = records[records.length - 1].dynamodb?.SequenceNumber;
+      lanes.push(records);
     }
+    // A child shard starts only after every record of its parent was handled (per-key order).
+    await lanes.idle();
+    this.shardLanes.delete(lanes);
     this.finished.add(shardId);
   }
 

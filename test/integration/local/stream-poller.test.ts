@@ -136,4 +136,64 @@ describe('stream poller (Lambda event source mapping semantics)', () => {
     await until(() => p.stats.records === 2);
     expect(calls).to.deep.equal([2, 2]);
   });
+
+  it('with a parallelization factor, runs batches of different keys concurrently while each key stays in order', async () => {
+    const { arn, put } = await itemsTable();
+    const topics = Array.from({ length: 12 }, (_, i) => `pf${i}`);
+    for (let seq = 1; seq <= 5; seq++) for (const t of topics) await put(t, seq);
+    const seen = new Map<string, number[]>();
+    let active = 0;
+    let maxActive = 0;
+    const p = new StreamPoller({
+      streams,
+      streamArn: arn,
+      idlePollMs: 10,
+      batchSize: 4,
+      parallelizationFactor: 4,
+      partitionKey: 'topic',
+      handler: async (e: { Records: Rec[] }) => {
+        active += 1;
+        maxActive = Math.max(maxActive, active);
+        await new Promise((r) => setTimeout(r, 30));
+        for (const r of e.Records) {
+          const t = r.dynamodb.NewImage.topic.S as string;
+          seen.set(t, [...(seen.get(t) ?? []), Number(r.dynamodb.NewImage.seq.N)]);
+        }
+        active -= 1;
+      },
+    });
+    pollers.push(p);
+    await p.start();
+    await until(() => p.stats.records === 60);
+    for (const t of topics) expect(seen.get(t), t).to.deep.equal([1, 2, 3, 4, 5]);
+    expect(maxActive, 'batches in flight at once').to.be.greaterThan(1);
+    expect(maxActive).to.be.at.most(4);
+  });
+
+  it('with the default factor of 1, one batch of a shard is in flight at a time', async () => {
+    const { arn, put } = await itemsTable();
+    for (let i = 0; i < 12; i++) await put(`one${i}`, 1);
+    let active = 0;
+    let maxActive = 0;
+    const p = new StreamPoller({
+      streams,
+      streamArn: arn,
+      idlePollMs: 10,
+      batchSize: 3,
+      handler: async () => {
+        active += 1;
+        maxActive = Math.max(maxActive, active);
+        await new Promise((r) => setTimeout(r, 20));
+        active -= 1;
+      },
+    });
+    pollers.push(p);
+    await p.start();
+    await until(() => p.stats.records === 12);
+    expect(maxActive).to.equal(1);
+  });
+
+  it('refuses a parallelization factor outside the mapping\'s 1–10', () => {
+    expect(() => new StreamPoller({ streams, streamArn: 'arn:x', handler: async () => {}, parallelizationFactor: 11 })).to.throw(RangeError, /parallelizationFactor must be an integer from 1 to 10/);
+  });
 });

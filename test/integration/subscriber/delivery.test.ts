@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { createHandler as createSubscribeHandler } from '../../../functions/subscribe';
 import { startTestStack, type LocalStack } from '../../support/stack';
 import { TestClient } from './support/client';
 import { postJson } from './support/http';
@@ -94,6 +95,46 @@ describe('subscriber delivery (local stack)', function () {
     }
   });
 
+  it('a subscribe re-sent while its replay runs takes the replay over: the range is not sent twice, one answer', async () => {
+    const topic = 'vehicle:replay-twice';
+    const N = 600;
+    // History 1..N written directly (publishing 600 events would dominate the test's time).
+    const ts = Date.now();
+    const expiresAt = Math.floor(ts / 1000) + 3600;
+    const rows = range(1, N).map((seq) => ({ PutRequest: { Item: { topic, seq, data: { seq }, ts, expiresAt } } }));
+    await Promise.all(
+      Array.from({ length: N / 25 }, (_, i) => stack.clients.doc.send(new BatchWriteCommand({ RequestItems: { [stack.tables.history]: rows.slice(i * 25, i * 25 + 25) } }))),
+    );
+    await stack.clients.doc.send(new PutCommand({ TableName: stack.tables.items, Item: { topic, seq: N, data: { seq: N }, ts } }));
+    const c = await open('?userId=replayer');
+    const [connectionId] = await connectionIdOf('replayer');
+    // The emulator runs one connection's route invocations one after another; API Gateway does
+    // not, and a re-sent subscribe runs while the first one still replays. So both go straight
+    // to the subscribe function (as its role), the way two concurrent invocations would.
+    const subscribeFn = createSubscribeHandler({ ...stack.deps, clients: stack.clientsFor('subscribe') });
+    const invoke = (requestTimeEpoch: number) =>
+      subscribeFn({ body: JSON.stringify({ action: 'subscribe', topic, sinceSeq: 0 }), requestContext: { connectionId, routeKey: 'subscribe', requestTimeEpoch } });
+    // Management API latency makes the replay last long enough (75 rounds of 8 posts) to be re-sent mid-way.
+    stack.websocket.faults.set({ rate: 0, statuses: [], connections: {}, latencyMs: [20, 30] });
+    try {
+      const first = invoke(Date.now());
+      await c.waitFor((fs) => fs.filter((f) => f.type === 'event').length >= 30, 10_000, 'the replay under way');
+      // The SDK's re-send after a lost answer: same connection, same topic, a later request time.
+      const second = invoke(Date.now() + 1);
+      expect((await first).statusCode).to.equal(200);
+      expect((await second).statusCode).to.equal(200);
+      await new Promise((r) => setTimeout(r, 300)); // late frames would show here
+      const events = c.frames.filter((f) => f.type === 'event' && f.topic === topic);
+      // Without the take-over both replays send all N (2 × 600); the first one stops at a page
+      // boundary (pages of 100, one page read ahead), so at most 3 pages come twice.
+      expect(events.length, 'event frames').to.be.at.most(N + 300);
+      expect(c.ofType('subscribed'), 'one answer').to.deep.equal([{ type: 'subscribed', topic, seq: N, replayed: N }]);
+      expect(new Set(events.map((e) => e.seq)).size).to.equal(N);
+    } finally {
+      stack.websocket.faults.clear();
+    }
+  });
+
   it('a client that drops and resumes with sinceSeq gets exactly the missed events', async () => {
     const topic = 'vehicle:resume';
     const a = await open();
@@ -107,7 +148,9 @@ describe('subscriber delivery (local stack)', function () {
     expect(done).to.deep.equal({ type: 'subscribed', topic, seq: 12, replayed: 7 });
     // Fan-out may still be delivering seq ≤ 12 live (the subscription row exists now): those are
     // held back and dropped as duplicates by the client rule; the replay itself is exact.
-    const replayed = b.ofType('event').filter((e) => e.replay === true);
+    // The frames of a replay page are posted in parallel: exactly these, each once, in any order;
+    // the order the application sees is `applied` below.
+    const replayed = b.ofType('event').filter((e) => e.replay === true).sort((x, y) => Number(x.seq) - Number(y.seq));
     expect(replayed.map((e) => e.seq)).to.deep.equal(range(6, 12));
     expect(replayed.map((e) => (e.data as { i: number }).i)).to.deep.equal(range(1, 7));
     expect(b.applied.get(topic)).to.deep.equal(range(6, 12));

@@ -300,6 +300,46 @@ describe('client connection state machine (fake socket, manual timers)', () => {
     expect(got).to.deep.equal([2, 3, 4, 5, 6]);
   });
 
+  it('while a resubscribe is being answered, live events ahead of its replay do not trigger a second subscribe', async () => {
+    const c = open({ userId: 'u', gapTimeoutMs: 300, subscribeTimeoutMs: 5000 });
+    const got: number[] = [];
+    c.subscribe('t', (_d, i) => got.push(i.seq), (_d, i) => got.push(i.seq));
+    await flush();
+    FakeSocket.last().open();
+    FakeSocket.last().receive({ type: 'snapshot', topic: 't', seq: 2, data: null });
+    FakeSocket.last().drop(1006);
+    timers.advance(60_000); // reconnect
+    await flush();
+    const s = FakeSocket.last();
+    s.open();
+    expect(s.sentActions()).to.deep.equal(['subscribe t since 2']);
+    // Live events overtake the replay (3..) in progress: a gap stays open for a while.
+    s.receive({ type: 'event', topic: 't', seq: 9, data: null });
+    for (let seq = 3; seq <= 8; seq++) {
+      timers.advance(400);
+      s.receive({ type: 'event', topic: 't', seq, data: null, replay: true });
+    }
+    s.receive({ type: 'subscribed', topic: 't', seq: 8, replayed: 6 });
+    expect(s.sentActions(), 'the replay fills the gap; no second subscribe').to.deep.equal(['subscribe t since 2']);
+    expect(got).to.deep.equal([2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it('a gap left open after the resubscribe was answered is re-requested after gapTimeoutMs', async () => {
+    const c = open({ userId: 'u', gapTimeoutMs: 300 });
+    c.subscribe('t', () => {}, () => {});
+    await flush();
+    const s = FakeSocket.last();
+    s.open();
+    s.receive({ type: 'snapshot', topic: 't', seq: 1, data: null });
+    s.receive({ type: 'event', topic: 't', seq: 3, data: null });
+    timers.advance(300);
+    expect(s.sentActions()).to.deep.equal(['subscribe t', 'subscribe t since 1']);
+    // The answer says seq 1 is current (seq 2 not yet in history); the gap to 3 is still open.
+    s.receive({ type: 'subscribed', topic: 't', seq: 1, replayed: 0 });
+    timers.advance(300);
+    expect(s.sentActions()).to.deep.equal(['subscribe t', 'subscribe t since 1', 'subscribe t since 1']);
+  });
+
   it('re-sends a subscribe answered with a retryable error; a final error goes to the topic and stops', async () => {
     const c = open({ userId: 'u', subscribeTimeoutMs: 1000 });
     const topicErrs: string[] = [];

@@ -112,10 +112,10 @@ describe('oversize items: truncated placeholders', () => {
           ensureTopic: async () => true,
           subscriptionExpiresAt: () => 9e9,
         },
-        subscriptions: { put: async () => true },
+        subscriptions: { put: async () => true, subscribedAt: async () => 1_500 },
         items: {
           get: async (topic: string) => ({ topic, seq: latest.seq, data: latest.data, ts: 1_000 }),
-          historySince: async (topic: string) => history.map((h) => ({ topic, ...h, ts: 1_000, expiresAt: 9e9 })),
+          historyPage: async (topic: string, after: number) => history.filter((h) => h.seq > after).map((h) => ({ topic, ...h, ts: 1_000, expiresAt: 9e9 })),
         },
         replySender: sender,
       }) as unknown as SubscriberServices;

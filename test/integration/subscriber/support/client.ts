@@ -83,16 +83,17 @@ export class TestClient {
 
   /**
    * The client rule of docs/subscriber-protocol.md: between sending `subscribe` and its reply
-   * (a snapshot, or `subscribed` after a replay), live events of that topic are held back; the
-   * reply sets the baseline, then held events with a higher seq are applied in seq order. After
-   * that, any seq ≤ the last applied is a duplicate and dropped.
+   * (a snapshot, or `subscribed` after a replay), events of that topic, live and replayed (a
+   * replay posts the frames of a page in parallel, so they may arrive out of order), are held
+   * back; the reply sets the baseline, then held events with a higher seq are applied in seq
+   * order. After that, any seq ≤ the last applied is a duplicate and dropped.
    */
   private apply(f: Frame) {
     const topic = typeof f.topic === 'string' ? f.topic : undefined;
     if (!topic) return;
     const held = this.pending.get(topic);
     if (f.type === 'event' && typeof f.seq === 'number') {
-      if (held && f.replay !== true) {
+      if (held) {
         held.push(f.seq);
         return;
       }
