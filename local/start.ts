@@ -30,7 +30,7 @@ import { FaultSpecError, parseFaultsFlag } from './apigw/faults';
 const HELP =
   'usage: npm start -- [--persist [--data-dir DIR]] [--demo] [--agent=false] [--ws-port N] [--http-port N] [--endpoints-file F]\n' +
   '                    [--tls [--ca-dir DIR]] [--env-file FILE] [--dynamodb-endpoint URL]\n' +
-  '                    [--faults rate=R,statuses=S|S,latencyMs=MIN|MAX] [--app-actions a,b]';
+  '                    [--faults rate=R,statuses=S|S,latencyMs=MIN|MAX] [--app-actions a,b] [--metrics]';
 
 // This machine class runs Node 20; the SDK warns at every start that releases after January 2027
 // need Node 22 (deployed Lambdas run nodejs22.x). Said once in README instead of in every start.
@@ -52,6 +52,7 @@ async function main() {
       'dynamodb-endpoint': { type: 'string' },
       faults: { type: 'string' },
       'app-actions': { type: 'string' },
+      metrics: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -81,6 +82,8 @@ async function main() {
     wsPort: port('--ws-port', values['ws-port']!),
     httpPort: port('--http-port', values['http-port']!),
     ...(values.faults ? { faults: parseFaultsFlag(values.faults) } : {}),
+    // The EMF lines Lambda would write to CloudWatch Logs, in the same stream as the logs; off by default (one per batch).
+    ...(values.metrics ? { emf: (line: string) => process.stdout.write(line + '\n') } : {}),
     log,
   });
 
@@ -107,6 +110,7 @@ async function main() {
       : []),
     ...(ca ? [`  CA certificate    ${ca.caFile}      (NODE_EXTRA_CA_CERTS / your client's trust store)`] : []),
     ...(Object.keys(env).length ? [`  Handler settings  ${Object.keys(env).sort().join(', ')}`] : []),
+    ...(values.metrics ? ['  Metrics           CloudWatch EMF lines (namespace RealtimeGateway/local) in this log'] : []),
     ...(values.faults ? [`  Injected faults   ${values.faults}   (change: PUT/DELETE ${stack.endpoints.managementUrl}/_emulator/faults)`] : []),
     ...(stack.endpoints.dashboardUrl ? [`  Dashboard         ${stack.endpoints.dashboardUrl}`] : []),
     ...(demo
