@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { GetCommand, QueryCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { backoffDelay, sleep } from '../retry';
 import { dataProblem, InvalidDataError, toStorable } from './json-data';
 
 /**
@@ -194,7 +195,7 @@ export class ItemStore {
           throw err;
         }
         // Another writer moved the seq: re-read and retry after a short jittered pause.
-        await sleep(Math.random() * Math.min(100, 5 * 2 ** attempt));
+        await sleep(backoffDelay(attempt, { baseMs: 5, maxMs: 100 }));
         prev = (await this.get(topic))?.seq ?? 0;
       }
     }
@@ -243,5 +244,3 @@ function isConditionConflict(err: unknown): boolean {
     !!e.CancellationReasons?.some((r) => r.Code === 'ConditionalCheckFailed' || r.Code === 'TransactionConflict')
   );
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

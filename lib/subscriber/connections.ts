@@ -8,6 +8,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { retryUnprocessed } from '../retry';
 import { INDEX } from '../schema';
 import { SubscriberError } from './errors';
 import { MAX_TOPICS_PER_CONNECTION } from './limits';
@@ -241,20 +242,23 @@ export class ConnectionStore {
     } while (start);
     const live: string[] = [];
     for (let i = 0; i < ids.length; i += 100) {
-      let keys: Record<string, unknown>[] | undefined = ids.slice(i, i + 100).map((connectionId) => ({ connectionId }));
-      for (let attempt = 0; keys && keys.length > 0 && attempt < 6; attempt++) {
-        if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * 25 * 2 ** attempt));
-        const r = await this.doc.send(
-          new BatchGetCommand({
-            RequestItems: { [this.opts.table]: { Keys: keys, ProjectionExpression: 'connectionId, userId, expiresAt' } },
-          }),
-        );
-        for (const it of r.Responses?.[this.opts.table] ?? []) {
-          // The index is eventually consistent: the row may since belong to nobody or have expired.
-          if (it.userId === userId && this.live(it)) live.push(String(it.connectionId));
-        }
-        keys = r.UnprocessedKeys?.[this.opts.table]?.Keys as Record<string, unknown>[] | undefined;
-      }
+      const keys = ids.slice(i, i + 100).map((connectionId) => ({ connectionId }));
+      await retryUnprocessed(
+        keys,
+        async (pending) => {
+          const r = await this.doc.send(
+            new BatchGetCommand({
+              RequestItems: { [this.opts.table]: { Keys: [...pending], ProjectionExpression: 'connectionId, userId, expiresAt' } },
+            }),
+          );
+          for (const it of r.Responses?.[this.opts.table] ?? []) {
+            // The index is eventually consistent: the row may since belong to nobody or have expired.
+            if (it.userId === userId && this.live(it)) live.push(String(it.connectionId));
+          }
+          return (r.UnprocessedKeys?.[this.opts.table]?.Keys ?? []) as { connectionId: string }[];
+        },
+        { attempts: 6, backoff: { baseMs: 25 } },
+      );
     }
     return live;
   }

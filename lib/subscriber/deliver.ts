@@ -1,3 +1,4 @@
+import { backoffDelay, sleep } from '../retry';
 import type { Sender, SendOutcome } from './sender';
 
 /**
@@ -24,10 +25,6 @@ export interface RetryPolicy {
 // forced resync; 8 lose 1 in 390,000. The budget, not the count, bounds the time.
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 8, baseDelayMs: 50, maxDelayMs: 1000, budgetMs: 2000 };
 
-export function backoffDelay(policy: RetryPolicy, attempt: number, random = Math.random): number {
-  return random() * Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
-}
-
 /**
  * Runs `call` (one management API request) under `policy`. Shared by PostToConnection and
  * DeleteConnection, which have the same outcomes.
@@ -38,9 +35,9 @@ export async function withRetries(call: () => Promise<SendOutcome>, policy: Retr
     const outcome = await beforeDeadline(call(), deadline);
     if (outcome === 'ok' || outcome === 'gone' || outcome === 'too_large') return outcome;
     if (attempt >= policy.attempts) return outcome;
-    const wait = backoffDelay(policy, attempt);
+    const wait = backoffDelay(attempt - 1, { baseMs: policy.baseDelayMs, maxMs: policy.maxDelayMs });
     if (Date.now() + wait >= deadline) return outcome;
-    await new Promise((r) => setTimeout(r, wait));
+    await sleep(wait);
   }
 }
 
