@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { GetCommand, QueryCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { backoffDelay, sleep } from '../retry';
+import { isConditionFailed, isLive, queryAll } from './dynamo';
 import { dataProblem, InvalidDataError, toStorable } from './json-data';
 
 /**
@@ -206,27 +207,17 @@ export class ItemStore {
    * `expiresAt` are treated as gone even if TTL has not deleted them yet.
    */
   async historySince(topic: string, afterSeq: number, uptoSeq: number): Promise<HistoryRecord[]> {
-    const out: HistoryRecord[] = [];
-    const nowSec = Math.floor(this.clock() / 1000);
-    let start: Record<string, unknown> | undefined;
-    do {
-      const r = await this.doc.send(
-        new QueryCommand({
-          TableName: this.opts.historyTable,
-          KeyConditionExpression: '#t = :t AND #s BETWEEN :a AND :b',
-          ExpressionAttributeNames: { '#t': 'topic', '#s': 'seq' },
-          ExpressionAttributeValues: { ':t': topic, ':a': afterSeq + 1, ':b': uptoSeq },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const it of r.Items ?? []) {
-        if (Number(it.expiresAt ?? Infinity) <= nowSec) continue;
-        out.push({ topic, seq: Number(it.seq), data: it.data ?? null, ts: Number(it.ts ?? 0), expiresAt: Number(it.expiresAt) });
-      }
-      start = r.LastEvaluatedKey;
-    } while (start);
-    return out;
+    const items = await queryAll(this.doc, {
+      TableName: this.opts.historyTable,
+      KeyConditionExpression: '#t = :t AND #s BETWEEN :a AND :b',
+      ExpressionAttributeNames: { '#t': 'topic', '#s': 'seq' },
+      ExpressionAttributeValues: { ':t': topic, ':a': afterSeq + 1, ':b': uptoSeq },
+      ConsistentRead: true,
+    });
+    const now = this.clock();
+    return items
+      .filter((it) => isLive(it, now))
+      .map((it) => ({ topic, seq: Number(it.seq), data: it.data ?? null, ts: Number(it.ts ?? 0), expiresAt: Number(it.expiresAt) }));
   }
 }
 
@@ -236,8 +227,8 @@ function cancellationCode(err: unknown, index: number): string | undefined {
 }
 
 function isConditionConflict(err: unknown): boolean {
+  if (isConditionFailed(err)) return true;
   const e = err as { name?: string; CancellationReasons?: { Code?: string }[] };
-  if (e?.name === 'ConditionalCheckFailedException') return true;
   // TransactionConflict: another transaction on the same item was in flight; retrying is correct.
   return (
     e?.name === 'TransactionCanceledException' &&
