@@ -1,7 +1,7 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Logger } from '../lib/log';
 import { parseCommand, type Command } from '../lib/upstream/commands';
-import { sleep } from './backoff';
+import { backoffDelay, sleep } from '../lib/retry';
 import type { Metrics } from './metrics';
 
 /**
@@ -53,7 +53,7 @@ export class CommandPoller {
         if (signal.aborted) break;
         failures++;
         this.opts.log.warn('command receive failed', { err, failures });
-        await sleep(Math.min(30_000, 500 * 2 ** Math.min(failures, 6)), signal);
+        await sleep(backoffDelay(failures, { baseMs: 500, maxMs: 30_000, jitter: 'none' }), signal);
         continue;
       }
       const done: Message[] = [];

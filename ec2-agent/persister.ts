@@ -1,7 +1,7 @@
 import type { Logger } from '../lib/log';
 import { GuardFailedError, WriteConflictError, type ItemStore, type WriteGuard } from '../lib/stores/items';
 import { worstCaseEventBytes } from '../lib/subscriber/frames';
-import { backoffDelay, sleep } from './backoff';
+import { backoffDelay, sleep } from '../lib/retry';
 import type { DecodedFrame } from './frames';
 import { InvalidDataError } from '../lib/stores/json-data';
 
@@ -118,7 +118,7 @@ export class Persister {
           this.opts.onDropped(`persist failed: ${(err as Error).message}`);
           return;
         }
-        await sleep(backoffDelay(attempt, this.opts.backoffBaseMs, 10 * this.opts.backoffBaseMs + 1000), this.abort.signal);
+        await sleep(backoffDelay(attempt, { baseMs: this.opts.backoffBaseMs, maxMs: 10 * this.opts.backoffBaseMs + 1000, jitter: 'equal' }), this.abort.signal);
         // Stopped during the backoff (the abort cuts it short): no further attempt.
         if (this.stopped) {
           this.opts.onDropped(`persist failed: ${(err as Error).message}`);

@@ -1,5 +1,5 @@
 import type { Logger } from '../lib/log';
-import { backoffDelay, sleep } from './backoff';
+import { backoffDelay, sleep } from '../lib/retry';
 import type { Metrics } from './metrics';
 
 /**
@@ -117,7 +117,7 @@ export class HttpSink {
         this.opts.log.warn('sink batch dropped', { records: batch.length, reason, attempts: attempt + 1 });
         return;
       }
-      await sleep(backoffDelay(attempt, this.opts.backoffBaseMs, 30_000), this.abort.signal);
+      await sleep(backoffDelay(attempt, { baseMs: this.opts.backoffBaseMs, maxMs: 30_000, jitter: 'equal' }), this.abort.signal);
     }
   }
 

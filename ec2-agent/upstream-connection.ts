@@ -2,7 +2,7 @@ import WebSocket, { type RawData } from 'ws';
 import type { Logger } from '../lib/log';
 import type { Credentials } from '../lib/upstream/headers';
 import type { ResolvedAddress, SsrfGuard } from '../lib/upstream/ssrf';
-import { backoffDelay } from './backoff';
+import { backoffDelay } from '../lib/retry';
 
 /**
  * One long-lived WebSocket to an upstream platform: dial, redial with backoff and jitter after
@@ -117,7 +117,7 @@ export class UpstreamConnection {
 
   private scheduleRedial(reason: string): void {
     if (this.stopped || this.timer) return;
-    const delay = backoffDelay(this.attempt++, this.opts.backoffBaseMs, this.opts.backoffMaxMs);
+    const delay = backoffDelay(this.attempt++, { baseMs: this.opts.backoffBaseMs, maxMs: this.opts.backoffMaxMs, jitter: 'equal' });
     this.opts.handlers.onDown(reason, delay);
     this.timer = setTimeout(() => void this.dial(), delay);
   }

@@ -1,5 +1,6 @@
 import type { Deps } from '../lib/runtime';
 import { lambdaEntry } from '../lib/runtime';
+import { createDeliveryMetrics, metricsNamespace } from '../lib/metrics';
 import type { RetryPolicy } from '../lib/subscriber/deliver';
 import { fanout } from '../lib/subscriber/fanout';
 import type { Sender } from '../lib/subscriber/sender';
@@ -20,6 +21,7 @@ export interface FanoutHandlerOptions {
 
 export const createHandler = (deps: Deps, opts: FanoutHandlerOptions = {}) => {
   const services = subscriberServices(deps);
+  const metrics = createDeliveryMetrics({ namespace: metricsNamespace(deps.config.stack), write: deps.emf });
   let sender: Sender | undefined;
   return async (event: { Records?: StreamRecordLike[] }) => {
     sender ??= typeof opts.sender === 'object' ? opts.sender : fanoutSender(deps, opts.sender ?? deps.config.subscriber.fanoutSender);
@@ -33,6 +35,7 @@ export const createHandler = (deps: Deps, opts: FanoutHandlerOptions = {}) => {
       retry: opts.retry,
       adaptive: opts.adaptive,
       maxMessageBytes: deps.config.subscriber.maxMessageBytes,
+      metrics,
     });
     deps.log.debug('fanout batch', r.concurrency ? { ...r.stats, concurrency: r.concurrency } : r.stats);
     return { batchItemFailures: r.batchItemFailures };

@@ -1,5 +1,6 @@
 import type { Deps } from '../lib/runtime';
 import { lambdaEntry } from '../lib/runtime';
+import { createDeliveryMetrics, metricsNamespace } from '../lib/metrics';
 import { SubscriberError } from '../lib/subscriber/errors';
 import {
   assertDeliverable,
@@ -38,6 +39,7 @@ function idempotencyScope(claims: Record<string, unknown> | undefined): string {
 
 export const createHandler = (deps: Deps, opts: { sender?: SenderKind } = {}) => {
   const services = subscriberServices(deps);
+  const metrics = createDeliveryMetrics({ namespace: metricsNamespace(deps.config.stack), write: deps.emf });
   let sender: ReturnType<typeof fanoutSender> | undefined;
   const { publish: publishClaim, sendToUser: sendToUserClaim, sendToConnection: sendToConnectionClaim } = deps.config.auth.claims;
   return async (event: HttpEvent) => {
@@ -49,12 +51,15 @@ export const createHandler = (deps: Deps, opts: { sender?: SenderKind } = {}) =>
       assertDeliverable(req, deps.config.subscriber.maxMessageBytes);
       if (req.kind === 'topic') {
         const r = await publishToTopic(req, services.items, { store: services.idempotency, scope: idempotencyScope(claims) });
+        // A replay wrote nothing; fan-out counts the deliveries of what was written.
+        metrics.count('published', r.replayed ? 0 : 1);
         // The body repeats the first answer exactly; the header tells a curious client it was a repeat.
         return json(r.status, r.body, r.replayed ? { 'idempotent-replayed': 'true' } : {});
       }
       sender ??= fanoutSender(deps, opts.sender ?? deps.config.subscriber.fanoutSender);
       if (req.kind === 'connection') {
         const r = await sendToConnection(req.connectionId, messageFrame(req.data, deps.clock()), { sender, removeConnections: services.removeConnections });
+        metrics.count(r.reached ? 'deliveries' : 'gone', 1);
         return json(200, { connectionId: req.connectionId, reached: r.reached });
       }
       const r = await sendToUser(req.userId, messageFrame(req.data, deps.clock()), {
@@ -63,11 +68,16 @@ export const createHandler = (deps: Deps, opts: { sender?: SenderKind } = {}) =>
         removeConnections: services.removeConnections,
         concurrency: deps.config.subscriber.fanoutConcurrency,
       });
+      metrics.count('deliveries', r.reached);
+      metrics.count('gone', r.gone);
+      metrics.count('failed', r.failed);
       return json(200, { userId: req.userId, connections: r.connections, reached: r.reached });
     } catch (err) {
       if (err instanceof SubscriberError) return json(err.status, { code: err.code, message: err.message });
       deps.log.error('publish failed', { err });
       return json(500, { code: 'internal_error', message: 'publish failed' });
+    } finally {
+      metrics.flush();
     }
   };
 };

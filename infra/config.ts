@@ -92,6 +92,8 @@ export interface StackConfig {
   readonly alarms: {
     readonly email?: string;
     readonly iteratorAgeMs: number;
+    /** Delivery latency (publish → delivery) p99 bound, ms: the alarm fires when it stays above it. */
+    readonly deliveryLatencyP99Ms: number;
     /** An SNS topic of the caller's to notify instead of one the stack creates. */
     readonly topicArn?: Input<string>;
   };
@@ -182,7 +184,7 @@ export interface StackSettings {
     readonly leaseReleaseSeconds?: number;
     readonly ssm?: boolean;
   };
-  readonly alarms?: { readonly email?: string; readonly iteratorAgeMs?: number; readonly topicArn?: Input<string> };
+  readonly alarms?: { readonly email?: string; readonly iteratorAgeMs?: number; readonly deliveryLatencyP99Ms?: number; readonly topicArn?: Input<string> };
   readonly sink?: { readonly url?: string };
   /** Plaintext; stored as a Pulumi secret and in Secrets Manager, never in user data. */
   readonly sinkCredentials?: string;
@@ -580,13 +582,21 @@ function readFleet(stack: StackName, top: Reader): StackConfig['fleet'] {
   return fleet;
 }
 
+/**
+ * Default delivery latency p99 bound: a DynamoDB stream hands a change to Lambda within about a
+ * second and a healthy fan-out posts within milliseconds, so 5 s at p99 for 5 minutes means the
+ * stream is behind or deliveries are being retried, not noise.
+ */
+export const DEFAULT_DELIVERY_LATENCY_P99_MS = 5000;
+
 function readAlarms(top: Reader): StackConfig['alarms'] {
-  const a = top.section('alarms').only(keysOf<Section<'alarms'>>({ email: true, iteratorAgeMs: true, topicArn: true }));
+  const a = top.section('alarms').only(keysOf<Section<'alarms'>>({ email: true, iteratorAgeMs: true, deliveryLatencyP99Ms: true, topicArn: true }));
   const email = a.optionalStr('email');
   if (email !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) throw new ConfigError(key('alarms.email'), `is "${email}"; expected an e-mail address`);
   return {
     email,
     iteratorAgeMs: a.int('iteratorAgeMs', { fallback: 60_000, min: 1000, max: 86_400_000 }),
+    deliveryLatencyP99Ms: a.int('deliveryLatencyP99Ms', { fallback: DEFAULT_DELIVERY_LATENCY_P99_MS, min: 100, max: 3_600_000 }),
     topicArn: a.input('topicArn', (v, fail) => (typeof v === 'string' && /^arn:[a-z-]+:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/.test(v) ? v : fail(`is ${JSON.stringify(v)}; expected an SNS topic ARN`))),
   };
 }

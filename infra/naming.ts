@@ -25,10 +25,8 @@ export function accessLogGroupName(prefix: string, api: 'websocket' | 'http'): s
   return `/aws/apigateway/${prefix}-${api}`;
 }
 
-/** Custom metrics namespace the agent publishes to (and the only one it may publish to). */
-export function metricsNamespace(stack: string): string {
-  return `RealtimeGateway/${stack}`;
-}
+/** Custom metrics namespace the agent publishes to (and the only one it may publish to); the handlers' EMF metrics go there too. */
+export { metricsNamespace } from '../lib/metrics';
 
 /** A GSI's own ARN. Named per index: `${table}/index/*` would grant indexes added later. */
 export function indexArn(tableArn: string, index: string): string {

@@ -213,6 +213,7 @@ export function createPlatform(config: StackConfig, opts: PlatformOptions): Plat
     email: config.alarms.email,
     topicArn: config.alarms.topicArn,
     iteratorAgeMs: config.alarms.iteratorAgeMs,
+    deliveryLatencyP99Ms: config.alarms.deliveryLatencyP99Ms,
     functionNames: Object.fromEntries(Object.entries(fns).map(([n, f]) => [n, f.function.name])),
     fanoutFunction: streamFunctions[0]?.spec.name ?? 'fanout',
     deadLetterQueues: { commandsDlq: queues.queues.commandsDlq.name, fanoutDlq: queues.queues.fanoutDlq.name, inboundDlq: queues.queues.inboundDlq.name },

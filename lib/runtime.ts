@@ -1,6 +1,7 @@
 import { loadConfig, type AppConfig } from './config';
 import { clientOptionsFromEnv, createClients, type AwsClients } from './aws/clients';
 import { createLogger, type Logger } from './log';
+import type { EmfWriter } from './metrics';
 
 /**
  * What every handler receives. `functions/<name>.ts` exports `createHandler(deps)` (used by the
@@ -14,6 +15,8 @@ export interface Deps {
   readonly log: Logger;
   /** Epoch ms; injected so tests can move time (TTL, leases). */
   readonly clock: () => number;
+  /** Where handlers write their CloudWatch EMF metric lines (lib/metrics.ts); none: no metrics. */
+  readonly emf?: EmfWriter;
 }
 
 let cached: Deps | undefined;
@@ -27,6 +30,8 @@ export function defaultDeps(): Deps {
       clients: createClients({ ...clientOptionsFromEnv(process.env), maxSockets: config.subscriber.fanoutConcurrency }),
       log: createLogger(),
       clock: Date.now,
+      // Lambda sends stdout to CloudWatch Logs, which extracts the EMF lines as metrics.
+      emf: (line) => process.stdout.write(line + '\n'),
     };
   }
   return cached;

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { sleep } from '../lib/retry';
 
 /** A free TCP port on loopback, for child processes that cannot listen on port 0 themselves. */
 export function freePort(host = '127.0.0.1'): Promise<number> {
@@ -27,6 +28,6 @@ export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 
     });
     if (ok) return;
     if (Date.now() > deadline) throw new Error(`nothing listening on ${host}:${port} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
 }

@@ -7,6 +7,7 @@ import { createClients, type AwsClients } from '../lib/aws/clients';
 import { ENV, loadConfig, type AppConfig } from '../lib/config';
 import { FUNCTIONS, type FunctionSpec } from '../lib/functions';
 import { createLogger, type Logger } from '../lib/log';
+import type { EmfWriter } from '../lib/metrics';
 import type { Deps } from '../lib/runtime';
 import { TABLES, type QueueName, type TableName } from '../lib/schema';
 import { createQueues, createTables } from './bootstrap';
@@ -54,6 +55,8 @@ export interface LocalStackOptions {
   readonly streamParallelizationFactor?: number;
   readonly mounts?: Mount[];
   readonly log?: Logger;
+  /** Where the handlers' CloudWatch EMF metric lines go (`npm start -- --metrics`: the log); none: not recorded. */
+  readonly emf?: EmfWriter;
   /**
    * Serve the WebSocket API as wss:// and its management API as https:// with this certificate.
    * This process must trust its CA (NODE_EXTRA_CA_CERTS at start, as `npm start -- --tls` does)
@@ -249,7 +252,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       ...(opts.env ?? {}),
     };
     const config = loadConfig(env);
-    const deps: Deps = { config, clients, log, clock: Date.now };
+    const deps: Deps = { config, clients, log, clock: Date.now, ...(opts.emf ? { emf: opts.emf } : {}) };
     iam?.bind({
       tables,
       streamArns,

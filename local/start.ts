@@ -35,7 +35,7 @@ const HELP =
   'usage: npm start -- [--persist [--data-dir DIR]] [--demo] [--agent=false] [--ws-port N] [--http-port N] [--endpoints-file F]\n' +
   '                    [--tls [--ca-dir DIR]] [--env-file FILE] [--dynamodb-endpoint URL]\n' +
   '                    [--faults rate=R,statuses=S|S,latencyMs=MIN|MAX] [--quota-rps N [--quota-burst N]]\n' +
-  '                    [--latency-ms MS|MIN,MAX|MEDIAN~JITTER] [--app-actions a,b] [--parallelization-factor N]';
+  '                    [--latency-ms MS|MIN,MAX|MEDIAN~JITTER] [--app-actions a,b] [--parallelization-factor N] [--metrics]';
 
 // This machine class runs Node 20; the SDK warns at every start that releases after January 2027
 // need Node 22 (deployed Lambdas run nodejs22.x). Said once in README instead of in every start.
@@ -61,6 +61,7 @@ async function main() {
       'latency-ms': { type: 'string' },
       'app-actions': { type: 'string' },
       'parallelization-factor': { type: 'string', default: '1' },
+      metrics: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -97,6 +98,8 @@ async function main() {
     ...(quota ? { quota } : {}),
     ...(values['latency-ms'] !== undefined ? { managementLatency: parseLatencyFlag(values['latency-ms']) } : {}),
     streamParallelizationFactor: Number(factor),
+    // The EMF lines Lambda would write to CloudWatch Logs, in the same stream as the logs; off by default (one per batch).
+    ...(values.metrics ? { emf: (line: string) => process.stdout.write(line + '\n') } : {}),
     log,
   });
 
@@ -123,6 +126,7 @@ async function main() {
       : []),
     ...(ca ? [`  CA certificate    ${ca.caFile}      (NODE_EXTRA_CA_CERTS / your client's trust store)`] : []),
     ...(Object.keys(env).length ? [`  Handler settings  ${Object.keys(env).sort().join(', ')}`] : []),
+    ...(values.metrics ? ['  Metrics           CloudWatch EMF lines (namespace RealtimeGateway/local) in this log'] : []),
     ...(values.faults ? [`  Injected faults   ${values.faults}   (change: PUT/DELETE ${stack.endpoints.managementUrl}/_emulator/faults)`] : []),
     ...(quota ? [`  @connections quota ${quota.rps} requests/s, burst ${quota.burst}   (change: PUT/DELETE ${stack.endpoints.managementUrl}/_emulator/quota)`] : []),
     ...(values['latency-ms'] !== undefined ? [`  Round trip        ${values['latency-ms']} ms   (change: PUT/DELETE ${stack.endpoints.managementUrl}/_emulator/latency)`] : []),

@@ -1,5 +1,6 @@
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
+import { DELIVERY_METRICS, METRICS_SERVICE } from '../../lib/metrics';
 import type { QueueName } from '../../lib/schema';
 import { childName } from '../naming';
 
@@ -10,6 +11,8 @@ export interface MonitoringArgs {
   /** An existing SNS topic to notify; without one the component creates `<prefix>-alarms`. */
   readonly topicArn?: pulumi.Input<string>;
   readonly iteratorAgeMs: number;
+  /** Delivery latency p99 (ms) that pages when it holds for `LATENCY_ALARM_MINUTES`. */
+  readonly deliveryLatencyP99Ms: number;
   /** Function name per lib/functions.ts name. */
   readonly functionNames: Readonly<Record<string, pulumi.Input<string>>>;
   readonly fanoutFunction: string;
@@ -20,7 +23,7 @@ export interface MonitoringArgs {
   readonly websocketAccessLogGroup: pulumi.Input<string>;
   readonly httpApiId: pulumi.Input<string>;
   readonly httpStage: string;
-  /** Custom namespace the agent publishes its counters to. */
+  /** Custom namespace the agent publishes its counters to, and the handlers their EMF delivery metrics. */
   readonly metricsNamespace: string;
   readonly tags?: Record<string, string>;
 }
@@ -52,13 +55,17 @@ const DLQ_ALARM_DESCRIPTIONS: Readonly<Partial<Record<QueueName, string>>> = {
   inboundDlq: 'application actions failed 5 receives: the application consumer did not handle them; clients got "accepted" but no answer (docs/deploy.md, "Alarms")',
 };
 
+/** Consecutive one-minute periods the latency p99 must stay above its bound: one slow minute is a burst, five are a trend. */
+export const LATENCY_ALARM_MINUTES = 5;
+
 interface AlarmSpec {
   readonly id: string;
   readonly description: string;
   readonly namespace: string;
   readonly metricName: string;
   readonly dimensions: Record<string, pulumi.Input<string>>;
-  readonly statistic: 'Sum' | 'Maximum';
+  /** A percentile (`p99`) goes out as the alarm's extendedStatistic. */
+  readonly statistic: 'Sum' | 'Maximum' | 'p99';
   readonly threshold: number;
   /** Default GreaterThanOrEqualToThreshold. */
   readonly comparison?: 'GreaterThanThreshold' | 'GreaterThanOrEqualToThreshold';
@@ -123,6 +130,18 @@ export class Monitoring extends pulumi.ComponentResource {
       // answers from the access log instead (the metric filter below).
       { id: 'websocket-integration-errors', description: 'WebSocket routes answered 5xx (route Lambda failed, timed out or was throttled); client 4xx are not counted', namespace: args.metricsNamespace, metricName: WEBSOCKET_SERVER_ERRORS_METRIC, dimensions: {}, statistic: 'Sum', threshold: 5 },
       { id: 'websocket-execution-errors', description: 'WebSocket API execution errors', namespace: 'AWS/ApiGateway', metricName: 'ExecutionError', dimensions: { ApiId: args.websocketApiId, Stage: args.websocketStage }, statistic: 'Sum', threshold: 5 },
+      {
+        id: 'delivery-latency-p99',
+        description: `p99 publish → delivery latency above ${args.deliveryLatencyP99Ms} ms for ${LATENCY_ALARM_MINUTES} minutes: the items stream is behind or deliveries are being retried (see the fan-out graphs)`,
+        namespace: args.metricsNamespace,
+        metricName: DELIVERY_METRICS.latency,
+        dimensions: { service: METRICS_SERVICE },
+        statistic: 'p99',
+        threshold: args.deliveryLatencyP99Ms,
+        comparison: 'GreaterThanThreshold',
+        periodSeconds: 60,
+        evaluationPeriods: LATENCY_ALARM_MINUTES,
+      },
       { id: 'upstreams-failed', description: 'upstream sockets gave up after repeated health-check failures (status failed)', namespace: args.metricsNamespace, metricName: UPSTREAMS_FAILED_METRIC, dimensions: {}, statistic: 'Sum', threshold: 1 },
     ];
 
@@ -146,7 +165,7 @@ export class Monitoring extends pulumi.ComponentResource {
           namespace: a.namespace,
           metricName: a.metricName,
           dimensions: a.dimensions,
-          statistic: a.statistic,
+          ...(a.statistic === 'p99' ? { extendedStatistic: a.statistic } : { statistic: a.statistic }),
           period: a.periodSeconds ?? 300,
           evaluationPeriods: a.evaluationPeriods ?? 1,
           threshold: a.threshold,
@@ -168,7 +187,7 @@ export class Monitoring extends pulumi.ComponentResource {
         dashboardName,
         dashboardBody: pulumi
           .all([args.region, pulumi.output(args.functionNames), args.websocketApiId, args.httpApiId, pulumi.output(args.deadLetterQueues)])
-          .apply(([region, fns, wsApi, httpApi, dlqs]) => JSON.stringify(dashboardBody({ region, fns: fns as Record<string, string>, fanout: (fns as Record<string, string>)[args.fanoutFunction]!, wsApi, wsStage: args.websocketStage, httpApi, httpStage: args.httpStage, dlqs: dlqs as Record<string, string>, namespace: args.metricsNamespace }))),
+          .apply(([region, fns, wsApi, httpApi, dlqs]) => JSON.stringify(dashboardBody({ region, fns: fns as Record<string, string>, fanout: (fns as Record<string, string>)[args.fanoutFunction]!, wsApi, wsStage: args.websocketStage, httpApi, httpStage: args.httpStage, dlqs: dlqs as Record<string, string>, namespace: args.metricsNamespace, latencyP99Ms: args.deliveryLatencyP99Ms }))),
       },
       { parent: this },
     );
@@ -188,15 +207,19 @@ export function dashboardBody(d: {
   httpStage: string;
   dlqs: Record<string, string>;
   namespace: string;
+  /** The delivery latency alarm's bound, drawn on the latency graph. */
+  latencyP99Ms: number;
 }) {
-  const widget = (title: string, metrics: unknown[][], x: number, y: number, stat = 'Sum') => ({
+  const widget = (title: string, metrics: unknown[][], x: number, y: number, stat = 'Sum', extra: Record<string, unknown> = {}) => ({
     type: 'metric',
     x,
     y,
     width: 12,
     height: 6,
-    properties: { title, region: d.region, stat, period: 60, view: 'timeSeries', metrics },
+    properties: { title, region: d.region, stat, period: 60, view: 'timeSeries', metrics, ...extra },
   });
+  // The EMF metrics carry powertools' `service` dimension; a graph must name it to find them.
+  const delivery = (metric: string): unknown[] => [d.namespace, metric, 'service', METRICS_SERVICE];
   const fnNames = Object.values(d.fns);
   return {
     widgets: [
@@ -218,6 +241,23 @@ export function dashboardBody(d: {
       widget('Lambda duration p99 (ms)', fnNames.map((f) => ['AWS/Lambda', 'Duration', 'FunctionName', f]), 12, 12, 'p99'),
       widget('Dead-letter queues: visible messages', Object.values(d.dlqs).map((q) => ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', q]), 0, 18, 'Maximum'),
       widget('Upstreams failed', [[d.namespace, UPSTREAMS_FAILED_METRIC]], 12, 18),
+      widget('Fan-out: records, deliveries, published', [
+        delivery(DELIVERY_METRICS.records),
+        delivery(DELIVERY_METRICS.deliveries),
+        delivery(DELIVERY_METRICS.published),
+      ], 0, 24),
+      widget('Fan-out: gone (pruned), failed, throttled, forced resyncs', [
+        delivery(DELIVERY_METRICS.gone),
+        delivery(DELIVERY_METRICS.failed),
+        delivery(DELIVERY_METRICS.throttled),
+        delivery(DELIVERY_METRICS.resyncs),
+      ], 12, 24),
+      // The alarm's bound as a line, so the graph shows how close p99 runs to paging.
+      widget('Delivery latency, publish → delivery (ms)', [
+        [...delivery(DELIVERY_METRICS.latency), { stat: 'p50', label: 'p50' }],
+        [...delivery(DELIVERY_METRICS.latency), { stat: 'p99', label: 'p99' }],
+        [...delivery(DELIVERY_METRICS.latency), { stat: 'Maximum', label: 'max' }],
+      ], 0, 30, 'p99', { annotations: { horizontal: [{ label: 'p99 alarm', value: d.latencyP99Ms }] } }),
     ],
   };
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { isLive } from './dynamo';
 import type { WriteClaim } from './items';
 
 /**
@@ -55,7 +56,7 @@ export class IdempotencyStore {
   async get(key: string): Promise<IdempotencyRecord | undefined> {
     const r = await this.doc.send(new GetCommand({ TableName: this.opts.table, Key: { key }, ConsistentRead: true }));
     const it = r.Item;
-    if (!it || Number(it.expiresAt ?? 0) <= this.nowSeconds()) return undefined;
+    if (!it || !isLive(it, this.opts.clock())) return undefined;
     return {
       key,
       topic: String(it.topic),

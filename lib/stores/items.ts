@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { GetCommand, QueryCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { backoffDelay, sleep } from '../retry';
+import { isConditionFailed, isLive, queryAll } from './dynamo';
 import { dataProblem, InvalidDataError, toStorable } from './json-data';
 
 /**
@@ -194,23 +196,19 @@ export class ItemStore {
           throw err;
         }
         // Another writer moved the seq: re-read and retry after a short jittered pause.
-        await sleep(Math.random() * Math.min(100, 5 * 2 ** attempt));
+        await sleep(backoffDelay(attempt, { baseMs: 5, maxMs: 100 }));
         prev = (await this.get(topic))?.seq ?? 0;
       }
     }
   }
 
   /**
-   * History rows with seq in (afterSeq, uptoSeq], ascending, read page by page; rows past their
-   * `expiresAt` are treated as gone even if TTL has not deleted them yet.
-   */
-  /**
    * At most `limit` live history rows with seq in (afterSeq, uptoSeq], in seq order: one Query
    * call, so a replay reads (and holds) one page at a time. Fewer than `limit` rows does not mean
    * the range is exhausted (expired rows are skipped): the caller continues after the last row.
    */
   async historyPage(topic: string, afterSeq: number, uptoSeq: number, limit: number): Promise<HistoryRecord[]> {
-    const nowSec = Math.floor(this.clock() / 1000);
+    const now = this.clock();
     const r = await this.doc.send(
       new QueryCommand({
         TableName: this.opts.historyTable,
@@ -223,34 +221,28 @@ export class ItemStore {
     );
     const out: HistoryRecord[] = [];
     for (const it of r.Items ?? []) {
-      if (Number(it.expiresAt ?? Infinity) <= nowSec) continue;
+      if (!isLive(it, now)) continue;
       out.push({ topic, seq: Number(it.seq), data: it.data ?? null, ts: Number(it.ts ?? 0), expiresAt: Number(it.expiresAt) });
     }
     return out;
   }
 
+  /**
+   * History rows with seq in (afterSeq, uptoSeq], ascending, read page by page; rows past their
+   * `expiresAt` are treated as gone even if TTL has not deleted them yet.
+   */
   async historySince(topic: string, afterSeq: number, uptoSeq: number): Promise<HistoryRecord[]> {
-    const out: HistoryRecord[] = [];
-    const nowSec = Math.floor(this.clock() / 1000);
-    let start: Record<string, unknown> | undefined;
-    do {
-      const r = await this.doc.send(
-        new QueryCommand({
-          TableName: this.opts.historyTable,
-          KeyConditionExpression: '#t = :t AND #s BETWEEN :a AND :b',
-          ExpressionAttributeNames: { '#t': 'topic', '#s': 'seq' },
-          ExpressionAttributeValues: { ':t': topic, ':a': afterSeq + 1, ':b': uptoSeq },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const it of r.Items ?? []) {
-        if (Number(it.expiresAt ?? Infinity) <= nowSec) continue;
-        out.push({ topic, seq: Number(it.seq), data: it.data ?? null, ts: Number(it.ts ?? 0), expiresAt: Number(it.expiresAt) });
-      }
-      start = r.LastEvaluatedKey;
-    } while (start);
-    return out;
+    const items = await queryAll(this.doc, {
+      TableName: this.opts.historyTable,
+      KeyConditionExpression: '#t = :t AND #s BETWEEN :a AND :b',
+      ExpressionAttributeNames: { '#t': 'topic', '#s': 'seq' },
+      ExpressionAttributeValues: { ':t': topic, ':a': afterSeq + 1, ':b': uptoSeq },
+      ConsistentRead: true,
+    });
+    const now = this.clock();
+    return items
+      .filter((it) => isLive(it, now))
+      .map((it) => ({ topic, seq: Number(it.seq), data: it.data ?? null, ts: Number(it.ts ?? 0), expiresAt: Number(it.expiresAt) }));
   }
 }
 
@@ -260,13 +252,11 @@ function cancellationCode(err: unknown, index: number): string | undefined {
 }
 
 function isConditionConflict(err: unknown): boolean {
+  if (isConditionFailed(err)) return true;
   const e = err as { name?: string; CancellationReasons?: { Code?: string }[] };
-  if (e?.name === 'ConditionalCheckFailedException') return true;
   // TransactionConflict: another transaction on the same item was in flight; retrying is correct.
   return (
     e?.name === 'TransactionCanceledException' &&
     !!e.CancellationReasons?.some((r) => r.Code === 'ConditionalCheckFailed' || r.Code === 'TransactionConflict')
   );
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

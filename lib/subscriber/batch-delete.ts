@@ -1,4 +1,5 @@
 import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { retryUnprocessed } from '../retry';
 
 /**
  * Deletes keys with BatchWriteItem: at most 25 requests per call (DynamoDB's limit), and the
@@ -29,19 +30,18 @@ export async function batchDelete(
   const maxAttempts = opts.maxAttempts ?? 6;
   const base = opts.baseDelayMs ?? 25;
   for (let i = 0; i < requests.length; i += BATCH_WRITE_LIMIT) {
-    let pending: Record<string, { DeleteRequest: { Key: Record<string, unknown> } }[]> = {};
-    for (const r of requests.slice(i, i + BATCH_WRITE_LIMIT)) {
-      (pending[r.table] ??= []).push({ DeleteRequest: { Key: r.key } });
-    }
-    for (let attempt = 1; Object.keys(pending).length > 0; attempt++) {
-      const out = await doc.send(new BatchWriteCommand({ RequestItems: pending }));
-      pending = (out.UnprocessedItems ?? {}) as typeof pending;
-      const left = Object.values(pending).reduce((n, l) => n + l.length, 0);
-      if (left === 0) break;
-      if (attempt >= maxAttempts) throw new UnprocessedDeletesError(left);
-      await sleep(Math.random() * base * 2 ** attempt);
-    }
+    const left = await retryUnprocessed(requests.slice(i, i + BATCH_WRITE_LIMIT), (pending) => deleteOnce(doc, pending), {
+      attempts: maxAttempts,
+      backoff: { baseMs: base },
+    });
+    if (left.length > 0) throw new UnprocessedDeletesError(left.length);
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** One BatchWriteItem call; returns the requests DynamoDB handed back unprocessed. */
+async function deleteOnce(doc: DynamoDBDocumentClient, requests: readonly DeleteRequest[]): Promise<DeleteRequest[]> {
+  const items: Record<string, { DeleteRequest: { Key: Record<string, unknown> } }[]> = {};
+  for (const r of requests) (items[r.table] ??= []).push({ DeleteRequest: { Key: r.key } });
+  const out = await doc.send(new BatchWriteCommand({ RequestItems: items }));
+  return Object.entries(out.UnprocessedItems ?? {}).flatMap(([table, list]) => list.map((w) => ({ table, key: w.DeleteRequest!.Key! })));
+}

@@ -2,12 +2,13 @@ import {
   BatchGetCommand,
   GetCommand,
   PutCommand,
-  QueryCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { retryUnprocessed } from '../retry';
+import { isConditionFailed, isLive, queryAll } from '../stores/dynamo';
 import { INDEX } from '../schema';
 import { SubscriberError } from './errors';
 import { MAX_TOPICS_PER_CONNECTION } from './limits';
@@ -108,7 +109,7 @@ export class ConnectionStore {
         }),
       );
     } catch (err) {
-      if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
+      if (!isConditionFailed(err)) throw err;
       // The document client does not translate the item carried by a failed condition: it comes
       // back in DynamoDB's wire format ({"expiresAt":{"N":"…"}}), so it is unmarshalled here.
       const raw = (err as { Item?: Record<string, AttributeValue> }).Item;
@@ -151,7 +152,7 @@ export class ConnectionStore {
       );
       return true;
     } catch (err) {
-      if ((err as { name?: string }).name === 'ConditionalCheckFailedException') return false;
+      if (isConditionFailed(err)) return false;
       throw err;
     }
   }
@@ -186,7 +187,7 @@ export class ConnectionStore {
         );
         return { ok: true };
       } catch (err) {
-        if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
+        if (!isConditionFailed(err)) throw err;
         const fresh = await this.get(row.connectionId);
         if (!fresh) throw notConnected();
         current = fresh;
@@ -213,7 +214,7 @@ export class ConnectionStore {
         }),
       );
     } catch (err) {
-      if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
+      if (!isConditionFailed(err)) throw err;
       throw notConnected();
     }
     return { ...row, lastSeen: now, expiresAt };
@@ -224,43 +225,39 @@ export class ConnectionStore {
    * back (BatchGet, 100 keys per call) to drop those past `expiresAt`.
    */
   async liveIdsOfUser(userId: string): Promise<string[]> {
-    const ids: string[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const r = await this.doc.send(
-        new QueryCommand({
-          TableName: this.opts.table,
-          IndexName: INDEX.connectionsByUser,
-          KeyConditionExpression: 'userId = :u',
-          ExpressionAttributeValues: { ':u': userId },
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const it of r.Items ?? []) ids.push(String(it.connectionId));
-      start = r.LastEvaluatedKey;
-    } while (start);
+    const ids = (
+      await queryAll(this.doc, {
+        TableName: this.opts.table,
+        IndexName: INDEX.connectionsByUser,
+        KeyConditionExpression: 'userId = :u',
+        ExpressionAttributeValues: { ':u': userId },
+      })
+    ).map((it) => String(it.connectionId));
     const live: string[] = [];
     for (let i = 0; i < ids.length; i += 100) {
-      let keys: Record<string, unknown>[] | undefined = ids.slice(i, i + 100).map((connectionId) => ({ connectionId }));
-      for (let attempt = 0; keys && keys.length > 0 && attempt < 6; attempt++) {
-        if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * 25 * 2 ** attempt));
-        const r = await this.doc.send(
-          new BatchGetCommand({
-            RequestItems: { [this.opts.table]: { Keys: keys, ProjectionExpression: 'connectionId, userId, expiresAt' } },
-          }),
-        );
-        for (const it of r.Responses?.[this.opts.table] ?? []) {
-          // The index is eventually consistent: the row may since belong to nobody or have expired.
-          if (it.userId === userId && this.live(it)) live.push(String(it.connectionId));
-        }
-        keys = r.UnprocessedKeys?.[this.opts.table]?.Keys as Record<string, unknown>[] | undefined;
-      }
+      const keys = ids.slice(i, i + 100).map((connectionId) => ({ connectionId }));
+      await retryUnprocessed(
+        keys,
+        async (pending) => {
+          const r = await this.doc.send(
+            new BatchGetCommand({
+              RequestItems: { [this.opts.table]: { Keys: [...pending], ProjectionExpression: 'connectionId, userId, expiresAt' } },
+            }),
+          );
+          for (const it of r.Responses?.[this.opts.table] ?? []) {
+            // The index is eventually consistent: the row may since belong to nobody or have expired.
+            if (it.userId === userId && this.live(it)) live.push(String(it.connectionId));
+          }
+          return (r.UnprocessedKeys?.[this.opts.table]?.Keys ?? []) as { connectionId: string }[];
+        },
+        { attempts: 6, backoff: { baseMs: 25 } },
+      );
     }
     return live;
   }
 
   private live(item: Record<string, unknown>): boolean {
-    return Number(item.expiresAt ?? 0) > Math.floor(this.opts.clock() / 1000);
+    return isLive(item, this.opts.clock());
   }
 }
 

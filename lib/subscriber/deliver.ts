@@ -1,4 +1,5 @@
 import type { AdaptiveLimiter, Signal } from './limiter';
+import { backoffDelay, sleep } from '../retry';
 import type { Sender, SendOutcome } from './sender';
 
 /**
@@ -25,10 +26,6 @@ export interface RetryPolicy {
 // forced resync; 8 lose 1 in 390,000. The budget, not the count, bounds the time.
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 8, baseDelayMs: 50, maxDelayMs: 1000, budgetMs: 2000 };
 
-export function backoffDelay(policy: RetryPolicy, attempt: number, random = Math.random): number {
-  return random() * Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
-}
-
 /**
  * After a 429 the account's bucket is empty: a retry drawn near 0 ms (full jitter can) only spends
  * another request on it. Half the step is always waited, the other half jittered.
@@ -48,9 +45,10 @@ export async function withRetries(call: () => Promise<SendOutcome>, policy: Retr
     const outcome = await beforeDeadline(call(), deadline);
     if (outcome === 'ok' || outcome === 'gone' || outcome === 'too_large') return outcome;
     if (attempt >= policy.attempts) return outcome;
-    const wait = outcome === 'throttled' ? throttledDelay(policy, attempt) : backoffDelay(policy, attempt);
+    const wait =
+      outcome === 'throttled' ? throttledDelay(policy, attempt) : backoffDelay(attempt - 1, { baseMs: policy.baseDelayMs, maxMs: policy.maxDelayMs });
     if (Date.now() + wait >= deadline) return outcome;
-    await new Promise((r) => setTimeout(r, wait));
+    await sleep(wait);
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Logger } from '../log';
+import { noMetrics, type DeliveryMetrics } from '../metrics';
 import { withRetries, type RetryPolicy } from './deliver';
 import type { EventFields } from './frames';
 import type { Limiter } from './limiter';
@@ -37,6 +38,8 @@ export type FanoutStats = {
   gone: number;
   /** Deliveries that still failed after their retries (each one resyncs its connection, unless most of the record's failed). */
   failed: number;
+  /** Of `failed`, those whose last answer was 429 (throttled). */
+  throttled: number;
   /** Connections closed with DeleteConnection to force a resync (410 on delete counts: already closed). */
   resynced: number;
   /** Connections whose DeleteConnection kept failing (their rows are kept). */
@@ -54,6 +57,9 @@ export interface BookkeepingDeps {
   readonly retry: RetryPolicy;
   readonly removeStale: (connectionIds: string[]) => Promise<unknown>;
   readonly log: Logger;
+  /** Gets each delivery's publish → delivery latency. */
+  readonly metrics?: DeliveryMetrics;
+  readonly clock?: () => number;
 }
 
 /** One record's outcomes, collected while it is delivered. */
@@ -73,7 +79,7 @@ export class FanoutBookkeeping {
     private readonly deps: BookkeepingDeps,
     records: number,
   ) {
-    this.stats = { records, delivered: 0, gone: 0, failed: 0, resynced: 0, resyncFailed: 0, malformed: 0, skipped: 0, dropped: 0, truncated: 0 };
+    this.stats = { records, delivered: 0, gone: 0, failed: 0, throttled: 0, resynced: 0, resyncFailed: 0, malformed: 0, skipped: 0, dropped: 0, truncated: 0 };
   }
 
   /** Settled for this batch: nothing more is sent to it. */
@@ -89,6 +95,7 @@ export class FanoutBookkeeping {
       case 'ok':
         this.stats.delivered++;
         if (truncated) this.stats.truncated++;
+        (this.deps.metrics ?? noMetrics).latency((this.deps.clock ?? Date.now)() - tally.event.ts);
         return;
       case 'gone':
         if (!this.gone.has(id)) this.stats.gone++;
@@ -101,6 +108,7 @@ export class FanoutBookkeeping {
         return;
       case 'throttled':
         this.stats.failed++;
+        this.stats.throttled++;
         tally.throttled.push(id);
         return;
       default:

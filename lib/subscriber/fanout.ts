@@ -1,5 +1,6 @@
 import { API_GATEWAY_MESSAGE_LIMIT } from '../config';
 import type { Logger } from '../log';
+import { noMetrics, type DeliveryMetrics } from '../metrics';
 import { DEFAULT_RETRY, reportingTo, type RetryPolicy } from './deliver';
 import { FanoutBookkeeping, type FanoutStats } from './fanout-outcomes';
 import { deliverTopic, type TopicRecord } from './fanout-record';
@@ -46,6 +47,8 @@ export interface FanoutDeps {
   readonly maxMessageBytes?: number;
   /** Records of one topic in flight at once (default 32). */
   readonly window?: number;
+  /** Delivery metrics (lib/metrics.ts), written once per batch. */
+  readonly metrics?: DeliveryMetrics;
 }
 
 const DEFAULT_WINDOW = 32;
@@ -67,7 +70,8 @@ export async function fanout(records: readonly StreamRecordLike[], deps: FanoutD
     sender = reportingTo(adaptive, deps.sender);
   }
   const retry = deps.retry ?? DEFAULT_RETRY;
-  const book = new FanoutBookkeeping({ sender, limit, retry, removeStale: deps.removeStale, log: deps.log }, records.length);
+  const metrics = deps.metrics ?? noMetrics;
+  const book = new FanoutBookkeeping({ sender, limit, retry, removeStale: deps.removeStale, log: deps.log, metrics, clock: deps.clock }, records.length);
   const byTopic = groupByTopic(records, deps, book);
   const ctx = {
     subscribers: deps.subscribers,
@@ -83,6 +87,7 @@ export async function fanout(records: readonly StreamRecordLike[], deps: FanoutD
 
   const failed = (await Promise.all([...byTopic.values()].map((list) => deliverTopic(list, ctx)))).filter((r) => r !== undefined);
   await book.finish();
+  reportBatch(metrics, book.stats);
 
   failed.sort((a, b) => a.index - b.index);
   const first = failed[0];
@@ -91,6 +96,17 @@ export async function fanout(records: readonly StreamRecordLike[], deps: FanoutD
     stats: book.stats,
     ...(adaptive ? { concurrency: { peak: adaptive.peak, last: adaptive.limit, decreases: adaptive.decreases } } : {}),
   };
+}
+
+/** One set of counters per batch (latencies were recorded per delivery); 0s included so graphs show quiet batches. */
+function reportBatch(metrics: DeliveryMetrics, stats: FanoutStats): void {
+  metrics.count('records', stats.records);
+  metrics.count('deliveries', stats.delivered);
+  metrics.count('gone', stats.gone);
+  metrics.count('failed', stats.failed);
+  metrics.count('throttled', stats.throttled);
+  metrics.count('resyncs', stats.resynced);
+  metrics.flush();
 }
 
 /** Parses the batch; malformed records are logged and skipped so they never block the shard. */

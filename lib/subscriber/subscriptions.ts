@@ -1,5 +1,6 @@
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { INDEX } from '../schema';
+import { isConditionFailed, isLive, queryAll, queryPages } from '../stores/dynamo';
 
 /**
  * The subscriptions table: (topic, connectionId) rows, the fan-out index.
@@ -57,7 +58,7 @@ export class SubscriptionStore {
       );
       return true;
     } catch (err) {
-      if ((err as { name?: string }).name === 'ConditionalCheckFailedException') return false;
+      if (isConditionFailed(err)) return false;
       throw err;
     }
   }
@@ -85,7 +86,7 @@ export class SubscriptionStore {
       );
       return true;
     } catch (err) {
-      if ((err as { name?: string }).name === 'ConditionalCheckFailedException') return false;
+      if (isConditionFailed(err)) return false;
       throw err;
     }
   }
@@ -101,7 +102,7 @@ export class SubscriptionStore {
         ConsistentRead: true,
       }),
     );
-    return r.Item !== undefined && Number(r.Item.expiresAt ?? 0) > Math.floor(this.opts.clock() / 1000);
+    return r.Item !== undefined && isLive(r.Item, this.opts.clock());
   }
 
   /**
@@ -125,46 +126,31 @@ export class SubscriptionStore {
 
   /** Live connection ids subscribed to `topic`, one page at a time. */
   async *pages(topic: string): AsyncGenerator<string[]> {
-    let start: Record<string, unknown> | undefined;
-    do {
-      const r = await this.doc.send(
-        new QueryCommand({
-          TableName: this.opts.table,
-          KeyConditionExpression: '#t = :t',
-          ExpressionAttributeNames: { '#t': 'topic', '#c': 'connectionId', '#e': 'expiresAt' },
-          ExpressionAttributeValues: { ':t': topic },
-          ProjectionExpression: '#c, #e',
-          ConsistentRead: true,
-          Limit: this.opts.pageSize,
-          ExclusiveStartKey: start,
-        }),
-      );
-      const nowSec = Math.floor(this.opts.clock() / 1000);
-      const ids: string[] = [];
-      for (const it of r.Items ?? []) if (Number(it.expiresAt ?? 0) > nowSec) ids.push(String(it.connectionId));
+    const query = {
+      TableName: this.opts.table,
+      KeyConditionExpression: '#t = :t',
+      ExpressionAttributeNames: { '#t': 'topic', '#c': 'connectionId', '#e': 'expiresAt' },
+      ExpressionAttributeValues: { ':t': topic },
+      ProjectionExpression: '#c, #e',
+      ConsistentRead: true,
+      Limit: this.opts.pageSize,
+    };
+    for await (const page of queryPages(this.doc, query)) {
+      const now = this.opts.clock();
+      const ids = page.filter((it) => isLive(it, now)).map((it) => String(it.connectionId));
       if (ids.length) yield ids;
-      start = r.LastEvaluatedKey;
-    } while (start);
+    }
   }
 
   /** Topics of a connection from the `byConnection` index (eventually consistent; callers union it with the connection row). */
   async topicsOf(connectionId: string): Promise<string[]> {
-    const topics: string[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const r = await this.doc.send(
-        new QueryCommand({
-          TableName: this.opts.table,
-          IndexName: INDEX.subscriptionsByConnection,
-          KeyConditionExpression: '#c = :c',
-          ExpressionAttributeNames: { '#c': 'connectionId' },
-          ExpressionAttributeValues: { ':c': connectionId },
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const it of r.Items ?? []) topics.push(String(it.topic));
-      start = r.LastEvaluatedKey;
-    } while (start);
-    return topics;
+    const items = await queryAll(this.doc, {
+      TableName: this.opts.table,
+      IndexName: INDEX.subscriptionsByConnection,
+      KeyConditionExpression: '#c = :c',
+      ExpressionAttributeNames: { '#c': 'connectionId' },
+      ExpressionAttributeValues: { ':c': connectionId },
+    });
+    return items.map((it) => String(it.topic));
   }
 }

@@ -1,6 +1,6 @@
-import { QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { INDEX } from '../schema';
-import { isConditionFailed } from './row';
+import { isConditionFailed, queryAll } from '../stores/dynamo';
 
 /**
  * Agent liveness: one heartbeat row per agent life (epoch), in the upstreams table under the
@@ -109,22 +109,13 @@ export class HeartbeatTable {
 
   /** Agents whose heartbeat ran out before `now` (the index is eventually consistent; claims re-check). */
   async expired(now: number): Promise<ExpiredAgent[]> {
-    const out: ExpiredAgent[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const r = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: INDEX.upstreamsByDesiredLease,
-          KeyConditionExpression: 'desired = :agent AND leaseExpiresAt < :now',
-          ExpressionAttributeValues: { ':agent': AGENT_DESIRED, ':now': now },
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const it of r.Items ?? []) out.push({ epoch: Number(String(it.socketId).slice('agent#'.length)), expiredAt: Number(it.leaseExpiresAt) });
-      start = r.LastEvaluatedKey;
-    } while (start);
-    return out;
+    const items = await queryAll(this.doc, {
+      TableName: this.tableName,
+      IndexName: INDEX.upstreamsByDesiredLease,
+      KeyConditionExpression: 'desired = :agent AND leaseExpiresAt < :now',
+      ExpressionAttributeValues: { ':agent': AGENT_DESIRED, ':now': now },
+    });
+    return items.map((it) => ({ epoch: Number(String(it.socketId).slice('agent#'.length)), expiredAt: Number(it.leaseExpiresAt) }));
   }
 
   /** A clean stop: the heartbeat expires now, so anything not released is taken over at once. */

@@ -78,6 +78,5 @@ export function toRow(item: Record<string, unknown>): UpstreamRow {
   };
 }
 
-export function isConditionFailed(err: unknown): boolean {
-  return (err as { name?: string })?.name === 'ConditionalCheckFailedException';
-}
+// Defined with the other DynamoDB idioms; re-exported for the upstream stores that import it from here.
+export { isConditionFailed } from '../stores/dynamo';

@@ -11,6 +11,7 @@ import {
 import { invokeLambda, type AnyHandler } from '../lambda/invoke';
 import type { Logger } from '../../lib/log';
 import { checkParallelizationFactor, ShardLanes } from './shard-lanes';
+import { backoffDelay, sleep } from '../../lib/retry';
 import { toLambdaStreamEvent } from './stream-event';
 
 /**
@@ -72,8 +73,9 @@ export class StreamPoller {
   private readonly finished = new Set<string>();
   private readonly running = new Set<Promise<void>>();
   private discoverTimer: NodeJS.Timeout | undefined;
-  private readonly wake = new Set<() => void>();
   private readonly shardLanes = new Set<ShardLanes>();
+  /** Aborted by stop(): cuts every idle poll and retry backoff short. */
+  private readonly stopping = new AbortController();
 
   constructor(private readonly opts: StreamPollerOptions) {
     if (opts.parallelizationFactor !== undefined) checkParallelizationFactor(opts.parallelizationFactor);
@@ -95,8 +97,8 @@ export class StreamPoller {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.discoverTimer);
-    for (const w of this.wake) w();
     for (const l of this.shardLanes) l.close();
+    this.stopping.abort();
     await Promise.allSettled([...this.running]);
   }
 
@@ -164,7 +166,7 @@ export class StreamPoller {
         throw err;
       }
       if (records.length === 0) {
-        if (iterator) await this.sleep(this.opts.idlePollMs ?? 100);
+        if (iterator) await sleep(this.opts.idlePollMs ?? 100, this.stopping.signal);
         continue;
       }
       // Read position, not processed position: records handed to the lanes are in memory.
@@ -226,7 +228,7 @@ export class StreamPoller {
         continue;
       }
       this.stats.retries += 1;
-      await this.sleep(Math.min(2000, (this.opts.retryBaseMs ?? 50) * 2 ** (attempts - 1)) * (0.5 + Math.random() / 2));
+      await sleep(backoffDelay(attempts - 1, { baseMs: this.opts.retryBaseMs ?? 50, maxMs: 2000, jitter: 'equal' }), this.stopping.signal);
       if (threw && (this.opts.bisectOnError ?? true) && rest.length > 1) {
         const mid = Math.ceil(rest.length / 2);
         queue.unshift({ records: rest.slice(0, mid), attempts }, { records: rest.slice(mid), attempts });
@@ -234,17 +236,5 @@ export class StreamPoller {
         queue.unshift({ records: rest, attempts });
       }
     }
-  }
-
-  private sleep(ms: number) {
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(t);
-        this.wake.delete(done);
-        resolve();
-      };
-      const t = setTimeout(done, ms);
-      this.wake.add(done);
-    });
   }
 }

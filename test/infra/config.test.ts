@@ -120,6 +120,8 @@ describe('infra: stack configuration', () => {
       ['NAT setting on the default VPC', 'dev', { ...DEV, fleet: '{"natGateways":"single"}' }, k('fleet.natGateways'), /dedicated/],
       ['unsupported Node major', 'dev', { ...DEV, fleet: '{"nodeMajor":18}' }, k('fleet.nodeMajor'), /20, 22, 24/],
       ['bad alarm e-mail', 'dev', { ...DEV, alarms: '{"email":"ops"}' }, k('alarms.email'), /e-mail/],
+      ['delivery latency bound below 100 ms', 'dev', { ...DEV, alarms: '{"deliveryLatencyP99Ms":50}' }, k('alarms.deliveryLatencyP99Ms'), /from 100/],
+      ['delivery latency bound not an integer', 'dev', { ...DEV, alarms: '{"deliveryLatencyP99Ms":"fast"}' }, k('alarms.deliveryLatencyP99Ms'), /expected an integer/],
       ['sink credentials without URL', 'dev', { ...DEV, sinkCredentials: 'Bearer x' }, k('sinkCredentials'), /sink.url/],
       ['secret prefix without slash', 'dev', { ...DEV, secretPrefix: 'upstream' }, k('secretPrefix'), /ending in "\/"/],
     ];
@@ -159,6 +161,11 @@ describe('infra: stack configuration as typed settings (the RealtimeGateway args
     });
     expect(typed).to.deep.equal(strings);
     expect([typed.fleet.maxSize, typed.fleet.ssm, typed.dataProtection]).to.deep.equal([3, false, true]);
+  });
+
+  it('bounds delivery latency p99 at 5000 ms unless the stack says otherwise', () => {
+    expect(parseStackConfig('dev', DEV).alarms.deliveryLatencyP99Ms).to.equal(5000);
+    expect(parseStackConfig('dev', { ...DEV, alarms: '{"deliveryLatencyP99Ms":1500}' }).alarms.deliveryLatencyP99Ms).to.equal(1500);
   });
 
   it('takes an existing VPC and an alarm topic from the stack file too', () => {

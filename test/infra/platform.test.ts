@@ -538,6 +538,31 @@ for (const stack of ['dev', 'prod'] as const) {
         expect(dlqWidget.properties.metrics).to.deep.include(['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', dlq]);
       });
 
+      it('pages when the delivery latency p99 (EMF, service dimension) stays above the configured bound for 5 minutes, and graphs the delivery metrics', () => {
+        const alarm = one('aws:cloudwatch/metricAlarm:MetricAlarm', (a) => a.inputs.name === `${config.prefix}-delivery-latency-p99`);
+        expect(alarm.inputs).to.deep.include({
+          namespace: `RealtimeGateway/${stack}`,
+          metricName: 'latencyMs',
+          extendedStatistic: 'p99',
+          threshold: config.alarms.deliveryLatencyP99Ms,
+          comparisonOperator: 'GreaterThanThreshold',
+          period: 60,
+          evaluationPeriods: 5,
+          treatMissingData: 'notBreaching',
+        });
+        expect(alarm.inputs.statistic).to.equal(undefined);
+        expect(alarm.inputs.dimensions).to.deep.equal({ service: 'realtime-gateway' });
+        expect(alarm.inputs.alarmActions).to.deep.equal([one('aws:sns/topic:Topic').state.arn]);
+        const widgets = JSON.parse(one('aws:cloudwatch/dashboard:Dashboard').inputs.dashboardBody).widgets;
+        const graphed = widgets.flatMap((w: any) => w.properties.metrics.map((m: unknown[]) => m.slice(0, 4).join('/')));
+        for (const metric of ['records', 'deliveries', 'published', 'gone', 'failed', 'throttled', 'resyncs', 'latencyMs']) {
+          expect(graphed, metric).to.include(`RealtimeGateway/${stack}/${metric}/service/realtime-gateway`);
+        }
+        const latency = widgets.find((w: any) => /Delivery latency/.test(w.properties.title));
+        expect(latency.properties.metrics.map((m: any[]) => m[4].stat)).to.deep.equal(['p50', 'p99', 'Maximum']);
+        expect(latency.properties.annotations.horizontal[0].value).to.equal(config.alarms.deliveryLatencyP99Ms);
+      });
+
       it('outputs the dashboard name, table names and queue URL', () => {
         const dash = one('aws:cloudwatch/dashboard:Dashboard');
         expect(outputs.dashboardName).to.equal(dash.inputs.dashboardName);

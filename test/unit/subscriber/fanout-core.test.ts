@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { createLimiter } from '../../../lib/subscriber/limiter';
-import { backoffDelay, withRetries } from '../../../lib/subscriber/deliver';
+import { withRetries } from '../../../lib/subscriber/deliver';
 import { widespreadFailure } from '../../../lib/subscriber/fanout-outcomes';
 import { parseStreamRecord } from '../../../lib/subscriber/stream-record';
 import { assertDeliverable, authorize, parsePublishBody } from '../../../lib/subscriber/publish';
@@ -29,14 +29,6 @@ describe('fan-out building blocks', () => {
     const limit = createLimiter(1);
     await limit(async () => { throw new Error('x'); }).catch(() => {});
     expect(await limit(async () => 'ok')).to.equal('ok');
-  });
-
-  it('backoff grows exponentially, is capped, and is jittered from zero', () => {
-    const p = { attempts: 5, baseDelayMs: 50, maxDelayMs: 300 };
-    expect(backoffDelay(p, 1, () => 1)).to.equal(50);
-    expect(backoffDelay(p, 3, () => 1)).to.equal(200);
-    expect(backoffDelay(p, 6, () => 1)).to.equal(300);
-    expect(backoffDelay(p, 3, () => 0)).to.equal(0);
   });
 
   it('a delivery whose calls hang gives up when its budget runs out, whatever the attempts left', async () => {

@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { backoffDelay } from '../../../ec2-agent/backoff';
 import { loadAgentOptions, resolveAgentOptions, DEFAULTS } from '../../../ec2-agent/config';
 import { decodeFrame, sourceTimestamp, type DecodedFrame } from '../../../ec2-agent/frames';
 import { Metrics } from '../../../ec2-agent/metrics';
@@ -33,17 +32,6 @@ describe('agent: frame decoding', () => {
     expect(sourceTimestamp({ timestamp: '2024-11-17T00:01:55.542Z' })).to.equal(Date.parse('2024-11-17T00:01:55.542Z'));
     expect(sourceTimestamp({ timestamp: 'soon' })).to.equal(undefined);
     expect(sourceTimestamp([1])).to.equal(undefined);
-  });
-});
-
-describe('agent: backoff', () => {
-  it('grows exponentially, is capped, and jitters within [d/2, d]', () => {
-    expect(backoffDelay(0, 100, 10_000, () => 0)).to.equal(50);
-    expect(backoffDelay(0, 100, 10_000, () => 1)).to.equal(100);
-    expect(backoffDelay(3, 100, 10_000, () => 0)).to.equal(400);
-    expect(backoffDelay(30, 100, 10_000, () => 1)).to.equal(10_000);
-    const spread = new Set(Array.from({ length: 20 }, () => backoffDelay(4, 100, 10_000)));
-    expect(spread.size).to.be.greaterThan(1);
   });
 });
 
