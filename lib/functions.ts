@@ -92,7 +92,17 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     name: 'subscribe',
     description: 'subscribe route: authorise the topic, add the subscription, send snapshot or missed events.',
     trigger: { kind: 'websocket', route: 'subscribe' },
-    tables: { connections: ['GetItem', 'UpdateItem'], subscriptions: ['PutItem'], items: ['GetItem'], history: ['Query'] },
+    tables: {
+      connections: ['GetItem', 'UpdateItem'],
+      subscriptions: ['PutItem'],
+      history: ['Query'],
+      items: [
+        'GetItem',
+        // Collections (`battery:*`, stores/collections.ts): member topics from the index, their state by consistent BatchGetItem.
+        'Query:byCollection',
+        'BatchGetItem',
+      ],
+    },
     manageConnections: ['POST'],
     queues: {},
   },
@@ -162,6 +172,7 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     description: 'items stream: deliver each change to the topic subscribers, in order, and prune stale connections.',
     trigger: { kind: 'stream', table: 'items' },
     // connections GetItem: stale-connection cleanup reads the row (its topics) before deleting it.
+    // subscriptions Query: a record's topic, and its collection's subscribers (`battery:*`): no new grant.
     tables: {
       items: ['stream'],
       subscriptions: ['Query', 'Query:byConnection', 'BatchWriteItem'],
