@@ -141,6 +141,7 @@ export interface UserMessage {
 
 export type ServerMessage =
   | SnapshotMessage
+  | CollectionSnapshotMessage
   | EventMessage
   | SubscribedMessage
   | UnsubscribedMessage
