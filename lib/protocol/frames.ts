@@ -234,6 +234,11 @@ export function collectionSnapshotTail(flags: { more?: boolean; truncated?: bool
   return ']' + (flags.more ? ',"more":true' : '') + (flags.truncated ? ',"truncated":true' : '') + '}';
 }
 
+/** A collection snapshot frame of `itemJsons` (each from collectionItemJson). */
+export function collectionSnapshotFrame(pattern: string, itemJsons: readonly string[], flags: { more?: boolean; truncated?: boolean } = {}): string {
+  return collectionSnapshotHead(pattern) + itemJsons.join(',') + collectionSnapshotTail(flags);
+}
+
 export function subscribedFrame(topic: string, seq: number, replayed: number): string {
   return JSON.stringify({ type: 'subscribed', topic, seq, replayed });
 }

@@ -1,5 +1,5 @@
 import { patternCollection } from '../collections';
-import { collectionItemJson, collectionSnapshotHead, collectionSnapshotTail } from '../protocol/frames';
+import { collectionItemJson, collectionSnapshotFrame, collectionSnapshotHead, collectionSnapshotTail } from '../protocol/frames';
 import { BATCH_GET_LIMIT, type CollectionStore } from '../stores/collections';
 
 /**
@@ -40,7 +40,7 @@ export async function sendCollectionSnapshot(pattern: string, deps: CollectionSn
   let frames = 0;
   let members = 0;
   const flush = async (last: boolean) => {
-    await deps.send(head + body.join(',') + collectionSnapshotTail(last ? { truncated } : { more: true }));
+    await deps.send(collectionSnapshotFrame(pattern, body, last ? { truncated } : { more: true }));
     frames++;
     body = [];
     used = 0;
