@@ -1,8 +1,10 @@
 import { backoffDelay } from './backoff';
 import type { Conn } from './conn';
+import { CollectionView } from './collection-view';
 import { Emitter } from './emitter';
 import { RealtimeError, RETRYABLE_CODES } from './errors';
-import type { ClientFrame as ClientMessage, ServerMessage } from '../lib/protocol/frames';
+import { collectionOf, collectionPattern, isCollectionPattern } from '../lib/protocol/collections';
+import type { ClientFrame as ClientMessage, CollectionSnapshotMessage, ServerMessage } from '../lib/protocol/frames';
 import { API_GATEWAY_IDLE_TIMEOUT_MS, API_GATEWAY_MAX_CONNECTION_MS, MAX_IDEMPOTENCY_KEY_LENGTH } from '../lib/protocol/limits';
 import { parseServerMessage } from '../lib/protocol/parse';
 import { resolveOptions, type ResolvedOptions } from './options';
@@ -12,6 +14,8 @@ import { TopicTracker, type Delivery } from './topic-tracker';
 import { OPEN, buildConnectRequest, frameText, isProtocolToken, type WebSocketLike } from './transport';
 import type {
   ClientEvents,
+  CollectionMember,
+  CollectionSnapshotHandler,
   ConnectOptions,
   ConnectionState,
   EventHandler,
@@ -40,6 +44,9 @@ import type {
 
 interface TopicEntry {
   readonly tracker: TopicTracker;
+  /** A collection subscription (`battery:*`): its members' trackers (`tracker` is then unused). */
+  readonly collection?: CollectionView;
+  readonly onCollectionSnapshot?: CollectionSnapshotHandler;
   readonly onSnapshot?: SnapshotHandler;
   readonly onEvent?: EventHandler;
   readonly onError?: (err: RealtimeError) => void;
@@ -116,7 +123,14 @@ export class RealtimeClient extends Emitter<ClientEvents> {
    * Subscribes a topic: `onSnapshot` gets the current state (and later `reset` snapshots),
    * `onEvent` every change after it, exactly once and in seq order, across reconnects.
    */
-  subscribe<T = unknown>(topic: string, onSnapshot?: SnapshotHandler<T>, onEvent?: EventHandler<T>, opts: SubscribeOptions = {}): Subscription {
+  subscribe<T = unknown>(pattern: `${string}:*`, onSnapshot?: CollectionSnapshotHandler<T>, onEvent?: EventHandler<T>, opts?: SubscribeOptions): Subscription;
+  subscribe<T = unknown>(topic: string, onSnapshot?: SnapshotHandler<T>, onEvent?: EventHandler<T>, opts?: SubscribeOptions): Subscription;
+  subscribe<T = unknown>(
+    topic: string,
+    onSnapshot?: SnapshotHandler<T> | CollectionSnapshotHandler<T>,
+    onEvent?: EventHandler<T>,
+    opts: SubscribeOptions = {},
+  ): Subscription {
     if (this.closed) throw new RealtimeError('closed', 'the client is closed', topic);
     if (typeof topic !== 'string' || topic.length === 0 || topic.length > 256) {
       throw new RealtimeError('invalid_topic', 'topic must be a string of 1 to 256 characters', typeof topic === 'string' ? topic : undefined);
@@ -124,9 +138,12 @@ export class RealtimeClient extends Emitter<ClientEvents> {
     // The server refuses these too (no UTF-8 form); failing here keeps the error synchronous.
     if (LONE_SURROGATE.test(topic)) throw new RealtimeError('invalid_topic', 'topic must not contain a lone UTF-16 surrogate', topic);
     if (this.entries.has(topic)) throw new RealtimeError('already_subscribed', `already subscribed to "${topic}"`, topic);
+    const collection = isCollectionPattern(topic);
     const entry: TopicEntry = {
       tracker: new TopicTracker(topic, { maxBuffered: this.opts.maxBuffered }),
-      onSnapshot: onSnapshot as SnapshotHandler | undefined,
+      ...(collection
+        ? { collection: new CollectionView(topic, this.opts.maxBuffered), onCollectionSnapshot: onSnapshot as CollectionSnapshotHandler | undefined }
+        : { onSnapshot: onSnapshot as SnapshotHandler | undefined }),
       onEvent: onEvent as EventHandler | undefined,
       onError: opts.onError,
     };
@@ -434,8 +451,9 @@ export class RealtimeClient extends Emitter<ClientEvents> {
   }
 
   private checkGap(topic: string, entry: TopicEntry): void {
-    if (entry.tracker.takeOverflow()) this.resync(topic, entry, true);
-    if (!entry.tracker.needsResync()) {
+    const state = entry.collection ?? entry.tracker;
+    if (state.takeOverflow()) this.resync(topic, entry, true);
+    if (!state.needsResync()) {
       this.clearTimer(entry.gapTimer);
       entry.gapTimer = undefined;
       return;
@@ -443,7 +461,7 @@ export class RealtimeClient extends Emitter<ClientEvents> {
     if (entry.gapTimer !== undefined) return;
     entry.gapTimer = this.opts.timers.setTimeout(() => {
       entry.gapTimer = undefined;
-      if (this.entries.get(topic) !== entry || !entry.tracker.needsResync()) return;
+      if (this.entries.get(topic) !== entry || !(entry.collection ?? entry.tracker).needsResync()) return;
       this.resync(topic, entry);
       this.checkGap(topic, entry);
     }, this.opts.gapTimeoutMs);
@@ -474,7 +492,9 @@ export class RealtimeClient extends Emitter<ClientEvents> {
    */
   private requestTopic(conn: Conn, topic: string, entry: TopicEntry, attempt = 0): void {
     this.stopAwaiting(entry);
-    const since = entry.tracker.lastSeq;
+    // A collection resumes by state: its subscribe has no sinceSeq and answers every member again.
+    entry.collection?.begin();
+    const since = entry.collection ? undefined : entry.tracker.lastSeq;
     this.sendFrame(conn, since === undefined ? { action: 'subscribe', topic } : { action: 'subscribe', topic, sinceSeq: since });
     entry.awaiting = { conn, attempt };
     this.armAwaiting(topic, entry);
@@ -566,6 +586,18 @@ export class RealtimeClient extends Emitter<ClientEvents> {
       case 'unsubscribed':
         return;
       default: {
+        if ('items' in msg) {
+          this.onCollectionSnapshot(conn, msg);
+          return;
+        }
+        // A member's change also goes to its collection's subscription; the server sends it once
+        // even when both are subscribed, and each subscription gets it.
+        const pattern = msg.type === 'event' ? collectionOf(msg.topic) : undefined;
+        const owner = pattern === undefined ? undefined : this.entries.get(collectionPattern(pattern));
+        if (owner?.collection && msg.type === 'event') {
+          for (const d of owner.collection.acceptEvent(msg)) this.deliver(owner, d);
+          if (this.entries.get(owner.collection.pattern) === owner) this.checkGap(owner.collection.pattern, owner);
+        }
         const entry = this.entries.get(msg.topic);
         if (!entry) return; // unsubscribed meanwhile, or a frame for a topic we never asked for
         if (entry.awaiting?.conn === conn) {
@@ -578,6 +610,29 @@ export class RealtimeClient extends Emitter<ClientEvents> {
         if (this.entries.get(msg.topic) === entry) this.checkGap(msg.topic, entry);
       }
     }
+  }
+
+  /** A frame of a collection snapshot: `more` frames keep the subscribe's wait alive, the last answers it. */
+  private onCollectionSnapshot(conn: Conn, msg: CollectionSnapshotMessage): void {
+    const entry = this.entries.get(msg.topic);
+    if (!entry?.collection) return;
+    if (entry.awaiting?.conn === conn) {
+      if (msg.more) this.armAwaiting(msg.topic, entry);
+      else this.stopAwaiting(entry);
+    }
+    const out = entry.collection.acceptSnapshot(msg);
+    if (!out) return;
+    this.confirm(conn, msg.topic);
+    const members: Record<string, CollectionMember> = {};
+    for (const d of out.members) {
+      members[d.topic] = { data: d.data, seq: d.seq, ...(d.ts !== undefined ? { ts: d.ts } : {}), ...(d.truncated ? { truncated: true as const } : {}) };
+    }
+    const info = { topic: msg.topic, truncated: out.truncated };
+    if (entry.onCollectionSnapshot) this.callSafely(() => entry.onCollectionSnapshot!(members, info));
+    // Each member's state also reaches rt.on('snapshot'), as a topic's would.
+    for (const d of out.members) this.deliver({ ...entry, onSnapshot: undefined }, d);
+    for (const d of out.events) this.deliver(entry, d);
+    if (this.entries.get(msg.topic) === entry) this.checkGap(msg.topic, entry);
   }
 
   private deliver(entry: TopicEntry, d: Delivery): void {

@@ -45,6 +45,28 @@ export interface MessageInfo {
 }
 
 export type SnapshotHandler<T = unknown> = (data: T, info: SnapshotInfo) => void;
+
+/** One member's state in a collection snapshot (`battery:*`). */
+export interface CollectionMember<T = unknown> {
+  data: T;
+  seq: number;
+  ts?: number;
+  /** The member's state was too large for a WebSocket message: `data` is null, `seq` is real. */
+  truncated?: true;
+}
+
+export interface CollectionSnapshotInfo {
+  /** The pattern, e.g. `battery:*`. */
+  topic: string;
+  /** The collection has more members than the server's cap: only the first (in topic order) are here. */
+  truncated: boolean;
+}
+
+/**
+ * A collection's state by member topic. The first call holds every member; after a re-subscribe
+ * (reconnect, gap) only the members whose seq moved.
+ */
+export type CollectionSnapshotHandler<T = unknown> = (members: Record<string, CollectionMember<T>>, info: CollectionSnapshotInfo) => void;
 export type EventHandler<T = unknown> = (data: T, info: EventInfo) => void;
 
 export interface StateChange {

@@ -2,6 +2,7 @@ import type { Deps } from '../lib/runtime';
 import { lambdaEntry } from '../lib/runtime';
 import { createDeliveryMetrics, metricsNamespace } from '../lib/metrics';
 import type { RetryPolicy } from '../lib/subscriber/deliver';
+import { withCollectionSubscribers } from '../lib/subscriber/collection-subscribers';
 import { fanout } from '../lib/subscriber/fanout';
 import type { Sender } from '../lib/subscriber/sender';
 import { fanoutSender, subscriberServices, type SenderKind } from '../lib/subscriber/services';
@@ -26,7 +27,8 @@ export const createHandler = (deps: Deps, opts: FanoutHandlerOptions = {}) => {
   return async (event: { Records?: StreamRecordLike[] }) => {
     sender ??= typeof opts.sender === 'object' ? opts.sender : fanoutSender(deps, opts.sender ?? deps.config.subscriber.fanoutSender);
     const r = await fanout(event.Records ?? [], {
-      subscribers: (topic) => services.subscriptions.pages(topic),
+      // A record also goes to its collection's subscribers (`battery:*`), once per connection.
+      subscribers: withCollectionSubscribers((topic) => services.subscriptions.pages(topic)),
       sender,
       removeStale: services.removeConnections,
       clock: deps.clock,

@@ -92,8 +92,18 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     name: 'subscribe',
     description: 'subscribe route: authorise the topic, add the subscription, send snapshot or missed events.',
     trigger: { kind: 'websocket', route: 'subscribe' },
-    // subscriptions GetItem: a replay checks per page that no newer subscribe took it over (replay.ts).
-    tables: { connections: ['GetItem', 'UpdateItem'], subscriptions: ['PutItem', 'GetItem'], items: ['GetItem'], history: ['Query'] },
+    tables: {
+      connections: ['GetItem', 'UpdateItem'],
+      // GetItem: a replay checks per page that no newer subscribe took it over (replay.ts).
+      subscriptions: ['PutItem', 'GetItem'],
+      history: ['Query'],
+      items: [
+        'GetItem',
+        // Collections (`battery:*`, stores/collections.ts): member topics from the index, their state by consistent BatchGetItem.
+        'Query:byCollection',
+        'BatchGetItem',
+      ],
+    },
     manageConnections: ['POST'],
     queues: {},
   },
@@ -163,6 +173,7 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     description: 'items stream: deliver each change to the topic subscribers, in order, and prune stale connections.',
     trigger: { kind: 'stream', table: 'items' },
     // connections GetItem: stale-connection cleanup reads the row (its topics) before deleting it.
+    // subscriptions Query: a record's topic, and its collection's subscribers (`battery:*`): no new grant.
     tables: {
       items: ['stream'],
       subscriptions: ['Query', 'Query:byConnection', 'BatchWriteItem'],

@@ -40,10 +40,14 @@ export type TableName = 'connections' | 'subscriptions' | 'items' | 'history' | 
 /** The TTL attribute every table uses (epoch seconds, as DynamoDB TTL requires). */
 export const TTL_ATTRIBUTE = 'expiresAt';
 
+/** The items-table attribute naming a member's collection (lib/collections.ts): the `byCollection` index's key. */
+export const COLLECTION_ATTRIBUTE = 'collection';
+
 export const INDEX = {
   connectionsByUser: 'byUser',
   subscriptionsByConnection: 'byConnection',
   upstreamsByDesiredLease: 'byDesiredLease',
+  itemsByCollection: 'byCollection',
 } as const;
 
 export const TABLES: Readonly<Record<TableName, TableSpec>> = {
@@ -78,7 +82,17 @@ export const TABLES: Readonly<Record<TableName, TableSpec>> = {
     logicalName: 'items',
     description: 'Latest state of each real-time item: data, per-topic seq, source timestamp. Its stream drives fan-out.',
     hashKey: { name: 'topic', type: 'S' },
-    indexes: [],
+    indexes: [
+      // Collections (lib/collections.ts): a `battery:*` subscribe lists its members here, then
+      // reads their state with a consistent BatchGetItem. Sparse (only topics with a `:` carry
+      // `collection`); KEYS_ONLY, so a write that changes neither key adds no index write.
+      {
+        name: INDEX.itemsByCollection,
+        hashKey: { name: COLLECTION_ATTRIBUTE, type: 'S' },
+        rangeKey: { name: 'topic', type: 'S' },
+        projection: 'KEYS_ONLY',
+      },
+    ],
     stream: 'NEW_IMAGE',
   },
   history: {

@@ -1,3 +1,4 @@
+import { DEFAULT_COLLECTION_MAX_MEMBERS } from '../collections';
 import { ConfigError } from '../errors';
 import { API_GATEWAY_MAX_CONNECTION_MS, API_GATEWAY_MESSAGE_BYTES } from '../protocol/limits';
 import { physicalTableName, TABLE_NAMES, type TableName } from '../schema';
@@ -67,6 +68,8 @@ export interface AppConfig {
     /** API Gateway's WebSocket message limit is 128 KB; frames bigger than that never arrive. */
     readonly maxMessageBytes: number;
     readonly fanoutConcurrency: number;
+    /** Most members a collection subscribe (`battery:*`) sends; past it the snapshot is `truncated`. */
+    readonly collectionMaxMembers: number;
     /**
      * How fan-out posts to connections: `lean` (signed HTTP over keep-alive sockets, several
      * times less CPU per delivery; see docs/performance.md) or `sdk` (the AWS SDK client, the
@@ -111,6 +114,7 @@ export const ENV = {
   historyTtlSeconds: 'HISTORY_TTL_SECONDS',
   maxMessageBytes: 'MAX_MESSAGE_BYTES',
   fanoutConcurrency: 'FANOUT_CONCURRENCY',
+  collectionMaxMembers: 'COLLECTION_MAX_MEMBERS',
   fanoutSender: 'FANOUT_SENDER',
   appActions: 'APP_ACTIONS',
   inboundQueueUrl: 'INBOUND_QUEUE_URL',
@@ -217,6 +221,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       historyTtlSeconds: e.int(ENV.historyTtlSeconds, { fallback: 24 * 3600, min: 60, max: 30 * 24 * 3600 }),
       maxMessageBytes: e.int(ENV.maxMessageBytes, { fallback: API_GATEWAY_MESSAGE_LIMIT, min: 1024, max: API_GATEWAY_MESSAGE_LIMIT }),
       fanoutConcurrency: e.int(ENV.fanoutConcurrency, { fallback: 64, min: 1, max: 1024 }),
+      // 10,000: ten BatchGetItem calls per 1,000 members; a subscribe must end within 29 s.
+      collectionMaxMembers: e.int(ENV.collectionMaxMembers, { fallback: DEFAULT_COLLECTION_MAX_MEMBERS, min: 1, max: 10_000 }),
       fanoutSender: e.oneOf(ENV.fanoutSender, ['lean', 'sdk'] as const, 'lean'),
       appActions,
       ...(inboundQueueUrl ? { inboundQueueUrl } : {}),

@@ -47,6 +47,29 @@ export interface SnapshotMessage {
   truncated?: boolean;
 }
 
+/** One member in a collection snapshot; `truncated`: its state was too large for a message. */
+export interface CollectionItem {
+  topic: string;
+  seq: number;
+  data: unknown;
+  ts?: number;
+  truncated?: boolean;
+}
+
+/**
+ * Answer to a collection subscribe (`battery:*`): the current state of its members, over one or
+ * more frames (each within API Gateway's 128 KB message limit); every frame but the last carries
+ * `more`. `truncated` on the last frame: the collection has more members than the stack's cap
+ * and only the first (in topic order) were sent.
+ */
+export interface CollectionSnapshotMessage {
+  type: 'snapshot';
+  topic: string;
+  items: CollectionItem[];
+  more?: boolean;
+  truncated?: boolean;
+}
+
 export interface EventMessage {
   type: 'event';
   topic: string;
@@ -118,6 +141,7 @@ export interface UserMessage {
 
 export type ServerMessage =
   | SnapshotMessage
+  | CollectionSnapshotMessage
   | EventMessage
   | SubscribedMessage
   | UnsubscribedMessage
@@ -183,6 +207,36 @@ export function snapshotFrame(s: { topic: string; seq: number; data: unknown; ts
     ...(s.truncated ? { truncated: true } : {}),
     ...(s.reset ? { reset: true } : {}),
   });
+}
+
+/** One member of a collection snapshot (placed in `items`); `truncated` drops its data. */
+export function collectionItemJson(item: EventFields, truncated = false): string {
+  return (
+    '{"topic":' +
+    JSON.stringify(item.topic) +
+    ',"seq":' +
+    item.seq +
+    ',"data":' +
+    (truncated ? 'null' : jsonOrNull(item.data)) +
+    ',"ts":' +
+    item.ts +
+    (truncated ? ',"truncated":true' : '') +
+    '}'
+  );
+}
+
+/** The start of a collection snapshot frame; member JSONs, then `collectionSnapshotTail`, complete it. */
+export function collectionSnapshotHead(pattern: string): string {
+  return '{"type":"snapshot","topic":' + JSON.stringify(pattern) + ',"items":[';
+}
+
+export function collectionSnapshotTail(flags: { more?: boolean; truncated?: boolean }): string {
+  return ']' + (flags.more ? ',"more":true' : '') + (flags.truncated ? ',"truncated":true' : '') + '}';
+}
+
+/** A collection snapshot frame of `itemJsons` (each from collectionItemJson). */
+export function collectionSnapshotFrame(pattern: string, itemJsons: readonly string[], flags: { more?: boolean; truncated?: boolean } = {}): string {
+  return collectionSnapshotHead(pattern) + itemJsons.join(',') + collectionSnapshotTail(flags);
 }
 
 export function subscribedFrame(topic: string, seq: number, replayed: number): string {

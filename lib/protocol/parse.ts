@@ -1,4 +1,4 @@
-import type { ServerMessage } from './frames';
+import type { CollectionItem, CollectionSnapshotMessage, ServerMessage } from './frames';
 
 /**
  * The client's parser of server frames: tolerant, because the SDK must keep working when the
@@ -14,6 +14,16 @@ const optId = (v: Record<string, unknown>): { id?: string } => (typeof v.id === 
 /** `data`, or for a truncated placeholder (item over the 128 KB message limit) null and the flag. */
 function dataOf(v: Record<string, unknown>): { data: unknown; truncated?: true } {
   return v.truncated === true ? { data: null, truncated: true } : { data: v.data ?? null };
+}
+
+/** A collection snapshot (`battery:*`); a member without a topic or a valid seq spoils the frame. */
+function collectionSnapshot(topic: string, v: Record<string, unknown>): CollectionSnapshotMessage | undefined {
+  const items: CollectionItem[] = [];
+  for (const it of v.items as unknown[]) {
+    if (!isObj(it) || typeof it.topic !== 'string' || !isSeq(it.seq)) return undefined;
+    items.push({ topic: it.topic, seq: it.seq, ...dataOf(it), ts: optNum(it.ts) });
+  }
+  return { type: 'snapshot', topic, items, ...(v.more === true ? { more: true } : {}), ...(v.truncated === true ? { truncated: true } : {}) };
 }
 
 /**
@@ -32,6 +42,7 @@ export function parseServerMessage(text: string): ServerMessage | undefined {
   const topic = typeof v.topic === 'string' ? v.topic : undefined;
   switch (v.type) {
     case 'snapshot':
+      if (topic && Array.isArray(v.items)) return collectionSnapshot(topic, v);
       if (!topic || !isSeq(v.seq)) return undefined;
       return {
         type: 'snapshot',

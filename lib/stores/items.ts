@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { GetCommand, QueryCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { backoffDelay, sleep } from '../retry';
 import { isConditionFailed, isLive, queryAll } from './dynamo';
+import { collectionOf } from '../collections';
+import { COLLECTION_ATTRIBUTE } from '../schema';
 import { dataProblem, InvalidDataError, toStorable } from './json-data';
 
 /**
@@ -124,6 +126,9 @@ export class ItemStore {
     const stored = toStorable(data);
     const ts = opts.ts ?? this.clock();
     const claimIndex = opts.guard ? 3 : 2;
+    // Written on every write (not only the first): rows that predate collections join their
+    // collection's index on their next change.
+    const collection = collectionOf(topic);
     // Contention only comes from concurrent publishers of one topic; each retry re-reads.
     const max = this.opts.maxAttempts ?? 20;
     let prev = opts.expectedSeq ?? (await this.get(topic))?.seq ?? 0;
@@ -138,15 +143,22 @@ export class ItemStore {
                 Update: {
                   TableName: this.opts.itemsTable,
                   Key: { topic },
-                  UpdateExpression: 'SET #data = :data, #seq = :seq, #ts = :ts, #updatedAt = :now',
+                  UpdateExpression: 'SET #data = :data, #seq = :seq, #ts = :ts, #updatedAt = :now' + (collection ? ', #collection = :collection' : ''),
                   ConditionExpression: prev === 0 ? 'attribute_not_exists(#seq)' : '#seq = :prev',
-                  ExpressionAttributeNames: { '#data': 'data', '#seq': 'seq', '#ts': 'ts', '#updatedAt': 'updatedAt' },
+                  ExpressionAttributeNames: {
+                    '#data': 'data',
+                    '#seq': 'seq',
+                    '#ts': 'ts',
+                    '#updatedAt': 'updatedAt',
+                    ...(collection ? { '#collection': COLLECTION_ATTRIBUTE } : {}),
+                  },
                   ExpressionAttributeValues: {
                     ':data': stored,
                     ':seq': seq,
                     ':ts': ts,
                     ':now': this.clock(),
                     ...(prev === 0 ? {} : { ':prev': prev }),
+                    ...(collection ? { ':collection': collection } : {}),
                   },
                 },
               },

@@ -1,3 +1,4 @@
+import { isCollectionPattern, writableTopicProblem } from '../collections';
 import { topicProblem } from '../topics';
 import { SubscriberError } from './errors';
 import { ACTIONS, type AppActionFrame, type ClientFrame } from '../protocol/frames';
@@ -52,9 +53,9 @@ export function parseBody(body: string | undefined | null, isBase64Encoded = fal
   return v as Record<string, unknown>;
 }
 
-export function parseTopic(obj: Record<string, unknown>): string {
+export function parseTopic(obj: Record<string, unknown>, problem: (t: unknown) => string | undefined = topicProblem): string {
   if (obj.topic === undefined || obj.topic === null) throw new SubscriberError('missing_topic', '"topic" is required');
-  const p = topicProblem(obj.topic);
+  const p = problem(obj.topic);
   if (p) throw new SubscriberError('invalid_topic', p);
   return obj.topic as string;
 }
@@ -76,6 +77,10 @@ export function parseClientFrame(obj: Record<string, unknown>, appActions: reado
     case 'subscribe': {
       const topic = parseTopic(obj);
       if (obj.sinceSeq === undefined || obj.sinceSeq === null) return { action, topic };
+      // A collection resumes by state (its snapshot); a member's history is its own subscribe.
+      if (isCollectionPattern(topic)) {
+        throw new SubscriberError('invalid_since_seq', `"sinceSeq" applies to one topic; "${topic}" is a collection, whose subscribe answers with its current state`);
+      }
       const s = obj.sinceSeq;
       if (typeof s !== 'number' || !Number.isSafeInteger(s) || s < 0) {
         throw new SubscriberError('invalid_since_seq', '"sinceSeq" must be a non-negative integer');
@@ -87,7 +92,7 @@ export function parseClientFrame(obj: Record<string, unknown>, appActions: reado
     case 'ping':
       return { action };
     case 'publish':
-      return { action, topic: parseTopic(obj), ...dataAndId(obj) };
+      return { action, topic: parseTopic(obj, writableTopicProblem), ...dataAndId(obj) };
     default:
       if (appActions.includes(action)) return { action, ...dataAndId(obj), app: true };
       throw new SubscriberError(

@@ -1,7 +1,8 @@
 import { IdempotencyStore, requestFingerprint, type IdempotencyRecord } from '../stores/idempotency';
 import { ClaimTakenError, WriteConflictError, type ItemStore } from '../stores/items';
 import { dataProblem, InvalidDataError } from '../stores/json-data';
-import { hasLoneSurrogate, topicAllowed, topicMatches, topicProblem } from '../topics';
+import { writableTopicProblem } from '../collections';
+import { hasLoneSurrogate, topicAllowed, topicMatches } from '../topics';
 import { patternsClaim, userIdProblem } from './auth';
 import { AuthError, SubscriberError } from './errors';
 import { messageFrame, messageWorstCaseBytes, worstCaseEventBytes } from './frames';
@@ -119,7 +120,7 @@ export function parsePublishBody(
     if (id !== undefined) throw new SubscriberError('invalid_idempotency_key', 'idempotency keys apply to topic publishes; a send-to-user cannot be deduplicated');
     return { kind: 'user', userId: o.userId as string, data: o.data };
   }
-  const p = topicProblem(o.topic);
+  const p = writableTopicProblem(o.topic);
   if (p) throw new SubscriberError('invalid_topic', p);
   if (o.ts !== undefined) {
     if (typeof o.ts !== 'number' || !Number.isSafeInteger(o.ts) || o.ts < TS_MIN || o.ts > now + TS_FUTURE_SLACK_MS) {

@@ -1,6 +1,7 @@
 import { MAX_CONNECTION_SECONDS } from '../config';
 import type { Deps } from '../runtime';
 import { IdempotencyStore } from '../stores/idempotency';
+import { CollectionStore } from '../stores/collections';
 import { ItemStore } from '../stores/items';
 import { sqsInboundQueue, type InboundQueue } from './app-action';
 import { createAuthenticator, type Authenticator } from './auth';
@@ -19,6 +20,8 @@ export interface SubscriberServices {
   readonly connections: ConnectionStore;
   readonly subscriptions: SubscriptionStore;
   readonly items: ItemStore;
+  /** A collection's members and their state (collection subscribes). */
+  readonly collections: CollectionStore;
   /** Idempotency keys of topic publishes (HTTP now; publishes from the socket reuse it). */
   readonly idempotency: IdempotencyStore;
   /** Replies to the connection that sent a frame: the fan-out sender, one attempt per call (ws-route retries). */
@@ -49,6 +52,7 @@ export function subscriberServices(deps: Deps): SubscriberServices {
       historyTtlSeconds: config.subscriber.historyTtlSeconds,
       clock,
     }),
+    collections: new CollectionStore(clients.doc, { itemsTable: config.tables.items }),
     idempotency: new IdempotencyStore(clients.doc, { table: config.tables.idempotency, windowSeconds: IDEMPOTENCY_WINDOW_SECONDS, clock }),
     // The fan-out sender (one attempt per call; ws-route's send retries within a 2 s budget): a
     // replay posts up to 1,000 frames, and through the SDK client each cost ~5x the CPU of a lean

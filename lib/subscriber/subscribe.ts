@@ -1,8 +1,11 @@
 import { API_GATEWAY_MESSAGE_LIMIT } from '../config';
+import { DEFAULT_COLLECTION_MAX_MEMBERS, isCollectionPattern } from '../collections';
+import type { CollectionStore } from '../stores/collections';
 import type { ItemStore } from '../stores/items';
 import { topicAllowed } from '../topics';
 import type { ConnectionStore } from './connections';
 import { SubscriberError } from './errors';
+import { sendCollectionSnapshot, type CollectionSnapshotResult } from './collection-snapshot';
 import { eventFrame, FrameTooLargeError, snapshotFrame, subscribedFrame } from './frames';
 import { MAX_REPLAY_EVENTS } from './limits';
 import { replayHistory } from './replay';
@@ -37,6 +40,10 @@ export interface SubscribeDeps {
   readonly clock: () => number;
   /** Largest frame API Gateway accepts; default 128 KB. */
   readonly maxMessageBytes?: number;
+  /** Collection subscribes (`battery:*`): the members' state (collection-snapshot.ts). */
+  readonly collections?: CollectionStore;
+  /** Most members a collection snapshot sends (COLLECTION_MAX_MEMBERS). */
+  readonly collectionMaxMembers?: number;
 }
 
 export type SubscribeOutcome =
@@ -44,7 +51,8 @@ export type SubscribeOutcome =
   | { readonly kind: 'reset'; readonly seq: number }
   | { readonly kind: 'replay'; readonly seq: number; readonly replayed: number }
   /** A newer subscribe of the same connection and topic took the replay over; it sends the answer. */
-  | { readonly kind: 'superseded'; readonly seq: number; readonly replayed: number };
+  | { readonly kind: 'superseded'; readonly seq: number; readonly replayed: number }
+  | ({ readonly kind: 'collection' } & CollectionSnapshotResult);
 
 export async function subscribe(
   connectionId: string,
@@ -83,6 +91,13 @@ export async function subscribe(
   }
 
   const max = deps.maxMessageBytes ?? API_GATEWAY_MESSAGE_LIMIT;
+  // A collection's row is in place like a topic's, so fan-out reaches it for every later member
+  // write; the state is read after it, as for a topic (gap-free in the same way).
+  if (isCollectionPattern(topic)) {
+    if (!deps.collections) throw new Error('subscribe: a collection subscribe needs deps.collections');
+    const cap = deps.collectionMaxMembers ?? DEFAULT_COLLECTION_MAX_MEMBERS;
+    return { kind: 'collection', ...(await sendCollectionSnapshot(topic, { collections: deps.collections, send: deps.send, maxMessageBytes: max, cap })) };
+  }
   /** Sends `full`, or the placeholder when `full` is over the limit or API Gateway refuses it as such. */
   const sendData = async (full: string, placeholder: () => string) => {
     if (Buffer.byteLength(full, 'utf8') > max) return deps.send(placeholder());

@@ -73,7 +73,13 @@ export function messageRoute(deps: Deps, services: SubscriberServices, route: Ro
           await subscribe(
             connectionId,
             { ...frame, requestedAt },
-            { ...services, send, clock: deps.clock, maxMessageBytes: deps.config.subscriber.maxMessageBytes },
+            {
+              ...services,
+              send,
+              clock: deps.clock,
+              maxMessageBytes: deps.config.subscriber.maxMessageBytes,
+              collectionMaxMembers: deps.config.subscriber.collectionMaxMembers,
+            },
           );
           break;
         case 'unsubscribe':

@@ -1,12 +1,13 @@
 /**
  * The dashboard page script (bundled for browsers by serve.ts). Watches one topic through the
- * client SDK (snapshot, then every event with its latency; numeric fields charted live) and lists
+ * client SDK (snapshot, then every event with its latency; numeric fields charted live), or a
+ * collection (`batteryId:*`: one row per member, updated live), and lists
  * upstream sockets from the control API, unhealthy ones marked. All text goes through
  * textContent: topic data is untrusted.
  */
 // The built client package (npm run build:client), served beside this script: the page runs
 // what a user installs, not the sources. Types come from realtime-client.d.ts.
-import { connect, type RealtimeClient, type Subscription } from './realtime-client.js';
+import { connect, type EventInfo, type RealtimeClient, type Subscription } from './realtime-client.js';
 import { TopicChart } from './chart';
 import { upstreamHealth } from './upstream-health';
 
@@ -122,6 +123,54 @@ async function main() {
     const u = new URL(location.href);
     u.searchParams.set('topic', topic);
     history.replaceState(null, '', u);
+    $('members').replaceChildren();
+    $('members-meta').textContent = '';
+    const collection = topic.endsWith(':*') && topic.length > 2;
+    $('members-panel').hidden = !collection;
+    latest.hidden = collection;
+    const onEvent = (data: unknown, info: EventInfo) => {
+      const lat = info.latencyMs ?? (info.ts ? info.receivedAt - info.ts : undefined);
+      if (collection) {
+        memberRow(info.topic, data, info.seq, info.ts);
+        $('cur-seq').textContent = `${info.topic} @ ${info.seq}`;
+        $('cur-time').textContent = time(info.ts);
+        $('cur-latency').textContent = lat === undefined ? '—' : `${lat} ms`;
+      } else {
+        showLatest(topic, data, info.seq, info.ts, lat === undefined ? '—' : `${lat} ms`);
+        chart.add(info.ts ?? info.receivedAt, data, lat);
+        chartMeta();
+      }
+      events += 1;
+      if (lat !== undefined) latencySum += lat;
+      $('ev-count').textContent = String(events);
+      $('ev-dups').textContent = String(client.duplicates(topic));
+      $('ev-avg').textContent = lat === undefined ? '—' : `${(latencySum / events).toFixed(1)} ms`;
+      const tr = document.createElement('tr');
+      const data1 = JSON.stringify(data);
+      tr.append(
+        el('td', collection ? `${info.topic} ${info.seq}` : String(info.seq), 'num'),
+        el('td', time(info.receivedAt)),
+        el('td', lat === undefined ? '—' : `${lat} ms`, 'num'),
+        el('td', data1.length > 160 ? data1.slice(0, 157) + '…' : data1),
+      );
+      const body = $('events');
+      body.prepend(tr);
+      while (body.childElementCount > MAX_LOG_ROWS) body.lastElementChild!.remove();
+    };
+    const onError = (e: { code: string; message: string }) => ($('errors').textContent = `${e.code}: ${e.message}`);
+    if (collection) {
+      sub = client.subscribe(
+        topic as `${string}:*`,
+        (members, info) => {
+          for (const [member, m] of Object.entries(members)) memberRow(member, m.truncated ? '(too large to show)' : m.data, m.seq, m.ts);
+          $('members-meta').textContent =
+            `${$('members').childElementCount} members` + (info.truncated ? ' — the collection has more members than the server sends (COLLECTION_MAX_MEMBERS)' : '');
+        },
+        onEvent,
+        { onError },
+      );
+      return;
+    }
     sub = client.subscribe(
       topic,
       (data, info) => {
@@ -133,30 +182,27 @@ async function main() {
           latest.textContent = `${topic} has no data yet (seq 0); publish something or wait for the upstream.`;
         }
       },
-      (data, info) => {
-        const lat = info.latencyMs ?? (info.ts ? info.receivedAt - info.ts : undefined);
-        showLatest(topic, data, info.seq, info.ts, lat === undefined ? '—' : `${lat} ms`);
-        chart.add(info.ts ?? info.receivedAt, data, lat);
-        chartMeta();
-        events += 1;
-        if (lat !== undefined) latencySum += lat;
-        $('ev-count').textContent = String(events);
-        $('ev-dups').textContent = String(client.duplicates(topic));
-        $('ev-avg').textContent = lat === undefined ? '—' : `${(latencySum / events).toFixed(1)} ms`;
-        const tr = document.createElement('tr');
-        const data1 = JSON.stringify(data);
-        tr.append(
-          el('td', String(info.seq), 'num'),
-          el('td', time(info.receivedAt)),
-          el('td', lat === undefined ? '—' : `${lat} ms`, 'num'),
-          el('td', data1.length > 160 ? data1.slice(0, 157) + '…' : data1),
-        );
-        const body = $('events');
-        body.prepend(tr);
-        while (body.childElementCount > MAX_LOG_ROWS) body.lastElementChild!.remove();
-      },
-      { onError: (e) => ($('errors').textContent = `${e.code}: ${e.message}`) },
+      onEvent,
+      { onError },
     );
+  };
+
+  /** A collection member's row, created in topic order on first sight and updated in place. */
+  const memberRow = (member: string, data: unknown, seq: number, ts: number | undefined) => {
+    const body = $('members');
+    let tr = Array.from(body.children).find((r) => (r as HTMLElement).dataset.topic === member) as HTMLElement | undefined;
+    if (!tr) {
+      tr = el('tr');
+      tr.dataset.topic = member;
+      const after = Array.from(body.children).find((r) => ((r as HTMLElement).dataset.topic ?? '') > member);
+      body.insertBefore(tr, after ?? null);
+    }
+    const json = JSON.stringify(data);
+    tr.dataset.seq = String(seq);
+    tr.replaceChildren(el('td', member), el('td', String(seq), 'num'), el('td', time(ts)), el('td', json.length > 160 ? json.slice(0, 157) + '…' : json));
+    tr.classList.remove('flash');
+    void tr.offsetWidth; // restart the flash animation
+    tr.classList.add('flash');
   };
 
   $('watch-form').addEventListener('submit', (ev) => {

@@ -118,6 +118,29 @@ describe('dashboard in headless Chromium', function () {
     console.log(`      update shown ${elapsed} ms after publish; screenshot ${path.relative(process.cwd(), shot)}`);
   });
 
+  it('?topic=PREFIX:* watches a collection: one row per member in topic order, updated live', async () => {
+    const prefix = `batteryId-e2e-${randomBytes(2).toString('hex')}`;
+    await publish(`${prefix}:2`, { soc: 50 });
+    await publish(`${prefix}:1`, { soc: 80 });
+    await page.goto(`${dashboardUrl}?topic=${encodeURIComponent(`${prefix}:*`)}`);
+    await page.waitForFunction(() => document.querySelectorAll('#members tr').length === 2, undefined, { timeout: 10_000 });
+    const rows = () => page.$$eval('#members tr', (trs) => trs.map((tr) => [(tr as HTMLElement).dataset.topic, (tr as HTMLElement).dataset.seq]));
+    expect(await rows()).to.deep.equal([
+      [`${prefix}:1`, '1'],
+      [`${prefix}:2`, '1'],
+    ]);
+    await publish(`${prefix}:2`, { soc: 49 });
+    await publish(`${prefix}:3`, { soc: 12 }); // a member that appears after the snapshot
+    await page.waitForFunction(() => document.querySelectorAll('#members tr').length === 3, undefined, { timeout: 5000 });
+    await page.waitForSelector(`#members tr[data-topic="${prefix}:2"][data-seq="2"]`, { timeout: 5000 });
+    expect(await rows()).to.deep.equal([
+      [`${prefix}:1`, '1'],
+      [`${prefix}:2`, '2'],
+      [`${prefix}:3`, '1'],
+    ]);
+    expect(await page.textContent(`#members tr[data-topic="${prefix}:2"] td:last-child`)).to.equal('{"soc":49}');
+  });
+
   it('keeps showing updates after the server kills its connection (reconnect + resume in the browser)', async () => {
     const topic = `batteryId:e2e-${randomBytes(2).toString('hex')}`;
     await page.goto(`${dashboardUrl}?topic=${encodeURIComponent(topic)}`);

@@ -92,6 +92,17 @@ describe('subscriber auth (local stack, AUTH_MODE=jwt)', function () {
     expect((await c.request({ action: 'subscribe', topic: 'vehicle:9' }, 'snapshot')).topic).to.equal('vehicle:9');
   });
 
+  it('allows a collection subscribe only when the topics claim allows the pattern, not one member', async () => {
+    const member = await open(`?token=${await token({ topics: ['battery:1'] })}`);
+    const subsBefore = (await stack.clients.doc.send(new ScanCommand({ TableName: stack.tables.subscriptions, Select: 'COUNT' }))).Count;
+    const err = await member.request({ action: 'subscribe', topic: 'battery:*' }, 'error');
+    expect(err).to.include({ type: 'error', code: 'forbidden', topic: 'battery:*' });
+    expect((await stack.clients.doc.send(new ScanCommand({ TableName: stack.tables.subscriptions, Select: 'COUNT' }))).Count).to.equal(subsBefore);
+    const fleet = await open(`?token=${await token({ topics: ['battery:*'] })}`);
+    const snap = await fleet.request({ action: 'subscribe', topic: 'battery:*' }, 'snapshot');
+    expect(snap).to.deep.include({ topic: 'battery:*', items: [] });
+  });
+
   // API Gateway does not pass a $connect body to the client (the emulator answers its own
   // {"message":"Unauthorized"}); the reason, with the fix, is in the connect log and the handler's answer.
   it('never echoes the token: an upgrade offering only a token is refused with 401 and writes nothing', async () => {

@@ -28,6 +28,13 @@ const SAMPLES: Record<string, { frame: string; parsed: Record<string, unknown> }
       parsed: { type: 'snapshot', topic: 't', seq: 2, data: null, reset: true, truncated: true },
     },
   ],
+  collectionSnapshotFrame: [
+    {
+      frame: frames.collectionSnapshotFrame('chat:*', [frames.collectionItemJson(e), frames.collectionItemJson({ ...e, topic: 'chat:2' }, true)], { more: true }),
+      parsed: { type: 'snapshot', topic: 'chat:*', items: [{ ...e }, { ...e, topic: 'chat:2', data: null, truncated: true }], more: true },
+    },
+    { frame: frames.collectionSnapshotFrame('chat:*', [], { truncated: true }), parsed: { type: 'snapshot', topic: 'chat:*', items: [], truncated: true } },
+  ],
   subscribedFrame: [{ frame: frames.subscribedFrame('t', 9, 3), parsed: { type: 'subscribed', topic: 't', seq: 9, replayed: 3 } }],
   unsubscribedFrame: [{ frame: frames.unsubscribedFrame('t'), parsed: { type: 'unsubscribed', topic: 't' } }],
   pongFrame: [{ frame: frames.pongFrame(5), parsed: { type: 'pong', ts: 5 } }],
