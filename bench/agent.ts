@@ -2,6 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { basicAuthorization } from '../ec2-agent/upstream-connection';
 import type { AgentOptions } from '../ec2-agent/config';
+import { benchAgentFailover } from './agent-failover';
 import { BENCH_UPSTREAM_CREDS, seedUpstreams, setupAgentBench } from './agent/setup';
 import { Child, cpuSeconds, peakRssBytes, rssBytes } from './lib/child';
 import { RESULTS_DIR } from './lib/results';
@@ -53,7 +54,17 @@ interface IngestRun {
   sinkDropped: number;
 }
 
+/**
+ * The agent section: capacity (below) then failover and loss (bench/agent-failover.ts), whose
+ * claim rate (rows claimable before the agent starts) replaces the capacity run's lower bound.
+ */
 export async function benchAgent(o: { quick: boolean; dynamodbEndpoint: string; profile?: boolean }) {
+  const capacity = await benchAgentCapacity(o);
+  const failover = await benchAgentFailover({ dynamodbEndpoint: o.dynamodbEndpoint, quick: o.quick });
+  return { ...capacity, claimRatePerSecondWhileSeeding: capacity.claimRatePerSecond, ...failover };
+}
+
+async function benchAgentCapacity(o: { quick: boolean; dynamodbEndpoint: string; profile?: boolean }) {
   // Quick: 1 s windows, both variants at 1,000 and persistence skipped at 5,000.
   // Full: 3 interleaved repetitions of each at 1,000 and 10,000, 5 s windows at 20,000 msgs/s.
   const plan = o.quick
