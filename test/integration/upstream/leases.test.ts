@@ -61,7 +61,8 @@ describe('upstream ownership: agent heartbeats and fenced socket rows (DynamoDB 
   });
 
   it('claims many in batched transactions: a refused claim leaves the others claimed; a takeover batch needs the epoch expired', async () => {
-    const ids = await Promise.all(Array.from({ length: 130 }, () => newSocket(1000)));
+    const ids: string[] = [];
+    while (ids.length < 130) ids.push(...(await Promise.all(Array.from({ length: 10 }, () => newSocket(1000)))));
     const a = await agent('A', 1000);
     const b = await agent('B', 1000);
     // Two already taken by B, one closed: the other 127 go to A, across two transactions.
