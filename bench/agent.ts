@@ -1,20 +1,10 @@
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { randomBytes } from 'node:crypto';
 import { basicAuthorization } from '../ec2-agent/upstream-connection';
 import type { AgentOptions } from '../ec2-agent/config';
-import { createClients } from '../lib/aws/clients';
-import { ENV, loadConfig } from '../lib/config';
-import { openUpstream, type ControlDeps } from '../lib/upstream/control';
-import { LocalSecretStore } from '../lib/upstream/secrets-local';
-import { SsrfGuard } from '../lib/upstream/ssrf';
-import { UpstreamStore } from '../lib/upstream/store';
-import { createQueues, createTables } from '../local/bootstrap';
-import { startSqs } from '../local/sqs';
+import { benchAgentFailover } from './agent-failover';
+import { BENCH_UPSTREAM_CREDS, seedUpstreams, setupAgentBench } from './agent/setup';
 import { Child, cpuSeconds, peakRssBytes, rssBytes } from './lib/child';
-import { BENCH_CREDENTIALS, BENCH_REGION, benchLog, benchPrefix } from './lib/env';
 import { RESULTS_DIR } from './lib/results';
 import { median, round } from './lib/stats';
 import { printTable } from './lib/table';
@@ -36,7 +26,6 @@ import { printTable } from './lib/table';
 
 const AGENT_CHILD = fileURLToPath(new URL('./agent/agent-child.ts', import.meta.url));
 const UPSTREAM_CHILD = fileURLToPath(new URL('./agent/upstream-child.ts', import.meta.url));
-const CREDS = { email: 'bench@example.com', pass: 'bench-pass' };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 type Metrics = Record<string, number>;
@@ -65,7 +54,17 @@ interface IngestRun {
   sinkDropped: number;
 }
 
+/**
+ * The agent section: capacity (below) then failover and loss (bench/agent-failover.ts), whose
+ * claim rate (rows claimable before the agent starts) replaces the capacity run's lower bound.
+ */
 export async function benchAgent(o: { quick: boolean; dynamodbEndpoint: string; profile?: boolean }) {
+  const capacity = await benchAgentCapacity(o);
+  const failover = await benchAgentFailover({ dynamodbEndpoint: o.dynamodbEndpoint, quick: o.quick });
+  return { ...capacity, claimRatePerSecondWhileSeeding: capacity.claimRatePerSecond, ...failover };
+}
+
+async function benchAgentCapacity(o: { quick: boolean; dynamodbEndpoint: string; profile?: boolean }) {
   // Quick: 1 s windows, both variants at 1,000 and persistence skipped at 5,000.
   // Full: 3 interleaved repetitions of each at 1,000 and 10,000, 5 s windows at 20,000 msgs/s.
   const plan = o.quick
@@ -76,35 +75,13 @@ export async function benchAgent(o: { quick: boolean; dynamodbEndpoint: string; 
   // Local's conditional-write latency), and 10,000 would take ~50 s, over the 2-minute budget.
   const sizes = (process.env.BENCH_AGENT_SIZES ?? (o.quick ? '1000,5000' : '1000,10000')).split(',').map(Number);
 
-  const sqs = await startSqs();
-  const clients = createClients({
-    region: BENCH_REGION,
-    credentials: BENCH_CREDENTIALS,
-    endpoints: { dynamodb: o.dynamodbEndpoint, sqs: sqs.endpoint },
-  });
-  const prefix = benchPrefix('agent');
-  const secretsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rtg-bench-secrets-'));
-  const env: Record<string, string> = {
-    [ENV.stack]: 'local',
-    [ENV.region]: BENCH_REGION,
-    [ENV.tablePrefix]: prefix,
-    [ENV.managementEndpoint]: 'http://127.0.0.1:9/unused',
-    [ENV.authMode]: 'none',
-    [ENV.secretsBackend]: 'local',
-    [ENV.localSecretsDir]: secretsDir,
-    [ENV.localSecretsKey]: randomBytes(32).toString('hex'),
-    // As the local stack: its upstream platforms run on loopback.
-    [ENV.upstreamAllowHosts]: '127.0.0.0/8,::1/128,localhost',
-  };
+  const bench = await setupAgentBench(o.dynamodbEndpoint, 'agent');
+  const { env } = bench;
   let upstream: Child | undefined;
   let agent: Child | undefined;
   try {
-    await createTables(clients.dynamodb, prefix);
-    env[ENV.commandQueueUrl] = (await createQueues(clients.sqs, prefix)).commands;
-    const config = loadConfig(env);
-
     upstream = await Child.start('agent-upstream', UPSTREAM_CHILD);
-    const { wsUrl, sinkUrl } = await upstream.call<{ wsUrl: string; sinkUrl: string }>('listen', { authorization: basicAuthorization(CREDS) });
+    const { wsUrl, sinkUrl } = await upstream.call<{ wsUrl: string; sinkUrl: string }>('listen', { authorization: basicAuthorization(BENCH_UPSTREAM_CREDS) });
     const ustats = () => upstream!.call<UpstreamStats>('stats');
 
     const options: Partial<AgentOptions> = {
@@ -122,7 +99,7 @@ export async function benchAgent(o: { quick: boolean; dynamodbEndpoint: string; 
       sinkFlushMs: 1_000,
     };
     agent = await Child.start('agent', AGENT_CHILD, { execArgv: ['--expose-gc'] });
-    await agent.call('start', { env, endpoints: { dynamodb: o.dynamodbEndpoint, sqs: sqs.endpoint }, options });
+    await agent.call('start', { env, endpoints: bench.endpoints, options });
     const pid = agent.pid;
     const agentStartedAt = performance.now();
     const metrics = () => agent!.call<Metrics>('metrics');
@@ -140,39 +117,13 @@ export async function benchAgent(o: { quick: boolean; dynamodbEndpoint: string; 
 
     await sleep(1500); // started, first reconcile done, poller waiting
     const rss0 = await rssNow();
-    const control: ControlDeps = {
-      store: new UpstreamStore(clients.doc, config.tables.upstreams),
-      secrets: new LocalSecretStore({ dir: config.upstream.localSecretsDir!, keyHex: config.upstream.localSecretsKey! }),
-      commands: { send: async () => {} },
-      guard: new SsrfGuard({ allowHosts: config.upstream.allowHosts }),
-      secretPrefix: config.upstream.secretPrefix,
-      publishClaim: 'publish',
-      clock: Date.now,
-      log: benchLog,
-    };
-
     const sizeRows: { peakRssBytes: number; sockets: number; seedSeconds: number; claimSeconds: number; openedPerSecond: number; rssBytes: number; rssBytesPerSocket: number; connections: number }[] = [];
     const ingestRows: IngestRun[] = [];
     let seeded = 0;
     for (const n of sizes) {
-      // Seed up to n rows (32 control calls at a time, as concurrent POSTs would arrive).
       const s0 = performance.now();
       const from = seeded;
-      let next = from;
-      await Promise.all(
-        Array.from({ length: 32 }, async () => {
-          while (next < n) {
-            const i = next++;
-            await openUpstream(control, {
-              internalID: `veh-${i}`,
-              interWorkingInterface: wsUrl,
-              platformID: 'bench',
-              asapa_email: CREDS.email,
-              asapa_pass: CREDS.pass,
-            });
-          }
-        }),
-      );
+      await seedUpstreams(bench.control, { from, to: n, url: () => wsUrl });
       seeded = n;
       const seedSeconds = (performance.now() - s0) / 1000;
       // Claimed and connected: the agent's gauge and the server's count agree.
@@ -263,9 +214,7 @@ export async function benchAgent(o: { quick: boolean; dynamodbEndpoint: string; 
   } finally {
     await agent?.stop(20_000);
     await upstream?.stop();
-    clients.destroy();
-    await sqs.stop();
-    fs.rmSync(secretsDir, { recursive: true, force: true });
+    await bench.cleanup();
   }
 }
 

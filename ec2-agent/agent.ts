@@ -1,5 +1,6 @@
 import type { Deps } from '../lib/runtime';
 import { ItemStore } from '../lib/stores/items';
+import { IdempotencyStore } from '../lib/stores/idempotency';
 import { HealthRecords } from '../lib/upstream/health-records';
 import { HeartbeatTable } from '../lib/upstream/heartbeats';
 import { LeaseTable } from '../lib/upstream/leases';
@@ -71,6 +72,10 @@ export async function startAgent(deps: Deps, options: Partial<AgentOptions> = {}
     }),
     maxEventBytes: config.subscriber.maxMessageBytes,
     sink,
+    dedupe: {
+      byId: new IdempotencyStore(clients.doc, { table: config.tables.idempotency, windowSeconds: o.dedupeIdWindowSeconds, clock }),
+      byContent: new IdempotencyStore(clients.doc, { table: config.tables.idempotency, windowSeconds: o.dedupeContentWindowSeconds, clock }),
+    },
     metrics,
     log,
     clock,
@@ -96,11 +101,10 @@ export async function startAgent(deps: Deps, options: Partial<AgentOptions> = {}
     table: leaseTable,
     heartbeats,
     reconcileMs: o.reconcileMs,
-    concurrency: o.claimConcurrency,
     clock,
     room: () => supervisor.room(),
     epoch: () => leases.fence()?.epoch,
-    open: (id, from) => supervisor.ensureOpen(id, from),
+    openMany: (ids, from) => supervisor.ensureOpenMany(ids, from),
     log,
   });
   const metricsLog = new Ticker('metrics log', Math.min(METRICS_LOG_MS, o.healthIntervalMs), async () => log.info('agent metrics', metrics.snapshot()), log);

@@ -42,6 +42,10 @@ export interface AgentOptions {
   readonly sinkFlushMs: number;
   readonly sinkRetries: number;
   readonly sinkBufferSize: number;
+  /** Redundant sockets with a dedupe-path: how long a message id is remembered. */
+  readonly dedupeIdWindowSeconds: number;
+  /** Redundant sockets without one: how long a content hash is remembered (see docs/upstream-connectors.md). */
+  readonly dedupeContentWindowSeconds: number;
 }
 
 export const AGENT_ENV = {
@@ -67,6 +71,8 @@ export const AGENT_ENV = {
   sinkFlushMs: 'SINK_FLUSH_MS',
   sinkRetries: 'SINK_RETRIES',
   sinkBufferSize: 'SINK_BUFFER_SIZE',
+  dedupeIdWindowSeconds: 'AGENT_DEDUPE_ID_WINDOW_SECONDS',
+  dedupeContentWindowSeconds: 'AGENT_DEDUPE_CONTENT_WINDOW_SECONDS',
 } as const;
 
 export const DEFAULTS = {
@@ -94,6 +100,11 @@ export const DEFAULTS = {
   sinkFlushMs: 1_000,
   sinkRetries: 5,
   sinkBufferSize: 10_000,
+  // An id is unique on its platform: remembered long enough to cover any failover and redial.
+  dedupeIdWindowSeconds: 3_600,
+  // Two agents see a message within milliseconds of each other; identical content later than
+  // this is a new message. Longer windows also make the occurrence count (see persister) drift.
+  dedupeContentWindowSeconds: 60,
 } as const;
 
 export function defaultAgentId(): string {
@@ -132,6 +143,8 @@ function readAgentEnv(env: Readonly<Record<string, string | undefined>>): AgentO
     sinkFlushMs: ms('sinkFlushMs', 1),
     sinkRetries: e.int(AGENT_ENV.sinkRetries, { fallback: DEFAULTS.sinkRetries, min: 0, max: 100 }),
     sinkBufferSize: ms('sinkBufferSize', 1, 10_000_000),
+    dedupeIdWindowSeconds: ms('dedupeIdWindowSeconds', 1, 7 * 86_400),
+    dedupeContentWindowSeconds: ms('dedupeContentWindowSeconds', 1, 86_400),
   };
 }
 

@@ -118,6 +118,20 @@ export class LeaseManager {
     return row;
   }
 
+  /** Claims many sockets in batches (LeaseTable.claimMany); the rows this life now holds. */
+  async claimMany(socketIds: readonly string[], from?: number): Promise<UpstreamRow[]> {
+    const fence = this.fence();
+    if (!fence || !socketIds.length) return [];
+    const rows = await this.opts.table.claimMany(socketIds, fence, this.opts.clock(), from);
+    // Answered after the epoch ended: those rows belong to a dead life; the reconcile finds them.
+    if (this.epoch !== fence.epoch) return [];
+    for (const row of rows) {
+      this.held.add(row.socketId);
+      this.opts.metrics.inc('leasesClaimed');
+    }
+    return rows;
+  }
+
   /** Stops tracking without a write (the row was already released or failed elsewhere). */
   forget(socketId: string): void {
     this.held.delete(socketId);

@@ -7,6 +7,8 @@ export const METRIC_NAMES = [
   'messagesIn',
   'messagesPersisted',
   'messagesDropped',
+  // Redundant sockets: messages the other slot's agent had already persisted.
+  'messagesDeduped',
   'persistErrors',
   'errors',
   'reconnects',

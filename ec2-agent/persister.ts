@@ -1,5 +1,5 @@
 import type { Logger } from '../lib/log';
-import { GuardFailedError, WriteConflictError, type ItemStore, type WriteGuard } from '../lib/stores/items';
+import { ClaimTakenError, GuardFailedError, WriteConflictError, type ItemStore, type WriteClaim, type WriteGuard } from '../lib/stores/items';
 import { worstCaseEventBytes } from '../lib/subscriber/frames';
 import { backoffDelay, sleep } from '../lib/retry';
 import type { DecodedFrame } from './frames';
@@ -34,12 +34,14 @@ export interface PersisterOptions {
   readonly backoffBaseMs: number;
   readonly onPersisted: (seq: number) => void;
   readonly onDropped: (reason: string) => void;
+  /** A redundant socket's message the other slot's agent already persisted (its dedupe row exists). */
+  readonly onDuplicate?: () => void;
   readonly onError: (err: unknown) => void;
   readonly log: Logger;
 }
 
 export class Persister {
-  private readonly queue: DecodedFrame[] = [];
+  private readonly queue: { frame: DecodedFrame; dedupe?: WriteClaim }[] = [];
   private running?: Promise<void>;
   private lastSeq: number | undefined;
   private stopped = false;
@@ -51,7 +53,12 @@ export class Persister {
     return this.queue.length;
   }
 
-  enqueue(frame: DecodedFrame): void {
+  /**
+   * `dedupe` (redundant sockets): the dedupe row written in the message's own transaction, on
+   * the condition that no live row holds its key; two agents racing with the same message
+   * cannot both persist it.
+   */
+  enqueue(frame: DecodedFrame, dedupe?: WriteClaim): void {
     if (this.stopped) return;
     const problem = this.undeliverable(frame.data);
     if (problem) {
@@ -62,7 +69,7 @@ export class Persister {
       this.queue.shift();
       this.opts.onDropped('persist queue full');
     }
-    this.queue.push(frame);
+    this.queue.push({ frame, dedupe });
     this.running ??= this.run().finally(() => {
       this.running = undefined;
     });
@@ -76,23 +83,27 @@ export class Persister {
 
   private async run(): Promise<void> {
     while (this.queue.length) {
-      const frame = this.queue[0];
-      await this.writeOne(frame);
+      const { frame, dedupe } = this.queue[0];
+      await this.writeOne(frame, dedupe);
       this.queue.shift();
     }
   }
 
-  private async writeOne(frame: DecodedFrame): Promise<void> {
+  private async writeOne(frame: DecodedFrame, dedupe?: WriteClaim): Promise<void> {
     let data = frame.data;
     for (let attempt = 0; ; attempt++) {
       try {
-        const rec = await this.opts.items.write(this.opts.topic, data, { ts: frame.ts, expectedSeq: this.lastSeq, guard: this.opts.guard });
+        const rec = await this.opts.items.write(this.opts.topic, data, { ts: frame.ts, expectedSeq: this.lastSeq, guard: this.opts.guard, claim: dedupe });
         this.lastSeq = rec.seq;
         this.opts.onPersisted(rec.seq);
         return;
       } catch (err) {
         this.lastSeq = undefined; // re-read on the next try
         // Another agent owns the socket now: this message is theirs to lose, never to overwrite.
+        if (err instanceof ClaimTakenError) {
+          this.opts.onDuplicate?.();
+          return;
+        }
         if (err instanceof GuardFailedError) {
           this.opts.onDropped('lease lost: another agent owns this socket');
           return;

@@ -21,6 +21,9 @@ import { Persister } from './persister';
 import type { HttpSink } from './sink';
 import { Ticker } from './ticker';
 import { UpstreamConnection } from './upstream-connection';
+import { DedupeKeys } from './dedupe';
+import type { IdempotencyStore } from '../lib/stores/idempotency';
+import { baseSocketId, siblingSlotId, slotRowId } from '../lib/upstream/socket-id';
 
 /**
  * The sockets this agent holds: what happens when one is claimed (read the secret, dial,
@@ -45,6 +48,8 @@ export interface SupervisorContext {
   /** The largest event frame subscribers can be sent (config subscriber.maxMessageBytes). */
   readonly maxEventBytes: number;
   readonly sink?: HttpSink;
+  /** Dedupe rows of redundant sockets' messages: by message id, and by content. */
+  readonly dedupe: { readonly byId: IdempotencyStore; readonly byContent: IdempotencyStore };
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly clock: () => number;
@@ -58,7 +63,8 @@ interface Managed {
   readonly log: Logger;
 }
 
-export type OpenResult = 'held' | 'opened' | 'capacity' | 'not-claimed' | 'failed' | 'stopping';
+/** `sibling`: this agent holds the socket's other slot (redundant homing needs two agents). */
+export type OpenResult = 'held' | 'sibling' | 'opened' | 'capacity' | 'not-claimed' | 'failed' | 'stopping';
 
 const DRAIN_MS = 2000;
 
@@ -158,7 +164,8 @@ export class SocketSupervisor implements LeaseHooks {
    */
   async ensureOpen(socketId: string, from?: number): Promise<OpenResult> {
     if (this.stopping) return 'stopping';
-    if (this.sockets.has(socketId) || this.opening.has(socketId)) return 'held';
+    if (this.isHere(socketId)) return 'held';
+    if (this.isHere(siblingSlotId(socketId))) return 'sibling';
     if (this.room() <= 0) {
       // Not an error: the row stays unowned in the byDesiredLease index, so an agent with room
       // claims it at its next reconcile.
@@ -169,30 +176,83 @@ export class SocketSupervisor implements LeaseHooks {
     try {
       const row = await this.ctx.leases.claim(socketId, from);
       if (!row) return 'not-claimed';
-      if (this.stopping) {
-        await this.ctx.leases.release(socketId, 'pending');
-        return 'stopping';
-      }
-      let url: URL;
-      let creds: Credentials;
-      try {
-        url = toWebSocketUrl(parseUpstreamUrl(row.interWorkingInterface));
-        creds = await this.ctx.secrets.get(row.secretRef);
-      } catch (err) {
-        if (err instanceof SecretNotFoundError || err instanceof SecretCorruptError || err instanceof InputError) {
-          // Will never work as stored: record it as failed instead of retrying forever.
-          this.ctx.metrics.inc('socketsFailed');
-          await this.ctx.leases.fail(socketId, `cannot open: ${(err as Error).message}`);
-          return 'failed';
-        }
-        await this.ctx.leases.release(socketId, 'pending');
-        throw err;
-      }
-      this.start(row, url, creds);
-      return 'opened';
+      return await this.openClaimed(row);
     } finally {
       this.opening.delete(socketId);
     }
+  }
+
+  /**
+   * `ensureOpen` for many sockets at once (reconcile, failover): as many as there is room for are
+   * reserved (counted as used, so parallel batches never exceed capacity), claimed in batched
+   * transactions, then their secrets read and dialled at most `claimConcurrency` at a time. No
+   * socket waits for another's upstream handshake: dialling only starts the connection. How
+   * many were opened.
+   */
+  async ensureOpenMany(socketIds: readonly string[], from?: number): Promise<number> {
+    if (this.stopping) return 0;
+    // Never both slots of a redundant socket: only this process writes this agentId as owner,
+    // so its own bookkeeping (held or being claimed, one event loop) is enough to keep them apart.
+    const bases = new Set<string>();
+    const want = socketIds
+      .filter((id) => {
+        const base = baseSocketId(id);
+        if (this.isHere(id) || this.isHere(siblingSlotId(id)) || bases.has(base)) return false;
+        bases.add(base);
+        return true;
+      })
+      .slice(0, Math.max(0, this.room()));
+    if (!want.length) return 0;
+    for (const id of want) this.opening.add(id);
+    try {
+      const rows = await this.ctx.leases.claimMany(want, from);
+      const limit = createLimiter(this.ctx.options.claimConcurrency);
+      const results = await Promise.all(
+        rows.map((row) =>
+          limit(async () => {
+            try {
+              return await this.openClaimed(row);
+            } catch (err) {
+              this.ctx.log.warn('could not open a claimed socket; released for a later pass', { socketId: row.socketId, err });
+              return 'failed' as const;
+            }
+          }),
+        ),
+      );
+      return results.filter((r) => r === 'opened').length;
+    } finally {
+      for (const id of want) this.opening.delete(id);
+    }
+  }
+
+  private isHere(id: string): boolean {
+    return this.sockets.has(id) || this.opening.has(id);
+  }
+
+  /** A socket just claimed (and still counted in `opening`): read its secret and dial it. */
+  private async openClaimed(row: UpstreamRow): Promise<OpenResult> {
+    const socketId = row.socketId;
+    if (this.stopping) {
+      await this.ctx.leases.release(socketId, 'pending');
+      return 'stopping';
+    }
+    let url: URL;
+    let creds: Credentials;
+    try {
+      url = toWebSocketUrl(parseUpstreamUrl(row.interWorkingInterface));
+      creds = await this.ctx.secrets.get(row.secretRef);
+    } catch (err) {
+      if (err instanceof SecretNotFoundError || err instanceof SecretCorruptError || err instanceof InputError) {
+        // Will never work as stored: record it as failed instead of retrying forever.
+        this.ctx.metrics.inc('socketsFailed');
+        await this.ctx.leases.fail(socketId, `cannot open: ${(err as Error).message}`);
+        return 'failed';
+      }
+      await this.ctx.leases.release(socketId, 'pending');
+      throw err;
+    }
+    this.start(row, url, creds);
+    return 'opened';
   }
 
   private start(row: UpstreamRow, url: URL, creds: Credentials): void {
@@ -201,6 +261,10 @@ export class SocketSupervisor implements LeaseHooks {
     const opts = this.ctx.options;
     const fence = this.ctx.leases.fence();
     if (!fence) throw new Error('no live heartbeat: a claim cannot have succeeded'); // claim() returns undefined then
+    const dedupe =
+      row.redundancy === 2
+        ? new DedupeKeys({ socketId: baseSocketId(id), topic: row.topic, path: row.dedupePath, ...this.ctx.dedupe, clock: this.ctx.clock })
+        : undefined;
     const persister = new Persister({
       items: this.ctx.items,
       topic: row.topic,
@@ -210,6 +274,7 @@ export class SocketSupervisor implements LeaseHooks {
       retries: opts.persistRetries,
       backoffBaseMs: Math.min(opts.backoffBaseMs, 200),
       onPersisted: () => this.counters.count(id, 'messagesPersisted'),
+      onDuplicate: () => this.ctx.metrics.inc('messagesDeduped'),
       onDropped: (reason) => {
         this.counters.count(id, 'messagesDropped');
         // The reason names sizes, never the message's content.
@@ -239,7 +304,7 @@ export class SocketSupervisor implements LeaseHooks {
           const receivedAt = this.ctx.clock();
           this.counters.count(id, 'messagesIn');
           const frame = decodeFrame(data, isBinary, receivedAt);
-          persister.enqueue(frame);
+          persister.enqueue(frame, dedupe?.claimFor(frame));
           this.ctx.sink?.enqueue({
             socketId: id,
             platformID: row.platformID,
@@ -319,25 +384,35 @@ export class SocketSupervisor implements LeaseHooks {
     else await managed.persister.drain(DRAIN_MS);
   }
 
-  /** Applies desired=closed: closes the socket if held here, and marks an unowned row closed. */
+  /**
+   * Applies desired=closed: closes the socket if held here, and marks an unowned row closed.
+   * Commands name a redundant socket by its first slot; its second slot row is handled with it.
+   */
   async ensureClosed(socketId: string): Promise<void> {
+    const row = await this.closeSlot(socketId);
+    if (row?.redundancy === 2 && !socketId.endsWith('#2')) await this.closeSlot(slotRowId(socketId));
+  }
+
+  /** `ensureClosed` for one slot row; the row as read. */
+  private async closeSlot(socketId: string): Promise<UpstreamRow | undefined> {
     const row = await this.ctx.store.get(socketId);
-    if (!row || row.desired === 'open') return; // unknown, or re-opened since: a stale hint
+    if (!row || row.desired === 'open') return row; // unknown, or re-opened since: a stale hint
     const managed = this.sockets.get(socketId);
     if (managed) {
       managed.log.info('closing upstream on request');
       await this.retire(socketId, managed, 1000, 'closed by request');
       await this.ctx.leases.release(socketId, 'closed');
-      return;
+      return row;
     }
     if (!row.owner) {
       if (row.status !== 'closed') await this.ctx.store.requestClose(socketId, this.ctx.clock());
-      return;
+      return row;
     }
     // Another agent's socket (the command queue is shared): hand the command to its owner
     // through its heartbeat row, which it reads back with its next heartbeat.
     const epoch = row.leaseExpiresAt ?? 0;
     if (row.owner !== this.ctx.options.agentId || epoch !== this.ctx.leases.fence()?.epoch) await this.ctx.heartbeats.hint(epoch, socketId);
+    return row;
   }
 
   /** LeaseHooks: a close command another agent received for a socket held here. */

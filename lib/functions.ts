@@ -207,9 +207,11 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
  */
 export const AGENT: PrincipalAccess = {
   tables: {
-    upstreams: ['GetItem', 'UpdateItem', 'ConditionCheckItem', 'Query:byDesiredLease'],
+    upstreams: ['GetItem', 'BatchGetItem', 'UpdateItem', 'ConditionCheckItem', 'Query:byDesiredLease'],
     items: ['GetItem', 'UpdateItem'],
     history: ['PutItem'],
+    // Dedupe rows of redundant sockets' messages, in the message's transaction (ec2-agent/dedupe.ts).
+    idempotency: ['PutItem'],
   },
   manageConnections: [],
   queues: { commands: ['ReceiveMessage', 'DeleteMessage'] },

@@ -13,6 +13,7 @@ import { serveChild } from '../lib/child';
  */
 
 const sockets: WebSocket[] = [];
+const byPath = new Map<string, Set<WebSocket>>();
 let authFailures = 0;
 let sinkRecords = 0;
 let sinkPosts = 0;
@@ -42,10 +43,15 @@ wss.on('connection', (ws, req) => {
     return;
   }
   sockets.push(ws);
+  // Connections by path: one upstream socket (a path) may have two, with redundant homing.
+  const key = req.url ?? '/';
+  const group = byPath.get(key) ?? new Set<WebSocket>();
+  byPath.set(key, group.add(ws));
   ws.on('error', () => {});
   ws.on('close', () => {
     const i = sockets.indexOf(ws);
     if (i >= 0) sockets.splice(i, 1);
+    group.delete(ws);
   });
 });
 
@@ -65,6 +71,28 @@ serveChild({
     return { wsUrl: `ws://127.0.0.1:${wsPort}/feed`, sinkUrl: `http://127.0.0.1:${sinkPort}/sink` };
   },
   stats: () => ({ connections: sockets.length, authFailures, sinkRecords, sinkPosts, lastSinkAt }),
+  /** How many connections each of `paths` has now. */
+  connectionsByPath: (args) => (args.paths as string[]).map((p) => byPath.get(p)?.size ?? 0),
+  /**
+   * A platform that does not replay: every path in `paths` gets `{"id":"<path>#<n>","n":n}`,
+   * n = 0, 1, …, `rate` a second for `seconds`, sent to each connection open on that path at
+   * that moment (none: that message is gone). How many messages each path was sent.
+   */
+  async stream(args) {
+    const paths = args.paths as string[];
+    const rate = Number(args.rate);
+    const total = Math.round(rate * Number(args.seconds));
+    const t0 = performance.now();
+    let sent = 0;
+    while (sent < total) {
+      const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * rate) + 1);
+      for (; sent < due; sent++) {
+        for (const p of paths) for (const ws of byPath.get(p) ?? []) ws.send(JSON.stringify({ id: `${p}#${sent}`, n: sent, timestamp: Date.now() }));
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return { perPath: sent, seconds: (performance.now() - t0) / 1000 };
+  },
   /** Sends `rate` messages/s in total for `seconds`, paced by the clock in 10 ms steps. */
   async send(args) {
     const rate = Number(args.rate);

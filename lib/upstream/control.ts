@@ -4,10 +4,10 @@ import type { Logger } from '../log';
 import type { CommandSender } from './commands';
 import { assertOwner, authorizeTopic, type ControlCaller } from './control-auth';
 import { parseUpstreamUrl } from './endpoint';
-import { parseConnectionParams, parseCredentials, socketTopic, type HeaderMap } from './headers';
+import { parseConnectionParams, parseCredentials, parseDedupePath, parseRedundancy, socketTopic, type HeaderMap } from './headers';
 import type { UpstreamRow } from './row';
 import { secretNameFor, type SecretStore } from './secret-store';
-import { SOCKET_ID_PATTERN, socketIdOf } from './socket-id';
+import { slotRowId, SOCKET_ID_PATTERN, socketIdOf } from './socket-id';
 import type { SsrfGuard } from './ssrf';
 import type { UpstreamStore } from './store';
 
@@ -50,6 +50,9 @@ export interface UpstreamView {
   createdAt: string;
   updatedAt: string;
   lastError: string | null;
+  /** 2: two agents keep the upstream open (the second slot's state is not shown here). */
+  redundancy: 1 | 2;
+  dedupePath: string | null;
   counters: { messagesIn: number; messagesPersisted: number; messagesDropped: number; errors: number; reconnects: number };
 }
 
@@ -82,6 +85,8 @@ export function viewOf(row: UpstreamRow, now: number): UpstreamView {
     createdAt: iso(row.createdAt) ?? new Date(0).toISOString(),
     updatedAt: iso(row.updatedAt) ?? new Date(0).toISOString(),
     lastError: row.lastError ?? null,
+    redundancy: row.redundancy,
+    dedupePath: row.dedupePath ?? null,
     counters: {
       messagesIn: row.messagesIn,
       messagesPersisted: row.messagesPersisted,
@@ -110,6 +115,8 @@ export async function openUpstream(
   const params = parseConnectionParams(headers);
   const creds = parseCredentials(headers);
   const topic = socketTopic(headers, params);
+  const redundancy = parseRedundancy(headers);
+  const dedupePath = parseDedupePath(headers, redundancy);
   const url = parseUpstreamUrl(params.interWorkingInterface);
   // The socket writes to its topic: opening it needs the same grant as publishing to it.
   authorizeTopic(caller, topic, d.publishClaim);
@@ -121,7 +128,11 @@ export async function openUpstream(
   await d.guard.check(url);
   const secretRef = secretRefFor(d.secretPrefix, socketId, caller.principal);
   await d.secrets.put(secretRef, creds);
-  const row = await d.store.requestOpen(socketId, { ...params, topic, secretRef }, d.clock(), caller.principal);
+  const fields = { ...params, topic, secretRef, redundancy, dedupePath };
+  const row = await d.store.requestOpen(socketId, fields, d.clock(), caller.principal);
+  // The second slot is a row of its own, opened and closed with the first (lib/upstream/socket-id.ts).
+  if (redundancy === 2) await d.store.requestOpen(slotRowId(socketId), fields, d.clock(), caller.principal);
+  else await closeSlot(d, socketId, caller);
   try {
     await d.commands.send('open', socketId);
   } catch (err) {
@@ -153,6 +164,7 @@ export async function closeUpstream(
   caller: ControlCaller = {},
 ): Promise<{ socketId: string; desired: string; status: string }> {
   const row = await d.store.requestClose(socketId, d.clock(), caller.principal);
+  if (row.redundancy === 2) await closeSlot(d, socketId, caller);
   try {
     await d.commands.send('close', socketId);
   } catch (err) {
@@ -162,6 +174,15 @@ export async function closeUpstream(
   }
   d.log.info('upstream close requested', { socketId, status: row.status, principal: caller.principal });
   return { socketId, desired: row.desired, status: row.status };
+}
+
+/** Closes the second slot row of a socket, if it has one (a POST without redundancy, or a DELETE). */
+async function closeSlot(d: ControlDeps, socketId: string, caller: ControlCaller): Promise<void> {
+  try {
+    await d.store.requestClose(slotRowId(socketId), d.clock(), caller.principal);
+  } catch (err) {
+    if ((err as InputError).code !== 'not_found') throw err;
+  }
 }
 
 export const LIST_DEFAULT_LIMIT = 50;

@@ -16,6 +16,8 @@ export const HEADER = {
   email: 'asapa_email',
   pass: 'asapa_pass',
   topic: 'topic',
+  redundancy: 'redundancy',
+  dedupePath: 'dedupe-path',
 } as const;
 
 /** Upper bounds per header value (bytes, UTF-8). Anything longer is refused with 400. */
@@ -118,4 +120,40 @@ export function socketTopic(headers: HeaderMap, params: ConnectionParams): strin
     );
   }
   return topic;
+}
+
+/** `redundancy`: 1 (the default: one agent) or 2 (two agents keep the upstream open). */
+export function parseRedundancy(headers: HeaderMap): 1 | 2 {
+  const v = headerValue(headers, HEADER.redundancy);
+  if (v === undefined) return 1;
+  if (v.trim() === '1' || v.trim() === '2') return Number(v.trim()) as 1 | 2;
+  throw new InputError('invalid_header', `header ${HEADER.redundancy} must be 1 or 2 (got ${JSON.stringify(v.slice(0, 20))})`);
+}
+
+/** `$` then 1–8 `.name` steps, each a JSON member name of letters, digits, `_` or `-`. */
+const DEDUPE_PATH = /^\$(\.[A-Za-z0-9_-]{1,64}){1,8}$/;
+
+/**
+ * `dedupe-path`: where a redundant socket's messages carry the platform's message id (e.g.
+ * `$.id`, `$.meta.messageId`), so the two copies are recognised by it; without it, by content.
+ * Only with `redundancy: 2`: with one agent there is nothing to deduplicate.
+ */
+export function parseDedupePath(headers: HeaderMap, redundancy: 1 | 2): string | undefined {
+  const v = headerValue(headers, HEADER.dedupePath);
+  if (v === undefined) return undefined;
+  if (redundancy !== 2) throw new InputError('invalid_header', `header ${HEADER.dedupePath} only applies with ${HEADER.redundancy}: 2`);
+  if (!DEDUPE_PATH.test(v)) {
+    throw new InputError('invalid_header', `header ${HEADER.dedupePath} must be a JSON path of member names like $.id or $.meta.messageId (1 to 8 steps of letters, digits, _ or -)`);
+  }
+  return v;
+}
+
+/** The value at a `dedupe-path` in a decoded message, as a string key; undefined when absent or not a string/number. */
+export function valueAtPath(data: unknown, path: string): string | undefined {
+  let v: unknown = data;
+  for (const step of path.slice(2).split('.')) {
+    if (v === null || typeof v !== 'object' || Array.isArray(v) || !Object.prototype.hasOwnProperty.call(v, step)) return undefined;
+    v = (v as Record<string, unknown>)[step];
+  }
+  return typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v)) ? String(v) : undefined;
 }

@@ -1,4 +1,4 @@
-import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, type BatchGetCommandOutput, GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { WriteGuard } from '../stores/items';
 import { INDEX } from '../schema';
 import { heartbeatKey } from './heartbeats';
@@ -56,25 +56,7 @@ export class LeaseTable {
    * not ours to take.
    */
   async claim(socketId: string, fence: Fence, now: number, from?: number): Promise<UpstreamRow | undefined> {
-    const update = {
-      TableName: this.tableName,
-      Key: { socketId },
-      UpdateExpression: 'SET #owner = :me, leaseExpiresAt = :epoch, #status = :connecting, isActive = :false, claimedAt = :now, updatedAt = :now',
-      // "Unowned" also admits a row still owned under per-socket leases (before heartbeats)
-      // whose lease time has passed: an epoch is above any clock value, so it never matches.
-      ConditionExpression: `desired = :open AND #status <> :failed AND ${from === undefined ? '(attribute_not_exists(#owner) OR leaseExpiresAt < :now)' : 'leaseExpiresAt = :from'}`,
-      ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status' },
-      ExpressionAttributeValues: {
-        ':me': fence.owner,
-        ':epoch': fence.epoch,
-        ':now': now,
-        ':open': 'open',
-        ':failed': 'failed',
-        ':connecting': 'connecting',
-        ':false': false,
-        ...(from === undefined ? {} : { ':from': from }),
-      },
-    };
+    const update = claimUpdate(this.tableName, socketId, fence, now, from);
     try {
       if (from === undefined) {
         const r = await this.doc.send(new UpdateCommand({ ...update, ReturnValues: 'ALL_NEW' }));
@@ -82,26 +64,67 @@ export class LeaseTable {
       }
       // A transaction returns no attributes; the claimed row is read back afterwards (a rare
       // path: only after an agent died).
-      await this.doc.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              ConditionCheck: {
-                TableName: this.tableName,
-                Key: { socketId: heartbeatKey(from) },
-                ConditionExpression: 'attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :now',
-                ExpressionAttributeValues: { ':now': now },
-              },
-            },
-            { Update: update },
-          ],
-        }),
-      );
+      await this.doc.send(new TransactWriteCommand({ TransactItems: [heartbeatExpiredCheck(this.tableName, from, now), { Update: update }] }));
       return toRow({ ...(await this.readRow(socketId)) });
     } catch (err) {
       if (isConditionFailed(err) || isTransactionConditionFailed(err)) return undefined;
       throw err;
     }
+  }
+
+  /**
+   * Claims many sockets in a few round trips (what makes reconcile and failover claim thousands
+   * per second): up to CLAIM_BATCH claims per transaction, each with the same condition as
+   * `claim` (with `from`: plus ONE check that the epoch's heartbeat is expired). A transaction is
+   * all or nothing, so a refused claim (taken meanwhile, closed, failed) cancels the others; its
+   * cancellation reasons say which, and the transaction is sent again without them. Claims that
+   * keep meeting conflicts with another agent's transaction fall back to `claim` one by one.
+   * The claimed rows are then read back in one consistent BatchGetItem per 100 (a transaction
+   * returns no attributes, and the index only holds keys). The rows claimed, in no set order.
+   */
+  async claimMany(socketIds: readonly string[], fence: Fence, now: number, from?: number): Promise<UpstreamRow[]> {
+    const ids = [...new Set(socketIds)];
+    const perTx = from === undefined ? CLAIM_BATCH : CLAIM_BATCH - 1;
+    const claimed: string[] = [];
+    const rows: UpstreamRow[] = [];
+    for (let i = 0; i < ids.length; i += perTx) {
+      let rest = ids.slice(i, i + perTx);
+      for (let round = 0; rest.length && round < CLAIM_ROUNDS; round++) {
+        const head = from === undefined ? [] : [heartbeatExpiredCheck(this.tableName, from, now)];
+        try {
+          await this.doc.send(new TransactWriteCommand({ TransactItems: [...head, ...rest.map((id) => ({ Update: claimUpdate(this.tableName, id, fence, now, from) }))] }));
+          claimed.push(...rest);
+          rest = [];
+        } catch (err) {
+          const reasons = cancellationReasons(err);
+          if (!reasons) throw err;
+          // The epoch's heartbeat is live again (or was never expired): none of these is ours to take.
+          if (from !== undefined && reasons[0]?.Code === 'ConditionalCheckFailed') return [...rows, ...(await this.readRows(claimed))];
+          const refused = new Set(rest.filter((_, k) => reasons[k + head.length]?.Code === 'ConditionalCheckFailed'));
+          rest = rest.filter((id) => !refused.has(id));
+        }
+      }
+      for (const id of rest) {
+        const row = await this.claim(id, fence, now, from);
+        if (row) rows.push(row);
+      }
+    }
+    return [...rows, ...(await this.readRows(claimed))];
+  }
+
+  /** The rows (consistent reads), 100 keys per BatchGetItem, retrying what DynamoDB left unprocessed. */
+  private async readRows(ids: readonly string[]): Promise<UpstreamRow[]> {
+    const out: UpstreamRow[] = [];
+    for (let i = 0; i < ids.length; i += 100) {
+      let keys: Record<string, unknown>[] | undefined = ids.slice(i, i + 100).map((socketId) => ({ socketId }));
+      for (let attempt = 0; keys?.length; attempt++) {
+        if (attempt) await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** attempt)));
+        const r: BatchGetCommandOutput = await this.doc.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }));
+        for (const it of r.Responses?.[this.tableName] ?? []) out.push(toRow(it));
+        keys = r.UnprocessedKeys?.[this.tableName]?.Keys;
+      }
+    }
+    return out;
   }
 
   private async readRow(socketId: string): Promise<Record<string, unknown>> {
@@ -223,6 +246,54 @@ export class LeaseTable {
     }
     return out;
   }
+}
+
+/** Claims per transaction (DynamoDB's limit is 100 items; a takeover's heartbeat check is one). */
+export const CLAIM_BATCH = 100;
+/** Transactions sent for one batch before what is left is claimed one by one. */
+const CLAIM_ROUNDS = 4;
+
+/**
+ * The claim of one socket for `fence`: desired open, not failed, and unowned (or, with `from`,
+ * owned by that epoch). "Unowned" also admits a row still owned under per-socket leases (before
+ * heartbeats) whose lease time has passed: an epoch is above any clock value, so it never matches.
+ */
+function claimUpdate(tableName: string, socketId: string, fence: Fence, now: number, from?: number) {
+  return {
+    TableName: tableName,
+    Key: { socketId },
+    UpdateExpression: 'SET #owner = :me, leaseExpiresAt = :epoch, #status = :connecting, isActive = :false, claimedAt = :now, updatedAt = :now',
+    ConditionExpression: `desired = :open AND #status <> :failed AND ${from === undefined ? '(attribute_not_exists(#owner) OR leaseExpiresAt < :now)' : 'leaseExpiresAt = :from'}`,
+    ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status' },
+    ExpressionAttributeValues: {
+      ':me': fence.owner,
+      ':epoch': fence.epoch,
+      ':now': now,
+      ':open': 'open',
+      ':failed': 'failed',
+      ':connecting': 'connecting',
+      ':false': false,
+      ...(from === undefined ? {} : { ':from': from }),
+    },
+  };
+}
+
+/** A transaction item that holds while the heartbeat of `epoch` is expired at `now` (or gone). */
+function heartbeatExpiredCheck(tableName: string, epoch: number, now: number) {
+  return {
+    ConditionCheck: {
+      TableName: tableName,
+      Key: { socketId: heartbeatKey(epoch) },
+      ConditionExpression: 'attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :now',
+      ExpressionAttributeValues: { ':now': now },
+    },
+  };
+}
+
+/** The per-item reasons of a cancelled transaction, or undefined for any other error. */
+function cancellationReasons(err: unknown): { Code?: string }[] | undefined {
+  const e = err as { name?: string; CancellationReasons?: { Code?: string }[] };
+  return e?.name === 'TransactionCanceledException' && e.CancellationReasons ? e.CancellationReasons : undefined;
 }
 
 /** A transaction cancelled because one of its conditions failed (not a conflict or a throttle). */

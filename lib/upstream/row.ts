@@ -47,6 +47,10 @@ export interface UpstreamRow extends UpstreamCounters {
   createdAt: number;
   updatedAt: number;
   lastError?: string;
+  /** 2: redundant homing, a second slot row (`<socketId>#2`, lib/upstream/socket-id.ts). */
+  redundancy: 1 | 2;
+  /** Where messages carry the platform's message id (dedupe); absent: dedupe by content. */
+  dedupePath?: string;
 }
 
 export function toRow(item: Record<string, unknown>): UpstreamRow {
@@ -75,6 +79,8 @@ export function toRow(item: Record<string, unknown>): UpstreamRow {
     messagesDropped: n('messagesDropped') ?? 0,
     errors: n('errors') ?? 0,
     reconnects: n('reconnects') ?? 0,
+    redundancy: item.redundancy === 2 ? 2 : 1,
+    dedupePath: item.dedupePath === undefined ? undefined : String(item.dedupePath),
   };
 }
 

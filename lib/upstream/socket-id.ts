@@ -22,6 +22,26 @@ export function socketIdOf(p: ConnectionParams): string {
 
 export const SOCKET_ID_PATTERN = /^[0-9a-f]{40}$/;
 
+/**
+ * Redundant homing (`redundancy: 2`): the second ownership slot of socket X is a row of its own,
+ * key `X#2`, a copy of X's connection fields. Being a row, it is claimed, fenced, taken over and
+ * found by the byDesiredLease index exactly like X (lib/upstream/leases.ts); the agent never holds
+ * both X and X#2. Commands and the control API only ever name X.
+ */
+export function slotRowId(socketId: string): string {
+  return `${socketId}#2`;
+}
+
+/** X for X and for X#2. */
+export function baseSocketId(id: string): string {
+  return id.endsWith('#2') ? id.slice(0, -2) : id;
+}
+
+/** The other slot's row id: X#2 for X, X for X#2. */
+export function siblingSlotId(id: string): string {
+  return id.endsWith('#2') ? id.slice(0, -2) : slotRowId(id);
+}
+
 /** The default topic of an upstream's messages; POST may name another. */
 export function defaultTopic(p: Pick<ConnectionParams, 'platformID' | 'internalID'>): string {
   return `platform:${p.platformID}:${p.internalID}`;

@@ -38,7 +38,12 @@ export class UpstreamStore {
    * condition, not a read before it, is what decides, so two principals racing to create the
    * same socket cannot both win.
    */
-  async requestOpen(socketId: string, p: ConnectionParams & { topic: string; secretRef: string }, now: number, principal?: string): Promise<UpstreamRow> {
+  async requestOpen(
+    socketId: string,
+    p: ConnectionParams & { topic: string; secretRef: string; redundancy?: 1 | 2; dedupePath?: string },
+    now: number,
+    principal?: string,
+  ): Promise<UpstreamRow> {
     const zeroCounters = Object.fromEntries(COUNTER_NAMES.map((c) => [`#${c}`, c]));
     const owned = principal !== undefined;
     const r = await this.updateIf(
@@ -50,7 +55,8 @@ export class UpstreamStore {
             'createdAt = if_not_exists(createdAt, :now), #status = if_not_exists(#status, :pending), countErr = if_not_exists(countErr, :zero), ' +
             'isActive = if_not_exists(isActive, :false), leaseExpiresAt = if_not_exists(leaseExpiresAt, :zero), ' +
             (owned ? 'createdBy = if_not_exists(createdBy, :by), ' : '') +
-            COUNTER_NAMES.map((c) => `#${c} = if_not_exists(#${c}, :zero)`).join(', '),
+            COUNTER_NAMES.map((c) => `#${c} = if_not_exists(#${c}, :zero)`).join(', ') +
+            `, redundancy = :r${p.dedupePath === undefined ? ' REMOVE dedupePath' : ', dedupePath = :dp'}`,
           ...(owned ? { ConditionExpression: 'attribute_not_exists(createdBy) OR createdBy = :by' } : {}),
           ExpressionAttributeNames: { '#status': 'status', ...zeroCounters },
           ExpressionAttributeValues: {
@@ -65,6 +71,8 @@ export class UpstreamStore {
             ':pending': 'pending',
             ':zero': 0,
             ':false': false,
+            ':r': p.redundancy ?? 1,
+            ...(p.dedupePath === undefined ? {} : { ':dp': p.dedupePath }),
           },
           ReturnValues: 'ALL_NEW',
         }),
@@ -165,8 +173,9 @@ export class UpstreamStore {
     const cursor = r.LastEvaluatedKey
       ? Buffer.from(JSON.stringify({ socketId: r.LastEvaluatedKey.socketId }), 'utf8').toString('base64url')
       : undefined;
-    // Agent heartbeat rows share the table (lib/upstream/heartbeats.ts); they are not sockets.
-    return { items: (r.Items ?? []).filter((it) => !isHeartbeatKey(String(it.socketId))).map(toRow), cursor };
+    // Agent heartbeat rows share the table (lib/upstream/heartbeats.ts); they are not sockets, and
+    // neither are second slot rows (`X#2`, lib/upstream/socket-id.ts): X stands for both.
+    return { items: (r.Items ?? []).filter((it) => !isHeartbeatKey(String(it.socketId)) && !String(it.socketId).endsWith('#2')).map(toRow), cursor };
   }
 }
 

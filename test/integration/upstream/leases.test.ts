@@ -60,6 +60,26 @@ describe('upstream ownership: agent heartbeats and fenced socket rows (DynamoDB 
     expect(taken.filter(Boolean)).to.have.length(1);
   });
 
+  it('claims many in batched transactions: a refused claim leaves the others claimed; a takeover batch needs the epoch expired', async () => {
+    const ids: string[] = [];
+    while (ids.length < 130) ids.push(...(await Promise.all(Array.from({ length: 10 }, () => newSocket(1000)))));
+    const a = await agent('A', 1000);
+    const b = await agent('B', 1000);
+    // Two already taken by B, one closed: the other 127 go to A, across two transactions.
+    await leases.claim(ids[5], b, 1000);
+    await leases.claim(ids[120], b, 1000);
+    await store.requestClose(ids[60], 1000);
+    const rows = await leases.claimMany(ids, a, 1000);
+    expect(rows.map((r) => r.socketId).sort()).to.deep.equal(ids.filter((_, i) => ![5, 60, 120].includes(i)).sort());
+    expect(rows.every((r) => r.owner === 'A' && r.leaseExpiresAt === a.epoch && r.topic === 't' && r.secretRef === 'ref')).to.equal(true);
+    expect((await store.get(ids[5]))!.owner).to.equal('B');
+    // A's heartbeat is live: B takes none of them; once it expired, B takes them all.
+    expect(await leases.claimMany(ids, b, 1500, a.epoch)).to.deep.equal([]);
+    const taken = await leases.claimMany(ids, b, 2500, a.epoch);
+    expect(taken).to.have.length(127);
+    expect(taken.every((r) => r.owner === 'B' && r.leaseExpiresAt === b.epoch)).to.equal(true);
+  });
+
   it('a counter write finds a DELETE (unwanted); release keeps the row indexed; a closed socket is never claimed', async () => {
     const id = await newSocket(1000);
     const a = await agent('A', 1000);

@@ -1,0 +1,167 @@
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { AgentOptions } from '../ec2-agent/config';
+import { DEFAULTS } from '../ec2-agent/config';
+import { basicAuthorization } from '../ec2-agent/upstream-connection';
+import { BENCH_UPSTREAM_CREDS, seedUpstreams, setupAgentBench, type AgentBench } from './agent/setup';
+import { Child } from './lib/child';
+import { round } from './lib/stats';
+import { printTable } from './lib/table';
+
+/**
+ * Agent failover at the DEFAULT heartbeat, lease and reconcile periods (only capacity is raised):
+ *
+ * 1. claim rate: N desired-open rows seeded with no agent running, then one agent started; N ÷
+ *    the time from its start until the upstream server has N authenticated connections (claim,
+ *    secret read, dial, handshake);
+ * 2. `failoverSeconds1k`: a second agent joins, the first (holding all N) is SIGKILLed; the
+ *    time until the survivor holds N and the server has N connections again;
+ * 3. loss through a kill: K plain and K redundant (`redundancy: 2`, `dedupe-path: $.id`) sockets
+ *    over two agents, the upstream sending numbered messages at a steady rate, one agent
+ *    SIGKILLed mid-stream; then the history table is read: numbers never persisted are lost,
+ *    numbers persisted twice are duplicates.
+ */
+
+const AGENT_CHILD = fileURLToPath(new URL('./agent/agent-child.ts', import.meta.url));
+const UPSTREAM_CHILD = fileURLToPath(new URL('./agent/upstream-child.ts', import.meta.url));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+type Metrics = Record<string, number>;
+
+async function until(what: string, ms: number, ok: () => Promise<boolean>): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!(await ok())) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+async function startAgentChild(name: string, b: AgentBench, options: Partial<AgentOptions>): Promise<Child> {
+  const c = await Child.start(name, AGENT_CHILD);
+  await c.call('start', { env: b.env, endpoints: b.endpoints, options });
+  return c;
+}
+
+function sigkill(c: Child): Promise<unknown> {
+  c.proc.kill('SIGKILL');
+  return c.exit;
+}
+
+export async function benchAgentFailover(o: { dynamodbEndpoint: string; quick: boolean; loss?: boolean }) {
+  const N = Number(process.env.BENCH_FAILOVER_SOCKETS ?? 1000);
+  const capacity = 2 * N;
+  const loss = { plain: o.quick ? 5 : 10, redundant: o.quick ? 5 : 10, rate: 10, seconds: 20, killAfterMs: 3000 };
+  const children: Child[] = [];
+  const b = await setupAgentBench(o.dynamodbEndpoint, 'agent-fo');
+  try {
+    const upstream = await Child.start('agent-upstream', UPSTREAM_CHILD);
+    children.push(upstream);
+    const { wsUrl } = await upstream.call<{ wsUrl: string }>('listen', { authorization: basicAuthorization(BENCH_UPSTREAM_CREDS) });
+    const connections = async () => (await upstream.call<{ connections: number }>('stats')).connections;
+
+    // 1. Claim rate.
+    await seedUpstreams(b.control, { from: 0, to: N, url: () => wsUrl, tag: 'fo' });
+    const a = await startAgentChild('agent-a', b, { capacity });
+    children.push(a);
+    const c0 = performance.now();
+    await until(`${N} upstream connections`, 120_000, async () => (await connections()) >= N);
+    const claimSeconds = (performance.now() - c0) / 1000;
+
+    // 2. Failover of N sockets.
+    const s = await startAgentChild('agent-b', b, { capacity });
+    children.push(s);
+    await sleep(1000);
+    await sigkill(a);
+    const k0 = performance.now();
+    await until(`the survivor to reopen ${N} sockets`, 120_000, async () => (await s.call<Metrics>('metrics')).openSockets >= N && (await connections()) >= N);
+    const failoverSeconds = (performance.now() - k0) / 1000;
+    await s.stop(20_000);
+    process.stdout.write(`agent failover: ${N} sockets claimed+connected in ${round(claimSeconds, 2)} s; SIGKILL → reopened in ${round(failoverSeconds, 2)} s\n`);
+
+    // 3. Messages lost through a kill, without and with redundant homing.
+    // Fresh tables: the N sockets above are still desired open and would be claimed again.
+    const lb = o.loss === false ? undefined : await setupAgentBench(o.dynamodbEndpoint, 'agent-loss');
+    const lossRun = !lb ? { lostWithoutRedundancy: NaN, lostWithRedundancy: NaN, duplicatesWithRedundancy: NaN } : await lossThroughKill(lb, upstream, wsUrl, loss, children).finally(() => lb.cleanup());
+
+    printTable(
+      `Agent failover at the default periods (lease ${DEFAULTS.leaseMs} ms, heartbeat ${DEFAULTS.renewMs} ms, reconcile ${DEFAULTS.reconcileMs} ms); ${os.cpus()[0]?.model} × ${os.cpus().length}`,
+      ['measure', 'value'],
+      [
+        [`claim+connect ${N} sockets, s`, round(claimSeconds, 2)],
+        ['claim rate /s', Math.round(N / claimSeconds)],
+        [`SIGKILL → ${N} reopened, s`, round(failoverSeconds, 2)],
+        [`lost without redundancy (${loss.plain} sockets × ${loss.rate}/s)`, lossRun.lostWithoutRedundancy],
+        [`lost with redundancy (${loss.redundant} sockets)`, lossRun.lostWithRedundancy],
+        ['duplicates with redundancy', lossRun.duplicatesWithRedundancy],
+      ],
+    );
+    return {
+      cpuModel: os.cpus()[0]?.model,
+      failoverSockets: N,
+      claimRatePerSecond: Math.round(N / claimSeconds),
+      failoverSeconds1k: round(failoverSeconds, 2),
+      failoverSettings: { leaseMs: DEFAULTS.leaseMs, renewMs: DEFAULTS.renewMs, reconcileMs: DEFAULTS.reconcileMs },
+      ...lossRun,
+    };
+  } finally {
+    for (const c of children.reverse()) await c.stop(10_000).catch(() => undefined);
+    await b.cleanup();
+  }
+}
+
+async function lossThroughKill(
+  b: AgentBench,
+  upstream: Child,
+  wsUrl: string,
+  o: { plain: number; redundant: number; rate: number; seconds: number; killAfterMs: number },
+  children: Child[],
+) {
+  const url = (i: number) => `${wsUrl}/loss-${i}`;
+  const plain = await seedUpstreams(b.control, { from: 0, to: o.plain, url, tag: 'plain' });
+  const redundant = await seedUpstreams(b.control, { from: o.plain, to: o.plain + o.redundant, url, tag: 'red', headers: { redundancy: '2', 'dedupe-path': '$.id' } });
+  const paths = (from: number, n: number) => Array.from({ length: n }, (_, i) => new URL(url(from + i)).pathname);
+  const plainPaths = paths(0, o.plain);
+  const redPaths = paths(o.plain, o.redundant);
+  const x = await startAgentChild('agent-x', b, { capacity: 1000 });
+  const y = await startAgentChild('agent-y', b, { capacity: 1000 });
+  children.push(x, y);
+  await until('every plain socket once and every redundant one twice', 60_000, async () => {
+    const [p, r] = [await upstream.call<number[]>('connectionsByPath', { paths: plainPaths }), await upstream.call<number[]>('connectionsByPath', { paths: redPaths })];
+    return p.every((n) => n === 1) && r.every((n) => n === 2);
+  });
+  // The victim: the agent holding more plain sockets (they are what a kill can lose).
+  const [mx, my] = [await x.call<Metrics>('metrics'), await y.call<Metrics>('metrics')];
+  const victim = mx.openSockets >= my.openSockets ? x : y;
+  const streaming = upstream.call<{ perPath: number }>('stream', { paths: [...plainPaths, ...redPaths], rate: o.rate, seconds: o.seconds });
+  await sleep(o.killAfterMs);
+  await sigkill(victim);
+  const { perPath } = await streaming;
+  await sleep(3000); // the survivor's persist queues drain
+  const count = async (topics: string[]) => {
+    let lost = 0;
+    let dup = 0;
+    for (const topic of topics) {
+      const ns: number[] = [];
+      let start: Record<string, unknown> | undefined;
+      do {
+        const r = await b.clients.doc.send(new QueryCommand({ TableName: b.config.tables.history, KeyConditionExpression: 'topic = :t', ExpressionAttributeValues: { ':t': topic }, ExclusiveStartKey: start, ConsistentRead: true }));
+        for (const it of r.Items ?? []) ns.push(Number((it.data as { n?: number })?.n));
+        start = r.LastEvaluatedKey;
+      } while (start);
+      const distinct = new Set(ns);
+      lost += perPath - [...distinct].filter((n) => n >= 0 && n < perPath).length;
+      dup += ns.length - distinct.size;
+    }
+    return { lost, dup };
+  };
+  const p = await count(plain.map((s) => s.topic));
+  const r = await count(redundant.map((s) => s.topic));
+  return {
+    lossSettings: { ...o, killed: 'the agent holding more plain sockets' },
+    lostWithoutRedundancy: p.lost,
+    duplicatesWithoutRedundancy: p.dup,
+    lostWithRedundancy: r.lost,
+    duplicatesWithRedundancy: r.dup,
+    messagesSentPerSocket: perPath,
+  };
+}

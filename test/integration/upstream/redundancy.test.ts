@@ -1,0 +1,172 @@
+import { expect } from 'chai';
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { createHandler } from '../../../functions/control';
+import { invokeLambda } from '../../../local/lambda/invoke';
+import { slotRowId } from '../../../lib/upstream/socket-id';
+import { AGENT_PRINCIPAL, localCredentials } from '../../../local/iam/principals';
+import { httpEvent, startHarness, startUpstream, waitFor, type Harness, type UpstreamServer } from './harness';
+
+/**
+ * Redundant homing (`redundancy: 2`): two agent processes keep the same upstream open, one per
+ * slot; every message is persisted once (by the platform's id at `dedupe-path`, or by content),
+ * and a SIGKILL of either agent loses none, because the other was already receiving them.
+ */
+
+const ROOT = path.resolve(import.meta.dirname, '../../..');
+
+describe('upstream redundant homing', function () {
+  this.timeout(90_000);
+  let h: Harness;
+  const children: ChildProcess[] = [];
+  const servers: UpstreamServer[] = [];
+  const output = new Map<string, string[]>();
+
+  const spawnAgent = (agentId: string): ChildProcess => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'ec2-agent/main.ts'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        ...h.env,
+        AWS_ENDPOINT_URL_DYNAMODB: h.iamEndpoint,
+        AWS_ENDPOINT_URL_SQS: h.iamEndpoint,
+        AWS_ENDPOINT_URL_SECRETS_MANAGER: h.iamEndpoint,
+        AWS_ACCESS_KEY_ID: localCredentials(AGENT_PRINCIPAL).accessKeyId,
+        AWS_SECRET_ACCESS_KEY: localCredentials(AGENT_PRINCIPAL).secretAccessKey,
+        AGENT_ID: agentId,
+        AGENT_LEASE_MS: '6000',
+        // Long enough to hold on a loaded machine; the kill below waits past lease + reconcile.
+        AGENT_RENEW_MS: '1500',
+        AGENT_RECONCILE_MS: '500',
+        // The "agent metrics" log line comes every min(60 s, health interval).
+        AGENT_HEALTH_INTERVAL_MS: '1000',
+        AGENT_PING_TIMEOUT_MS: '500',
+        AGENT_BACKOFF_BASE_MS: '50',
+        AGENT_BACKOFF_MAX_MS: '500',
+        AGENT_COMMAND_WAIT_SECONDS: '1',
+        LOG_LEVEL: 'info',
+      },
+    });
+    const lines: string[] = [];
+    output.set(agentId, lines);
+    child.stdout!.on('data', (b: Buffer) => lines.push(b.toString()));
+    child.stderr!.on('data', (b: Buffer) => lines.push(b.toString()));
+    children.push(child);
+    return child;
+  };
+
+  const post = async (headers: Record<string, string>) => {
+    const control = createHandler(h.deps('control'));
+    return invokeLambda<{ statusCode: number; body: string }>(control as never, httpEvent('POST /websocket', { platformID: 'acme', asapa_email: 'a@b.c', asapa_pass: 'pw', ...headers }), {
+      functionName: 'control',
+    });
+  };
+
+  /** The `n` of every history row of `topic`, in seq order. */
+  const persisted = async (topic: string): Promise<number[]> => {
+    const out: number[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const r = await h.clients.doc.send(new QueryCommand({ TableName: h.tables.history, KeyConditionExpression: 'topic = :t', ExpressionAttributeValues: { ':t': topic }, ExclusiveStartKey: start, ConsistentRead: true }));
+      for (const it of r.Items ?? []) out.push(Number((it.data as { n: number }).n));
+      start = r.LastEvaluatedKey;
+    } while (start);
+    return out;
+  };
+
+  const ownerOf = async (socketId: string) => (await h.clients.doc.send(new GetCommand({ TableName: h.tables.upstreams, Key: { socketId }, ConsistentRead: true }))).Item?.owner as string | undefined;
+
+  before(async () => {
+    h = await startHarness();
+  });
+  after(async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await Promise.all(servers.map((s) => s.stop()));
+    await h.stop();
+  });
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed') {
+      for (const [id, lines] of output) process.stderr.write(`--- ${id} ---\n${lines.join('').split('\n').filter((l) => !l.includes('"agent metrics"')).join('\n').slice(-6000)}\n`);
+    }
+  });
+
+  it('refuses a redundancy other than 1 or 2, and a dedupe-path that is malformed or without redundancy 2, naming the header', async () => {
+    const base = { internalID: 'bad', interWorkingInterface: 'ws://127.0.0.1:9/x' };
+    for (const [headers, named] of [
+      [{ redundancy: '3' }, 'redundancy must be 1 or 2'],
+      [{ redundancy: 'two' }, 'redundancy must be 1 or 2'],
+      [{ 'dedupe-path': '$.id' }, 'dedupe-path only applies with redundancy: 2'],
+      [{ redundancy: '2', 'dedupe-path': 'id' }, 'dedupe-path must be a JSON path'],
+      [{ redundancy: '2', 'dedupe-path': '$..id' }, 'dedupe-path must be a JSON path'],
+    ] as const) {
+      const r = await post({ ...base, ...headers });
+      expect(r.statusCode, JSON.stringify(headers)).to.equal(400);
+      expect(JSON.parse(r.body).message).to.include(named);
+    }
+  });
+
+  it('two agents both receive; each numbered message is persisted exactly once; a SIGKILL of one loses none', async () => {
+    const byId = await startUpstream();
+    const byContent = await startUpstream();
+    servers.push(byId, byContent);
+    const a = spawnAgent('agent-A');
+    const b = spawnAgent('agent-B');
+    const open = async (s: UpstreamServer, internalID: string, extra: Record<string, string>) => {
+      const r = await post({ internalID, interWorkingInterface: s.url, redundancy: '2', ...extra });
+      expect(r.statusCode).to.equal(202);
+      return JSON.parse(r.body) as { socketId: string; topic: string };
+    };
+    const s1 = await open(byId, 'red-id', { 'dedupe-path': '$.meta.id' });
+    const s2 = await open(byContent, 'red-hash', {});
+    await waitFor(() => byId.open.size === 2 && byContent.open.size === 2, 30_000, 'both slots of both sockets connected');
+    // Never both slots on one agent.
+    for (const s of [s1, s2]) {
+      const [o1, o2] = [await ownerOf(s.socketId), await ownerOf(slotRowId(s.socketId))];
+      expect(o1).to.be.oneOf(['agent-A', 'agent-B']);
+      expect(o2).to.be.oneOf(['agent-A', 'agent-B']);
+      expect(o1).to.not.equal(o2);
+    }
+
+    // A platform that does not replay: a numbered message every 20 ms to whatever is connected.
+    let n = 0;
+    let streaming = true;
+    const stream = (async () => {
+      while (streaming) {
+        byId.send({ meta: { id: `m-${n}` }, n, pad: n % 7 });
+        byContent.send({ n });
+        n++;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 1500));
+    a.kill('SIGKILL');
+    // Past the dead agent's lease and a reconcile: its slots are being taken over meanwhile.
+    await new Promise((r) => setTimeout(r, 8000));
+    streaming = false;
+    await stream;
+    const sent = n;
+    for (const s of [s1, s2]) {
+      // Waits for the persist queues to drain; what is still missing after that is reported below.
+      await waitFor(async () => (await persisted(s.topic)).length >= sent, 30_000, 'drain').catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 500)); // nothing more arrives late
+      const ns = await persisted(s.topic);
+      const counts = new Map<number, number>();
+      for (const x of ns) counts.set(x, (counts.get(x) ?? 0) + 1);
+      const missing = Array.from({ length: sent }, (_, i) => i).filter((i) => !counts.has(i));
+      const twice = [...counts].filter(([, c]) => c > 1).map(([x]) => x);
+      expect({ topic: s.topic, missing, twice }).to.deep.equal({ topic: s.topic, missing: [], twice: [] });
+    }
+    // Both agents received: the survivor saw every message of both sockets, and the ones the
+    // killed agent had persisted first reached it as duplicates.
+    const metricsOf = (id: string) => {
+      const lines = output.get(id)!.join('').split('\n').filter((l) => l.includes('"agent metrics"'));
+      return JSON.parse(lines[lines.length - 1]) as Record<string, number>;
+    };
+    await waitFor(() => metricsOf('agent-B').messagesIn >= 2 * sent, 10_000, 'the survivor to report every message in');
+    expect(metricsOf('agent-B').messagesDeduped).to.be.greaterThan(0);
+    b.kill('SIGTERM');
+  });
+});
