@@ -7,18 +7,28 @@ export type Limiter = <T>(task: () => Promise<T>) => Promise<T>;
 
 export function createLimiter(n: number): Limiter {
   if (!Number.isInteger(n) || n < 1) throw new TypeError(`limiter size must be a positive integer, got ${n}`);
+  return semaphore(() => n).run;
+}
+
+/**
+ * The semaphore both limiters share: `size()` is read at every admission, so the adaptive
+ * limiter can move it (`pump` admits waiters after it grows).
+ */
+function semaphore(size: () => number) {
   let active = 0;
   const waiting: (() => void)[] = [];
-  const release = () => {
-    active--;
-    const next = waiting.shift();
-    if (next) {
+  const pump = () => {
+    while (active < size() && waiting.length) {
       active++;
-      next();
+      waiting.shift()!();
     }
   };
-  return <T>(task: () => Promise<T>) => {
-    const run = () => {
+  const release = () => {
+    active--;
+    pump();
+  };
+  const run: Limiter = <T>(task: () => Promise<T>): Promise<T> => {
+    const go = () => {
       let p: Promise<T>;
       try {
         p = task();
@@ -27,12 +37,13 @@ export function createLimiter(n: number): Limiter {
       }
       return p.finally(release);
     };
-    if (active < n) {
+    if (active < size()) {
       active++;
-      return run();
+      return go();
     }
-    return new Promise<void>((resolve) => waiting.push(resolve)).then(run);
+    return new Promise<void>((resolve) => waiting.push(resolve)).then(go);
   };
+  return { run, pump, active: () => active, waiting: () => waiting.length };
 }
 
 /**
@@ -108,41 +119,13 @@ export function createAdaptiveLimiter(o: AdaptiveLimiterOptions): AdaptiveLimite
   let slowStart = true;
   let answered = 0;
   let epoch = 0;
-  let active = 0;
-  const waiting: (() => void)[] = [];
-
-  const pump = () => {
-    while (active < limit && waiting.length) {
-      active++;
-      waiting.shift()!();
-    }
-  };
-  const release = () => {
-    active--;
-    pump();
-  };
+  const gate = semaphore(() => limit);
+  const { run, pump } = gate;
   const grow = () => {
     if (limit >= max) return;
     limit++;
     peak = Math.max(peak, limit);
     pump();
-  };
-
-  const run = <T>(task: () => Promise<T>): Promise<T> => {
-    const go = () => {
-      let p: Promise<T>;
-      try {
-        p = task();
-      } catch (err) {
-        p = Promise.reject(err);
-      }
-      return p.finally(release);
-    };
-    if (active < limit) {
-      active++;
-      return go();
-    }
-    return new Promise<void>((resolve) => waiting.push(resolve)).then(go);
   };
 
   const cut = (factor: number) => {
@@ -173,7 +156,7 @@ export function createAdaptiveLimiter(o: AdaptiveLimiterOptions): AdaptiveLimite
       }
       if (rtt > Math.max(2 * fastest, fastest + 20)) return;
       // Only a full limiter is latency-bound: with nothing waiting, a higher limit changes nothing.
-      if (waiting.length === 0 && active < limit) return;
+      if (gate.waiting() === 0 && gate.active() < limit) return;
       if (slowStart) return grow();
       if (++answered >= limit) {
         answered = 0;
