@@ -612,6 +612,10 @@ export class RealtimeClient extends Emitter<ClientEvents> {
       }
       case 'unsubscribed':
         return;
+      case 'presence':
+      case 'join':
+      case 'leave':
+        return;
       default: {
         const entry = this.entries.get(msg.topic);
         if (!entry) return; // unsubscribed meanwhile, or a frame for a topic we never asked for

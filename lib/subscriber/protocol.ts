@@ -88,6 +88,8 @@ export function parseClientFrame(obj: Record<string, unknown>, appActions: reado
       return { action };
     case 'publish':
       return { action, topic: parseTopic(obj), ...dataAndId(obj) };
+    case 'presence':
+      return { action, topic: parseTopic(obj) };
     default:
       if (appActions.includes(action)) return { action, ...dataAndId(obj), app: true };
       throw new SubscriberError(

@@ -4,10 +4,12 @@ import { IdempotencyStore } from '../stores/idempotency';
 import { ItemStore } from '../stores/items';
 import { sqsInboundQueue, type InboundQueue } from './app-action';
 import { createAuthenticator, type Authenticator } from './auth';
-import { removeConnections } from './cleanup';
+import { removeConnections, type RemovedConnection } from './cleanup';
 import { ConnectionStore } from './connections';
 import { LeanSender } from './lean-sender';
 import { IDEMPOTENCY_WINDOW_SECONDS } from './limits';
+import { LastSeenStore } from './last-seen';
+import { announceRemoved, type PresenceEventDeps } from './presence-events';
 import { SdkSender, singleAttemptClient, type Sender } from './sender';
 import { SubscriptionStore } from './subscriptions';
 
@@ -26,14 +28,45 @@ export interface SubscriberServices {
   auth(): Authenticator;
   /** The inbound queue of application actions, when the stack has any (config `appActions`). */
   readonly inbound?: InboundQueue;
-  /** Deletes connections and all their subscription rows. */
-  removeConnections(ids: readonly string[]): Promise<number>;
+  /**
+   * Deletes connections and all their subscription rows, then (presence) records when their users
+   * were last seen — `seenAt`, or each connection's own lastSeen when it vanished unseen — and
+   * announces leaves on presence topics.
+   */
+  removeConnections(ids: readonly string[], opts?: { readonly seenAt?: number }): Promise<number>;
+  /** Presence: users' lastSeen, and what join/leave events need. */
+  readonly lastSeen: LastSeenStore;
+  readonly presenceEvents: PresenceEventDeps;
 }
 
 export function subscriberServices(deps: Deps): SubscriberServices {
   const { config, clients, clock } = deps;
   let auth: Authenticator | undefined;
   const subscriptions = new SubscriptionStore(clients.doc, { table: config.tables.subscriptions, clock });
+  const replySender = new SdkSender(clients.management(config.managementEndpoint));
+  const lastSeen = new LastSeenStore(clients.doc, { table: config.tables.users });
+  const presenceEvents: PresenceEventDeps = {
+    subscriptions,
+    sender: replySender,
+    settings: config.subscriber.presence,
+    concurrency: config.subscriber.fanoutConcurrency,
+    log: deps.log,
+  };
+  /** Presence after a removal: never fails the cleanup it follows (the rows are gone either way). */
+  const afterRemoved = async (removed: RemovedConnection[], seenAt: number | undefined) => {
+    try {
+      const latest = new Map<string, number>();
+      for (const c of removed) {
+        if (c.userId === undefined) continue;
+        const at = seenAt ?? c.lastSeen ?? clock();
+        latest.set(c.userId, Math.max(latest.get(c.userId) ?? 0, at));
+      }
+      await Promise.all([...latest].map(([userId, at]) => lastSeen.record(userId, at)));
+    } catch (err) {
+      deps.log.warn('presence: lastSeen not recorded', { err });
+    }
+    await announceRemoved(removed, presenceEvents);
+  };
   return {
     connections: new ConnectionStore(clients.doc, {
       table: config.tables.connections,
@@ -49,11 +82,15 @@ export function subscriberServices(deps: Deps): SubscriberServices {
       clock,
     }),
     idempotency: new IdempotencyStore(clients.doc, { table: config.tables.idempotency, windowSeconds: IDEMPOTENCY_WINDOW_SECONDS, clock }),
-    replySender: new SdkSender(clients.management(config.managementEndpoint)),
+    replySender,
     auth: () => (auth ??= createAuthenticator(config)),
     ...(config.subscriber.inboundQueueUrl ? { inbound: sqsInboundQueue(clients.sqs, config.subscriber.inboundQueueUrl) } : {}),
-    removeConnections: (ids) =>
-      removeConnections(clients.doc, { connections: config.tables.connections }, subscriptions, ids),
+    removeConnections: (ids, opts) =>
+      removeConnections(clients.doc, { connections: config.tables.connections }, subscriptions, ids, {
+        onRemoved: (removed) => afterRemoved(removed, opts?.seenAt),
+      }),
+    lastSeen,
+    presenceEvents,
   };
 }
 

@@ -37,10 +37,14 @@ export interface SubscribeDeps {
   readonly maxMessageBytes?: number;
 }
 
-export type SubscribeOutcome =
+export type SubscribeOutcome = (
   | { readonly kind: 'snapshot'; readonly seq: number }
   | { readonly kind: 'reset'; readonly seq: number }
-  | { readonly kind: 'replay'; readonly seq: number; readonly replayed: number };
+  | { readonly kind: 'replay'; readonly seq: number; readonly replayed: number }
+) & {
+  /** Presence: the connection already held the topic (a repeated subscribe is no join). */
+  readonly wasSubscribed: boolean;
+};
 
 export async function subscribe(
   connectionId: string,
@@ -57,6 +61,7 @@ export async function subscribe(
   if (!conn) throw new SubscriberError('not_connected', 'the connection is not registered (closed or expired)', 410);
   if (!topicAllowed(conn.allowedTopics, topic)) throw new SubscriberError('forbidden', `topic "${topic}" is not allowed for this connection`, 403);
 
+  const wasSubscribed = conn.topics.includes(topic);
   // The cap check and the liveness check come before the row exists (no row past 100 topics, none
   // for a closed connection).
   await deps.connections.addTopic(connectionId, topic);
@@ -95,13 +100,13 @@ export async function subscribe(
   const snapshot = async (reset: boolean): Promise<SubscribeOutcome> => {
     const s = { topic, seq, data: item?.data ?? null, ts: item?.ts, reset };
     await sendData(snapshotFrame(s), () => snapshotFrame({ ...s, truncated: true }));
-    return { kind: reset ? 'reset' : 'snapshot', seq };
+    return { kind: reset ? 'reset' : 'snapshot', seq, wasSubscribed };
   };
 
   if (sinceSeq === undefined) return snapshot(false);
   if (sinceSeq === seq) {
     await deps.send(subscribedFrame(topic, seq, 0));
-    return { kind: 'replay', seq, replayed: 0 };
+    return { kind: 'replay', seq, replayed: 0, wasSubscribed };
   }
   if (sinceSeq > seq || seq - sinceSeq > MAX_REPLAY_EVENTS) return snapshot(true);
 
@@ -113,5 +118,5 @@ export async function subscribe(
     await sendData(eventFrame(r, latency, { replay: true }), () => eventFrame(r, latency, { replay: true, truncated: true }));
   }
   await deps.send(subscribedFrame(topic, seq, rows.length));
-  return { kind: 'replay', seq, replayed: rows.length };
+  return { kind: 'replay', seq, replayed: rows.length, wasSubscribed };
 }

@@ -43,7 +43,7 @@ describe('configuration (lib/config)', () => {
   });
 
   it('lets explicit table names (as Pulumi passes them) override the prefix', () => {
-    const c = loadConfig({ ...BASE, TABLE_PREFIX: undefined, ...Object.fromEntries(['connections', 'subscriptions', 'items', 'history', 'upstreams', 'idempotency'].map((t) => [tableEnvKey(t as 'items'), `${t}-abc123`])) });
+    const c = loadConfig({ ...BASE, TABLE_PREFIX: undefined, ...Object.fromEntries(['connections', 'subscriptions', 'items', 'history', 'upstreams', 'idempotency', 'users'].map((t) => [tableEnvKey(t as 'items'), `${t}-abc123`])) });
     expect(c.tables.items).to.equal('items-abc123');
   });
 
