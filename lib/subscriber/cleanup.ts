@@ -24,7 +24,13 @@ export async function removeConnections(
   tables: { connections: string },
   subscriptions: SubscriptionStore,
   connectionIds: readonly string[],
-  opts: { concurrency?: number; onRemoved?: (removed: RemovedConnection[]) => Promise<void> } = {},
+  opts: {
+    concurrency?: number;
+    /** Runs once the rows are read, before they are deleted (presence records lastSeen, so "offline" is never seen without it). */
+    beforeDelete?: (removing: RemovedConnection[]) => Promise<void>;
+    /** Runs after the delete (presence announces leaves). */
+    onRemoved?: (removed: RemovedConnection[]) => Promise<void>;
+  } = {},
 ): Promise<number> {
   const requests: DeleteRequest[] = [];
   const removed: RemovedConnection[] = [];
@@ -56,6 +62,7 @@ export async function removeConnections(
     }
   };
   await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 8, queue.length) }, worker));
+  if (opts.beforeDelete) await opts.beforeDelete(removed);
   await batchDelete(doc, requests);
   // After the delete: a leave is announced only once the rows are gone, so the last of a user's
   // connections to go always finds no other (presence-events.ts).

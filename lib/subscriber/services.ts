@@ -52,8 +52,8 @@ export function subscriberServices(deps: Deps): SubscriberServices {
     concurrency: config.subscriber.fanoutConcurrency,
     log: deps.log,
   };
-  /** Presence after a removal: never fails the cleanup it follows (the rows are gone either way). */
-  const afterRemoved = async (removed: RemovedConnection[], seenAt: number | undefined) => {
+  /** Presence before a removal: lastSeen; never fails the cleanup. */
+  const recordSeen = async (removed: RemovedConnection[], seenAt: number | undefined) => {
     try {
       const latest = new Map<string, number>();
       for (const c of removed) {
@@ -65,7 +65,6 @@ export function subscriberServices(deps: Deps): SubscriberServices {
     } catch (err) {
       deps.log.warn('presence: lastSeen not recorded', { err });
     }
-    await announceRemoved(removed, presenceEvents);
   };
   return {
     connections: new ConnectionStore(clients.doc, {
@@ -87,7 +86,8 @@ export function subscriberServices(deps: Deps): SubscriberServices {
     ...(config.subscriber.inboundQueueUrl ? { inbound: sqsInboundQueue(clients.sqs, config.subscriber.inboundQueueUrl) } : {}),
     removeConnections: (ids, opts) =>
       removeConnections(clients.doc, { connections: config.tables.connections }, subscriptions, ids, {
-        onRemoved: (removed) => afterRemoved(removed, opts?.seenAt),
+        beforeDelete: (removing) => recordSeen(removing, opts?.seenAt),
+        onRemoved: (removed) => announceRemoved(removed, presenceEvents),
       }),
     lastSeen,
     presenceEvents,
