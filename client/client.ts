@@ -1,23 +1,15 @@
-import { backoffDelay, validateBackoff } from './backoff';
+import { backoffDelay } from './backoff';
+import type { Conn } from './conn';
 import { Emitter } from './emitter';
 import { RealtimeError, RETRYABLE_CODES } from './errors';
 import type { ClientFrame as ClientMessage, ServerMessage } from '../lib/protocol/frames';
-import { API_GATEWAY_IDLE_TIMEOUT_MS, API_GATEWAY_MAX_CONNECTION_MS } from '../lib/protocol/limits';
+import { API_GATEWAY_IDLE_TIMEOUT_MS, API_GATEWAY_MAX_CONNECTION_MS, MAX_IDEMPOTENCY_KEY_LENGTH } from '../lib/protocol/limits';
 import { parseServerMessage } from '../lib/protocol/parse';
-import { MAX_IDEMPOTENCY_KEY_LENGTH } from '../lib/protocol/limits';
+import { resolveOptions, type ResolvedOptions } from './options';
 import { RequestLedger } from './requests';
-import { systemTimers, type Timers } from './timers';
+import { Rotation } from './rotation';
 import { TopicTracker, type Delivery } from './topic-tracker';
-import {
-  BEARER_PROTOCOL,
-  OPEN,
-  buildConnectRequest,
-  frameText,
-  isProtocolToken,
-  type TokenTransport,
-  type WebSocketConstructor,
-  type WebSocketLike,
-} from './transport';
+import { OPEN, buildConnectRequest, frameText, isProtocolToken, type WebSocketLike } from './transport';
 import type {
   ClientEvents,
   ConnectOptions,
@@ -46,21 +38,6 @@ import type {
  * `sinceSeq` = the last seq delivered, so the application sees each change once and in order.
  */
 
-interface Conn {
-  readonly id: number;
-  readonly ws: WebSocketLike;
-  opened: boolean;
-  gone: boolean;
-  connectTimer?: unknown;
-  pingTimer?: unknown;
-  pongTimer?: unknown;
-  pingSentAt?: number;
-  rotateTimer?: unknown;
-  /** Rotation only: topics not yet answered on this (new) socket. */
-  unconfirmed?: Set<string>;
-  overlapTimer?: unknown;
-}
-
 interface TopicEntry {
   readonly tracker: TopicTracker;
   readonly onSnapshot?: SnapshotHandler;
@@ -71,45 +48,20 @@ interface TopicEntry {
   awaiting?: { conn: Conn; attempt: number; timer?: unknown };
 }
 
-const MINUTE = 60_000;
 /** API Gateway WebSocket idle timeout (10 min) and maximum connection duration (2 h): part of the SDK's API. */
 export { API_GATEWAY_IDLE_TIMEOUT_MS, API_GATEWAY_MAX_CONNECTION_MS };
-
-const DEFAULTS = {
-  tokenIn: 'protocol' as TokenTransport,
-  protocol: BEARER_PROTOCOL,
-  connectTimeoutMs: 10_000,
-  pingIntervalMs: 5 * MINUTE,
-  pongTimeoutMs: 20_000,
-  rotateAfterMs: 115 * MINUTE,
-  rotateJitterMs: 5 * MINUTE,
-  rotateOverlapMs: 10_000,
-  gapTimeoutMs: 2_000,
-  subscribeTimeoutMs: 10_000,
-  maxBuffered: 1000,
-  maxAttempts: Infinity,
-};
-
-type Resolved = typeof DEFAULTS & ConnectOptions & { WebSocket: WebSocketConstructor; timers: Timers; random: () => number };
 
 const noop = () => {};
 // With the `u` flag a surrogate class matches only unpaired halves (a pair is one code point).
 const LONE_SURROGATE = /[\ud800-\udfff]/u;
 
-function invalid(message: string): RealtimeError {
-  return new RealtimeError('invalid_option', message);
-}
-
-function checkPositive(name: string, v: number): void {
-  if (!(typeof v === 'number' && v > 0)) throw invalid(`${name} must be a positive number of milliseconds, got ${String(v)}`);
-}
-
 export class RealtimeClient extends Emitter<ClientEvents> {
-  private readonly o: Resolved;
+  private readonly opts: ResolvedOptions;
   private currentState: ConnectionState = 'connecting';
   private current?: Conn;
   private pending?: Conn;
-  private draining?: Conn;
+  /** A proactive rotation in its overlap: `current` is its new socket, its `previous` still delivers. */
+  private rotation?: Rotation;
   /** A token is being fetched for the next attempt. */
   private fetchingToken = false;
   /** Retries scheduled since the last successful open: the backoff exponent. */
@@ -129,15 +81,7 @@ export class RealtimeClient extends Emitter<ClientEvents> {
     options: ConnectOptions = {},
   ) {
     super();
-    const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (!WS) {
-      throw new RealtimeError(
-        'no_websocket',
-        'no WebSocket implementation: this runtime has no global WebSocket (Node 20); pass { WebSocket } from the "ws" package',
-      );
-    }
-    this.o = { ...DEFAULTS, ...stripUndefined(options), WebSocket: WS, timers: options.timers ?? systemTimers, random: options.random ?? Math.random };
-    this.validate();
+    this.opts = resolveOptions(url, options);
     for (const t of options.topics ?? []) this.subscribe(t);
     void this.attemptConnect();
   }
@@ -181,7 +125,7 @@ export class RealtimeClient extends Emitter<ClientEvents> {
     if (LONE_SURROGATE.test(topic)) throw new RealtimeError('invalid_topic', 'topic must not contain a lone UTF-16 surrogate', topic);
     if (this.entries.has(topic)) throw new RealtimeError('already_subscribed', `already subscribed to "${topic}"`, topic);
     const entry: TopicEntry = {
-      tracker: new TopicTracker(topic, { maxBuffered: this.o.maxBuffered }),
+      tracker: new TopicTracker(topic, { maxBuffered: this.opts.maxBuffered }),
       onSnapshot: onSnapshot as SnapshotHandler | undefined,
       onEvent: onEvent as EventHandler | undefined,
       onError: opts.onError,
@@ -230,7 +174,7 @@ export class RealtimeClient extends Emitter<ClientEvents> {
       return Promise.reject(new RealtimeError('invalid_idempotency_key', `id must be a string of 1-${MAX_IDEMPOTENCY_KEY_LENGTH} characters`));
     }
     // A generated id still makes the re-send after a reconnect idempotent.
-    const rid = id ?? `${this.o.timers.now().toString(36)}-${Math.floor(this.o.random() * 2 ** 40).toString(36)}-${this.nextRequestId++}`;
+    const rid = id ?? `${this.opts.timers.now().toString(36)}-${Math.floor(this.opts.random() * 2 ** 40).toString(36)}-${this.nextRequestId++}`;
     let text: string;
     try {
       text = JSON.stringify({ ...frame, id: rid });
@@ -248,8 +192,9 @@ export class RealtimeClient extends Emitter<ClientEvents> {
     if (this.closed) return;
     this.closed = true;
     this.clearTimer(this.retryTimer);
-    for (const conn of [this.current, this.pending, this.draining]) if (conn) this.retire(conn, 'client closed');
-    this.current = this.pending = this.draining = undefined;
+    this.rotation?.stop();
+    for (const conn of [this.current, this.pending, this.rotation?.previous]) if (conn) this.retire(conn, 'client closed');
+    this.current = this.pending = this.rotation = undefined;
     for (const e of this.entries.values()) {
       this.clearTimer(e.gapTimer);
       this.stopAwaiting(e);
@@ -280,15 +225,15 @@ export class RealtimeClient extends Emitter<ClientEvents> {
     if (this.closed) return;
 
     const req = buildConnectRequest(this.url, {
-      userId: this.o.userId,
+      userId: this.opts.userId,
       token,
-      tokenIn: this.o.tokenIn,
-      protocol: this.o.protocol,
-      params: this.o.params,
+      tokenIn: this.opts.tokenIn,
+      protocol: this.opts.protocol,
+      params: this.opts.params,
     });
     let ws: WebSocketLike;
     try {
-      ws = req.protocols ? new this.o.WebSocket(req.url, req.protocols) : new this.o.WebSocket(req.url);
+      ws = req.protocols ? new this.opts.WebSocket(req.url, req.protocols) : new this.opts.WebSocket(req.url);
     } catch (err) {
       this.report(new RealtimeError('connect_failed', `cannot open a WebSocket to ${this.url}: ${errText(err)}`, undefined, { cause: err }));
       this.attemptFailed('connect_failed');
@@ -296,10 +241,10 @@ export class RealtimeClient extends Emitter<ClientEvents> {
     }
     const conn: Conn = { id: this.nextConnId++, ws, opened: false, gone: false };
     this.pending = conn;
-    conn.connectTimer = this.o.timers.setTimeout(() => {
-      this.report(new RealtimeError('connect_timeout', `the socket did not open within ${this.o.connectTimeoutMs} ms`));
+    conn.connectTimer = this.opts.timers.setTimeout(() => {
+      this.report(new RealtimeError('connect_timeout', `the socket did not open within ${this.opts.connectTimeoutMs} ms`));
       this.abandon(conn, 'connect_timeout');
-    }, this.o.connectTimeoutMs);
+    }, this.opts.connectTimeoutMs);
     ws.onopen = () => this.onOpen(conn);
     ws.onmessage = (ev: { data?: unknown }) => this.onFrame(conn, ev?.data);
     // Browsers give no detail on errors; the close event that always follows carries the code.
@@ -308,13 +253,13 @@ export class RealtimeClient extends Emitter<ClientEvents> {
   }
 
   private async resolveToken(): Promise<string | undefined> {
-    const src = this.o.token;
+    const src = this.opts.token;
     if (src === undefined) return undefined;
     const token = typeof src === 'function' ? await src() : src;
     if (typeof token !== 'string' || token.length === 0) {
       throw new RealtimeError('token_failed', 'the token (or the token function result) must be a non-empty string');
     }
-    if (this.o.tokenIn === 'protocol' && !isProtocolToken(token)) {
+    if (this.opts.tokenIn === 'protocol' && !isProtocolToken(token)) {
       throw new RealtimeError(
         'token_failed',
         'the token contains characters a Sec-WebSocket-Protocol value cannot carry (RFC 6455); use a base64url token or tokenIn: "query"',
@@ -337,14 +282,15 @@ export class RealtimeClient extends Emitter<ClientEvents> {
     if (previous) {
       // Rotation: the previous socket keeps delivering until this one is confirmed per topic.
       this.stopTimers(previous);
-      if (this.draining) this.retire(this.draining, 'superseded');
-      this.draining = previous;
-      conn.unconfirmed = new Set(this.entries.keys());
-      conn.overlapTimer = this.o.timers.setTimeout(() => this.finishRotation(conn), this.o.rotateOverlapMs);
+      this.endRotation('superseded');
+      const rotation: Rotation = new Rotation(conn, previous, this.entries.keys(), this.opts.timers, this.opts.rotateOverlapMs, () =>
+        this.finishRotation(rotation),
+      );
+      this.rotation = rotation;
     }
     for (const [topic, e] of this.entries) this.requestTopic(conn, topic, e);
     for (const text of this.requests.frames()) this.sendText(conn, text);
-    if (conn.unconfirmed?.size === 0) this.finishRotation(conn);
+    if (this.rotation?.next === conn && this.rotation.confirmed) this.finishRotation(this.rotation);
     this.setState('open');
     const waiters = this.openWaiters;
     this.openWaiters = [];
@@ -357,10 +303,9 @@ export class RealtimeClient extends Emitter<ClientEvents> {
     conn.gone = true;
     this.stopTimers(conn);
     this.clearTimer(conn.connectTimer);
-    this.clearTimer(conn.overlapTimer);
     if (this.closed) return;
-    if (conn === this.draining) {
-      this.draining = undefined;
+    if (this.rotation && conn === this.rotation.previous) {
+      this.rotation.previous = undefined;
       return;
     }
     if (conn === this.pending) {
@@ -372,10 +317,7 @@ export class RealtimeClient extends Emitter<ClientEvents> {
     this.current = undefined;
     // The new socket of a rotation died during the overlap: start clean rather than promote the
     // old one back (its timers are stopped); resubscribing with sinceSeq loses nothing.
-    if (this.draining) {
-      this.retire(this.draining, 'replaced');
-      this.draining = undefined;
-    }
+    this.endRotation('replaced');
     if (this.pending || this.fetchingToken) {
       // A rotation attempt is already under way; it becomes the reconnect.
       this.setState('reconnecting', { reason });
@@ -389,15 +331,10 @@ export class RealtimeClient extends Emitter<ClientEvents> {
     this.failures += 1;
     if (this.current?.opened) {
       // A rotation attempt failed while the current socket still serves: retry it later.
-      const delay = backoffDelay(this.retries++, this.o.backoff, this.o.random);
-      this.clearTimer(this.retryTimer);
-      this.retryTimer = this.o.timers.setTimeout(() => {
-        this.retryTimer = undefined;
-        void this.attemptConnect();
-      }, delay);
+      this.retryLater(backoffDelay(this.retries++, this.opts.backoff, this.opts.random));
       return;
     }
-    if (this.failures >= this.o.maxAttempts) {
+    if (this.failures >= this.opts.maxAttempts) {
       this.report(new RealtimeError('closed', `giving up after ${this.failures} failed attempts (last: ${reason})`));
       this.close();
       return;
@@ -406,11 +343,16 @@ export class RealtimeClient extends Emitter<ClientEvents> {
   }
 
   private scheduleAttempt(reason: string): void {
-    const delayMs = backoffDelay(this.retries, this.o.backoff, this.o.random);
+    const delayMs = backoffDelay(this.retries, this.opts.backoff, this.opts.random);
     this.retries += 1;
     this.setState('reconnecting', { attempt: this.retries, delayMs, reason });
+    this.retryLater(delayMs);
+  }
+
+  /** The one reconnect timer: a later attempt replaces any scheduled one. */
+  private retryLater(delayMs: number): void {
     this.clearTimer(this.retryTimer);
-    this.retryTimer = this.o.timers.setTimeout(() => {
+    this.retryTimer = this.opts.timers.setTimeout(() => {
       this.retryTimer = undefined;
       void this.attemptConnect();
     }, delayMs);
@@ -426,7 +368,6 @@ export class RealtimeClient extends Emitter<ClientEvents> {
   private retire(conn: Conn, reason: string): void {
     this.stopTimers(conn);
     this.clearTimer(conn.connectTimer);
-    this.clearTimer(conn.overlapTimer);
     const ws = conn.ws;
     // No-ops rather than null: `ws` (Node) throws an unhandled 'error' event when nobody listens.
     ws.onopen = ws.onmessage = ws.onclose = ws.onerror = noop;
@@ -438,44 +379,49 @@ export class RealtimeClient extends Emitter<ClientEvents> {
     }
   }
 
-  private finishRotation(conn: Conn): void {
-    this.clearTimer(conn.overlapTimer);
-    conn.overlapTimer = undefined;
-    conn.unconfirmed = undefined;
-    if (conn !== this.current) return;
-    const old = this.draining;
-    this.draining = undefined;
-    if (old) this.retire(old, 'rotated');
+  /** The new socket took over every topic (or the overlap ended): the old one goes. */
+  private finishRotation(rotation: Rotation): void {
+    rotation.stop();
+    if (rotation !== this.rotation) return;
+    this.rotation = undefined;
+    if (rotation.previous) this.retire(rotation.previous, 'rotated');
     this.emitSafely('rotated', [], (err) => this.handlerThrew(err));
   }
 
+  /** Abandons a rotation in its overlap (no `rotated` event): its old socket is closed. */
+  private endRotation(reason: string): void {
+    const rotation = this.rotation;
+    if (!rotation) return;
+    this.rotation = undefined;
+    rotation.stop();
+    if (rotation.previous) this.retire(rotation.previous, reason);
+  }
+
   private confirm(conn: Conn, topic: string): void {
-    if (!conn.unconfirmed) return;
-    conn.unconfirmed.delete(topic);
-    if (conn.unconfirmed.size === 0) this.finishRotation(conn);
+    if (this.rotation?.confirm(conn, topic)) this.finishRotation(this.rotation);
   }
 
   // ---- timers: ping / pong / rotation / gaps ---------------------------------------------------
 
   private schedulePing(conn: Conn): void {
-    conn.pingTimer = this.o.timers.setTimeout(() => {
+    conn.pingTimer = this.opts.timers.setTimeout(() => {
       if (conn.gone) return;
-      conn.pingSentAt = this.o.timers.now();
+      conn.pingSentAt = this.opts.timers.now();
       this.sendFrame(conn, { action: 'ping' });
       if (conn.pongTimer === undefined) {
-        conn.pongTimer = this.o.timers.setTimeout(() => {
+        conn.pongTimer = this.opts.timers.setTimeout(() => {
           conn.pongTimer = undefined;
-          this.report(new RealtimeError('pong_timeout', `no pong within ${this.o.pongTimeoutMs} ms; replacing the socket`));
+          this.report(new RealtimeError('pong_timeout', `no pong within ${this.opts.pongTimeoutMs} ms; replacing the socket`));
           this.abandon(conn, 'pong_timeout');
-        }, this.o.pongTimeoutMs);
+        }, this.opts.pongTimeoutMs);
       }
       this.schedulePing(conn);
-    }, this.o.pingIntervalMs);
+    }, this.opts.pingIntervalMs);
   }
 
   private scheduleRotation(conn: Conn): void {
-    const after = this.o.rotateAfterMs - this.o.random() * this.o.rotateJitterMs;
-    conn.rotateTimer = this.o.timers.setTimeout(() => {
+    const after = this.opts.rotateAfterMs - this.opts.random() * this.opts.rotateJitterMs;
+    conn.rotateTimer = this.opts.timers.setTimeout(() => {
       if (conn === this.current && !this.closed) void this.attemptConnect();
     }, after);
   }
@@ -495,12 +441,12 @@ export class RealtimeClient extends Emitter<ClientEvents> {
       return;
     }
     if (entry.gapTimer !== undefined) return;
-    entry.gapTimer = this.o.timers.setTimeout(() => {
+    entry.gapTimer = this.opts.timers.setTimeout(() => {
       entry.gapTimer = undefined;
       if (this.entries.get(topic) !== entry || !entry.tracker.needsResync()) return;
       this.resync(topic, entry);
       this.checkGap(topic, entry);
-    }, this.o.gapTimeoutMs);
+    }, this.opts.gapTimeoutMs);
   }
 
   /** Re-requests what is missing: history after the last delivered seq, or a (reset) snapshot. */
@@ -532,19 +478,19 @@ export class RealtimeClient extends Emitter<ClientEvents> {
     const a = entry.awaiting;
     if (!a) return;
     this.clearTimer(a.timer);
-    a.timer = this.o.timers.setTimeout(() => {
+    a.timer = this.opts.timers.setTimeout(() => {
       a.timer = undefined;
-      this.retrySubscribe(topic, entry, `no answer within ${this.o.subscribeTimeoutMs} ms`);
-    }, this.o.subscribeTimeoutMs);
+      this.retrySubscribe(topic, entry, `no answer within ${this.opts.subscribeTimeoutMs} ms`);
+    }, this.opts.subscribeTimeoutMs);
   }
 
   private retrySubscribe(topic: string, entry: TopicEntry, why: string): void {
     const a = entry.awaiting;
     if (!a || this.entries.get(topic) !== entry || a.conn.gone || a.conn !== this.current) return;
-    const delay = backoffDelay(a.attempt, this.o.backoff, this.o.random);
+    const delay = backoffDelay(a.attempt, this.opts.backoff, this.opts.random);
     this.report(new RealtimeError('subscribe_retry', `subscribe "${topic}": ${why}; sending it again in ${delay} ms`, topic));
     this.clearTimer(a.timer);
-    a.timer = this.o.timers.setTimeout(() => {
+    a.timer = this.opts.timers.setTimeout(() => {
       a.timer = undefined;
       if (this.entries.get(topic) !== entry || entry.awaiting !== a || a.conn.gone || a.conn !== this.current) return;
       this.requestTopic(a.conn, topic, entry, a.attempt + 1);
@@ -573,12 +519,12 @@ export class RealtimeClient extends Emitter<ClientEvents> {
       case 'pong': {
         this.clearTimer(conn.pongTimer);
         conn.pongTimer = undefined;
-        const rtt = conn.pingSentAt === undefined ? 0 : this.o.timers.now() - conn.pingSentAt;
+        const rtt = conn.pingSentAt === undefined ? 0 : this.opts.timers.now() - conn.pingSentAt;
         this.emitSafely('pong', [rtt], (err) => this.handlerThrew(err));
         return;
       }
       case 'message': {
-        const info = { ...(msg.ts !== undefined ? { ts: msg.ts } : {}), receivedAt: this.o.timers.now() };
+        const info = { ...(msg.ts !== undefined ? { ts: msg.ts } : {}), receivedAt: this.opts.timers.now() };
         this.emitSafely('message', [msg.data, info], (err) => this.handlerThrew(err));
         return;
       }
@@ -642,7 +588,7 @@ export class RealtimeClient extends Emitter<ClientEvents> {
         seq: d.seq,
         ts: d.ts,
         latencyMs: d.latencyMs,
-        receivedAt: this.o.timers.now(),
+        receivedAt: this.opts.timers.now(),
         ...(d.truncated ? { truncated: true as const } : {}),
       };
       if (entry.onEvent) this.callSafely(() => entry.onEvent!(d.data, info));
@@ -691,40 +637,8 @@ export class RealtimeClient extends Emitter<ClientEvents> {
   }
 
   private clearTimer(h: unknown): void {
-    if (h !== undefined) this.o.timers.clearTimeout(h);
+    if (h !== undefined) this.opts.timers.clearTimeout(h);
   }
-
-  private validate(): void {
-    const o = this.o;
-    let u: URL;
-    try {
-      u = new URL(this.url);
-    } catch {
-      throw invalid(`url "${this.url}" is not a valid URL`);
-    }
-    if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw invalid(`url must start with ws:// or wss://, got "${u.protocol}"`);
-    if (o.token !== undefined && typeof o.token !== 'string' && typeof o.token !== 'function') throw invalid('token must be a string or a function');
-    if (o.tokenIn !== 'protocol' && o.tokenIn !== 'query') throw invalid(`tokenIn must be "protocol" or "query", got "${String(o.tokenIn)}"`);
-    if (!isProtocolToken(o.protocol)) throw invalid(`protocol "${o.protocol}" is not a valid subprotocol token`);
-    for (const k of ['connectTimeoutMs', 'pingIntervalMs', 'pongTimeoutMs', 'rotateAfterMs', 'rotateOverlapMs', 'gapTimeoutMs', 'subscribeTimeoutMs'] as const) {
-      checkPositive(k, o[k]);
-    }
-    if (!(o.rotateJitterMs >= 0 && o.rotateJitterMs < o.rotateAfterMs)) {
-      throw invalid(`rotateJitterMs must be >= 0 and below rotateAfterMs (${o.rotateAfterMs}), got ${o.rotateJitterMs}`);
-    }
-    if (!(o.maxAttempts >= 1)) throw invalid(`maxAttempts must be >= 1, got ${o.maxAttempts}`);
-    if (!(Number.isInteger(o.maxBuffered) && o.maxBuffered >= 1)) throw invalid(`maxBuffered must be a positive integer, got ${o.maxBuffered}`);
-    if (o.topics !== undefined && !Array.isArray(o.topics)) throw invalid('topics must be an array of topic names');
-    try {
-      validateBackoff(o.backoff ?? {});
-    } catch (err) {
-      throw invalid(errText(err));
-    }
-  }
-}
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 function errText(err: unknown): string {

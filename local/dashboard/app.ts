@@ -1,9 +1,14 @@
 /**
  * The dashboard page script (bundled for browsers by serve.ts). Watches one topic through the
- * client SDK (snapshot, then every event with its latency) and lists upstream sockets from the
- * control API. All text goes through textContent: topic data is untrusted.
+ * client SDK (snapshot, then every event with its latency; numeric fields charted live) and lists
+ * upstream sockets from the control API, unhealthy ones marked. All text goes through
+ * textContent: topic data is untrusted.
  */
-import { connect, type RealtimeClient, type Subscription } from '../../client';
+// The built client package (npm run build:client), served beside this script: the page runs
+// what a user installs, not the sources. Types come from realtime-client.d.ts.
+import { connect, type RealtimeClient, type Subscription } from './realtime-client.js';
+import { TopicChart } from './chart';
+import { upstreamHealth } from './upstream-health';
 
 interface PageConfig {
   websocketUrl: string;
@@ -77,6 +82,12 @@ async function main() {
   let events = 0;
   let latencySum = 0;
   const latest = $('latest');
+  const chart = new TopicChart($('chart'));
+  (window as unknown as { dashboardChart: TopicChart }).dashboardChart = chart;
+  const chartMeta = () => {
+    $('chart-meta').textContent = chart.points ? `${chart.points} points · ${chart.fields.join(', ')} · latency` : '';
+    $('chart-empty').hidden = chart.points > 0;
+  };
 
   const showLatest = (topic: string, data: unknown, seq: number, ts: number | undefined, latency: string) => {
     latest.className = '';
@@ -101,6 +112,8 @@ async function main() {
     $('ev-dups').textContent = '0';
     $('ev-avg').textContent = '—';
     $('errors').textContent = '';
+    chart.reset();
+    chartMeta();
     latest.className = 'empty';
     latest.textContent = `waiting for ${topic}…`;
     delete latest.dataset.seq;
@@ -113,6 +126,8 @@ async function main() {
       topic,
       (data, info) => {
         showLatest(topic, data, info.seq, info.ts, info.reset ? 'reset snapshot' : 'snapshot');
+        chart.add(info.ts ?? Date.now(), data);
+        chartMeta();
         if (info.seq === 0 && data === null) {
           latest.className = 'empty';
           latest.textContent = `${topic} has no data yet (seq 0); publish something or wait for the upstream.`;
@@ -121,6 +136,8 @@ async function main() {
       (data, info) => {
         const lat = info.latencyMs ?? (info.ts ? info.receivedAt - info.ts : undefined);
         showLatest(topic, data, info.seq, info.ts, lat === undefined ? '—' : `${lat} ms`);
+        chart.add(info.ts ?? info.receivedAt, data, lat);
+        chartMeta();
         events += 1;
         if (lat !== undefined) latencySum += lat;
         $('ev-count').textContent = String(events);
@@ -187,15 +204,23 @@ async function main() {
     if (rows.length === 0) {
       const tr = document.createElement('tr');
       const td = el('td', 'no upstream sockets (start the demo: npm run demo)', 'empty');
-      td.setAttribute('colspan', '9');
+      td.setAttribute('colspan', '10');
       tr.append(td);
       body.replaceChildren(tr);
       return;
     }
+    const now = Date.now();
+    let unhealthy = 0;
     body.replaceChildren(
       ...rows.map((u) => {
         const tr = document.createElement('tr');
         tr.dataset.socketId = u.socketId;
+        const health = upstreamHealth(u, now);
+        if (health.unhealthy) {
+          unhealthy += 1;
+          tr.className = 'unhealthy';
+          tr.title = health.reasons.join('; ');
+        }
         const topic = el('td');
         const a = el('a', u.topic);
         a.addEventListener('click', () => {
@@ -211,14 +236,18 @@ async function main() {
           topic,
           el('td', u.status),
           el('td', String(u.isActive), u.isActive ? 'yes' : 'no'),
-          el('td', String(u.countErr), 'num'),
+          el('td', String(u.countErr), u.countErr > 0 ? 'num bad' : 'num'),
           el('td', u.lastHealthyAt ?? '—'),
           el('td', String(u.counters?.messagesIn ?? 0), 'num'),
           code,
+          el('td', health.lastHealthy, health.unhealthy ? 'bad' : 'dim'),
         );
         return tr;
       }),
     );
+    const summary = $('up-summary');
+    summary.textContent = unhealthy ? `${unhealthy} of ${rows.length} unhealthy` : `all ${rows.length} healthy`;
+    summary.className = unhealthy ? 'badge bad' : 'badge ok';
   };
   const pollUpstreams = async () => {
     try {

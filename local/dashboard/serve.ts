@@ -1,11 +1,16 @@
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { BROWSER_BUNDLE, ensureClientJs } from '../../scripts/build-client';
 
 /**
  * The live dashboard, served by the local stack's HTTP API server under `/dashboard/`:
  *   /dashboard/             the page (index.html); `?topic=NAME` watches NAME at once
- *   /dashboard/app.js       the page script with the client SDK, bundled by esbuild on first request
+ *   /dashboard/app.js       the page script and the chart library (uPlot), bundled by esbuild on first request
+ *   /dashboard/realtime-client.js  the client package's built browser bundle (npm run build:client,
+ *                           rebuilt once per process so it never lags the sources)
+ *   /dashboard/uPlot.min.css the chart library's stylesheet, from node_modules (no CDN)
  *   /dashboard/config.json  where the page connects: websocketUrl, httpUrl, userId, token
  * The bundle is built once per process and kept in memory (~30 ms to build).
  */
@@ -26,15 +31,19 @@ export type DashboardHandler = (req: IncomingMessage, res: ServerResponse) => bo
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 
+const require = createRequire(import.meta.url);
+
 let bundle: Promise<string> | undefined;
 
-/** The page script with the SDK, for browsers (ES2020, one ESM file). Cached per process. */
+/** The page script with the chart library, for browsers (ES2020, one ESM file). Cached per process. */
 export function dashboardBundle(): Promise<string> {
   bundle ??= (async () => {
     const esbuild = await import('esbuild');
     const out = await esbuild.build({
       entryPoints: [here('./app.ts')],
       bundle: true,
+      // The client comes from the built package, loaded by the browser beside app.js.
+      external: ['./realtime-client.js'],
       write: false,
       format: 'esm',
       platform: 'browser',
@@ -108,6 +117,11 @@ async function respond(req: IncomingMessage, res: ServerResponse, url: URL, cfg:
       return send(200, 'text/html; charset=utf-8', fs.readFileSync(here('./index.html'), 'utf8'));
     case `${DASHBOARD_PATH}app.js`:
       return send(200, 'text/javascript; charset=utf-8', await dashboardBundle());
+    case `${DASHBOARD_PATH}realtime-client.js`:
+      await ensureClientJs();
+      return send(200, 'text/javascript; charset=utf-8', fs.readFileSync(BROWSER_BUNDLE, 'utf8'));
+    case `${DASHBOARD_PATH}uPlot.min.css`:
+      return send(200, 'text/css; charset=utf-8', fs.readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8'));
     case `${DASHBOARD_PATH}config.json`: {
       const token = cfg.token ? await cfg.token() : undefined;
       const body = {

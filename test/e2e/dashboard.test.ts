@@ -9,11 +9,13 @@ import { waitFor } from '../integration/client/helpers';
 import { DeleteConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { ADMIN_PRINCIPAL } from '../../local/iam/principals';
 import { startUpstream, type UpstreamServer } from '../integration/upstream/harness';
+import { startDemo, type Demo } from '../../local/demo/demo';
+import { numericFields } from '../../local/dashboard/series';
 
 /**
  * The dashboard in a real headless Chromium (Debian's `chromium` package, driven by
  * playwright-core; .ci/run installs it): served by the local stack's HTTP server, connected
- * through the client SDK bundle to the WebSocket emulator.
+ * through the client package's built browser bundle to the WebSocket emulator.
  */
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -26,6 +28,7 @@ describe('dashboard in headless Chromium', function () {
   let page: Page;
   let dashboardUrl: string;
   let upstream: UpstreamServer;
+  let demo: Demo | undefined;
 
   before(async function () {
     if (!fs.existsSync(CHROMIUM)) {
@@ -54,6 +57,7 @@ describe('dashboard in headless Chromium', function () {
     await page?.close();
   });
   after(async () => {
+    await demo?.stop();
     await browser?.close();
     await stack?.stop();
     await upstream?.stop();
@@ -146,8 +150,24 @@ describe('dashboard in headless Chromium', function () {
       if (row.isActive && row.lastHealthyAt) healthy = row;
       return healthy !== undefined;
     }, 15_000);
+    // And one that cannot connect (nothing listens on port 1): the agent counts its errors.
+    const brokenId = `e2e-broken-${randomBytes(3).toString('hex')}`;
+    const broken = { internalID: brokenId, interWorkingInterface: 'ws://127.0.0.1:1/', platformID: 'e2e-platform' };
+    const brokenControl = (method: string, extra: Record<string, string> = {}) =>
+      fetch(`${stack.endpoints.httpUrl}/websocket`, { method, headers: { ...broken, ...extra } });
+    const rb = await brokenControl('POST', { asapa_email: 'e2e@example.com', asapa_pass: 'x', topic: `platform:${brokenId}` });
+    const brokenSocket = (await rb.json()) as { socketId: string };
+    expect(rb.status, JSON.stringify(brokenSocket)).to.equal(202);
+    await waitFor(async () => ((await (await brokenControl('GET')).json()) as Row).countErr > 0, 15_000, 'the broken socket to count an error');
+
     await page.goto(`${dashboardUrl}?view=upstreams`);
+    const brokenRow = await page.waitForSelector(`#upstreams tr[data-socket-id="${brokenSocket.socketId}"].unhealthy`, { timeout: 5000 });
+    expect(await brokenRow.getAttribute('title')).to.match(/consecutive error|failed/);
+    expect(await brokenRow.$eval('td:last-child', (td) => td.textContent)).to.equal('never');
+    expect(await page.textContent('#up-summary')).to.match(/^\d+ of \d+ unhealthy$/);
     const row = await page.waitForSelector(`#upstreams tr[data-socket-id="${opened.socketId}"]`, { timeout: 5000 });
+    expect(await row.getAttribute('class') ?? '').to.not.include('unhealthy');
+    expect(await row.$eval('td:last-child', (td) => td.textContent)).to.match(/^\d+ s ago$/);
     const cells = await row.$$eval('td', (tds) => tds.map((t) => t.textContent));
     const shownAt = Date.now();
     expect(cells.slice(0, 6)).to.deep.equal(['e2e-platform', internalID, `platform:${internalID}`, 'open', 'true', '0']);
@@ -157,5 +177,60 @@ describe('dashboard in headless Chromium', function () {
     expect(await page.content()).to.not.include('not-logged-anywhere');
     await page.screenshot({ path: path.join(OUT, 'dashboard-upstreams.png'), fullPage: true });
     await control('DELETE'); // the agent lets go of the socket before the stack stops
+    await brokenControl('DELETE');
+  });
+
+  it('charts the demo battery live: after a few seconds the chart holds every point received, each numeric field plus the latency (screenshot written)', async () => {
+    demo = await startDemo({ httpUrl: stack.endpoints.httpUrl, intervalMs: 250, batteries: 1, vehicles: 0 });
+    const topic = demo.topics[0]!;
+    expect(topic).to.equal('batteryId:1');
+    await page.goto(`${dashboardUrl}?topic=${encodeURIComponent(topic)}`);
+    await page.waitForFunction(() => Number(document.getElementById('ev-count')?.textContent) >= 10, undefined, { timeout: 30_000 });
+
+    // One synchronous read of the page: what the chart holds next to what the page received.
+    const seen = await page.evaluate(() => {
+      const chart = (window as unknown as { dashboardChart: { points: number; fields: string[] } }).dashboardChart;
+      const box = document.getElementById('chart')!;
+      return {
+        points: chart.points,
+        fields: [...chart.fields],
+        dataPoints: Number(box.dataset.points),
+        events: Number(document.getElementById('ev-count')!.textContent),
+        latest: JSON.parse(document.getElementById('latest')!.textContent!) as Record<string, unknown>,
+        last: (window as unknown as { dashboardChart: { lastPoint(): unknown } }).dashboardChart.lastPoint(),
+        canvases: box.querySelectorAll('canvas').length,
+        hidden: box.hidden,
+      };
+    });
+    // Every event is a point; the snapshot is one more when the battery had data already.
+    expect(seen.points).to.be.within(seen.events, seen.events + 1);
+    expect(seen.dataPoints).to.equal(seen.points);
+    expect(seen.fields).to.include.members(['voltage', 'current', 'temperature', 'state_of_charge']);
+    expect(seen.fields).to.not.include('timestamp');
+    expect(seen.last).to.deep.include({ values: numericFields(seen.latest) });
+    expect((seen.last as { latencyMs?: number }).latencyMs).to.be.a('number');
+    expect(seen.hidden).to.equal(false);
+    expect(seen.canvases).to.equal(1);
+    // The legend names each series as plotted.
+    const legend = await page.$$eval('#chart .u-legend .u-label', (ls) => ls.map((l) => l.textContent));
+    expect(legend).to.include.members(['voltage', 'current', 'temperature', 'state_of_charge', 'latency ms']);
+
+    const shot = path.join(OUT, 'dashboard-chart.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    expect(fs.statSync(shot).size).to.be.greaterThan(5000);
+    console.log(`      chart: ${seen.points} points for ${seen.events} events (${seen.fields.join(', ')}); screenshot ${path.relative(process.cwd(), shot)}`);
+    await demo.stop();
+    demo = undefined;
+  });
+
+  it('keeps the JSON view and no chart for data without numbers', async () => {
+    const topic = `chat:e2e-${randomBytes(2).toString('hex')}`;
+    await publish(topic, { text: 'hello', tags: ['a'] });
+    await page.goto(`${dashboardUrl}?topic=${encodeURIComponent(topic)}`);
+    await page.waitForSelector('#latest[data-seq="1"]', { timeout: 10_000 });
+    await publish(topic, { text: 'again' });
+    await page.waitForSelector('#latest[data-seq="2"]', { timeout: 10_000 });
+    expect(JSON.parse((await page.textContent('#latest'))!)).to.deep.equal({ text: 'again' });
+    expect(await page.$eval('#chart', (c) => ({ hidden: (c as HTMLElement).hidden, points: (c as HTMLElement).dataset.points }))).to.deep.equal({ hidden: true, points: '0' });
   });
 });

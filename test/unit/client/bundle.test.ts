@@ -1,5 +1,8 @@
 import { expect } from 'chai';
 import { build } from 'esbuild';
+import fs from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { BROWSER_BUDGET_BYTES, BROWSER_BUNDLE, buildClientJs, formatSize } from '../../../scripts/build-client';
 import { WebSocket } from 'ws';
 import { connect } from '../../../client';
 
@@ -20,6 +23,19 @@ describe('client SDK packaging', () => {
     expect(text).to.not.match(/\brequire\(/);
     // Buffer is a Node global, not an import: the shared protocol module must size frames without it.
     expect(text).to.not.match(/\bBuffer\b/);
+  });
+
+  it('the minified browser bundle stays within 8 KB gzipped (npm run build:client)', async () => {
+    const sizes = await buildClientJs();
+    console.log(`      ${formatSize(sizes)}`);
+    expect(BROWSER_BUDGET_BYTES).to.equal(8 * 1024);
+    // Measured again from the file on disk: what a page would load.
+    const gz = gzipSync(fs.readFileSync(BROWSER_BUNDLE), { level: 9 }).length;
+    expect(gz).to.equal(sizes.browserGzipBytes);
+    expect(gz).to.be.at.most(BROWSER_BUDGET_BYTES);
+    const text = fs.readFileSync(BROWSER_BUNDLE, 'utf8');
+    expect(text).to.match(/export\s*\{/); // an ES module a page can import
+    expect(text).to.not.match(/\brequire\(|from\s*["'](node:|ws["'])/);
   });
 
   it("accepts the ws package's WebSocket class as is (Node 20 has no global WebSocket)", () => {
