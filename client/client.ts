@@ -19,6 +19,7 @@ import type {
   StateChange,
   SubscribeOptions,
   Subscription,
+  PresenceInfo,
 } from './types';
 
 /**
@@ -162,10 +163,18 @@ export class RealtimeClient extends Emitter<ClientEvents> {
    * `message` event (`POST /publish {"connectionId"}`).
    */
   send(action: string, data: unknown, opts: { id?: string } = {}): Promise<void> {
-    if (typeof action !== 'string' || action.length === 0 || ['subscribe', 'unsubscribe', 'ping', 'publish'].includes(action)) {
+    if (typeof action !== 'string' || action.length === 0 || ['subscribe', 'unsubscribe', 'ping', 'publish', 'presence'].includes(action)) {
       return Promise.reject(new RealtimeError('invalid_action', `send() takes an application action name, got ${JSON.stringify(action)}`));
     }
     return this.request({ action, data }, opts.id).then(() => undefined);
+  }
+
+  /**
+   * Who is on `topic` now: its users with their connection counts and the totals. Needs the same
+   * right as subscribing to it; works whether or not this client is subscribed.
+   */
+  presence(topic: string): Promise<PresenceInfo> {
+    return this.request({ action: 'presence', topic }, undefined) as Promise<PresenceInfo>;
   }
 
   private request(frame: Record<string, unknown>, id: string | undefined): Promise<unknown> {
@@ -559,8 +568,13 @@ export class RealtimeClient extends Emitter<ClientEvents> {
       case 'unsubscribed':
         return;
       case 'presence':
+        this.requests.settle(msg.id, {
+          value: { topic: msg.topic, users: msg.users, count: msg.count, ...(msg.truncated ? { truncated: true } : {}) } satisfies PresenceInfo,
+        });
+        return;
       case 'join':
       case 'leave':
+        this.emitSafely(msg.type, [{ topic: msg.topic, userId: msg.userId }], (err) => this.handlerThrew(err));
         return;
       default: {
         const entry = this.entries.get(msg.topic);

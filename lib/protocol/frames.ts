@@ -19,7 +19,7 @@ export type ClientFrame =
   /** Publish from the socket: the same write as `POST /publish`; `id` makes it idempotent. */
   | { readonly action: 'publish'; readonly topic: string; readonly data: unknown; readonly id?: string }
   /** Presence: who is subscribed to the topic now. */
-  | { readonly action: 'presence'; readonly topic: string };
+  | { readonly action: 'presence'; readonly topic: string; readonly id?: string };
 
 /** An application action (one of the stack's `APP_ACTIONS`), put on the inbound queue. */
 export interface AppActionFrame {
@@ -135,6 +135,8 @@ export interface PresenceMessage {
   count: { users: number; connections: number };
   /** The list stops at the stack's PRESENCE_LIST_LIMIT (or the message limit); `count` is complete. */
   truncated?: boolean;
+  /** The `id` of the presence request this answers (the SDK settles that call). */
+  id?: string;
 }
 
 /** A user's first connection subscribed to a presence topic (join), or its last one left (leave). */
@@ -249,7 +251,14 @@ export function errorFrame(code: string, message: string, extra?: { action?: str
 // ---- presence builders ----
 
 export function presenceFrame(p: Omit<PresenceMessage, 'type'>): string {
-  return JSON.stringify({ type: 'presence', topic: p.topic, users: p.users, count: p.count, ...(p.truncated ? { truncated: true } : {}) });
+  return JSON.stringify({
+    type: 'presence',
+    topic: p.topic,
+    users: p.users,
+    count: p.count,
+    ...(p.truncated ? { truncated: true } : {}),
+    ...(p.id !== undefined ? { id: p.id } : {}),
+  });
 }
 
 export function presenceChangeFrame(type: 'join' | 'leave', topic: string, userId: string): string {

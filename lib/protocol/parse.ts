@@ -81,6 +81,7 @@ export function parseServerMessage(text: string): ServerMessage | undefined {
         users: users.map((u) => ({ userId: u.userId, connections: u.connections })),
         count,
         ...(v.truncated === true ? { truncated: true } : {}),
+        ...optId(v),
       };
     }
     case 'join':

@@ -100,7 +100,7 @@ export function messageRoute(deps: Deps, services: SubscriberServices, route: Ro
             listLimit: deps.config.subscriber.presence.listLimit,
             maxMessageBytes: deps.config.subscriber.maxMessageBytes,
           });
-          await send(presenceFrame(body));
+          await send(presenceFrame({ ...body, ...(frame.id !== undefined ? { id: frame.id } : {}) }));
           break;
         }
         case 'ping': {

@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { WebSocket as NodeWebSocket } from 'ws';
+import { connect, type PresenceChange, type RealtimeClient } from '../../../client';
 import { startTestStack, type LocalStack } from '../../support/stack';
 import { waitFor } from '../../support/wait';
 import { TestClient, type Frame } from './support/client';
@@ -152,6 +154,34 @@ describe('presence (local stack)', function () {
       expect(r.status).to.equal(400);
       expect(r.body).to.include({ code: 'invalid_target' });
       expect(String(r.body.message)).to.match(/"topic" or "userId"/);
+    }
+  });
+
+  it('the client SDK: rt.presence(topic) resolves with the presence body, rt.on(join|leave) hears others come and go', async () => {
+    const topic = room();
+    const sdk: RealtimeClient[] = [];
+    try {
+      const rt = connect(stack.endpoints.websocketUrl, { WebSocket: NodeWebSocket, userId: 'sam' });
+      sdk.push(rt);
+      rt.on('error', () => {});
+      const heard: string[] = [];
+      const hear = (kind: string) => (c: PresenceChange) => c.topic === topic && heard.push(`${kind}:${c.userId}`);
+      rt.on('join', hear('join'));
+      rt.on('leave', hear('leave'));
+      let snap = false;
+      rt.subscribe(topic, () => (snap = true));
+      await waitFor(() => snap, 10_000, 'the snapshot');
+      const other = await open('tom');
+      await other.request({ action: 'subscribe', topic }, 'snapshot');
+      await waitFor(() => heard.length === 1, 5000, 'tom joins');
+      const [p1, p2] = await Promise.all([rt.presence(topic), rt.presence(`${topic}:empty`)]);
+      expect(p1).to.deep.equal({ topic, users: [{ userId: 'sam', connections: 1 }, { userId: 'tom', connections: 1 }], count: { users: 2, connections: 2 } });
+      expect(p2).to.deep.equal({ topic: `${topic}:empty`, users: [], count: { users: 0, connections: 0 } });
+      await other.request({ action: 'unsubscribe', topic }, 'unsubscribed');
+      await waitFor(() => heard.length === 2, 5000, 'tom leaves');
+      expect(heard).to.deep.equal(['join:tom', 'leave:tom']);
+    } finally {
+      for (const c of sdk) c.close();
     }
   });
 
