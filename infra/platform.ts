@@ -51,7 +51,7 @@ export interface PlatformOutputs {
   readonly dashboardName: pulumi.Output<string>;
   readonly alarmTopicArn: pulumi.Output<string>;
   readonly agentAutoScalingGroup: pulumi.Output<string>;
-  /** With httpAuth iam: execute-api:Invoke on POST /publish only. */
+  /** With httpAuth iam: execute-api:Invoke on POST /publish and GET /presence (which has publish's rights) only. */
   readonly httpPublishInvokePolicyArn?: pulumi.Output<string>;
   /** With httpAuth iam: execute-api:Invoke on the upstream control routes only. */
   readonly httpControlInvokePolicyArn?: pulumi.Output<string>;
