@@ -23,6 +23,7 @@ import type {
   StateChange,
   SubscribeOptions,
   Subscription,
+  PresenceInfo,
 } from './types';
 
 /**
@@ -179,10 +180,18 @@ export class RealtimeClient extends Emitter<ClientEvents> {
    * `message` event (`POST /publish {"connectionId"}`).
    */
   send(action: string, data: unknown, opts: { id?: string } = {}): Promise<void> {
-    if (typeof action !== 'string' || action.length === 0 || ['subscribe', 'unsubscribe', 'ping', 'publish'].includes(action)) {
+    if (typeof action !== 'string' || action.length === 0 || ['subscribe', 'unsubscribe', 'ping', 'publish', 'presence'].includes(action)) {
       return Promise.reject(new RealtimeError('invalid_action', `send() takes an application action name, got ${JSON.stringify(action)}`));
     }
     return this.request({ action, data }, opts.id).then(() => undefined);
+  }
+
+  /**
+   * Who is on `topic` now: its users with their connection counts and the totals. Needs the same
+   * right as subscribing to it; works whether or not this client is subscribed.
+   */
+  presence(topic: string): Promise<PresenceInfo> {
+    return this.request({ action: 'presence', topic }, undefined) as Promise<PresenceInfo>;
   }
 
   private request(frame: Record<string, unknown>, id: string | undefined): Promise<unknown> {
@@ -584,6 +593,15 @@ export class RealtimeClient extends Emitter<ClientEvents> {
         return;
       }
       case 'unsubscribed':
+        return;
+      case 'presence':
+        this.requests.settle(msg.id, {
+          value: { topic: msg.topic, users: msg.users, count: msg.count, ...(msg.truncated ? { truncated: true } : {}) } satisfies PresenceInfo,
+        });
+        return;
+      case 'join':
+      case 'leave':
+        this.emitSafely(msg.type, [{ topic: msg.topic, userId: msg.userId }], (err) => this.handlerThrew(err));
         return;
       default: {
         if ('items' in msg) {

@@ -94,6 +94,25 @@ export interface ClientEvents {
   pong: (rttMs: number) => void;
   /** A proactive reconnect (before API Gateway's 2-hour limit) completed. */
   rotated: () => void;
+  /** Presence: a user's first connection subscribed to a topic this client is on (PRESENCE_TOPICS only). */
+  join: (change: PresenceChange) => void;
+  /** Presence: a user's last connection left a topic this client is on. At least once, like join. */
+  leave: (change: PresenceChange) => void;
+}
+
+/** A join or leave on a presence topic. */
+export interface PresenceChange {
+  topic: string;
+  userId: string;
+}
+
+/** `rt.presence(topic)`: the users subscribed to the topic now (live connections only). */
+export interface PresenceInfo {
+  topic: string;
+  users: { userId: string; connections: number }[];
+  count: { users: number; connections: number };
+  /** The list was cut at the stack's size limit; `count` is complete. */
+  truncated?: true;
 }
 
 export interface ConnectOptions {

@@ -7,7 +7,7 @@ import { subscriberServices } from '../lib/subscriber/services';
 export const createHandler = (deps: Deps) => {
   const services = subscriberServices(deps);
   return async (event: { requestContext: { connectionId: string } }) => {
-    await disconnect(event.requestContext.connectionId, services);
+    await disconnect(event.requestContext.connectionId, services, deps.clock());
     return { statusCode: 200 };
   };
 };

@@ -1,5 +1,5 @@
 import type { Input } from '@pulumi/pulumi';
-import { checkAppActions, checkItemKeys, checkJwtKeySources } from '../lib/config/rules';
+import { checkAppActions, checkItemKeys, checkJwtKeySources, checkTopicPatterns } from '../lib/config/rules';
 import { ConfigError } from '../lib/errors';
 import { FUNCTIONS, type WebSocketRouteKey } from '../lib/functions';
 
@@ -55,6 +55,10 @@ export interface StackConfig {
   /** Per-connection token bucket for socket publishes and application actions (SOCKET_RATE_*). */
   readonly socketRatePerSecond?: number;
   readonly socketRateBurst?: number;
+  /** Presence: join/leave topic patterns and caps (PRESENCE_*; validated like loadConfig does). */
+  readonly presenceTopics: readonly string[];
+  readonly presenceEventMaxMembers?: number;
+  readonly presenceListLimit?: number;
   readonly logRetentionDays: number;
   /** Point-in-time recovery + deletion protection on the tables (always on for prod). */
   readonly dataProtection: boolean;
@@ -161,6 +165,10 @@ export interface StackSettings {
   readonly fanoutConcurrency?: number;
   readonly socketRatePerSecond?: number;
   readonly socketRateBurst?: number;
+  /** Topic patterns with join/leave events. A list, or a comma-separated string. */
+  readonly presenceTopics?: readonly string[] | string;
+  readonly presenceEventMaxMembers?: number;
+  readonly presenceListLimit?: number;
   readonly logRetentionDays?: number;
   readonly dataProtection?: boolean;
   readonly lambda?: SizingSettings & { readonly overrides?: Readonly<Record<string, SizingSettings>> };
@@ -200,7 +208,7 @@ type Section<K extends keyof StackSettings> = NonNullable<StackSettings[K]>;
 const JWT_KEYS = keysOf<Section<'jwt'>>({ issuer: true, audience: true, jwksUrl: true, rs256PublicKey: true, topicsClaim: true, publishClaim: true, sendToUserClaim: true, sendToConnectionClaim: true });
 const SIZING_KEYS = keysOf<SizingSettings>({ memoryMb: true, timeoutSeconds: true });
 const THROTTLE_KEYS = keysOf<ThrottleSettings>({ burstLimit: true, rateLimit: true });
-const WS_ROUTES = keysOf<Record<WebSocketRouteKey, unknown>>({ $connect: true, $disconnect: true, $default: true, subscribe: true, unsubscribe: true, ping: true, publish: true });
+const WS_ROUTES = keysOf<Record<WebSocketRouteKey, unknown>>({ $connect: true, $disconnect: true, $default: true, subscribe: true, unsubscribe: true, ping: true, publish: true, presence: true });
 
 /** Keys this program reads; anything else under `realtime-gateway:` is a typo. */
 export const CONFIG_KEYS = keysOf<StackSettings>({
@@ -217,6 +225,9 @@ export const CONFIG_KEYS = keysOf<StackSettings>({
   fanoutConcurrency: true,
   socketRatePerSecond: true,
   socketRateBurst: true,
+  presenceTopics: true,
+  presenceEventMaxMembers: true,
+  presenceListLimit: true,
   logRetentionDays: true,
   dataProtection: true,
   lambda: true,
@@ -443,7 +454,7 @@ function readAccess(stack: StackName, top: Reader): Pick<StackConfig, 'authMode'
   return { authMode, httpAuth, jwt };
 }
 
-function readSubscribers(stack: StackName, top: Reader): Pick<StackConfig, 'itemKeys' | 'appActions' | 'upstreamAllowHosts' | 'secretPrefix' | 'connectionTtlSeconds' | 'historyTtlSeconds' | 'fanoutConcurrency' | 'socketRatePerSecond' | 'socketRateBurst'> {
+function readSubscribers(stack: StackName, top: Reader): Pick<StackConfig, 'itemKeys' | 'appActions' | 'upstreamAllowHosts' | 'secretPrefix' | 'connectionTtlSeconds' | 'historyTtlSeconds' | 'fanoutConcurrency' | 'socketRatePerSecond' | 'socketRateBurst' | 'presenceTopics' | 'presenceEventMaxMembers' | 'presenceListLimit'> {
   const itemKeys = top.list('itemKeys');
   // The same rule loadConfig applies to ITEM_KEYS, checked here so the preview fails, not the Lambda.
   checkItemKeys(itemKeys, key('itemKeys'), 'identifiers');
@@ -464,6 +475,18 @@ function readSubscribers(stack: StackName, top: Reader): Pick<StackConfig, 'item
     // The bounds loadConfig applies to SOCKET_RATE_*, so a preview refuses what a Lambda would.
     socketRatePerSecond: top.optionalInt('socketRatePerSecond', 1, 10_000),
     socketRateBurst: top.optionalInt('socketRateBurst', 1, 10_000),
+    ...readPresence(top),
+  };
+}
+
+/** The rules loadConfig applies to PRESENCE_*, so a preview refuses what a Lambda would. */
+function readPresence(top: Reader): Pick<StackConfig, 'presenceTopics' | 'presenceEventMaxMembers' | 'presenceListLimit'> {
+  const presenceTopics = top.list('presenceTopics');
+  checkTopicPatterns(presenceTopics, key('presenceTopics'), 'topics or prefixes ending in * (room:*)');
+  return {
+    presenceTopics,
+    presenceEventMaxMembers: top.optionalInt('presenceEventMaxMembers', 1, 10_000),
+    presenceListLimit: top.optionalInt('presenceListLimit', 1, 10_000),
   };
 }
 

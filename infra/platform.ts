@@ -51,7 +51,7 @@ export interface PlatformOutputs {
   readonly dashboardName: pulumi.Output<string>;
   readonly alarmTopicArn: pulumi.Output<string>;
   readonly agentAutoScalingGroup: pulumi.Output<string>;
-  /** With httpAuth iam: execute-api:Invoke on POST /publish only. */
+  /** With httpAuth iam: execute-api:Invoke on POST /publish and GET /presence (which has publish's rights) only. */
   readonly httpPublishInvokePolicyArn?: pulumi.Output<string>;
   /** With httpAuth iam: execute-api:Invoke on the upstream control routes only. */
   readonly httpControlInvokePolicyArn?: pulumi.Output<string>;
@@ -145,7 +145,7 @@ export function createPlatform(config: StackConfig, opts: PlatformOptions): Plat
       if (wsRoutes[t.route]) throw new Error(`two functions serve WebSocket route ${t.route}`);
       wsRoutes[t.route] = f.function;
     } else if (t.kind === 'http') {
-      for (const routeKey of t.routes) httpRoutes.push({ routeKey, function: f.function, jwtScopes: t.jwtScopes, invokeGroup: f.spec.name });
+      for (const routeKey of t.routes) httpRoutes.push({ routeKey, function: f.function, jwtScopes: t.jwtScopes, invokeGroup: t.invokeGroup ?? f.spec.name });
     } else {
       streamFunctions.push(f);
     }

@@ -9,7 +9,7 @@ type IndexName = (typeof INDEX)[keyof typeof INDEX];
  * routes, HTTP routes and stream poller from it. Adding a handler means adding it here.
  */
 
-export type WebSocketRouteKey = '$connect' | '$disconnect' | '$default' | 'subscribe' | 'unsubscribe' | 'ping' | 'publish';
+export type WebSocketRouteKey = '$connect' | '$disconnect' | '$default' | 'subscribe' | 'unsubscribe' | 'ping' | 'publish' | 'presence';
 
 export type Trigger =
   | { readonly kind: 'websocket'; readonly route: WebSocketRouteKey }
@@ -18,6 +18,8 @@ export type Trigger =
       readonly routes: readonly string[];
       /** OAuth scopes a JWT authoriser demands before the function is invoked (the handler checks too). */
       readonly jwtScopes?: readonly string[];
+      /** Which HTTP invoke policy (IAM auth) grants these routes; default the function's name. */
+      readonly invokeGroup?: string;
     }
   | { readonly kind: 'stream'; readonly table: TableName };
 
@@ -84,8 +86,10 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     description: 'WebSocket $disconnect: remove the connection and its subscriptions.',
     trigger: { kind: 'websocket', route: '$disconnect' },
     // removeConnections: the row's topics + the byConnection index, then one batched delete.
-    tables: { connections: ['GetItem', 'BatchWriteItem'], subscriptions: ['Query:byConnection', 'BatchWriteItem'] },
-    manageConnections: [],
+    // Presence: lastSeen of the user (users UpdateItem); a leave reads the topic's members (Query)
+    // and posts to them (POST).
+    tables: { connections: ['GetItem', 'BatchWriteItem'], subscriptions: ['Query:byConnection', 'BatchWriteItem', 'Query'], users: ['UpdateItem'] },
+    manageConnections: ['POST'],
     queues: {},
   },
   {
@@ -95,7 +99,8 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     tables: {
       connections: ['GetItem', 'UpdateItem'],
       // GetItem: a replay checks per page that no newer subscribe took it over (replay.ts).
-      subscriptions: ['PutItem', 'GetItem'],
+      // Query: presence, a join reads the topic's members and posts to them.
+      subscriptions: ['PutItem', 'GetItem', 'Query'],
       history: ['Query'],
       items: [
         'GetItem',
@@ -113,7 +118,8 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     trigger: { kind: 'websocket', route: 'unsubscribe' },
     // GetItem: SubscriptionStore.exists tells "not subscribed" from a removed subscription.
     // removeTopic/ensureTopic are UpdateItem on the connection row.
-    tables: { connections: ['UpdateItem'], subscriptions: ['GetItem', 'DeleteItem'] },
+    // Presence: a leave reads the user (connections GetItem) and the topic's members (subscriptions Query).
+    tables: { connections: ['UpdateItem', 'GetItem'], subscriptions: ['GetItem', 'DeleteItem', 'Query'] },
     manageConnections: ['POST'],
     queues: {},
   },
@@ -163,7 +169,9 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
       history: ['PutItem'],
       idempotency: ['GetItem', 'PutItem'],
       connections: ['Query:byUser', 'BatchGetItem', 'GetItem', 'BatchWriteItem'],
-      subscriptions: ['Query:byConnection', 'BatchWriteItem'],
+      subscriptions: ['Query:byConnection', 'BatchWriteItem', 'Query'],
+      // Presence after pruning a gone connection: lastSeen, and a leave (subscriptions Query above).
+      users: ['UpdateItem'],
     },
     manageConnections: ['POST'],
     queues: {},
@@ -178,12 +186,35 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
       items: ['stream'],
       subscriptions: ['Query', 'Query:byConnection', 'BatchWriteItem'],
       connections: ['GetItem', 'BatchWriteItem'],
+      // Presence after pruning a 410: the user's lastSeen (a leave uses the Query and POST above).
+      users: ['UpdateItem'],
     },
     // DELETE: a subscriber whose deliveries keep failing is closed to force its resync
     // (fanout-outcomes.ts).
     manageConnections: ['POST', 'DELETE'],
     queues: { fanoutDlq: ['SendMessage'] },
   },
+  // ---- presence (issue 14) ----
+  {
+    name: 'socket-presence',
+    description: 'presence route: the users (and connection counts) subscribed to a topic the connection may read.',
+    trigger: { kind: 'websocket', route: 'presence' },
+    // The asking connection's row (its rights), the topic's rows, their connection rows (liveness).
+    tables: { connections: ['GetItem', 'BatchGetItem'], subscriptions: ['Query'] },
+    manageConnections: ['POST'],
+    queues: {},
+  },
+  {
+    name: 'presence',
+    description: 'GET /presence: a topic\'s users and counts, or whether a user is online and when it was last seen.',
+    // In the publish invoke policy: the rights are publish's (docs/subscriber-protocol.md#presence).
+    trigger: { kind: 'http', routes: ['GET /presence'], invokeGroup: 'publish' },
+    // topic: its rows, then their connection rows; user: the byUser index, the rows, its lastSeen.
+    tables: { subscriptions: ['Query'], connections: ['BatchGetItem', 'Query:byUser'], users: ['GetItem'] },
+    manageConnections: [],
+    queues: {},
+  },
+  // ---- end presence ----
   {
     name: 'control',
     description: 'Upstream control API: POST/GET/DELETE /websocket, GET /websockets.',

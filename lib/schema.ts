@@ -35,7 +35,7 @@ export interface TableSpec {
   readonly description: string;
 }
 
-export type TableName = 'connections' | 'subscriptions' | 'items' | 'history' | 'upstreams' | 'idempotency';
+export type TableName = 'connections' | 'subscriptions' | 'items' | 'history' | 'upstreams' | 'idempotency' | 'users';
 
 /** The TTL attribute every table uses (epoch seconds, as DynamoDB TTL requires). */
 export const TTL_ATTRIBUTE = 'expiresAt';
@@ -111,6 +111,15 @@ export const TABLES: Readonly<Record<TableName, TableSpec>> = {
     indexes: [],
     ttlAttribute: TTL_ATTRIBUTE,
   },
+  // ---- presence (issue 14) ----
+  users: {
+    logicalName: 'users',
+    description:
+      'Presence: one row per user ever connected, {userId, lastSeen}; written when a connection of the user goes away ($disconnect or a 410 at delivery), read by GET /presence?userId=.',
+    hashKey: { name: 'userId', type: 'S' },
+    indexes: [],
+  },
+  // ---- end presence ----
   upstreams: {
     logicalName: 'upstreams',
     description: 'Upstream sockets: desired state, status, lease owner, health and counters.',

@@ -46,7 +46,7 @@ export function httpAuthorizationType(auth: HttpAuth, stack: string): 'AWS_IAM' 
  * The HTTP API: publish (`POST /publish`) and upstream control (`/websocket`, `/websockets`),
  * authorised with SigV4 (IAM) or a JWT authorizer, payload format 2.0, JSON access logs,
  * stage throttling. Callers with `iam` need execute-api:Invoke: one managed policy per invoke
- * group (`publish`: POST /publish; `control`: the upstream control routes) grants exactly that
+ * group (`publish`: POST /publish and GET /presence; `control`: the upstream control routes) grants exactly that
  * group's routes, so a publisher's role can be given publishing without upstream control.
  */
 export class HttpApi extends pulumi.ComponentResource {

@@ -3,7 +3,7 @@ import { ConfigError } from '../errors';
 import { API_GATEWAY_MAX_CONNECTION_MS, API_GATEWAY_MESSAGE_BYTES } from '../protocol/limits';
 import { physicalTableName, TABLE_NAMES, type TableName } from '../schema';
 import { EnvReader } from './env';
-import { checkAppActions, checkItemKeys, checkJwtKeySources } from './rules';
+import { checkAppActions, checkItemKeys, checkJwtKeySources, checkTopicPatterns } from './rules';
 
 export { EnvReader } from './env';
 export { ConfigError } from '../errors';
@@ -40,6 +40,15 @@ export interface ClaimNames {
   readonly sendToUser: string;
   /** Claim holding the connection ids a caller may reply to (`POST /publish {"connectionId"}`): `*` or exact ids. */
   readonly sendToConnection: string;
+}
+
+export interface PresenceSettings {
+  /** Topic patterns whose members hear join/leave events (`PRESENCE_TOPICS=room:*,doc:*`); none by default. */
+  readonly topics: readonly string[];
+  /** Join/leave are sent only while the topic has at most this many subscribers (each costs one message per member). */
+  readonly eventMaxMembers: number;
+  /** Users listed at most in a presence answer; past it the list is cut and `"truncated":true`. */
+  readonly listLimit: number;
 }
 
 export interface AppConfig {
@@ -82,6 +91,8 @@ export interface AppConfig {
     readonly inboundQueueUrl?: string;
     /** Token bucket of each connection for publishes and application actions. */
     readonly socketRate: { readonly perSecond: number; readonly burst: number };
+    /** Presence (docs/subscriber-protocol.md#presence). */
+    readonly presence: PresenceSettings;
   };
   readonly upstream: {
     readonly secretsBackend: 'secretsmanager' | 'local';
@@ -121,6 +132,9 @@ export const ENV = {
   socketRatePerSecond: 'SOCKET_RATE_PER_SECOND',
   socketRateBurst: 'SOCKET_RATE_BURST',
   jwtSendToConnectionClaim: 'JWT_SEND_TO_CONNECTION_CLAIM',
+  presenceTopics: 'PRESENCE_TOPICS',
+  presenceEventMaxMembers: 'PRESENCE_EVENT_MAX_MEMBERS',
+  presenceListLimit: 'PRESENCE_LIST_LIMIT',
   secretsBackend: 'SECRETS_BACKEND',
   localSecretsDir: 'LOCAL_SECRETS_DIR',
   localSecretsKey: 'LOCAL_SECRETS_KEY',
@@ -142,6 +156,19 @@ export interface LoadOptions {
    * and is not given the JWT key); `auth.mode` is then reported as read, unvalidated.
    */
   readonly auth?: boolean;
+}
+
+/** Defaults: no join/leave topics; events up to 100 subscribers (Pusher's presence channel cap); lists up to 1,000 users. */
+export const PRESENCE_DEFAULTS = { eventMaxMembers: 100, listLimit: 1000 } as const;
+
+function readPresence(e: EnvReader): PresenceSettings {
+  const topics = e.list(ENV.presenceTopics);
+  checkTopicPatterns(topics, ENV.presenceTopics, 'comma-separated topics or prefixes ending in * (room:*)');
+  return {
+    topics,
+    eventMaxMembers: e.int(ENV.presenceEventMaxMembers, { fallback: PRESENCE_DEFAULTS.eventMaxMembers, min: 1, max: 10_000 }),
+    listLimit: e.int(ENV.presenceListLimit, { fallback: PRESENCE_DEFAULTS.listLimit, min: 1, max: 10_000 }),
+  };
 }
 
 export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env, opts: LoadOptions = {}): AppConfig {
@@ -232,6 +259,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
         perSecond: e.int(ENV.socketRatePerSecond, { fallback: 10, min: 1, max: 10_000 }),
         burst: e.int(ENV.socketRateBurst, { fallback: 20, min: 1, max: 10_000 }),
       },
+      presence: readPresence(e),
     },
     upstream: {
       secretsBackend,

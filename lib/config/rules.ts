@@ -1,5 +1,6 @@
 import { ConfigError } from '../errors';
 import { ACTIONS, APP_ACTION_PATTERN } from '../protocol/frames';
+import { topicProblem } from '../topics';
 
 /**
  * Rules the handlers' environment (lib/config) and the Pulumi stack config (infra/config) both
@@ -26,6 +27,14 @@ export function checkAppActions(actions: readonly string[], errorKey: string, ex
     if (!APP_ACTION_PATTERN.test(a) || (ACTIONS as readonly string[]).includes(a)) {
       throw new ConfigError(errorKey, `contains "${a}"; expected ${expected} (a letter, then up to 63 of A-Z a-z 0-9 _ . : -), none of ${ACTIONS.join(', ')}`);
     }
+  }
+}
+
+/** Topic patterns (`room:1`, `room:*`, `*`): the same rule as a topic name, a `*` only at the end. */
+export function checkTopicPatterns(patterns: readonly string[], errorKey: string, expected: string): void {
+  for (const p of patterns) {
+    const problem = topicProblem(p);
+    if (problem || p.slice(0, -1).includes('*')) throw new ConfigError(errorKey, `contains "${p}"; expected ${expected}${problem ? ` (${problem})` : ''}`);
   }
 }
 

@@ -17,7 +17,9 @@ export type ClientFrame =
   | { readonly action: 'unsubscribe'; readonly topic: string }
   | { readonly action: 'ping' }
   /** Publish from the socket: the same write as `POST /publish`; `id` makes it idempotent. */
-  | { readonly action: 'publish'; readonly topic: string; readonly data: unknown; readonly id?: string };
+  | { readonly action: 'publish'; readonly topic: string; readonly data: unknown; readonly id?: string }
+  /** Presence: who is subscribed to the topic now. */
+  | { readonly action: 'presence'; readonly topic: string; readonly id?: string };
 
 /** An application action (one of the stack's `APP_ACTIONS`), put on the inbound queue. */
 export interface AppActionFrame {
@@ -27,7 +29,7 @@ export interface AppActionFrame {
 }
 
 /** The built-in actions; any other action must be one of the stack's application actions. */
-export const ACTIONS = ['subscribe', 'unsubscribe', 'ping', 'publish'] as const;
+export const ACTIONS = ['subscribe', 'unsubscribe', 'ping', 'publish', 'presence'] as const;
 export type BuiltInAction = (typeof ACTIONS)[number];
 
 /** Application action names: `chat.ask`, `order_track`, … (never a built-in action). */
@@ -139,7 +141,39 @@ export interface UserMessage {
   ts?: number;
 }
 
+// ---- presence ----
+
+/** One user on a topic and how many of its connections are subscribed. */
+export interface PresenceMember {
+  userId: string;
+  connections: number;
+}
+
+/** Answer to `{"action":"presence","topic"}` (and the body of `GET /presence?topic=`): live subscribers only. */
+export interface PresenceMessage {
+  type: 'presence';
+  topic: string;
+  users: PresenceMember[];
+  /** Totals over every live subscriber, also when the list is cut. */
+  count: { users: number; connections: number };
+  /** The list stops at the stack's PRESENCE_LIST_LIMIT (or the message limit); `count` is complete. */
+  truncated?: boolean;
+  /** The `id` of the presence request this answers (the SDK settles that call). */
+  id?: string;
+}
+
+/** A user's first connection subscribed to a presence topic (join), or its last one left (leave). */
+export interface PresenceChangeMessage {
+  type: 'join' | 'leave';
+  topic: string;
+  userId: string;
+}
+
+// ---- end presence ----
+
 export type ServerMessage =
+  | PresenceMessage
+  | PresenceChangeMessage
   | SnapshotMessage
   | CollectionSnapshotMessage
   | EventMessage
@@ -267,6 +301,25 @@ export function acceptedFrame(action: string, id?: string): string {
 export function errorFrame(code: string, message: string, extra?: { action?: string; topic?: string; id?: string; retryAfterMs?: number }): string {
   return JSON.stringify({ type: 'error', code, message, ...(extra ?? {}) });
 }
+
+// ---- presence builders ----
+
+export function presenceFrame(p: Omit<PresenceMessage, 'type'>): string {
+  return JSON.stringify({
+    type: 'presence',
+    topic: p.topic,
+    users: p.users,
+    count: p.count,
+    ...(p.truncated ? { truncated: true } : {}),
+    ...(p.id !== undefined ? { id: p.id } : {}),
+  });
+}
+
+export function presenceChangeFrame(type: 'join' | 'leave', topic: string, userId: string): string {
+  return JSON.stringify({ type, topic, userId });
+}
+
+// ---- end presence builders ----
 
 function jsonOrNull(v: unknown): string {
   return v === undefined ? 'null' : JSON.stringify(v);

@@ -79,6 +79,27 @@ export function parseServerMessage(text: string): ServerMessage | undefined {
     case 'accepted':
       if (typeof v.action !== 'string') return undefined;
       return { type: 'accepted', action: v.action, ...optId(v) };
+    // ---- presence ----
+    case 'presence': {
+      if (!topic || !Array.isArray(v.users) || !isObj(v.count)) return undefined;
+      const users = v.users.filter(
+        (u): u is { userId: string; connections: number } => isObj(u) && typeof u.userId === 'string' && isSeq(u.connections),
+      );
+      const count = { users: isSeq(v.count.users) ? v.count.users : users.length, connections: isSeq(v.count.connections) ? v.count.connections : 0 };
+      return {
+        type: 'presence',
+        topic,
+        users: users.map((u) => ({ userId: u.userId, connections: u.connections })),
+        count,
+        ...(v.truncated === true ? { truncated: true } : {}),
+        ...optId(v),
+      };
+    }
+    case 'join':
+    case 'leave':
+      if (!topic || typeof v.userId !== 'string') return undefined;
+      return { type: v.type, topic, userId: v.userId };
+    // ---- end presence ----
     case 'error': {
       const retryAfterMs = optNum(v.retryAfterMs);
       return {

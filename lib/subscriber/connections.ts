@@ -225,6 +225,11 @@ export class ConnectionStore {
    * back (BatchGet, 100 keys per call) to drop those past `expiresAt`.
    */
   async liveIdsOfUser(userId: string): Promise<string[]> {
+    return (await this.liveOfUser(userId)).map((c) => c.connectionId);
+  }
+
+  /** Live connections of one user with their `lastSeen` (epoch ms): send-to-user and presence. */
+  async liveOfUser(userId: string): Promise<{ connectionId: string; lastSeen: number }[]> {
     const ids = (
       await queryAll(this.doc, {
         TableName: this.opts.table,
@@ -233,7 +238,26 @@ export class ConnectionStore {
         ExpressionAttributeValues: { ':u': userId },
       })
     ).map((it) => String(it.connectionId));
-    const live: string[] = [];
+    // The index is eventually consistent: the row may since belong to nobody or have expired.
+    return (await this.readLive(ids))
+      .filter((it) => it.userId === userId)
+      .map((it) => ({ connectionId: String(it.connectionId), lastSeen: Number(it.lastSeen ?? 0) }));
+  }
+
+  /**
+   * Presence: which of `ids` are live connections (row present, `expiresAt` ahead), with their
+   * `lastSeen` (epoch ms). A subscription row outlives a socket dropped without `$disconnect`
+   * until its own expiry (API Gateway's 2 h cap); the connection row is the one pings refresh.
+   */
+  async liveAmong(ids: readonly string[]): Promise<Map<string, { userId: string; lastSeen: number }>> {
+    const out = new Map<string, { userId: string; lastSeen: number }>();
+    for (const it of await this.readLive(ids)) out.set(String(it.connectionId), { userId: String(it.userId), lastSeen: Number(it.lastSeen ?? 0) });
+    return out;
+  }
+
+  /** The live rows of `ids` (connectionId, userId, lastSeen, expiresAt): BatchGet, 100 keys per call, unprocessed keys retried. */
+  private async readLive(ids: readonly string[]): Promise<Record<string, unknown>[]> {
+    const live: Record<string, unknown>[] = [];
     for (let i = 0; i < ids.length; i += 100) {
       const keys = ids.slice(i, i + 100).map((connectionId) => ({ connectionId }));
       await retryUnprocessed(
@@ -241,13 +265,10 @@ export class ConnectionStore {
         async (pending) => {
           const r = await this.doc.send(
             new BatchGetCommand({
-              RequestItems: { [this.opts.table]: { Keys: [...pending], ProjectionExpression: 'connectionId, userId, expiresAt' } },
+              RequestItems: { [this.opts.table]: { Keys: [...pending], ProjectionExpression: 'connectionId, userId, lastSeen, expiresAt' } },
             }),
           );
-          for (const it of r.Responses?.[this.opts.table] ?? []) {
-            // The index is eventually consistent: the row may since belong to nobody or have expired.
-            if (it.userId === userId && this.live(it)) live.push(String(it.connectionId));
-          }
+          for (const it of r.Responses?.[this.opts.table] ?? []) if (this.live(it)) live.push(it);
           return (r.UnprocessedKeys?.[this.opts.table]?.Keys ?? []) as { connectionId: string }[];
         },
         { attempts: 6, backoff: { baseMs: 25 } },

@@ -5,7 +5,9 @@
  */
 export async function disconnect(
   connectionId: string,
-  deps: { removeConnections(ids: readonly string[]): Promise<number> },
+  deps: { removeConnections(ids: readonly string[], opts?: { seenAt?: number }): Promise<number> },
+  /** When the socket closed (presence records it as the user's lastSeen). */
+  at?: number,
 ): Promise<number> {
-  return deps.removeConnections([connectionId]);
+  return deps.removeConnections([connectionId], at !== undefined ? { seenAt: at } : {});
 }

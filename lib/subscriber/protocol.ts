@@ -93,6 +93,11 @@ export function parseClientFrame(obj: Record<string, unknown>, appActions: reado
       return { action };
     case 'publish':
       return { action, topic: parseTopic(obj, writableTopicProblem), ...dataAndId(obj) };
+    case 'presence': {
+      // An optional request id, echoed on the answer: several presence requests may be in flight.
+      const id = idempotencyKeyOf(obj.id, undefined);
+      return { action, topic: parseTopic(obj), ...(id !== undefined ? { id } : {}) };
+    }
     default:
       if (appActions.includes(action)) return { action, ...dataAndId(obj), app: true };
       throw new SubscriberError(

@@ -5,10 +5,12 @@ import { CollectionStore } from '../stores/collections';
 import { ItemStore } from '../stores/items';
 import { sqsInboundQueue, type InboundQueue } from './app-action';
 import { createAuthenticator, type Authenticator } from './auth';
-import { removeConnections } from './cleanup';
+import { removeConnections, type RemovedConnection } from './cleanup';
 import { ConnectionStore } from './connections';
 import { LeanSender } from './lean-sender';
 import { IDEMPOTENCY_WINDOW_SECONDS } from './limits';
+import { LastSeenStore } from './last-seen';
+import { announceRemoved, type PresenceEventDeps } from './presence-events';
 import { SdkSender, singleAttemptClient, type Sender } from './sender';
 import { SubscriptionStore } from './subscriptions';
 
@@ -29,8 +31,15 @@ export interface SubscriberServices {
   auth(): Authenticator;
   /** The inbound queue of application actions, when the stack has any (config `appActions`). */
   readonly inbound?: InboundQueue;
-  /** Deletes connections and all their subscription rows. */
-  removeConnections(ids: readonly string[]): Promise<number>;
+  /**
+   * Deletes connections and all their subscription rows, then (presence) records when their users
+   * were last seen — `seenAt`, or each connection's own lastSeen when it vanished unseen — and
+   * announces leaves on presence topics.
+   */
+  removeConnections(ids: readonly string[], opts?: { readonly seenAt?: number }): Promise<number>;
+  /** Presence: users' lastSeen, and what join/leave events need. */
+  readonly lastSeen: LastSeenStore;
+  readonly presenceEvents: PresenceEventDeps;
 }
 
 export function subscriberServices(deps: Deps): SubscriberServices {
@@ -38,6 +47,35 @@ export function subscriberServices(deps: Deps): SubscriberServices {
   let auth: Authenticator | undefined;
   let replySender: Sender | undefined;
   const subscriptions = new SubscriptionStore(clients.doc, { table: config.tables.subscriptions, clock });
+  // The fan-out sender (one attempt per call; ws-route's send retries within a 2 s budget): a
+  // replay posts up to 1,000 frames, and through the SDK client each cost ~5x the CPU of a lean
+  // post (issue 15 measured 5.4x per delivery), while the SDK's own nested retries (500 ms base delay after a
+  // 429) spent the budget on a few throttled frames and failed whole replays. Built on first use.
+  const reply = () => (replySender ??= fanoutSender(deps, config.subscriber.fanoutSender));
+  const lastSeen = new LastSeenStore(clients.doc, { table: config.tables.users });
+  const presenceEvents: PresenceEventDeps = {
+    subscriptions,
+    get sender() {
+      return reply();
+    },
+    settings: config.subscriber.presence,
+    concurrency: config.subscriber.fanoutConcurrency,
+    log: deps.log,
+  };
+  /** Presence before a removal: lastSeen; never fails the cleanup. */
+  const recordSeen = async (removed: RemovedConnection[], seenAt: number | undefined) => {
+    try {
+      const latest = new Map<string, number>();
+      for (const c of removed) {
+        if (c.userId === undefined) continue;
+        const at = seenAt ?? c.lastSeen ?? clock();
+        latest.set(c.userId, Math.max(latest.get(c.userId) ?? 0, at));
+      }
+      await Promise.all([...latest].map(([userId, at]) => lastSeen.record(userId, at)));
+    } catch (err) {
+      deps.log.warn('presence: lastSeen not recorded', { err });
+    }
+  };
   return {
     connections: new ConnectionStore(clients.doc, {
       table: config.tables.connections,
@@ -54,17 +92,18 @@ export function subscriberServices(deps: Deps): SubscriberServices {
     }),
     collections: new CollectionStore(clients.doc, { itemsTable: config.tables.items }),
     idempotency: new IdempotencyStore(clients.doc, { table: config.tables.idempotency, windowSeconds: IDEMPOTENCY_WINDOW_SECONDS, clock }),
-    // The fan-out sender (one attempt per call; ws-route's send retries within a 2 s budget): a
-    // replay posts up to 1,000 frames, and through the SDK client each cost ~5x the CPU of a lean
-    // post (issue 15 measured 5.4x per delivery), while the SDK's own nested retries (500 ms base delay after a
-    // 429) spent the budget on a few throttled frames and failed whole replays. Built on first use.
     get replySender() {
-      return (replySender ??= fanoutSender(deps, config.subscriber.fanoutSender));
+      return reply();
     },
     auth: () => (auth ??= createAuthenticator(config)),
     ...(config.subscriber.inboundQueueUrl ? { inbound: sqsInboundQueue(clients.sqs, config.subscriber.inboundQueueUrl) } : {}),
-    removeConnections: (ids) =>
-      removeConnections(clients.doc, { connections: config.tables.connections }, subscriptions, ids),
+    removeConnections: (ids, opts) =>
+      removeConnections(clients.doc, { connections: config.tables.connections }, subscriptions, ids, {
+        beforeDelete: (removing) => recordSeen(removing, opts?.seenAt),
+        onRemoved: (removed) => announceRemoved(removed, presenceEvents),
+      }),
+    lastSeen,
+    presenceEvents,
   };
 }
 

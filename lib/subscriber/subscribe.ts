@@ -46,13 +46,17 @@ export interface SubscribeDeps {
   readonly collectionMaxMembers?: number;
 }
 
-export type SubscribeOutcome =
+export type SubscribeOutcome = (
   | { readonly kind: 'snapshot'; readonly seq: number }
   | { readonly kind: 'reset'; readonly seq: number }
   | { readonly kind: 'replay'; readonly seq: number; readonly replayed: number }
   /** A newer subscribe of the same connection and topic took the replay over; it sends the answer. */
   | { readonly kind: 'superseded'; readonly seq: number; readonly replayed: number }
-  | ({ readonly kind: 'collection' } & CollectionSnapshotResult);
+  | ({ readonly kind: 'collection' } & CollectionSnapshotResult)
+) & {
+  /** Presence: the connection already held the topic (a repeated subscribe is no join). */
+  readonly wasSubscribed: boolean;
+};
 
 export async function subscribe(
   connectionId: string,
@@ -68,6 +72,7 @@ export async function subscribe(
   const conn = await deps.connections.get(connectionId);
   if (!conn) throw new SubscriberError('not_connected', 'the connection is not registered (closed or expired)', 410);
   if (!topicAllowed(conn.allowedTopics, topic)) throw new SubscriberError('forbidden', `topic "${topic}" is not allowed for this connection`, 403);
+  const wasSubscribed = conn.topics.includes(topic);
 
   // The cap check and the liveness check come before the row exists (no row past 100 topics, none
   // for a closed connection).
@@ -96,7 +101,7 @@ export async function subscribe(
   if (isCollectionPattern(topic)) {
     if (!deps.collections) throw new Error('subscribe: a collection subscribe needs deps.collections');
     const cap = deps.collectionMaxMembers ?? DEFAULT_COLLECTION_MAX_MEMBERS;
-    return { kind: 'collection', ...(await sendCollectionSnapshot(topic, { collections: deps.collections, send: deps.send, maxMessageBytes: max, cap })) };
+    return { kind: 'collection', ...(await sendCollectionSnapshot(topic, { collections: deps.collections, send: deps.send, maxMessageBytes: max, cap })), wasSubscribed };
   }
   /** Sends `full`, or the placeholder when `full` is over the limit or API Gateway refuses it as such. */
   const sendData = async (full: string, placeholder: () => string) => {
@@ -114,13 +119,13 @@ export async function subscribe(
   const snapshot = async (reset: boolean): Promise<SubscribeOutcome> => {
     const s = { topic, seq, data: item?.data ?? null, ts: item?.ts, reset };
     await sendData(snapshotFrame(s), () => snapshotFrame({ ...s, truncated: true }));
-    return { kind: reset ? 'reset' : 'snapshot', seq };
+    return { kind: reset ? 'reset' : 'snapshot', seq, wasSubscribed };
   };
 
   if (sinceSeq === undefined) return snapshot(false);
   if (sinceSeq === seq) {
     await deps.send(subscribedFrame(topic, seq, 0));
-    return { kind: 'replay', seq, replayed: 0 };
+    return { kind: 'replay', seq, replayed: 0, wasSubscribed };
   }
   if (sinceSeq > seq || seq - sinceSeq > MAX_REPLAY_EVENTS) return snapshot(true);
 
@@ -143,7 +148,7 @@ export async function subscribe(
       : {}),
   });
   if (replay.kind === 'gap') return snapshot(true);
-  if (replay.kind === 'superseded') return { kind: 'superseded', seq, replayed: replay.replayed };
+  if (replay.kind === 'superseded') return { kind: 'superseded', seq, replayed: replay.replayed, wasSubscribed };
   await deps.send(subscribedFrame(topic, seq, replay.replayed));
-  return { kind: 'replay', seq, replayed: replay.replayed };
+  return { kind: 'replay', seq, replayed: replay.replayed, wasSubscribed };
 }

@@ -20,6 +20,13 @@ export interface SubscriptionRow {
   readonly subscribedAt?: number;
 }
 
+/** A topic's subscriber as presence sees it. */
+export interface MemberRow {
+  readonly connectionId: string;
+  readonly userId: string;
+  readonly subscribedAt?: number;
+}
+
 export interface SubscriptionStoreOptions {
   readonly table: string;
   readonly clock: () => number;
@@ -140,6 +147,38 @@ export class SubscriptionStore {
       const ids = page.filter((it) => isLive(it, now)).map((it) => String(it.connectionId));
       if (ids.length) yield ids;
     }
+  }
+
+  /**
+   * Presence: the topic's live rows with their user, read with ConsistentRead (a subscribe that
+   * completed is seen). With `limit`, reading stops once more than `limit` live rows are found
+   * and `more` is true: join/leave only need to know "at most N, and which".
+   */
+  async members(topic: string, limit?: number): Promise<{ rows: MemberRow[]; more: boolean }> {
+    const rows: MemberRow[] = [];
+    const pages = queryPages(this.doc, {
+      TableName: this.opts.table,
+      KeyConditionExpression: '#t = :t',
+      ExpressionAttributeNames: { '#t': 'topic', '#c': 'connectionId', '#u': 'userId', '#e': 'expiresAt', '#at': 'subscribedAt' },
+      ExpressionAttributeValues: { ':t': topic },
+      ProjectionExpression: '#c, #u, #e, #at',
+      ConsistentRead: true,
+      ...(limit !== undefined ? { Limit: limit + 1 } : this.opts.pageSize ? { Limit: this.opts.pageSize } : {}),
+    });
+    for await (const page of pages) {
+      const now = this.opts.clock();
+      for (const it of page) {
+        if (!isLive(it, now)) continue;
+        // Rows written before subscriptions carried a userId count as their connection's own user.
+        rows.push({
+          connectionId: String(it.connectionId),
+          userId: String(it.userId ?? it.connectionId),
+          ...(it.subscribedAt !== undefined ? { subscribedAt: Number(it.subscribedAt) } : {}),
+        });
+      }
+      if (limit !== undefined && rows.length > limit) return { rows: rows.slice(0, limit), more: true };
+    }
+    return { rows, more: false };
   }
 
   /** Topics of a connection from the `byConnection` index (eventually consistent; callers union it with the connection row). */

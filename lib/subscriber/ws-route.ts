@@ -10,6 +10,10 @@ import { RateLimitedError } from './socket-gate';
 import { publishFromSocket } from './socket-publish';
 import { subscribe } from './subscribe';
 import { unsubscribe } from './unsubscribe';
+import { presenceFrame } from '../protocol/frames';
+import { topicAllowed } from '../topics';
+import { topicPresence } from './presence';
+import { announceJoin, announceLeave, isPresenceTopic } from './presence-events';
 
 /**
  * The shared body of the message routes (subscribe, unsubscribe, ping, publish, $default). Application
@@ -31,7 +35,7 @@ export interface WebsocketMessageEvent {
   };
 }
 
-export type RouteName = 'subscribe' | 'unsubscribe' | 'ping' | 'publish' | '$default';
+export type RouteName = 'subscribe' | 'unsubscribe' | 'ping' | 'publish' | 'presence' | '$default';
 
 export function messageRoute(deps: Deps, services: SubscriberServices, route: RouteName) {
   return async (event: WebsocketMessageEvent): Promise<{ statusCode: number }> => {
@@ -69,8 +73,8 @@ export function messageRoute(deps: Deps, services: SubscriberServices, route: Ro
         throw new SubscriberError('invalid_message', `the ${route} route received action "${frame.action}"`);
       }
       switch (frame.action) {
-        case 'subscribe':
-          await subscribe(
+        case 'subscribe': {
+          const r = await subscribe(
             connectionId,
             { ...frame, requestedAt },
             {
@@ -81,11 +85,30 @@ export function messageRoute(deps: Deps, services: SubscriberServices, route: Ro
               collectionMaxMembers: deps.config.subscriber.collectionMaxMembers,
             },
           );
+          if (!r.wasSubscribed) await announceJoin(frame.topic, connectionId, requestedAt, services.presenceEvents);
           break;
-        case 'unsubscribe':
-          await unsubscribe(connectionId, frame.topic, services, requestedAt);
+        }
+        case 'unsubscribe': {
+          // Presence needs the user of a leave; only read for topics that announce one.
+          const conn = isPresenceTopic(services.presenceEvents.settings, frame.topic) ? await services.connections.get(connectionId) : undefined;
+          const removed = await unsubscribe(connectionId, frame.topic, services, requestedAt);
           await send(unsubscribedFrame(frame.topic));
+          if (removed && conn) await announceLeave(frame.topic, conn.userId, services.presenceEvents);
           break;
+        }
+        case 'presence': {
+          const conn = await services.connections.get(connectionId);
+          if (!conn) throw new SubscriberError('not_connected', 'the connection is not registered (closed or expired)', 410);
+          // Seeing who is on a topic is reading it: the same right as subscribing.
+          if (!topicAllowed(conn.allowedTopics, frame.topic)) throw new SubscriberError('forbidden', `topic "${frame.topic}" is not allowed for this connection`, 403);
+          const body = await topicPresence(frame.topic, {
+            ...services,
+            listLimit: deps.config.subscriber.presence.listLimit,
+            maxMessageBytes: deps.config.subscriber.maxMessageBytes,
+          });
+          await send(presenceFrame({ ...body, ...(frame.id !== undefined ? { id: frame.id } : {}) }));
+          break;
+        }
         case 'ping': {
           await services.connections.touch(connectionId);
           await send(pongFrame(deps.clock()));

@@ -102,10 +102,32 @@ async function main() {
     $('cur-latency').textContent = latency;
   };
 
+  // Members of the watched topic: the presence answer, asked again on join/leave (PRESENCE_TOPICS)
+  // and on a timer (topics without join/leave events, or past the member cap).
+  let membersTopic = '';
+  const showMembers = async () => {
+    const topic = membersTopic;
+    if (!topic) return;
+    try {
+      const p = await client.presence(topic);
+      if (topic !== membersTopic) return;
+      $('members-count').textContent = `${p.count.users} users · ${p.count.connections} connections${p.truncated ? ' (list cut)' : ''}`;
+      $('members').replaceChildren(...p.users.map((u) => el('li', u.connections > 1 ? `${u.userId} (${u.connections} connections)` : u.userId)));
+    } catch (e) {
+      $('members-count').textContent = `unavailable: ${(e as Error).message}`;
+    }
+  };
+  client.on('join', (c) => void (c.topic === membersTopic && showMembers()));
+  client.on('leave', (c) => void (c.topic === membersTopic && showMembers()));
+  setInterval(() => void showMembers(), 10_000);
+
   const watch = (topic: string) => {
     topic = topic.trim();
     if (!topic) return;
     sub?.unsubscribe();
+    membersTopic = topic;
+    $('members').replaceChildren();
+    $('members-count').textContent = '';
     events = 0;
     latencySum = 0;
     $('events').replaceChildren();
@@ -177,6 +199,7 @@ async function main() {
         showLatest(topic, data, info.seq, info.ts, info.reset ? 'reset snapshot' : 'snapshot');
         chart.add(info.ts ?? Date.now(), data);
         chartMeta();
+        void showMembers();
         if (info.seq === 0 && data === null) {
           latest.className = 'empty';
           latest.textContent = `${topic} has no data yet (seq 0); publish something or wait for the upstream.`;

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { connect, type RealtimeClient } from '../../client';
+import { connect, type RealtimeClient } from '../../client/index';
 import { startDemo, type Demo } from '../../local/demo/demo';
 import { startTestStack, type LocalStack } from '../support/stack';
 import { NodeWebSocket, waitFor } from '../integration/client/helpers';

@@ -64,6 +64,16 @@ describe('infra: Lambda and agent environment', () => {
     expect(() => parseStackConfig('dev', { authMode: 'none', httpAuth: 'iam', socketRateBurst: '0' })).to.throw(/socketRateBurst/);
   });
 
+  it('passes presence topics and caps to the handlers, and refuses a pattern loadConfig would refuse', () => {
+    const c = parseStackConfig('dev', { authMode: 'none', httpAuth: 'iam', presenceTopics: 'room:*,doc:1', presenceEventMaxMembers: '50', presenceListLimit: '200' });
+    const app = loadConfig({ ...(handlerEnvironment(c, values) as Record<string, string>), AWS_REGION: 'eu-west-1' });
+    expect(app.subscriber.presence).to.deep.equal({ topics: ['room:*', 'doc:1'], eventMaxMembers: 50, listLimit: 200 });
+    const defaults = loadConfig({ ...(handlerEnvironment(parseStackConfig('dev', { authMode: 'none', httpAuth: 'iam' }), values) as Record<string, string>), AWS_REGION: 'eu-west-1' });
+    expect(defaults.subscriber.presence).to.deep.equal({ topics: [], eventMaxMembers: 100, listLimit: 1000 });
+    expect(() => parseStackConfig('dev', { authMode: 'none', httpAuth: 'iam', presenceTopics: 'room:*:x*' })).to.throw(/presenceTopics/);
+    expect(() => parseStackConfig('dev', { authMode: 'none', httpAuth: 'iam', presenceEventMaxMembers: '0' })).to.throw(/presenceEventMaxMembers/);
+  });
+
   it('gives the agent its region and namespace but never the JWT secret', () => {
     const c = parseStackConfig('dev', { authMode: 'jwt', httpAuth: 'iam', jwtHs256Secret: 's'.repeat(40), sink: '{"url":"https://lake.example.com/in"}', sinkCredentials: 'Bearer x' });
     const env = agentEnvironment(c, { ...values, region: 'eu-west-1', metricsNamespace: 'RealtimeGateway/dev' }) as Record<string, string>;

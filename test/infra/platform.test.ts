@@ -290,9 +290,9 @@ for (const stack of ['dev', 'prod'] as const) {
     });
 
     describe('WebSocket API', () => {
-      const routeKeys: WebSocketRouteKey[] = ['$connect', '$disconnect', '$default', 'subscribe', 'unsubscribe', 'ping', 'publish'];
+      const routeKeys: WebSocketRouteKey[] = ['$connect', '$disconnect', '$default', 'subscribe', 'unsubscribe', 'ping', 'publish', 'presence'];
 
-      it('selects routes on $request.body.action and has the seven routes, each on its function', () => {
+      it('selects routes on $request.body.action and has the eight routes, each on its function', () => {
         const api = one('aws:apigatewayv2/api:Api', (r) => r.inputs.protocolType === 'WEBSOCKET');
         expect(api.inputs.routeSelectionExpression).to.equal('$request.body.action');
         const routes = all('aws:apigatewayv2/route:Route').filter((r) => r.inputs.apiId === api.id);
@@ -366,6 +366,7 @@ for (const stack of ['dev', 'prod'] as const) {
             expect(scopes(rk), rk).to.deep.equal([CONTROL_SCOPE]);
           }
           expect(scopes('POST /publish')).to.equal(undefined);
+          expect(scopes('GET /presence')).to.equal(undefined);
         } else {
           for (const r of routes) expect(r.inputs.authorizationScopes, r.inputs.routeKey).to.equal(undefined);
         }
@@ -374,12 +375,12 @@ for (const stack of ['dev', 'prod'] as const) {
           one('aws:lambda/permission:Permission', (x) => x.inputs.sourceArn === `${api.state.executionArn}/*/${method}${p}`);
         }
         expect(outputs.httpApiUrl).to.equal(api.state.apiEndpoint);
-        // IAM auth: one invoke policy for publishing, another for upstream control.
+        // IAM auth: one invoke policy for publishing (and presence, which has publish's rights), another for upstream control.
         const invoke = all('aws:iam/policy:Policy').filter((p) => /-http-invoke-/.test(p.inputs.name));
         if (expected === 'AWS_IAM') {
           const byName = Object.fromEntries(invoke.map((p) => [p.inputs.name.replace(/^.*-http-invoke-/, ''), JSON.parse(p.inputs.policy).Statement[0].Resource]));
           expect(Object.keys(byName).sort()).to.deep.equal(['control', 'publish']);
-          expect(byName.publish).to.deep.equal([`${api.state.executionArn}/*/POST/publish`]);
+          expect([...byName.publish].sort()).to.deep.equal([`${api.state.executionArn}/*/GET/presence`, `${api.state.executionArn}/*/POST/publish`]);
           expect([...byName.control].sort()).to.deep.equal(
             ['DELETE/websocket', 'GET/websocket', 'GET/websockets', 'POST/websocket'].map((r) => `${api.state.executionArn}/*/${r}`),
           );

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { ApiGatewayManagementApiClient, DeleteConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
-import { connect, type CollectionMember, type RealtimeClient } from '../../../client';
+import { connect, type CollectionMember, type RealtimeClient } from '../../../client/index';
 import { startTestStack, type LocalStack } from '../../support/stack';
 import { ADMIN_PRINCIPAL, localCredentials } from '../../../local/iam/principals';
 import { NodeWebSocket, publish, waitFor } from './helpers';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { connect, type RealtimeClient } from '../../../client';
+import { connect, type RealtimeClient } from '../../../client/index';
 import { startTestStack, type LocalStack } from '../../support/stack';
 import { NodeWebSocket, publish, range, waitFor } from './helpers';
 

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { ApiGatewayManagementApiClient, DeleteConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
-import { connect, type RealtimeClient } from '../../../client';
+import { connect, type RealtimeClient } from '../../../client/index';
 import { startTestStack, type LocalStack } from '../../support/stack';
 import { ADMIN_PRINCIPAL, localCredentials } from '../../../local/iam/principals';
 import { NodeWebSocket, publish, range, waitFor } from './helpers';

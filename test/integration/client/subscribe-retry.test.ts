@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { connect, type RealtimeClient, type RealtimeError } from '../../../client';
+import { connect, type RealtimeClient, type RealtimeError } from '../../../client/index';
 import { createLogger } from '../../../lib/log';
 import { DEFAULT_RETRY } from '../../../lib/subscriber/deliver';
 import { startTestStack, type LocalStack } from '../../support/stack';

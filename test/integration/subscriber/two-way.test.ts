@@ -4,7 +4,7 @@ import { SignJWT } from 'jose';
 import { WebSocket as NodeWebSocket } from 'ws';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { connect, type RealtimeClient, type RealtimeError } from '../../../client';
+import { connect, type RealtimeClient, type RealtimeError } from '../../../client/index';
 import type { InboundMessage } from '../../../lib/subscriber/app-action';
 import { startTestStack, type LocalStack } from '../../support/stack';
 import { waitFor } from '../../support/wait';

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { BROWSER_BUDGET_BYTES, BROWSER_BUNDLE, buildClientJs, formatSize } from '../../../scripts/build-client';
 import { WebSocket } from 'ws';
-import { connect } from '../../../client';
+import { connect } from '../../../client/index';
 
 describe('client SDK packaging', () => {
   it('bundles for browsers with no Node-only module (esbuild, platform browser)', async () => {

@@ -35,6 +35,7 @@ describe('configuration (lib/config)', () => {
       history: 'rtg-dev-history',
       upstreams: 'rtg-dev-upstreams',
       idempotency: 'rtg-dev-idempotency',
+      users: 'rtg-dev-users',
     });
     expect(c.subscriber.itemKeys).to.deep.equal(['vehicleId', 'batteryId']);
     expect(c.subscriber.connectionTtlSeconds).to.equal(7200);
@@ -43,7 +44,7 @@ describe('configuration (lib/config)', () => {
   });
 
   it('lets explicit table names (as Pulumi passes them) override the prefix', () => {
-    const c = loadConfig({ ...BASE, TABLE_PREFIX: undefined, ...Object.fromEntries(['connections', 'subscriptions', 'items', 'history', 'upstreams', 'idempotency'].map((t) => [tableEnvKey(t as 'items'), `${t}-abc123`])) });
+    const c = loadConfig({ ...BASE, TABLE_PREFIX: undefined, ...Object.fromEntries(['connections', 'subscriptions', 'items', 'history', 'upstreams', 'idempotency', 'users'].map((t) => [tableEnvKey(t as 'items'), `${t}-abc123`])) });
     expect(c.tables.items).to.equal('items-abc123');
   });
 
@@ -102,5 +103,15 @@ describe('configuration: claim names', () => {
     const c = loadConfig({ ...BASE, AUTH_MODE: 'none', JWT_PUBLISH_CLAIM: 'rg:pub', JWT_SEND_TO_USER_CLAIM: 'rg:dm' });
     expect(c.auth.jwt).to.equal(undefined);
     expect(c.auth.claims).to.deep.equal({ topics: 'topics', publish: 'rg:pub', sendToUser: 'rg:dm', sendToConnection: 'sendToConnection' });
+  });
+});
+
+describe('configuration: presence', () => {
+  it('reads join/leave topic patterns and both caps, refusing a malformed pattern or a cap out of range by name', () => {
+    const c = loadConfig({ ...BASE, PRESENCE_TOPICS: 'room:*, lobby', PRESENCE_EVENT_MAX_MEMBERS: '20', PRESENCE_LIST_LIMIT: '50' });
+    expect(c.subscriber.presence).to.deep.equal({ topics: ['room:*', 'lobby'], eventMaxMembers: 20, listLimit: 50 });
+    fails({ ...BASE, PRESENCE_TOPICS: 'room:*:x*' }, 'PRESENCE_TOPICS', /"room:\*:x\*"/);
+    fails({ ...BASE, PRESENCE_EVENT_MAX_MEMBERS: '0' }, 'PRESENCE_EVENT_MAX_MEMBERS', /./);
+    fails({ ...BASE, PRESENCE_LIST_LIMIT: 'many' }, 'PRESENCE_LIST_LIMIT', /./);
   });
 });

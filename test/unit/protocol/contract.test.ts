@@ -58,6 +58,20 @@ const SAMPLES: Record<string, { frame: string; parsed: Record<string, unknown> }
     { frame: frames.errorFrame('forbidden', 'no', { topic: 't', action: 'subscribe' }), parsed: { type: 'error', code: 'forbidden', message: 'no', topic: 't', action: 'subscribe' } },
     { frame: frames.errorFrame('invalid_json', 'bad'), parsed: { type: 'error', code: 'invalid_json', message: 'bad' } },
   ],
+  presenceFrame: [
+    {
+      frame: frames.presenceFrame({ topic: 'room:1', users: [{ userId: 'alice', connections: 2 }], count: { users: 3, connections: 4 }, truncated: true, id: 'r1' }),
+      parsed: { type: 'presence', topic: 'room:1', users: [{ userId: 'alice', connections: 2 }], count: { users: 3, connections: 4 }, truncated: true, id: 'r1' },
+    },
+    {
+      frame: frames.presenceFrame({ topic: 'room:2', users: [], count: { users: 0, connections: 0 } }),
+      parsed: { type: 'presence', topic: 'room:2', users: [], count: { users: 0, connections: 0 } },
+    },
+  ],
+  presenceChangeFrame: [
+    { frame: frames.presenceChangeFrame('join', 'room:1', 'bob'), parsed: { type: 'join', topic: 'room:1', userId: 'bob' } },
+    { frame: frames.presenceChangeFrame('leave', 'room:1', 'bob'), parsed: { type: 'leave', topic: 'room:1', userId: 'bob' } },
+  ],
 };
 
 const stripUndefined = (o: object) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));

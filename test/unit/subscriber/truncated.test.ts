@@ -118,6 +118,8 @@ describe('oversize items: truncated placeholders', () => {
           historyPage: async (topic: string, after: number) => history.filter((h) => h.seq > after).map((h) => ({ topic, ...h, ts: 1_000, expiresAt: 9e9 })),
         },
         replySender: sender,
+        // No presence topics: a subscribe announces no join.
+        presenceEvents: { settings: { topics: [], eventMaxMembers: 100, listLimit: 1000 } },
       }) as unknown as SubscriberServices;
     const call = (s: SubscriberServices, body: object) =>
       messageRoute(deps, s, 'subscribe')({ body: JSON.stringify(body), requestContext: { connectionId: 'c', requestTimeEpoch: 1_500 } });
