@@ -90,7 +90,7 @@ export class ShardLanes {
 
   /** Resolves once every pushed record has been handled (or the lanes were closed). */
   idle(): Promise<void> {
-    return this.until(() => this.queued === 0 && this.inFlight === 0);
+    return this.until(() => this.closed || (this.queued === 0 && this.inFlight === 0));
   }
 
   /** Stops starting new batches; batches in flight finish. */
