@@ -2,7 +2,7 @@ import WebSocket from 'ws';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { createHandler } from '../functions/fanout';
-import type { StreamRecordLike } from '../lib/subscriber/stream-record';
+import type { StreamRecordLike } from '../lib/fanout/stream-record';
 import { WebSocketEmulator } from '../local/apigw/websocket-emulator';
 import { parseFaults, type FaultSpec } from '../local/apigw/faults';
 import { benchDeps } from './lib/env';

@@ -4,8 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { createHandler } from '../functions/fanout';
-import { DEFAULT_RETRY } from '../lib/subscriber/deliver';
-import type { StreamRecordLike } from '../lib/subscriber/stream-record';
+import { DEFAULT_RETRY } from '../lib/delivery/deliver';
+import type { StreamRecordLike } from '../lib/fanout/stream-record';
 import { createBaselineHandler } from './baseline/fanout-baseline';
 import { NodeHttpSender } from './baseline/node-http-sender';
 import { Child, ownCpuSince } from './lib/child';
@@ -20,9 +20,9 @@ import { printTable } from './lib/table';
  * subscribers, delivered by
  *   - `baseline`: bench/baseline/fanout-baseline.ts (unpaginated Query + awaited SDK post per subscriber),
  *   - `handler-sdk`: functions/fanout.ts with FANOUT_SENDER=sdk (paged Query, limiter, SdkSender),
- *   - `handler-lean`: functions/fanout.ts with the lean signed-HTTP sender (the default; lib/subscriber/lean-sender.ts,
- *     whose synchronous SigV4 signer, lib/subscriber/sigv4.ts, replaced the former bench/prototype/fast-sender.ts,
- *     and whose minimal HTTP/1.1 client, lib/subscriber/http1-pool.ts, replaced node's http.request),
+ *   - `handler-lean`: functions/fanout.ts with the lean signed-HTTP sender (the default; lib/delivery/lean-sender.ts,
+ *     whose synchronous SigV4 signer, lib/delivery/sigv4.ts, replaced the former bench/prototype/fast-sender.ts,
+ *     and whose minimal HTTP/1.1 client, lib/delivery/http1-pool.ts, replaced node's http.request),
  *   - `handler-lean-node-http`: the same handler with the lean sender as it was before that client
  *     (bench/baseline/node-http-sender.ts: same signer, node's http.request): before/after in one run,
  * against the emulator's real `@connections` API in a child process, with real `ws` subscribers

@@ -2,7 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHandler } from '../functions/fanout';
-import type { StreamRecordLike } from '../lib/subscriber/stream-record';
+import type { StreamRecordLike } from '../lib/fanout/stream-record';
 import { streamRecord, writeSubscriptions } from './fanout';
 import { createLogger } from '../lib/log';
 import { subscriberServices } from '../lib/subscriber/services';

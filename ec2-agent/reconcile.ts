@@ -1,5 +1,5 @@
 import type { Logger } from '../lib/log';
-import { createLimiter } from '../lib/subscriber/limiter';
+import { createLimiter } from '../lib/delivery/limiter';
 import type { HeartbeatTable } from '../lib/upstream/heartbeats';
 import type { LeaseTable } from '../lib/upstream/leases';
 import { CLAIM_BATCH } from '../lib/upstream/leases';

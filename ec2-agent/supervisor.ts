@@ -7,7 +7,7 @@ import { parseUpstreamUrl, toWebSocketUrl } from '../lib/upstream/endpoint';
 import type { Credentials } from '../lib/upstream/headers';
 import type { HealthRecords } from '../lib/upstream/health-records';
 import type { UpstreamCounters, UpstreamRow } from '../lib/upstream/row';
-import { createLimiter } from '../lib/subscriber/limiter';
+import { createLimiter } from '../lib/delivery/limiter';
 import { SecretCorruptError, SecretNotFoundError, type SecretStore } from '../lib/upstream/secret-store';
 import type { SsrfGuard } from '../lib/upstream/ssrf';
 import type { UpstreamStore } from '../lib/upstream/store';

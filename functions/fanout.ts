@@ -1,12 +1,12 @@
 import type { Deps } from '../lib/runtime';
 import { lambdaEntry } from '../lib/runtime';
 import { createDeliveryMetrics, metricsNamespace } from '../lib/metrics';
-import type { RetryPolicy } from '../lib/subscriber/deliver';
-import { withCollectionSubscribers } from '../lib/subscriber/collection-subscribers';
-import { fanout } from '../lib/subscriber/fanout';
-import type { Sender } from '../lib/subscriber/sender';
+import type { RetryPolicy } from '../lib/delivery/deliver';
+import { withCollectionSubscribers } from '../lib/fanout/collection-subscribers';
+import { fanout } from '../lib/fanout/fanout';
+import type { Sender } from '../lib/delivery/sender';
 import { fanoutSender, subscriberServices, type SenderKind } from '../lib/subscriber/services';
-import type { StreamRecordLike } from '../lib/subscriber/stream-record';
+import type { StreamRecordLike } from '../lib/fanout/stream-record';
 
 /**
  * items stream → every subscriber of each changed topic, in per-topic order; 410 prunes stale

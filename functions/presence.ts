@@ -1,8 +1,8 @@
 import type { Deps } from '../lib/runtime';
 import { lambdaEntry } from '../lib/runtime';
 import { SubscriberError } from '../lib/subscriber/errors';
-import { topicPresence, userPresence } from '../lib/subscriber/presence';
-import { authorizePresence, parsePresenceQuery } from '../lib/subscriber/presence-query';
+import { topicPresence, userPresence } from '../lib/presence/presence';
+import { authorizePresence, parsePresenceQuery } from '../lib/presence/presence-query';
 import { subscriberServices } from '../lib/subscriber/services';
 
 /** GET /presence?topic= (the `presence` frame's body) or ?userId= ({userId, online, connections, lastSeen}). */

@@ -8,11 +8,11 @@ import { ConfigError } from '../lib/errors';
 import { ENV, loadConfig } from '../lib/config';
 import { createLogger } from '../lib/log';
 import { ItemStore } from '../lib/stores/items';
-import { redrive } from '../lib/subscriber/redrive';
+import { redrive } from '../lib/fanout/redrive';
 import { createHandler } from '../functions/fanout';
 
 /**
- * `npm run redrive`: replays what reached `fanoutDlq` (lib/subscriber/redrive.ts).
+ * `npm run redrive`: replays what reached `fanoutDlq` (lib/fanout/redrive.ts).
  *
  *   npm run redrive                                   the running local stack (.local/endpoints.json)
  *   npm run redrive -- --aws                          AWS: the fanout function's environment + FANOUT_DLQ_URL,

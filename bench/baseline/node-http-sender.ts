@@ -1,8 +1,8 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AwsCredentialIdentity } from '@smithy/types';
-import { outcomeOfStatus, type Sender, type SendOutcome } from '../../lib/subscriber/sender';
-import { ConnectionsSigner, EMPTY_SHA256, sha256Hex } from '../../lib/subscriber/sigv4';
+import { outcomeOfStatus, type Sender, type SendOutcome } from '../../lib/delivery/sender';
+import { ConnectionsSigner, EMPTY_SHA256, sha256Hex } from '../../lib/delivery/sigv4';
 
 /**
  * The lean sender's transport BEFORE the CPU-floor work (2026-11-30), kept as a benchmark

@@ -1,5 +1,5 @@
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { ConnectionStore } from './connections';
+import type { ConnectionStore } from '../stores/connections';
 import type { BucketRate } from './rate-limit';
 import { admitDataFrame } from './socket-gate';
 

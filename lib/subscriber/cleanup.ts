@@ -1,6 +1,6 @@
 import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { batchDelete, type DeleteRequest } from './batch-delete';
-import type { SubscriptionStore } from './subscriptions';
+import { batchDelete, type DeleteRequest } from '../stores/batch-delete';
+import type { SubscriptionStore } from '../stores/subscriptions';
 
 /**
  * Removes a connection and every subscription row it owns: on $disconnect, and when a delivery

@@ -1,9 +1,9 @@
 import { topicAllowed, topicProblem } from '../topics';
 import type { Authenticator, Principal } from './auth';
-import type { ConnectionStore } from './connections';
+import type { ConnectionStore } from '../stores/connections';
 import { AuthError, SubscriberError } from './errors';
 import { MAX_TOPICS_PER_CONNECTION } from './limits';
-import type { SubscriptionStore } from './subscriptions';
+import type { SubscriptionStore } from '../stores/subscriptions';
 import type { UpgradeRequest } from './token';
 
 /**

@@ -1,6 +1,6 @@
 import type { HistoryRecord } from '../stores/items';
 import { REPLAY_CONCURRENCY, REPLAY_PAGE_SIZE } from './limits';
-import { createLimiter } from './limiter';
+import { createLimiter } from '../delivery/limiter';
 
 /**
  * The `sinceSeq` replay of a subscribe: history rows (sinceSeq, uptoSeq] sent page by page.

@@ -1,5 +1,5 @@
-import { deliver, type RetryPolicy } from './deliver';
-import type { Sender } from './sender';
+import { deliver, type RetryPolicy } from '../delivery/deliver';
+import type { Sender } from '../delivery/sender';
 
 /**
  * Reply to one connection (`POST /publish {"connectionId"}`), typically an application answering

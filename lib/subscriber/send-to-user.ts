@@ -1,7 +1,7 @@
-import type { ConnectionStore } from './connections';
-import { deliver, type RetryPolicy } from './deliver';
-import { createLimiter } from './limiter';
-import type { Sender } from './sender';
+import type { ConnectionStore } from '../stores/connections';
+import { deliver, type RetryPolicy } from '../delivery/deliver';
+import { createLimiter } from '../delivery/limiter';
+import type { Sender } from '../delivery/sender';
 
 /**
  * Send-to-user (seed 001): one frame to every live connection of a user, found through the

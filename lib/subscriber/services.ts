@@ -6,13 +6,13 @@ import { ItemStore } from '../stores/items';
 import { sqsInboundQueue, type InboundQueue } from './app-action';
 import { createAuthenticator, type Authenticator } from './auth';
 import { removeConnections, type RemovedConnection } from './cleanup';
-import { ConnectionStore } from './connections';
-import { LeanSender } from './lean-sender';
+import { ConnectionStore } from '../stores/connections';
+import { LeanSender } from '../delivery/lean-sender';
 import { IDEMPOTENCY_WINDOW_SECONDS } from './limits';
-import { LastSeenStore } from './last-seen';
-import { announceRemoved, type PresenceEventDeps } from './presence-events';
-import { SdkSender, singleAttemptClient, type Sender } from './sender';
-import { SubscriptionStore } from './subscriptions';
+import { LastSeenStore } from '../stores/last-seen';
+import { announceRemoved, type PresenceEventDeps } from '../presence/presence-events';
+import { SdkSender, singleAttemptClient, type Sender } from '../delivery/sender';
+import { SubscriptionStore } from '../stores/subscriptions';
 
 /**
  * The stores and senders a subscriber handler needs, built from `Deps` once per handler

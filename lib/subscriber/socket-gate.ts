@@ -1,4 +1,4 @@
-import type { ConnectionRow, ConnectionStore } from './connections';
+import type { ConnectionRow, ConnectionStore } from '../stores/connections';
 import { SubscriberError } from './errors';
 import type { BucketRate } from './rate-limit';
 

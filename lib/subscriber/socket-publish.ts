@@ -1,5 +1,5 @@
 import { topicAllowed } from '../topics';
-import type { ConnectionStore } from './connections';
+import type { ConnectionStore } from '../stores/connections';
 import { AuthError } from './errors';
 import { assertDeliverable, publishToTopic } from './publish';
 import type { BucketRate } from './rate-limit';

@@ -3,13 +3,13 @@ import { DEFAULT_COLLECTION_MAX_MEMBERS, isCollectionPattern } from '../collecti
 import type { CollectionStore } from '../stores/collections';
 import type { ItemStore } from '../stores/items';
 import { topicAllowed } from '../topics';
-import type { ConnectionStore } from './connections';
+import type { ConnectionStore } from '../stores/connections';
 import { SubscriberError } from './errors';
 import { sendCollectionSnapshot, type CollectionSnapshotResult } from './collection-snapshot';
 import { eventFrame, FrameTooLargeError, snapshotFrame, subscribedFrame } from './frames';
 import { MAX_REPLAY_EVENTS } from './limits';
 import { replayHistory } from './replay';
-import type { SubscriptionStore } from './subscriptions';
+import type { SubscriptionStore } from '../stores/subscriptions';
 
 /**
  * subscribe, gap-free (DESIGN §3):

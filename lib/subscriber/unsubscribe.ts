@@ -1,5 +1,5 @@
-import type { ConnectionStore } from './connections';
-import type { SubscriptionStore } from './subscriptions';
+import type { ConnectionStore } from '../stores/connections';
+import type { SubscriptionStore } from '../stores/subscriptions';
 
 /**
  * unsubscribe: the subscription row goes first (that is what stops fan-out), then the topic

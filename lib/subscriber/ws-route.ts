@@ -1,5 +1,5 @@
 import type { Deps } from '../runtime';
-import { withRetries } from './deliver';
+import { withRetries } from '../delivery/deliver';
 import { SubscriberError } from './errors';
 import { acceptedFrame, publishedFrame } from '../protocol/frames';
 import { acceptAppAction } from './app-action';
@@ -12,8 +12,8 @@ import { subscribe } from './subscribe';
 import { unsubscribe } from './unsubscribe';
 import { presenceFrame } from '../protocol/frames';
 import { topicAllowed } from '../topics';
-import { topicPresence } from './presence';
-import { announceJoin, announceLeave, isPresenceTopic } from './presence-events';
+import { topicPresence } from '../presence/presence';
+import { announceJoin, announceLeave, isPresenceTopic } from '../presence/presence-events';
 
 /**
  * The shared body of the message routes (subscribe, unsubscribe, ping, publish, $default). Application

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { connect, type RealtimeClient, type RealtimeError } from '../../../client/index';
 import { createLogger } from '../../../lib/log';
-import { DEFAULT_RETRY } from '../../../lib/subscriber/deliver';
+import { DEFAULT_RETRY } from '../../../lib/delivery/deliver';
 import { startTestStack, type LocalStack } from '../../support/stack';
 import { NodeWebSocket, publish, waitFor } from './helpers';
 import { ReplyFaultProxy } from './reply-fault-proxy';

@@ -3,9 +3,9 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { createTables } from '../../../local/bootstrap';
 import { ItemStore } from '../../../lib/stores/items';
-import { ConnectionStore } from '../../../lib/subscriber/connections';
+import { ConnectionStore } from '../../../lib/stores/connections';
 import { subscribe } from '../../../lib/subscriber/subscribe';
-import { SubscriptionStore } from '../../../lib/subscriber/subscriptions';
+import { SubscriptionStore } from '../../../lib/stores/subscriptions';
 import { unsubscribe } from '../../../lib/subscriber/unsubscribe';
 import { LOCAL_CREDENTIALS, testDynamoEndpoint, uniquePrefix } from '../../support/env';
 

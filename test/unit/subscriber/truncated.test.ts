@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { marshall } from '@aws-sdk/util-dynamodb';
-import { fanout } from '../../../lib/subscriber/fanout';
+import { fanout } from '../../../lib/fanout/fanout';
 import { deliverablePrefix, finishEvent, snapshotFrame } from '../../../lib/subscriber/frames';
-import type { Sender, SendOutcome } from '../../../lib/subscriber/sender';
+import type { Sender, SendOutcome } from '../../../lib/delivery/sender';
 import type { SubscriberServices } from '../../../lib/subscriber/services';
 import { messageRoute } from '../../../lib/subscriber/ws-route';
 import { createLogger } from '../../../lib/log';

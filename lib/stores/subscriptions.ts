@@ -1,6 +1,6 @@
 import { DeleteCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { INDEX } from '../schema';
-import { isConditionFailed, isLive, queryAll, queryPages } from '../stores/dynamo';
+import { isConditionFailed, isLive, queryAll, queryPages } from './dynamo';
 
 /**
  * The subscriptions table: (topic, connectionId) rows, the fan-out index.

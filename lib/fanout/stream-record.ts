@@ -1,7 +1,7 @@
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { topicProblem } from '../topics';
-import type { EventFields } from './frames';
+import type { EventFields } from '../subscriber/frames';
 
 /**
  * One items-stream record turned into the event to deliver, or the reason it is skipped.

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { createAdaptiveLimiter, type AdaptiveLimiter } from '../../../lib/subscriber/limiter';
+import { createAdaptiveLimiter, type AdaptiveLimiter } from '../../../lib/delivery/limiter';
 
 /** Tasks that stay in flight until the test answers them, as requests awaiting their round trip. */
 function harness(limiter: AdaptiveLimiter) {

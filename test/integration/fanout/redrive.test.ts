@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import { createHandler } from '../../../functions/fanout';
-import { parseDlqMessage, redrive, RedriveInputError } from '../../../lib/subscriber/redrive';
+import { parseDlqMessage, redrive, RedriveInputError } from '../../../lib/fanout/redrive';
 import { ItemStore } from '../../../lib/stores/items';
 import { startTestStack, type LocalStack } from '../../support/stack';
 import { waitFor } from '../../support/wait';
-import { TestClient } from './support/client';
+import { TestClient } from '../subscriber/support/client';
 
 /**
  * Redrive of fanoutDlq against the local stack: fan-out gives up on a batch (every delivery

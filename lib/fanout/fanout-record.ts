@@ -1,9 +1,9 @@
 import type { Logger } from '../log';
-import { deliver, type RetryPolicy } from './deliver';
+import { deliver, type RetryPolicy } from '../delivery/deliver';
 import type { FanoutBookkeeping, RecordTally } from './fanout-outcomes';
-import { deliverablePrefix, eventPrefix, finishEvent, type EventFields } from './frames';
-import type { Limiter } from './limiter';
-import type { Sender } from './sender';
+import { deliverablePrefix, eventPrefix, finishEvent, type EventFields } from '../subscriber/frames';
+import type { Limiter } from '../delivery/limiter';
+import type { Sender } from '../delivery/sender';
 
 /**
  * The record handler of fan-out: a topic's records, each to every current subscriber.

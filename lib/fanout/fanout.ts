@@ -1,11 +1,11 @@
 import { API_GATEWAY_MESSAGE_LIMIT } from '../config';
 import type { Logger } from '../log';
 import { noMetrics, type DeliveryMetrics } from '../metrics';
-import { DEFAULT_RETRY, reportingTo, type RetryPolicy } from './deliver';
+import { DEFAULT_RETRY, reportingTo, type RetryPolicy } from '../delivery/deliver';
 import { FanoutBookkeeping, type FanoutStats } from './fanout-outcomes';
 import { deliverTopic, type TopicRecord } from './fanout-record';
-import { createAdaptiveLimiter, createLimiter, type Limiter } from './limiter';
-import type { Sender } from './sender';
+import { createAdaptiveLimiter, createLimiter, type Limiter } from '../delivery/limiter';
+import type { Sender } from '../delivery/sender';
 import { parseStreamRecord, type StreamRecordLike } from './stream-record';
 
 /**

@@ -5,7 +5,7 @@ import { WebSocket as NodeWebSocket } from 'ws';
 import { connect, type PresenceChange, type RealtimeClient } from '../../../client/index';
 import { startTestStack, type LocalStack } from '../../support/stack';
 import { waitFor } from '../../support/wait';
-import { TestClient, type Frame } from './support/client';
+import { TestClient, type Frame } from '../subscriber/support/client';
 
 /**
  * Presence against the local stack: the `presence` action and GET /presence list a topic's live

@@ -5,7 +5,7 @@ import { createHandler } from '../../../functions/fanout';
 import type { Deps } from '../../../lib/runtime';
 import { createLogger } from '../../../lib/log';
 import { startTestStack, type LocalStack } from '../../support/stack';
-import { TestClient } from './support/client';
+import { TestClient } from '../subscriber/support/client';
 import { waitFor } from '../../support/wait';
 
 /**

@@ -9,8 +9,8 @@ import {
   sha256Hex,
   signCanonical,
   SigningError,
-} from '../../../lib/subscriber/sigv4';
-import { smithySigner, smithySignPost } from './support/smithy-signer';
+} from '../../../lib/delivery/sigv4';
+import { smithySigner, smithySignPost } from '../subscriber/support/smithy-signer';
 
 // The example keys of AWS's SigV4 documentation and test suite (not real credentials).
 const AKID = 'AKIDEXAMPLE';
@@ -21,7 +21,7 @@ const TOKEN = 'IQoJb3JpZ2luX2VjE+token/with=chars';
 // differs between encodeURIComponent and RFC 3986, and `~ _ - .` that both leave alone.
 const IDS = ['L0SM9cOFvHcCIhw=', 'M9aA1e3uvHcCH1A=', 'a+b/c=d', "(e)*!f'", 'x~y_z-w.v', '%2B', 'a b', 'plain'];
 
-describe('SigV4 signer for PostToConnection (lib/subscriber/sigv4.ts)', () => {
+describe('SigV4 signer for PostToConnection (lib/delivery/sigv4.ts)', () => {
   describe('AWS test-suite vectors', () => {
     it('derives the documented signing key (secret, 20120215, us-east-1, iam)', () => {
       // AWS docs, "Examples of how to derive a signing key for Signature Version 4".

@@ -2,9 +2,9 @@ import { expect } from 'chai';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AwsCredentialIdentity } from '@smithy/types';
-import { LeanSender } from '../../../lib/subscriber/lean-sender';
+import { LeanSender } from '../../../lib/delivery/lean-sender';
 import { createLogger } from '../../../lib/log';
-import { smithySigner, smithySignPost } from './support/smithy-signer';
+import { smithySigner, smithySignPost } from '../subscriber/support/smithy-signer';
 
 /**
  * The lean sender against a real HTTP server on loopback that VERIFIES each request's SigV4

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { AwsCredentialIdentity } from '@smithy/types';
-import { CredentialCache, SigningError } from '../../../lib/subscriber/sigv4';
+import { CredentialCache, SigningError } from '../../../lib/delivery/sigv4';
 
 /**
  * The credential cache in front of the SDK's provider chain: signing must not wait for the

@@ -1,9 +1,9 @@
 import type { Logger } from '../log';
 import { noMetrics, type DeliveryMetrics } from '../metrics';
-import { withRetries, type RetryPolicy } from './deliver';
-import type { EventFields } from './frames';
-import type { Limiter } from './limiter';
-import type { Sender, SendOutcome } from './sender';
+import { withRetries, type RetryPolicy } from '../delivery/deliver';
+import type { EventFields } from '../subscriber/frames';
+import type { Limiter } from '../delivery/limiter';
+import type { Sender, SendOutcome } from '../delivery/sender';
 
 /**
  * Fan-out's bookkeeping: what each subscriber's final outcome means for the record, for that

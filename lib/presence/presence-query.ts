@@ -1,6 +1,6 @@
 import { topicAllowed, topicMatches, topicProblem } from '../topics';
-import { patternsClaim, userIdProblem } from './auth';
-import { AuthError, SubscriberError } from './errors';
+import { patternsClaim, userIdProblem } from '../subscriber/auth';
+import { AuthError, SubscriberError } from '../subscriber/errors';
 
 /**
  * `GET /presence?userId=alice` or `GET /presence?topic=room:1` (HTTP API, payload 2.0): exactly

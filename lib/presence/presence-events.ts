@@ -2,11 +2,11 @@ import type { PresenceSettings } from '../config';
 import type { Logger } from '../log';
 import { presenceChangeFrame } from '../protocol/frames';
 import { topicAllowed } from '../topics';
-import type { RemovedConnection } from './cleanup';
-import { deliver, type RetryPolicy } from './deliver';
-import { createLimiter } from './limiter';
-import type { Sender } from './sender';
-import type { MemberRow, SubscriptionStore } from './subscriptions';
+import type { RemovedConnection } from '../subscriber/cleanup';
+import { deliver, type RetryPolicy } from '../delivery/deliver';
+import { createLimiter } from '../delivery/limiter';
+import type { Sender } from '../delivery/sender';
+import type { MemberRow, SubscriptionStore } from '../stores/subscriptions';
 
 /**
  * Join/leave events (docs/subscriber-protocol.md#presence): `{"type":"join"|"leave","topic","userId"}`

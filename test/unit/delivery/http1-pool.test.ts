@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import { Http1Pool, NO_RESPONSE } from '../../../lib/subscriber/http1-pool';
+import { Http1Pool, NO_RESPONSE } from '../../../lib/delivery/http1-pool';
 import { ensureLocalCa, issueServerCert, type ServerCert } from '../../../local/apigw/tls';
 
 /**
@@ -74,7 +74,7 @@ async function rawServer(script: Script, cert?: ServerCert): Promise<RawServer> 
 const req = (n: number, body = '{}') => `POST /s/@connections/c${n} HTTP/1.1\r\nhost: x\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 const ok = (body = '', extra = '') => `HTTP/1.1 200 OK\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`;
 
-describe('Http1Pool: minimal HTTP/1.1 keep-alive client (lib/subscriber/http1-pool.ts)', () => {
+describe('Http1Pool: minimal HTTP/1.1 keep-alive client (lib/delivery/http1-pool.ts)', () => {
   const cleanup: (() => unknown)[] = [];
   afterEach(async () => {
     for (const c of cleanup.splice(0).reverse()) await c();

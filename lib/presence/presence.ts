@@ -1,7 +1,7 @@
 import { presenceFrame, type PresenceMember, type PresenceMessage } from '../protocol/frames';
-import type { ConnectionStore } from './connections';
-import type { LastSeenStore } from './last-seen';
-import type { SubscriptionStore } from './subscriptions';
+import type { ConnectionStore } from '../stores/connections';
+import type { LastSeenStore } from '../stores/last-seen';
+import type { SubscriptionStore } from '../stores/subscriptions';
 
 /**
  * Presence reads (docs/subscriber-protocol.md#presence): who is on a topic, and whether a user

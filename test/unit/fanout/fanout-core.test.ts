@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { marshall } from '@aws-sdk/util-dynamodb';
-import { createLimiter } from '../../../lib/subscriber/limiter';
-import { withRetries } from '../../../lib/subscriber/deliver';
-import { widespreadFailure } from '../../../lib/subscriber/fanout-outcomes';
-import { parseStreamRecord } from '../../../lib/subscriber/stream-record';
+import { createLimiter } from '../../../lib/delivery/limiter';
+import { withRetries } from '../../../lib/delivery/deliver';
+import { widespreadFailure } from '../../../lib/fanout/fanout-outcomes';
+import { parseStreamRecord } from '../../../lib/fanout/stream-record';
 import { assertDeliverable, authorize, parsePublishBody } from '../../../lib/subscriber/publish';
 
 describe('fan-out building blocks', () => {

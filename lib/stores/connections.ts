@@ -8,11 +8,11 @@ import {
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { retryUnprocessed } from '../retry';
-import { isConditionFailed, isLive, queryAll } from '../stores/dynamo';
+import { isConditionFailed, isLive, queryAll } from './dynamo';
 import { INDEX } from '../schema';
-import { SubscriberError } from './errors';
-import { MAX_TOPICS_PER_CONNECTION } from './limits';
-import { takeToken, type BucketRate, type TokenBucket } from './rate-limit';
+import { SubscriberError } from '../subscriber/errors';
+import { MAX_TOPICS_PER_CONNECTION } from '../subscriber/limits';
+import { takeToken, type BucketRate, type TokenBucket } from '../subscriber/rate-limit';
 
 /**
  * The connections table: one row per live socket.

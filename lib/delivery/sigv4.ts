@@ -14,7 +14,7 @@ import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smit
  *
  * The output is byte-for-byte what @smithy/signature-v4 5.x produces for the same request with
  * signed headers `content-length;host;x-amz-content-sha256;x-amz-date[;x-amz-security-token]`
- * (test/unit/subscriber/sigv4.test.ts checks it, with the AWS test-suite key/date vectors).
+ * (test/unit/delivery/sigv4.test.ts checks it, with the AWS test-suite key/date vectors).
  * Rules followed (AWS "Create a canonical request"):
  *   - the wire path encodes the id once with RFC 3986 escaping (as the SDK client does:
  *     `+` → `%2B`, `(` → `%28`); for every service except S3 the canonical URI encodes each
