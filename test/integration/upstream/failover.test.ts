@@ -1,12 +1,10 @@
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { createHandler } from '../../../functions/control';
 import { invokeLambda } from '../../../local/lambda/invoke';
 import { isHeartbeatKey } from '../../../lib/upstream/heartbeats';
-import { AGENT_PRINCIPAL, localCredentials } from '../../../local/iam/principals';
-import { httpEvent, startHarness, startUpstream, waitFor, type Harness, type UpstreamServer } from './harness';
+import { httpEvent, spawnAgentProcess, startHarness, startUpstream, waitFor, type Harness, type UpstreamServer } from './harness';
 
 /**
  * Two agents as real processes (`ec2-agent/main.ts`, configured only by environment, as on EC2).
@@ -20,7 +18,6 @@ import { httpEvent, startHarness, startUpstream, waitFor, type Harness, type Ups
 const LEASE_MS = 2000;
 const RENEW_MS = 500;
 const RECONCILE_MS = 500;
-const ROOT = path.resolve(import.meta.dirname, '../../..');
 
 describe('agent failover between processes (SIGKILL)', function () {
   this.timeout(60_000);
@@ -29,40 +26,19 @@ describe('agent failover between processes (SIGKILL)', function () {
   const servers: UpstreamServer[] = [];
   const output = new Map<string, string[]>();
 
-  const spawnAgent = (agentId: string, capacity: number): ChildProcess => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'ec2-agent/main.ts'], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        ...h.env,
-        // Bound to the agent principal the way any process is: endpoint + access key id.
-        AWS_ENDPOINT_URL_DYNAMODB: h.iamEndpoint,
-        AWS_ENDPOINT_URL_SQS: h.iamEndpoint,
-        AWS_ENDPOINT_URL_SECRETS_MANAGER: h.iamEndpoint,
-        AWS_ACCESS_KEY_ID: localCredentials(AGENT_PRINCIPAL).accessKeyId,
-        AWS_SECRET_ACCESS_KEY: localCredentials(AGENT_PRINCIPAL).secretAccessKey,
-        AGENT_ID: agentId,
+  const spawnAgent = (agentId: string, capacity: number): ChildProcess =>
+    spawnAgentProcess(
+      h,
+      agentId,
+      {
         AGENT_CAPACITY: String(capacity),
         AGENT_LEASE_MS: String(LEASE_MS),
         AGENT_RENEW_MS: String(RENEW_MS),
         AGENT_RECONCILE_MS: String(RECONCILE_MS),
         AGENT_HEALTH_INTERVAL_MS: '5000',
-        AGENT_PING_TIMEOUT_MS: '500',
-        AGENT_BACKOFF_BASE_MS: '50',
-        AGENT_BACKOFF_MAX_MS: '500',
-        AGENT_COMMAND_WAIT_SECONDS: '1',
-        LOG_LEVEL: 'info',
       },
-    });
-    const lines: string[] = [];
-    output.set(agentId, lines);
-    child.stdout!.on('data', (b: Buffer) => lines.push(b.toString()));
-    child.stderr!.on('data', (b: Buffer) => lines.push(b.toString()));
-    children.push(child);
-    return child;
-  };
+      { children, output },
+    );
 
   const owners = async (): Promise<Map<string, string | undefined>> => {
     const r = await h.clients.doc.send(new ScanCommand({ TableName: h.tables.upstreams, ConsistentRead: true }));

@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,7 +14,7 @@ import type { QueueName, TableName } from '../../../lib/schema';
 import { createQueues, createTables } from '../../../local/bootstrap';
 import { startSqs, type RunningSqs } from '../../../local/sqs';
 import { startLocalIam } from '../../../local/iam/local-iam';
-import { ADMIN_PRINCIPAL, localCredentials } from '../../../local/iam/principals';
+import { ADMIN_PRINCIPAL, AGENT_PRINCIPAL, localCredentials } from '../../../local/iam/principals';
 import { testDynamoEndpoint, uniquePrefix } from '../../support/env';
 import { waitFor } from '../../support/wait';
 
@@ -200,4 +201,46 @@ export function httpEvent(routeKey: string, headers: Record<string, string> = {}
     },
     isBase64Encoded: false,
   };
+}
+
+const ROOT = path.resolve(import.meta.dirname, '../../..');
+
+/**
+ * One agent process (`ec2-agent/main.ts`) against the harness, bound to the agent principal the
+ * way any process is (endpoint + access key id), with test-sized periods from `env`. Its output
+ * lines are collected in `output` (for failure messages), the child in `children` (to kill).
+ */
+export function spawnAgentProcess(
+  h: Harness,
+  agentId: string,
+  env: Record<string, string>,
+  collect: { readonly children: ChildProcess[]; readonly output: Map<string, string[]> },
+): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'ec2-agent/main.ts'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      ...h.env,
+      AWS_ENDPOINT_URL_DYNAMODB: h.iamEndpoint,
+      AWS_ENDPOINT_URL_SQS: h.iamEndpoint,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: h.iamEndpoint,
+      AWS_ACCESS_KEY_ID: localCredentials(AGENT_PRINCIPAL).accessKeyId,
+      AWS_SECRET_ACCESS_KEY: localCredentials(AGENT_PRINCIPAL).secretAccessKey,
+      AGENT_ID: agentId,
+      AGENT_PING_TIMEOUT_MS: '500',
+      AGENT_BACKOFF_BASE_MS: '50',
+      AGENT_BACKOFF_MAX_MS: '500',
+      AGENT_COMMAND_WAIT_SECONDS: '1',
+      LOG_LEVEL: 'info',
+      ...env,
+    },
+  });
+  const lines: string[] = [];
+  collect.output.set(agentId, lines);
+  child.stdout!.on('data', (b: Buffer) => lines.push(b.toString()));
+  child.stderr!.on('data', (b: Buffer) => lines.push(b.toString()));
+  collect.children.push(child);
+  return child;
 }
