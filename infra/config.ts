@@ -59,6 +59,8 @@ export interface StackConfig {
   readonly presenceTopics: readonly string[];
   readonly presenceEventMaxMembers?: number;
   readonly presenceListLimit?: number;
+  /** Most members a collection snapshot (`battery:*`) sends (COLLECTION_MAX_MEMBERS, 1–10,000). */
+  readonly collectionMaxMembers?: number;
   readonly logRetentionDays: number;
   /** Point-in-time recovery + deletion protection on the tables (always on for prod). */
   readonly dataProtection: boolean;
@@ -169,6 +171,7 @@ export interface StackSettings {
   readonly presenceTopics?: readonly string[] | string;
   readonly presenceEventMaxMembers?: number;
   readonly presenceListLimit?: number;
+  readonly collectionMaxMembers?: number;
   readonly logRetentionDays?: number;
   readonly dataProtection?: boolean;
   readonly lambda?: SizingSettings & { readonly overrides?: Readonly<Record<string, SizingSettings>> };
@@ -228,6 +231,7 @@ export const CONFIG_KEYS = keysOf<StackSettings>({
   presenceTopics: true,
   presenceEventMaxMembers: true,
   presenceListLimit: true,
+  collectionMaxMembers: true,
   logRetentionDays: true,
   dataProtection: true,
   lambda: true,
@@ -454,7 +458,7 @@ function readAccess(stack: StackName, top: Reader): Pick<StackConfig, 'authMode'
   return { authMode, httpAuth, jwt };
 }
 
-function readSubscribers(stack: StackName, top: Reader): Pick<StackConfig, 'itemKeys' | 'appActions' | 'upstreamAllowHosts' | 'secretPrefix' | 'connectionTtlSeconds' | 'historyTtlSeconds' | 'fanoutConcurrency' | 'socketRatePerSecond' | 'socketRateBurst' | 'presenceTopics' | 'presenceEventMaxMembers' | 'presenceListLimit'> {
+function readSubscribers(stack: StackName, top: Reader): Pick<StackConfig, 'itemKeys' | 'appActions' | 'upstreamAllowHosts' | 'secretPrefix' | 'connectionTtlSeconds' | 'historyTtlSeconds' | 'fanoutConcurrency' | 'socketRatePerSecond' | 'socketRateBurst' | 'presenceTopics' | 'presenceEventMaxMembers' | 'presenceListLimit' | 'collectionMaxMembers'> {
   const itemKeys = top.list('itemKeys');
   // The same rule loadConfig applies to ITEM_KEYS, checked here so the preview fails, not the Lambda.
   checkItemKeys(itemKeys, key('itemKeys'), 'identifiers');
@@ -475,6 +479,8 @@ function readSubscribers(stack: StackName, top: Reader): Pick<StackConfig, 'item
     // The bounds loadConfig applies to SOCKET_RATE_*, so a preview refuses what a Lambda would.
     socketRatePerSecond: top.optionalInt('socketRatePerSecond', 1, 10_000),
     socketRateBurst: top.optionalInt('socketRateBurst', 1, 10_000),
+    // The bound loadConfig applies to COLLECTION_MAX_MEMBERS.
+    collectionMaxMembers: top.optionalInt('collectionMaxMembers', 1, 10_000),
     ...readPresence(top),
   };
 }

@@ -46,6 +46,7 @@ export function handlerEnvironment<T>(c: StackConfig, v: EnvValues<T>): Record<s
   if (c.presenceTopics.length) env[ENV.presenceTopics] = c.presenceTopics.join(',');
   if (c.presenceEventMaxMembers !== undefined) env[ENV.presenceEventMaxMembers] = String(c.presenceEventMaxMembers);
   if (c.presenceListLimit !== undefined) env[ENV.presenceListLimit] = String(c.presenceListLimit);
+  if (c.collectionMaxMembers !== undefined) env[ENV.collectionMaxMembers] = String(c.collectionMaxMembers);
   if (c.authMode === 'jwt') {
     if (v.jwtHs256Secret !== undefined) env[ENV.jwtHs256Secret] = v.jwtHs256Secret;
     if (c.jwt.rs256PublicKey) env[ENV.jwtRs256PublicKey] = c.jwt.rs256PublicKey;

@@ -74,6 +74,15 @@ describe('infra: Lambda and agent environment', () => {
     expect(() => parseStackConfig('dev', { authMode: 'none', httpAuth: 'iam', presenceEventMaxMembers: '0' })).to.throw(/presenceEventMaxMembers/);
   });
 
+  it('passes the collection snapshot cap to the handlers, and refuses one loadConfig would refuse', () => {
+    const c = parseStackConfig('dev', { authMode: 'none', httpAuth: 'iam', collectionMaxMembers: '250' });
+    const app = loadConfig({ ...(handlerEnvironment(c, values) as Record<string, string>), AWS_REGION: 'eu-west-1' });
+    expect(app.subscriber.collectionMaxMembers).to.equal(250);
+    const defaults = loadConfig({ ...(handlerEnvironment(parseStackConfig('dev', { authMode: 'none', httpAuth: 'iam' }), values) as Record<string, string>), AWS_REGION: 'eu-west-1' });
+    expect(defaults.subscriber.collectionMaxMembers).to.equal(1000);
+    expect(() => parseStackConfig('dev', { authMode: 'none', httpAuth: 'iam', collectionMaxMembers: '10001' })).to.throw(/collectionMaxMembers/);
+  });
+
   it('gives the agent its region and namespace but never the JWT secret', () => {
     const c = parseStackConfig('dev', { authMode: 'jwt', httpAuth: 'iam', jwtHs256Secret: 's'.repeat(40), sink: '{"url":"https://lake.example.com/in"}', sinkCredentials: 'Bearer x' });
     const env = agentEnvironment(c, { ...values, region: 'eu-west-1', metricsNamespace: 'RealtimeGateway/dev' }) as Record<string, string>;
