@@ -53,7 +53,8 @@ interface TopicEntry {
   readonly onError?: (err: RealtimeError) => void;
   gapTimer?: unknown;
   /** A subscribe sent on `conn` and not yet answered; `attempt` counts its re-sends (backoff exponent). */
-  awaiting?: { conn: Conn; attempt: number; timer?: unknown };
+  /** `progressAt`: when the last replayed event of this subscribe arrived. */
+  awaiting?: { conn: Conn; attempt: number; timer?: unknown; progressAt?: number };
 }
 
 /** API Gateway WebSocket idle timeout (10 min) and maximum connection duration (2 h): part of the SDK's API. */
@@ -478,14 +479,16 @@ export class RealtimeClient extends Emitter<ClientEvents> {
 
   /**
    * Re-requests what is missing: history after the last delivered seq, or a (reset) snapshot.
-   * Not while a subscribe of this topic awaits its answer on the current socket: its replay is
-   * what fills the gap (live events overtake a replay in progress), and a second subscribe would
-   * only start the same range again; an unanswered one is re-sent by its own timeout. `force`:
-   * the reorder buffer overflowed and dropped events the running replay may not cover.
+   * Not while a subscribe of this topic is being answered on the current socket with a replay
+   * that progressed within `gapTimeoutMs`: that replay is what fills the gap (live events overtake
+   * it), and a second subscribe would only start the same range again. A replay that stalled (it
+   * failed part-way, its error frame lost) is re-requested as before. `force`: the reorder
+   * buffer overflowed and dropped events the running replay may not cover.
    */
   private resync(topic: string, entry: TopicEntry, force = false): void {
     if (!this.current?.opened) return; // the reconnect resubscribes anyway
-    if (!force && entry.awaiting?.conn === this.current) return;
+    const a = entry.awaiting;
+    if (!force && a?.conn === this.current && a.progressAt !== undefined && this.opts.timers.now() - a.progressAt < this.opts.gapTimeoutMs) return;
     this.requestTopic(this.current, topic, entry);
   }
 
@@ -620,7 +623,10 @@ export class RealtimeClient extends Emitter<ClientEvents> {
         if (!entry) return; // unsubscribed meanwhile, or a frame for a topic we never asked for
         if (entry.awaiting?.conn === conn) {
           // snapshot / subscribed answer the subscribe; an event may be part of its replay.
-          if (msg.type === 'event') this.armAwaiting(msg.topic, entry);
+          if (msg.type === 'event') {
+            entry.awaiting.progressAt = this.opts.timers.now();
+            this.armAwaiting(msg.topic, entry);
+          }
           else this.stopAwaiting(entry);
         }
         this.confirm(conn, msg.topic);

@@ -316,12 +316,30 @@ describe('client connection state machine (fake socket, manual timers)', () => {
     // Live events overtake the replay (3..) in progress: a gap stays open for a while.
     s.receive({ type: 'event', topic: 't', seq: 9, data: null });
     for (let seq = 3; seq <= 8; seq++) {
-      timers.advance(400);
+      timers.advance(200);
       s.receive({ type: 'event', topic: 't', seq, data: null, replay: true });
     }
     s.receive({ type: 'subscribed', topic: 't', seq: 8, replayed: 6 });
     expect(s.sentActions(), 'the replay fills the gap; no second subscribe').to.deep.equal(['subscribe t since 2']);
     expect(got).to.deep.equal([2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it('a resubscribe whose replay stalls part-way is re-requested after gapTimeoutMs', async () => {
+    const c = open({ userId: 'u', gapTimeoutMs: 300, subscribeTimeoutMs: 5000 });
+    c.subscribe('t', () => {}, () => {});
+    await flush();
+    FakeSocket.last().open();
+    FakeSocket.last().receive({ type: 'snapshot', topic: 't', seq: 2, data: null });
+    FakeSocket.last().drop(1006);
+    timers.advance(60_000); // reconnect
+    await flush();
+    const s = FakeSocket.last();
+    s.open();
+    s.receive({ type: 'event', topic: 't', seq: 3, data: null, replay: true });
+    s.receive({ type: 'event', topic: 't', seq: 9, data: null });
+    // The replay stops after seq 3 (failed, its error frame lost): no 5 s wait for the timeout.
+    timers.advance(350);
+    expect(s.sentActions()).to.deep.equal(['subscribe t since 2', 'subscribe t since 3']);
   });
 
   it('a gap left open after the resubscribe was answered is re-requested after gapTimeoutMs', async () => {
