@@ -93,16 +93,19 @@ export interface AdaptiveLimiter {
  *   (tasks waiting, so latency is what bounds us) raises the limit by one: it doubles per round
  *   trip, so a large topic reaches the quota within a few round trips.
  * - Congestion avoidance, after the first cut: +1 per window of answered requests (one window =
- *   `limit` answers, at least 20), i.e. +1 per round trip.
+ *   `limit` answers, at least 20), i.e. +1 per round trip. In slow start a window is 20 answers,
+ *   so the doubling stops within a few milliseconds of the quota's first 429s.
  * - 429s are judged per window, by their share of the answers: a window with more than
- *   `tolerance` (5 %) of 429s above the noise floor cuts the limit to what the quota let through
- *   (answered requests per second in that window × the fastest round trip), no deeper than
- *   `decrease` (half) and at least a tenth. Answers to requests sent before a cut say nothing
+ *   `tolerance` (5 %) of 429s above the noise floor cuts the limit to what the quota let through:
+ *   over the quota, (1 - share) of the requests in flight are answered 200, so that many in flight
+ *   is the quota's rate (no deeper than `decrease`, half, and at least a tenth). Answers to requests sent before a cut say nothing
  *   about the new limit and are not counted (each request remembers the epoch it started in).
- * - A cut is on probation for one window: the quota's 429s fall when we send less, 429s that do
- *   not (random faults, another API of the account spending the quota, a proxy) are noise. If the
- *   share after the cut is still at least half of what caused it, the limit goes back to where it
- *   was and that share becomes the noise floor (it decays as later windows see fewer 429s). So
+ * - A cut is on probation for one window: the quota's 429s fall when we send less, or what gets
+ *   through stays at the quota's rate; 429s that do neither (random faults, a proxy) are noise. If
+ *   after the cut the 429 share is still at least half of what caused it while fewer requests got
+ *   through, the limit goes back to where it was and that share becomes the noise floor (it decays
+ *   as later windows see fewer 429s). A cut that stands is followed by another at once if the
+ *   share is still too high. So
  *   20 % random 429/5xx leave the limit where latency puts it instead of at its floor. A share
  *   above a quarter is never taken for noise.
  * - Latency-bound means the round trip, not a queue, is what each request waits for: an answer
@@ -141,7 +144,7 @@ export function createAdaptiveLimiter(o: AdaptiveLimiterOptions): AdaptiveLimite
   /** The 429 share that cutting did not reduce: not ours to fix. */
   let noise = 0;
   /** The window of answers the 429 share is judged on (requests of the current epoch only). */
-  const freshWindow = () => ({ size: Math.max(WINDOW_MIN, limit), answers: 0, throttled: 0, ok: 0, since: now() });
+  const freshWindow = () => ({ size: slowStart ? WINDOW_MIN : Math.max(WINDOW_MIN, limit), answers: 0, throttled: 0 });
   let win = freshWindow();
   /** The cut being checked: the state before it and the share that caused it. */
   let probation: { limit: number; slowStart: boolean; share: number } | undefined;
@@ -167,12 +170,11 @@ export function createAdaptiveLimiter(o: AdaptiveLimiterOptions): AdaptiveLimite
 
   const closeWindow = () => {
     const share = win.throttled / win.answers;
-    const rate = win.ok / Math.max(1, now() - win.since);
     if (probation) {
       const p = probation;
       probation = undefined;
+      // Sending less did not lower the 429s: they are not the quota answering us.
       if (share > 0 && share >= p.share / 2 && share <= MAX_NOISE) {
-        // Sending less did not reduce the 429s: they are not the quota answering us.
         noise = Math.max(noise, share);
         limit = Math.max(limit, p.limit);
         slowStart = p.slowStart;
@@ -180,15 +182,15 @@ export function createAdaptiveLimiter(o: AdaptiveLimiterOptions): AdaptiveLimite
         newEpoch();
         return;
       }
-    } else if (share > noise + tolerance) {
-      const measured = Number.isFinite(fastest) ? Math.round(rate * fastest) : 0;
-      const next = Math.min(Math.floor(limit * 0.9), Math.max(Math.floor(limit * decrease), measured));
+    }
+    if (share > noise + tolerance) {
+      // Over the quota, (1 - share) of what we send gets through: sending that much is the quota.
+      const next = Math.min(Math.floor(limit * 0.9), Math.max(Math.floor(limit * decrease), Math.floor(limit * (1 - share))));
       probation = { limit, slowStart, share };
       cutTo(next);
       return;
-    } else {
-      noise = share < noise ? 0.8 * noise + 0.2 * share : noise;
     }
+    if (share < noise) noise = 0.8 * noise + 0.2 * share;
     win = freshWindow();
   };
 
@@ -200,7 +202,6 @@ export function createAdaptiveLimiter(o: AdaptiveLimiterOptions): AdaptiveLimite
       win.answers++;
       if (signal === 'throttled') win.throttled++;
       else {
-        win.ok++;
         const rtt = now() - t0;
         fastest = Math.min(fastest, rtt);
         if (rtt > Math.max(4 * fastest, fastest + 250)) {

@@ -49,26 +49,28 @@ describe('adaptive concurrency limiter (AIMD)', () => {
     expect(h.inFlight()).to.equal(100);
   });
 
-  it('a window with more than 5 % of 429s cuts the limit to what the quota let through (at most halved), once; then +1 per window', async () => {
+  it('a window with more than 5 % of 429s cuts the limit to the part that got through (at most halved), once; then +1 per window', async () => {
     let now = 0;
     const limiter = createAdaptiveLimiter({ max: 100, initial: 40, now: () => now });
     const h = harness(limiter);
     h.submit(5000);
     now += 10; // the fastest round trip: 10 ms
-    await h.answer(38);
-    await h.answer(2, 'throttled'); // 2 of 40: 5 %, not above the tolerance
+    // In slow start a window is 20 answers: 1 429 in 20 is 5 %, not above the tolerance.
+    await h.answer(19);
+    await h.answer(1, 'throttled');
     expect(limiter.decreases).to.equal(0);
-    const before = limiter.limit; // slow start grew it meanwhile
-    expect(before).to.be.above(40);
-    now += 40; // this window took 40 ms: the quota let through ~1.1 answers/ms → 11 in flight would do; at most halved
-    await h.answer(Math.floor(before * 0.85));
-    await h.answer(before - Math.floor(before * 0.85), 'throttled');
+    const before = limiter.limit;
+    expect(before).to.equal(59); // slow start: +1 per answer while full
+    now += 40; // answers 50 ms after they were sent: not latency-bound, no more growth
+    // 15 % answered 429: over the quota 85 % of what is in flight gets through, so that many is the quota's rate.
+    await h.answer(17);
+    await h.answer(3, 'throttled');
     expect(limiter.decreases).to.equal(1);
-    expect(limiter.limit).to.equal(Math.floor(before / 2));
+    expect(limiter.limit).to.equal(Math.floor(before * 0.85));
     // Requests sent before the cut: their 429s say nothing about the new limit.
     await h.answer(h.inFlight(), 'throttled');
     expect(limiter.decreases).to.equal(1);
-    expect(limiter.limit).to.equal(Math.floor(before / 2));
+    expect(limiter.limit).to.equal(Math.floor(before * 0.85));
     // The window after the cut has no 429: the cut stands. Then about +1 per window, not doubling.
     const cut = limiter.limit;
     await h.answer(Math.max(20, cut));
@@ -78,18 +80,23 @@ describe('adaptive concurrency limiter (AIMD)', () => {
   });
 
   it('429s that sending less does not reduce are noise: the limit comes back and that share stops cutting it', async () => {
-    const limiter = createAdaptiveLimiter({ max: 64, initial: 64, now: () => 0 });
+    let now = 0;
+    const limiter = createAdaptiveLimiter({ max: 64, initial: 64, now: () => now });
     const h = harness(limiter);
     h.submit(20_000);
-    // Every tenth answer a 429, whatever the limit: random faults, not the quota.
+    // Every tenth answer a 429, whatever the limit: random faults, not the quota. A 10 ms round trip
+    // whatever the limit: latency-bound, so what gets through follows the limit.
     const round = async (n: number) => {
-      for (let i = 0; i < n; i++) await h.answer(1, i % 10 === 9 ? 'throttled' : 'ok');
+      for (let i = 0; i < n; i++) {
+        now += 10 / limiter.limit;
+        await h.answer(1, i % 10 === 9 ? 'throttled' : 'ok');
+      }
     };
     await round(64);
     expect(limiter.decreases).to.equal(1);
-    expect(limiter.limit).to.equal(32);
+    expect(limiter.limit).to.equal(57); // 6 of 64 answered 429
     await round(h.inFlight()); // requests sent before the cut do not count
-    await round(32); // the probation window: still 10 %
+    await round(57); // the probation window: still 10 %
     expect(limiter.limit).to.equal(64);
     await round(2000);
     expect(limiter.decreases).to.equal(1);
