@@ -1,4 +1,4 @@
-import type { AdaptiveLimiter, Signal } from './limiter';
+import { unlimited, type AdaptiveLimiter, type Limiter, type Signal } from './limiter';
 import { backoffDelay, sleep } from '../retry';
 import type { Sender, SendOutcome } from './sender';
 
@@ -11,6 +11,12 @@ import type { Sender, SendOutcome } from './sender';
  * and an attempt still in flight when it runs out counts as `error` (its answer is ignored). A
  * subscriber whose management API calls hang therefore holds its topic for at most `budgetMs`
  * per record, whatever the sender's own request timeout is.
+ *
+ * `limit` bounds requests in flight, not deliveries: each attempt takes a slot and gives it back
+ * before its backoff, so deliveries waiting to retry never starve the others (with 20 % of calls
+ * failing, slots held through backoffs were most of the slots). The budget's clock starts when the
+ * first attempt is admitted (a queue of 10,000 deliveries behind the limiter is not a failure),
+ * and retries go to the front of the queue so the time they wait there stays short.
  */
 
 export interface RetryPolicy {
@@ -24,7 +30,7 @@ export interface RetryPolicy {
 
 // 8 attempts: with 20 % of calls failing at random, 5 would still lose 1 delivery in 3,000 (0.2^5) to a
 // forced resync; 8 lose 1 in 390,000. The budget, not the count, bounds the time.
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 8, baseDelayMs: 50, maxDelayMs: 1000, budgetMs: 2000 };
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 8, baseDelayMs: 20, maxDelayMs: 1000, budgetMs: 2000 };
 
 /**
  * After a 429 the account's bucket is empty: a retry drawn near 0 ms (full jitter can) only spends
@@ -39,10 +45,14 @@ export function throttledDelay(policy: RetryPolicy, attempt: number, random = Ma
  * Runs `call` (one management API request) under `policy`. Shared by PostToConnection and
  * DeleteConnection, which have the same outcomes.
  */
-export async function withRetries(call: () => Promise<SendOutcome>, policy: RetryPolicy = DEFAULT_RETRY): Promise<SendOutcome> {
-  const deadline = Date.now() + (policy.budgetMs ?? DEFAULT_RETRY.budgetMs!);
+export async function withRetries(call: () => Promise<SendOutcome>, policy: RetryPolicy = DEFAULT_RETRY, limit: Limiter = unlimited): Promise<SendOutcome> {
+  const budget = policy.budgetMs ?? DEFAULT_RETRY.budgetMs!;
+  let deadline = Infinity;
   for (let attempt = 1; ; attempt++) {
-    const outcome = await beforeDeadline(call(), deadline);
+    const outcome = await limit(() => {
+      if (attempt === 1) deadline = Date.now() + budget;
+      return beforeDeadline(call(), deadline);
+    }, attempt > 1);
     if (outcome === 'ok' || outcome === 'gone' || outcome === 'too_large') return outcome;
     if (attempt >= policy.attempts) return outcome;
     const wait =
@@ -53,8 +63,8 @@ export async function withRetries(call: () => Promise<SendOutcome>, policy: Retr
 }
 
 /** `frame` is called per attempt so a retried event reports its real latency. */
-export function deliver(sender: Sender, connectionId: string, frame: () => string, policy: RetryPolicy = DEFAULT_RETRY): Promise<SendOutcome> {
-  return withRetries(() => sender.send(connectionId, frame()), policy);
+export function deliver(sender: Sender, connectionId: string, frame: () => string, policy: RetryPolicy = DEFAULT_RETRY, limit?: Limiter): Promise<SendOutcome> {
+  return withRetries(() => sender.send(connectionId, frame()), policy, limit);
 }
 
 function beforeDeadline(p: Promise<SendOutcome>, deadline: number): Promise<SendOutcome> {

@@ -3,7 +3,10 @@
  * batch through one limiter so concurrency is bounded per invocation (and matches the number of
  * keep-alive sockets), whatever the number of topics and pages in the batch.
  */
-export type Limiter = <T>(task: () => Promise<T>) => Promise<T>;
+export type Limiter = <T>(task: () => Promise<T>, urgent?: boolean) => Promise<T>;
+
+/** No bound: for callers that have none (one request at a time). */
+export const unlimited: Limiter = (task) => task();
 
 export function createLimiter(n: number): Limiter {
   if (!Number.isInteger(n) || n < 1) throw new TypeError(`limiter size must be a positive integer, got ${n}`);
@@ -27,7 +30,8 @@ function semaphore(size: () => number) {
     active--;
     pump();
   };
-  const run: Limiter = <T>(task: () => Promise<T>): Promise<T> => {
+  // `urgent` tasks (a retry: its delivery already holds its budget's clock) wait at the front.
+  const run: Limiter = <T>(task: () => Promise<T>, urgent = false): Promise<T> => {
     const go = () => {
       let p: Promise<T>;
       try {
@@ -41,7 +45,7 @@ function semaphore(size: () => number) {
       active++;
       return go();
     }
-    return new Promise<void>((resolve) => waiting.push(resolve)).then(go);
+    return new Promise<void>((resolve) => (urgent ? waiting.unshift(resolve) : waiting.push(resolve))).then(go);
   };
   return { run, pump, active: () => active, waiting: () => waiting.length };
 }
@@ -60,8 +64,10 @@ export interface AdaptiveLimiterOptions {
   readonly min?: number;
   /** Where the limit starts (default 16, or `max` if smaller). */
   readonly initial?: number;
-  /** Multiplicative decrease on a 429 (default 0.5). */
+  /** The deepest cut one window of 429s makes (default 0.5: at most halved). */
   readonly decrease?: number;
+  /** The share of 429s in a window, above the noise floor, that cuts the limit (default 0.05). */
+  readonly tolerance?: number;
   /** Monotonic milliseconds, to time each request's round trip (tests inject one). */
   readonly now?: () => number;
 }
@@ -86,39 +92,62 @@ export interface AdaptiveLimiter {
  * - Slow start: while no 429 has been seen, each answered request while the limiter is full
  *   (tasks waiting, so latency is what bounds us) raises the limit by one: it doubles per round
  *   trip, so a large topic reaches the quota within a few round trips.
- * - Congestion avoidance, after the first 429: +1 per window of answered requests (one window =
- *   `limit` answers while full), i.e. +1 per round trip.
- * - 429s multiply the limit by `decrease` (floor `min`), once per window: the second 429 of
- *   requests sent since the last cut does it (a lone 429 can be another API's or a fault); 429s of
- *   requests already in flight when the limit was cut say nothing new and are ignored (each
- *   request remembers the epoch it started in), so one burst of 429s halves the limit once.
+ * - Congestion avoidance, after the first cut: +1 per window of answered requests (one window =
+ *   `limit` answers, at least 20), i.e. +1 per round trip. In slow start a window is 20 answers,
+ *   so the doubling stops within a few milliseconds of the quota's first 429s.
+ * - 429s are judged per window, by their share of the answers: a window with more than
+ *   `tolerance` (5 %) of 429s above the noise floor cuts the limit to what the quota let through:
+ *   over the quota, (1 - share) of the requests in flight are answered 200, so that many in flight
+ *   is the quota's rate (no deeper than `decrease`, half, and at least a tenth). Answers to requests sent before a cut say nothing
+ *   about the new limit and are not counted (each request remembers the epoch it started in).
+ * - A cut is on probation for one window: the quota's 429s fall when we send less, or what gets
+ *   through stays at the quota's rate; 429s that do neither (random faults, a proxy) are noise. If
+ *   after the cut the 429 share is still at least half of what caused it while fewer requests got
+ *   through, the limit goes back to where it was and that share becomes the noise floor (it decays
+ *   as later windows see fewer 429s). A cut that stands is followed by another at once if the
+ *   share is still too high. So
+ *   20 % random 429/5xx leave the limit where latency puts it instead of at its floor. A share
+ *   above a quarter is never taken for noise.
  * - Latency-bound means the round trip, not a queue, is what each request waits for: an answer
  *   counts towards growth only if its round trip is close to the fastest seen (at most twice it, or
  *   20 ms more). When requests queue — a CPU-bound sender or receiver, an overloaded endpoint —
  *   more in flight only lengthens every round trip towards the delivery budget. An answer slower
- *   than 4× the fastest and 250 ms more cuts the limit by a quarter, once per window, like a 429.
+ *   than 4× the fastest and 250 ms more cuts the limit by a quarter, once per epoch.
  * - Never above `max`: the fixed ceiling the configuration gives.
  */
-/** 429s within one window (calls sent since the last cut) that halve the limit. */
-const THROTTLES_PER_CUT = 2;
+/** Answers a window holds at least, so one 429 in a handful is not read as a 5 % share. */
+const WINDOW_MIN = 20;
+/**
+ * The highest 429 share taken for noise. Past it the quota is spent whoever spends it, and sending
+ * less is all that helps: a window of nothing but 429s always cuts.
+ */
+const MAX_NOISE = 0.25;
 
 export function createAdaptiveLimiter(o: AdaptiveLimiterOptions): AdaptiveLimiter {
   const max = o.max;
   if (!Number.isInteger(max) || max < 1) throw new TypeError(`adaptive limiter max must be a positive integer, got ${max}`);
   const min = Math.min(max, o.min ?? 2);
   const decrease = o.decrease ?? 0.5;
+  const tolerance = o.tolerance ?? 0.05;
   if (!Number.isInteger(min) || min < 1) throw new TypeError(`adaptive limiter min must be a positive integer, got ${o.min}`);
   if (!(decrease > 0 && decrease < 1)) throw new TypeError(`adaptive limiter decrease must be between 0 and 1, got ${o.decrease}`);
+  if (!(tolerance >= 0 && tolerance < 1)) throw new TypeError(`adaptive limiter tolerance must be between 0 and 1, got ${o.tolerance}`);
   const now = o.now ?? (() => performance.now());
   let limit = Math.max(min, Math.min(max, o.initial ?? 16));
-  let fastest = Infinity;
-  let throttledInWindow = 0;
   if (!Number.isInteger(limit)) throw new TypeError(`adaptive limiter initial must be an integer, got ${o.initial}`);
+  let fastest = Infinity;
   let peak = limit;
   let decreases = 0;
   let slowStart = true;
   let answered = 0;
   let epoch = 0;
+  /** The 429 share that cutting did not reduce: not ours to fix. */
+  let noise = 0;
+  /** The window of answers the 429 share is judged on (requests of the current epoch only). */
+  const freshWindow = () => ({ size: slowStart ? WINDOW_MIN : Math.max(WINDOW_MIN, limit), answers: 0, throttled: 0 });
+  let win = freshWindow();
+  /** The cut being checked: the state before it and the share that caused it. */
+  let probation: { limit: number; slowStart: boolean; share: number } | undefined;
   const gate = semaphore(() => limit);
   const { run, pump } = gate;
   const grow = () => {
@@ -127,44 +156,72 @@ export function createAdaptiveLimiter(o: AdaptiveLimiterOptions): AdaptiveLimite
     peak = Math.max(peak, limit);
     pump();
   };
-
-  const cut = (factor: number) => {
-    throttledInWindow = 0;
+  const newEpoch = () => {
     epoch++;
+    answered = 0;
+    win = freshWindow();
+  };
+  const cutTo = (next: number) => {
     decreases++;
     slowStart = false;
-    answered = 0;
-    limit = Math.max(min, Math.floor(limit * factor));
+    limit = Math.max(min, Math.min(limit, next));
+    newEpoch();
+  };
+
+  const closeWindow = () => {
+    const share = win.throttled / win.answers;
+    if (probation) {
+      const p = probation;
+      probation = undefined;
+      // Sending less did not lower the 429s: they are not the quota answering us.
+      if (share > 0 && share >= p.share / 2 && share <= MAX_NOISE) {
+        noise = Math.max(noise, share);
+        limit = Math.max(limit, p.limit);
+        slowStart = p.slowStart;
+        pump();
+        newEpoch();
+        return;
+      }
+    }
+    if (share > noise + tolerance) {
+      // Over the quota, (1 - share) of what we send gets through: sending that much is the quota.
+      const next = Math.min(Math.floor(limit * 0.9), Math.max(Math.floor(limit * decrease), Math.floor(limit * (1 - share))));
+      probation = { limit, slowStart, share };
+      cutTo(next);
+      return;
+    }
+    if (share < noise) noise = 0.8 * noise + 0.2 * share;
+    win = freshWindow();
   };
 
   const request = () => {
     const started = epoch;
     const t0 = now();
     return (signal: Signal) => {
-      if (signal === 'throttled') {
-        // One 429 alone may be another API of the account taking the last token, or a fault: a
-        // second one in the same window is the quota.
-        if (started === epoch && ++throttledInWindow >= THROTTLES_PER_CUT) cut(decrease);
-        return;
+      if (signal === 'neutral' || started !== epoch) return;
+      win.answers++;
+      if (signal === 'throttled') win.throttled++;
+      else {
+        const rtt = now() - t0;
+        fastest = Math.min(fastest, rtt);
+        if (rtt > Math.max(4 * fastest, fastest + 250)) {
+          probation = undefined;
+          cutTo(Math.floor(limit * 0.75));
+          return;
+        }
+        // Only a full limiter is latency-bound, and only if the answer was not held in a queue.
+        const latencyBound = rtt <= Math.max(2 * fastest, fastest + 20) && !(gate.waiting() === 0 && gate.active() < limit);
+        if (latencyBound && !probation) {
+          if (slowStart) grow();
+          else if (++answered >= limit) {
+            answered = 0;
+            grow();
+          }
+        }
       }
-      if (signal !== 'ok') return;
-      const rtt = now() - t0;
-      fastest = Math.min(fastest, rtt);
-      if (rtt > Math.max(4 * fastest, fastest + 250)) {
-        if (started === epoch) cut(0.75);
-        return;
-      }
-      if (rtt > Math.max(2 * fastest, fastest + 20)) return;
-      // Only a full limiter is latency-bound: with nothing waiting, a higher limit changes nothing.
-      if (gate.waiting() === 0 && gate.active() < limit) return;
-      if (slowStart) return grow();
-      if (++answered >= limit) {
-        answered = 0;
-        grow();
-      }
+      if (win.answers >= win.size) closeWindow();
     };
   };
-
   return {
     run,
     request,

@@ -141,7 +141,7 @@ export class FanoutBookkeeping {
 
   private forceResync(id: string): void {
     if (this.resyncs.has(id)) return;
-    const p = this.deps.limit(() => withRetries(() => this.deps.sender.disconnect(id), this.deps.retry));
+    const p = withRetries(() => this.deps.sender.disconnect(id), this.deps.retry, this.deps.limit);
     this.resyncs.set(id, p);
   }
 

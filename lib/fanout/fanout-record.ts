@@ -93,12 +93,12 @@ async function startRecord(
 
   const one = async (id: string) => {
     if (halted.has(id) || ctx.book.skip(id)) return;
-    let o = await ctx.limit(() => deliver(ctx.sender, id, frame, ctx.retry));
+    let o = await deliver(ctx.sender, id, frame, ctx.retry, ctx.limit);
     let sentTruncated = truncated;
     if (o === 'too_large' && !truncated) {
       // API Gateway counted it larger than we did: the placeholder keeps the seq contiguous.
       ctx.log.warn('fanout: event refused as too large, sending a truncated placeholder', { topic: event.topic, seq: event.seq, connectionId: id });
-      o = await ctx.limit(() => deliver(ctx.sender, id, placeholderFrame, ctx.retry));
+      o = await deliver(ctx.sender, id, placeholderFrame, ctx.retry, ctx.limit);
       sentTruncated = true;
     }
     if (o !== 'ok' && o !== 'too_large') halted.add(id);

@@ -17,10 +17,11 @@ import { parseStreamRecord, type StreamRecordLike } from './stream-record';
  * - Per-topic order, per subscriber: each subscriber gets a topic's records one after the other,
  *   in its own lane, so a slow subscriber delays only itself (fanout-record.ts); topics run side
  *   by side.
- * - Every management API call of the batch goes through one limiter, so the number of in-flight
- *   requests never exceeds `concurrency` (the keep-alive socket pool). The limiter is adaptive
- *   (limiter.ts, AIMD): it grows while deliveries wait on the round trip and halves on a 429, so
- *   one invocation approaches the account's `@connections` quota without a 429 storm.
+ * - Every management API request of the batch goes through one limiter, so the number in flight
+ *   never exceeds `concurrency` (the keep-alive socket pool); a retry's backoff holds no slot. The
+ *   limiter is adaptive (limiter.ts, AIMD): it grows while requests wait on the round trip and
+ *   cuts when a window's 429 share shows the quota, so one invocation approaches the account's
+ *   `@connections` quota without a 429 storm, while random 429s do not hold it down.
  * - One delivery takes at most the retry budget (`retry.budgetMs`, 2 s by default); a subscriber
  *   whose delivery failed is resynced and skipped for the rest of the batch, so it holds its own
  *   lane that long once per batch and never holds the other subscribers at all.

@@ -84,7 +84,7 @@ async function broadcast(to: readonly MemberRow[], frame: string, deps: Presence
   const limit = createLimiter(deps.concurrency);
   // A member that is gone (410) is left to fan-out and TTL: pruning it here would announce its
   // own leave from inside another announcement.
-  await Promise.all(to.map((r) => limit(() => deliver(deps.sender, r.connectionId, () => frame, deps.retry))));
+  await Promise.all(to.map((r) => deliver(deps.sender, r.connectionId, () => frame, deps.retry, limit)));
 }
 
 async function guarded(deps: PresenceEventDeps, kind: 'join' | 'leave', topic: string, run: () => Promise<boolean>): Promise<boolean> {

@@ -20,7 +20,7 @@ export async function sendToUser(
 ): Promise<{ connections: number; reached: number; gone: number; failed: number }> {
   const ids = await deps.connections.liveIdsOfUser(userId);
   const limit = createLimiter(deps.concurrency);
-  const outcomes = await Promise.all(ids.map((id) => limit(() => deliver(deps.sender, id, () => frame, deps.retry))));
+  const outcomes = await Promise.all(ids.map((id) => deliver(deps.sender, id, () => frame, deps.retry, limit)));
   const gone = ids.filter((_, i) => outcomes[i] === 'gone');
   if (gone.length) await deps.removeConnections(gone);
   const reached = outcomes.filter((o) => o === 'ok').length;

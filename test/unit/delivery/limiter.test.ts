@@ -49,44 +49,62 @@ describe('adaptive concurrency limiter (AIMD)', () => {
     expect(h.inFlight()).to.equal(100);
   });
 
-  it('halves on 429s once per window (a lone 429 is not enough), then grows by one per window of answers while full', async () => {
-    const limiter = createAdaptiveLimiter({ max: 100, initial: 40 });
+  it('a window with more than 5 % of 429s cuts the limit to the part that got through (at most halved), once; then +1 per window', async () => {
+    let now = 0;
+    const limiter = createAdaptiveLimiter({ max: 100, initial: 40, now: () => now });
     const h = harness(limiter);
-    h.submit(1000);
+    h.submit(5000);
+    now += 10; // the fastest round trip: 10 ms
+    // In slow start a window is 20 answers: 1 429 in 20 is 5 %, not above the tolerance.
+    await h.answer(19);
     await h.answer(1, 'throttled');
-    expect(limiter.limit).to.equal(40);
-    await h.answer(1, 'throttled');
-    expect(limiter.limit).to.equal(20);
-    // The rest of that window was sent before the cut: its 429s say nothing new.
-    await h.answer(10, 'throttled');
-    expect(limiter.limit).to.equal(20);
+    expect(limiter.decreases).to.equal(0);
+    const before = limiter.limit;
+    expect(before).to.equal(59); // slow start: +1 per answer while full
+    now += 40; // answers 50 ms after they were sent: not latency-bound, no more growth
+    // 15 % answered 429: over the quota 85 % of what is in flight gets through, so that many is the quota's rate.
+    await h.answer(17);
+    await h.answer(3, 'throttled');
     expect(limiter.decreases).to.equal(1);
-    await h.answer(28); // drains the old window (answers while full count towards growth)
-    expect(limiter.limit).to.equal(21);
-    expect(h.inFlight()).to.equal(21);
-    // Congestion avoidance: about +1 per window of `limit` answers (21 + 22 + … + 28 = 196), not doubling.
-    await h.answer(200);
-    expect(limiter.limit).to.be.within(28, 30);
-    const limitBefore = limiter.limit - 2;
-    // 429s from requests sent after the cut halve it again.
-    await h.answer(2, 'throttled');
-    expect(limiter.limit).to.equal(Math.floor((limitBefore + 2) / 2));
-    expect(limiter.decreases).to.equal(2);
+    expect(limiter.limit).to.equal(Math.floor(before * 0.85));
+    // Requests sent before the cut: their 429s say nothing about the new limit.
+    await h.answer(h.inFlight(), 'throttled');
+    expect(limiter.decreases).to.equal(1);
+    expect(limiter.limit).to.equal(Math.floor(before * 0.85));
+    // The window after the cut has no 429: the cut stands. Then about +1 per window, not doubling.
+    const cut = limiter.limit;
+    await h.answer(Math.max(20, cut));
+    expect(limiter.limit).to.equal(cut);
+    await h.answer(cut * 4 + 6);
+    expect(limiter.limit).to.be.within(cut + 3, cut + 5);
   });
 
-  it('does not grow when it is not the bottleneck, nor on 5xx; a run of 429s stops at the floor', async () => {
-    const limiter = createAdaptiveLimiter({ max: 64, initial: 8, min: 2 });
+  it('429s that sending less does not reduce are noise: the limit comes back and that share stops cutting it', async () => {
+    let now = 0;
+    const limiter = createAdaptiveLimiter({ max: 64, initial: 64, now: () => now });
     const h = harness(limiter);
-    h.submit(3); // fewer tasks than the limit: more concurrency would change nothing
-    await h.answer(3);
-    expect(limiter.limit).to.equal(8);
-    h.submit(100);
-    await h.answer(8, 'neutral');
-    expect(limiter.limit).to.equal(8);
-    // Each round answers every request in flight 429; the first sent after the last cut halves the limit.
-    for (let i = 0; i < 6; i++) await h.answer(h.inFlight(), 'throttled');
-    expect(limiter.limit).to.equal(2);
-    expect(h.inFlight()).to.be.at.most(8);
+    h.submit(20_000);
+    // Every tenth answer a 429, whatever the limit: random faults, not the quota. A 10 ms round trip
+    // whatever the limit: latency-bound, so what gets through follows the limit.
+    const round = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        now += 10 / limiter.limit;
+        await h.answer(1, i % 10 === 9 ? 'throttled' : 'ok');
+      }
+    };
+    await round(64);
+    expect(limiter.decreases).to.equal(1);
+    expect(limiter.limit).to.equal(57); // 6 of 64 answered 429
+    await round(h.inFlight()); // requests sent before the cut do not count
+    await round(57); // the probation window: still 10 %
+    expect(limiter.limit).to.equal(64);
+    await round(2000);
+    expect(limiter.decreases).to.equal(1);
+    expect(limiter.limit).to.equal(64);
+    // A share well above the noise is the quota again: it cuts.
+    for (let i = 0; i < 64; i++) await h.answer(1, i % 3 === 2 ? 'throttled' : 'ok');
+    expect(limiter.decreases).to.equal(2);
+    expect(limiter.limit).to.be.below(64);
   });
 
   it('is latency-bound only while round trips stay near the fastest: queued answers do not grow it, ballooning ones cut it', async () => {

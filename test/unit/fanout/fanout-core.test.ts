@@ -51,6 +51,28 @@ describe('fan-out building blocks', () => {
     expect(calls).to.be.within(2, 60);
   });
 
+  it('a delivery waiting out its backoff holds no slot: others use it, its retry goes first, its budget starts when first admitted', async () => {
+    const limit = createLimiter(1);
+    const order: string[] = [];
+    let failFirst = true;
+    // One slot. `a` fails once and backs off; meanwhile `b` gets the slot; `a`'s retry jumps the queue ahead of `c`.
+    const call = (name: string, ms: number) => async () => {
+      order.push(name);
+      await new Promise((r) => setTimeout(r, ms));
+      if (name === 'a' && failFirst) return (failFirst = false), 'error' as const;
+      return 'ok' as const;
+    };
+    const policy = { attempts: 3, baseDelayMs: 1, maxDelayMs: 1, budgetMs: 1000 };
+    const a = withRetries(call('a', 5), policy, limit);
+    const b = withRetries(call('b', 30), policy, limit);
+    const c = withRetries(call('c', 5), policy, limit);
+    expect(await Promise.all([a, b, c])).to.deep.equal(['ok', 'ok', 'ok']);
+    expect(order).to.deep.equal(['a', 'b', 'a', 'c']);
+    // A queue longer than the budget is not a failure: the clock starts at the first attempt.
+    const slow = Array.from({ length: 4 }, () => withRetries(call('q', 40), { ...policy, budgetMs: 60 }, limit));
+    expect(await Promise.all(slow)).to.deep.equal(['ok', 'ok', 'ok', 'ok']);
+  });
+
   it('a record fails, instead of resyncing, only when at least 2 and more than half of its deliveries still failed', () => {
     const cases: [number, number, boolean][] = [
       [1, 1, false], // one subscriber's failing socket is its own problem: it resyncs
