@@ -97,17 +97,20 @@ export interface AdaptiveLimiter {
  *   so the doubling stops within a few milliseconds of the quota's first 429s.
  * - 429s are judged per window, by their share of the answers: a window with more than
  *   `tolerance` (5 %) of 429s above the noise floor cuts the limit to what the quota let through:
- *   over the quota, (1 - share) of the requests in flight are answered 200, so that many in flight
- *   is the quota's rate (no deeper than `decrease`, half, and at least a tenth). Answers to requests sent before a cut say nothing
- *   about the new limit and are not counted (each request remembers the epoch it started in).
- * - A cut is on probation for one window: the quota's 429s fall when we send less, or what gets
- *   through stays at the quota's rate; 429s that do neither (random faults, a proxy) are noise. If
- *   after the cut the 429 share is still at least half of what caused it while fewer requests got
- *   through, the limit goes back to where it was and that share becomes the noise floor (it decays
- *   as later windows see fewer 429s). A cut that stands is followed by another at once if the
- *   share is still too high. So
- *   20 % random 429/5xx leave the limit where latency puts it instead of at its floor. A share
- *   above a quarter is never taken for noise.
+ *   over the quota, (1 − share) of the requests in flight are answered 200, so that many in flight
+ *   is the quota's rate (no deeper than `decrease`, half, and at least a tenth). Answers to
+ *   requests sent before a cut say nothing about the new limit and are not counted (each request
+ *   remembers the epoch it started in).
+ * - A cut is on probation for one window. Over a quota, sending less makes the 429s fall (to
+ *   nothing once we send at the quota's rate); 429s that do not fall are noise (random faults, a
+ *   proxy, another API of the account taking a few tokens). If the share after the cut is still
+ *   at least half of what caused it, the limit goes back to where it was and that share becomes
+ *   the noise floor, which decays as later windows see fewer 429s. Above a noise floor a window
+ *   must also exceed two standard deviations of what noise alone gives (a binomial share varies:
+ *   10 % of 64 answers is 6 ± 2.4). A cut that stands is followed by another at once if the share
+ *   is still too high; a cut made at a share above a half always stands. So 10–20 % random 429s
+ *   leave the limit where latency puts it (≥ 80 % of its ceiling in the simulations of the unit
+ *   tests) instead of at its floor.
  * - Latency-bound means the round trip, not a queue, is what each request waits for: an answer
  *   counts towards growth only if its round trip is close to the fastest seen (at most twice it, or
  *   20 ms more). When requests queue — a CPU-bound sender or receiver, an overloaded endpoint —
@@ -118,10 +121,11 @@ export interface AdaptiveLimiter {
 /** Answers a window holds at least, so one 429 in a handful is not read as a 5 % share. */
 const WINDOW_MIN = 20;
 /**
- * The highest 429 share taken for noise. Past it the quota is spent whoever spends it, and sending
- * less is all that helps: a window of nothing but 429s always cuts.
+ * The highest 429 share that may be taken for noise. Over a quota, a cut to half sends a share s
+ * down to 2s − 1: from at most a half it falls to nothing, which noise never does; above a half
+ * the fall can look like noise's, so a cut made there always stands (all 429s always cut).
  */
-const MAX_NOISE = 0.25;
+const MAX_NOISE = 0.5;
 
 export function createAdaptiveLimiter(o: AdaptiveLimiterOptions): AdaptiveLimiter {
   const max = o.max;
@@ -174,7 +178,7 @@ export function createAdaptiveLimiter(o: AdaptiveLimiterOptions): AdaptiveLimite
       const p = probation;
       probation = undefined;
       // Sending less did not lower the 429s: they are not the quota answering us.
-      if (share > 0 && share >= p.share / 2 && share <= MAX_NOISE) {
+      if (share > 0 && share >= p.share / 2 && p.share <= MAX_NOISE) {
         noise = Math.max(noise, share);
         limit = Math.max(limit, p.limit);
         slowStart = p.slowStart;
@@ -183,7 +187,9 @@ export function createAdaptiveLimiter(o: AdaptiveLimiterOptions): AdaptiveLimite
         return;
       }
     }
-    if (share > noise + tolerance) {
+    // With a noise floor, a window's share varies by itself (binomially): two standard deviations of margin.
+    const margin = 2 * Math.sqrt((noise * (1 - noise)) / win.answers);
+    if (share > noise + tolerance + margin) {
       // Over the quota, (1 - share) of what we send gets through: sending that much is the quota.
       const next = Math.min(Math.floor(limit * 0.9), Math.max(Math.floor(limit * decrease), Math.floor(limit * (1 - share))));
       probation = { limit, slowStart, share };
