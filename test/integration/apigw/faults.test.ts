@@ -17,11 +17,9 @@ describe('apigw emulator: management API fault injection', () => {
 
   async function start(extra: Partial<Parameters<Emulators['start']>[0]> = {}): Promise<WebSocketEmulator> {
     rec = new Recorder();
-    return ems.start({
-      routes: { $connect: async (e) => (rec.push(e), { statusCode: 200 }), $disconnect: async (e) => rec.push(e), $default: async () => {} },
-      ...extra,
-    });
+    return ems.recording(rec, extra);
   }
+
   const faults = (em: WebSocketEmulator, method: string, body?: unknown) =>
     fetch(`${em.managementUrl}/_emulator/faults`, { method, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
   const post = async (sdk: ApiGatewayManagementApiClient, id: string) => {

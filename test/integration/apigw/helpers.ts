@@ -40,6 +40,17 @@ export class Emulators {
     this.running.push(em);
     return em;
   }
+  /** An emulator whose $connect (accepting), $disconnect and $default routes record into `rec`; `extra` overrides. */
+  recording(rec: Recorder, extra: Partial<WebSocketEmulatorOptions> = {}): Promise<WebSocketEmulator> {
+    return this.start({
+      routes: {
+        $connect: async (e) => (rec.push(e), { statusCode: 200 }),
+        $disconnect: async (e) => rec.push(e),
+        $default: async (e) => rec.push(e),
+      },
+      ...extra,
+    });
+  }
   sdk(em: WebSocketEmulator): ApiGatewayManagementApiClient {
     const c = new ApiGatewayManagementApiClient({ endpoint: em.managementUrl, region: 'us-east-1', credentials: LOCAL_CREDENTIALS, maxAttempts: 1 });
     this.sdks.push(c);

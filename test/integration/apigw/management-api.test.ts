@@ -18,15 +18,9 @@ describe('apigw emulator: management API with the real AWS SDK client', () => {
 
   async function start(extra: Partial<Parameters<Emulators['start']>[0]> = {}): Promise<WebSocketEmulator> {
     rec = new Recorder();
-    return ems.start({
-      routes: {
-        $connect: async (e) => (rec.push(e), { statusCode: 200 }),
-        $disconnect: async (e) => rec.push(e),
-        $default: async (e) => rec.push(e),
-      },
-      ...extra,
-    });
+    return ems.recording(rec, extra);
   }
+
 
   it('POST sends text to the client, GET describes the connection, DELETE closes it and runs $disconnect', async () => {
     const em = await start();
