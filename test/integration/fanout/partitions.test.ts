@@ -1,0 +1,131 @@
+import { expect } from 'chai';
+import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { ENV } from '../../../lib/config';
+import { partitionOf, partitionRange } from '../../../lib/fanout/partitions';
+import { startTestStack, type LocalStack } from '../../support/stack';
+import { TestClient } from '../subscriber/support/client';
+import { waitFor } from '../../support/wait';
+
+/**
+ * Large topics in parallel, end to end on the local stack: publish over HTTP → items stream →
+ * fanout (counts the topic, queues one message per record and partition on the FIFO queue) →
+ * the fanout-partition function, once per partition, through the FIFO poller → real `ws`
+ * subscribers of the API Gateway emulator. IAM enforced: every call is made as its function.
+ * Threshold 50, 4 partitions, 60 subscribers.
+ */
+describe('large topics delivered in parallel partitions', function () {
+  this.timeout(60_000);
+  const SUBSCRIBERS = 60;
+  const PARTITIONS = 4;
+  let stack: LocalStack;
+  const clients: TestClient[] = [];
+  /** userId → connectionId of the subscribers. */
+  const ids = new Map<string, string>();
+
+  const publish = async (topic: string, data: unknown) => {
+    const r = await fetch(`${stack.endpoints.httpUrl}/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ topic, data }) });
+    expect(r.status, await r.clone().text()).to.be.oneOf([200, 202]);
+    return ((await r.json()) as { seq: number }).seq;
+  };
+  const rowsOf = async (topic: string) =>
+    (
+      await stack.clients.doc.send(
+        new QueryCommand({ TableName: stack.tables.subscriptions, KeyConditionExpression: 'topic = :t', ExpressionAttributeValues: { ':t': topic }, ConsistentRead: true }),
+      )
+    ).Items ?? [];
+  const subscribeAll = async (topic: string, prefix: string) => {
+    const cs = await Promise.all(Array.from({ length: SUBSCRIBERS }, (_, i) => TestClient.connect(`${stack.endpoints.websocketUrl}?userId=${prefix}${i}`)));
+    clients.push(...cs);
+    // A cold stack on a loaded machine: generous time for 60 subscribes at once.
+    await Promise.all(cs.map((c) => c.request({ action: 'subscribe', topic }, 'snapshot', 20_000)));
+    for (const row of await rowsOf(topic)) ids.set(String(row.userId), String(row.connectionId));
+    return cs;
+  };
+  const seqsOf = (c: TestClient, topic: string) => c.ofType('event').filter((e) => e.topic === topic).map((e) => e.seq as number);
+  const poller = () => stack.queuePollers[0]!;
+
+  before(async () => {
+    stack = await startTestStack({ env: { [ENV.fanoutPartitionThreshold]: '50', [ENV.fanoutPartitions]: String(PARTITIONS) } });
+  });
+  afterEach(() => stack.websocket.faults.clear());
+  after(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+    await stack?.stop();
+  });
+
+  it('delivers every event once and in order to every subscriber, one partition per worker, and prunes a 410 in one partition', async () => {
+    const topic = 'big:1';
+    const subs = await subscribeAll(topic, 'p');
+    // A subscription whose socket is gone, in partition 2: only that partition's worker meets it.
+    const range = partitionRange(2, PARTITIONS);
+    const staleId = `${range.from}staleStale12=`;
+    expect(partitionOf(staleId, PARTITIONS)).to.equal(2);
+    const expiresAt = Math.floor(Date.now() / 1000) + 3600;
+    await stack.clients.doc.send(new PutCommand({ TableName: stack.tables.connections, Item: { connectionId: staleId, userId: 'stale', topics: [topic], connectedAt: Date.now(), expiresAt } }));
+    await stack.clients.doc.send(new PutCommand({ TableName: stack.tables.subscriptions, Item: { topic, connectionId: staleId, userId: 'stale', expiresAt } }));
+    // The subscribers really span the partitions (the split is by connection id).
+    const byPartition = new Set([...ids.values()].map((id) => partitionOf(id, PARTITIONS)));
+    expect(byPartition.size).to.equal(PARTITIONS);
+
+    const before = { ...poller().stats };
+    const N = 25;
+    for (let i = 1; i <= N; i++) await publish(topic, { i });
+
+    await Promise.all(subs.map((c, i) => c.waitFor(() => seqsOf(c, topic).length >= N, 20_000, `${N} events on subscriber ${i}`)));
+    await new Promise((r) => setTimeout(r, 200));
+    const expected = Array.from({ length: N }, (_, i) => i + 1);
+    for (const c of subs) expect(seqsOf(c, topic)).to.deep.equal(expected);
+    expect(subs.every((c) => !c.closed)).to.equal(true);
+
+    // Delivered by the partition workers: one message per record and partition went through the queue.
+    expect(poller().stats.messages - before.messages).to.equal(N * PARTITIONS);
+    expect(poller().stats.deadLettered).to.equal(before.deadLettered);
+
+    // The 410 pruned the stale connection: its subscription and connection rows are gone.
+    await waitFor(async () => !(await rowsOf(topic)).some((r) => r.connectionId === staleId), 10_000, 'the stale subscription removed');
+    const conn = await stack.clients.doc.send(new GetCommand({ TableName: stack.tables.connections, Key: { connectionId: staleId }, ConsistentRead: true }));
+    expect(conn.Item).to.equal(undefined);
+    expect((await rowsOf(topic)).length).to.equal(SUBSCRIBERS);
+  });
+
+  it('a partition whose deliveries fail is retried by itself while the other partitions go on, then catches up in order', async () => {
+    const topic = 'big:2';
+    const subs = await subscribeAll(topic, 'q');
+    const idOf = (i: number) => ids.get(`q${i}`)!;
+    const failing = subs.map((_, i) => i).filter((i) => partitionOf(idOf(i), PARTITIONS) === 1);
+    expect(failing.length).to.be.greaterThan(1);
+    // Every subscriber of partition 1 answers 500: most of the partition's deliveries fail, which is
+    // not one subscriber's fault, so its record fails (nobody is resynced) and its group is held.
+    const r = await fetch(`${stack.endpoints.managementUrl}/_emulator/faults`, {
+      method: 'PUT',
+      body: JSON.stringify({ connections: Object.fromEntries(failing.map((i) => [idOf(i), 500])) }),
+    });
+    expect(r.status).to.equal(200);
+    const retriesBefore = poller().stats.retries;
+
+    const N = 5;
+    for (let i = 1; i <= N; i++) await publish(topic, { i });
+    const others = subs.filter((_, i) => !failing.includes(i));
+    await Promise.all(others.map((c) => c.waitFor(() => seqsOf(c, topic).length >= N, 20_000, 'the healthy partitions')));
+    await waitFor(async () => poller().stats.retries > retriesBefore, 20_000, 'partition 1 retried');
+    for (const i of failing) expect(seqsOf(subs[i]!, topic), `subscriber ${i} of the failing partition`).to.deep.equal([]);
+
+    stack.websocket.faults.clear();
+    await Promise.all(failing.map((i) => subs[i]!.waitFor(() => seqsOf(subs[i]!, topic).length >= N, 30_000, `partition 1 subscriber ${i} catching up`)));
+    await new Promise((res) => setTimeout(res, 200));
+    const expected = Array.from({ length: N }, (_, i) => i + 1);
+    for (const c of subs) expect(seqsOf(c, topic)).to.deep.equal(expected);
+    expect(subs.every((c) => !c.closed)).to.equal(true);
+  });
+
+  it('a topic below the threshold is delivered by the stream fan-out itself, without the queue', async () => {
+    const small = await Promise.all(['s1', 's2'].map((u) => TestClient.connect(`${stack.endpoints.websocketUrl}?userId=${u}`)));
+    clients.push(...small);
+    await Promise.all(small.map((c) => c.request({ action: 'subscribe', topic: 'small:1' }, 'snapshot')));
+    const before = poller().stats.messages;
+    for (let i = 1; i <= 3; i++) await publish('small:1', i);
+    await Promise.all(small.map((c) => c.waitFor(() => seqsOf(c, 'small:1').length >= 3, 10_000, 'small topic events')));
+    for (const c of small) expect(seqsOf(c, 'small:1')).to.deep.equal([1, 2, 3]);
+    expect(poller().stats.messages).to.equal(before);
+  });
+});
