@@ -70,7 +70,14 @@ export async function benchLargeTopic(o: LargeTopicBenchOptions) {
     const deps = { ...bench.deps, clients: aws };
     await writeSubscriptions(aws.doc, bench.tables.subscriptions, topic, ids);
 
-    const worker = createPartitionWorker(deps, { sender: 'lean' });
+    // On AWS each concurrent invocation runs in an execution environment of its own, with its own
+    // keep-alive pool of FANOUT_CONCURRENCY sockets: one handler instance per partition here (the
+    // poller hands each group to its own lane, so one invocation per partition at a time).
+    const workers = Array.from({ length: PARTITIONS }, () => createPartitionWorker(deps, { sender: 'lean' }));
+    const worker = (event: { Records: { attributes?: { MessageGroupId?: string } }[] }) => {
+      const k = Number(/#(\d+)$/.exec(event.Records[0]?.attributes?.MessageGroupId ?? '')?.[1] ?? 0);
+      return workers[k % PARTITIONS]!(event as Parameters<(typeof workers)[number]>[0]);
+    };
     const poller = new FifoQueuePoller({ sqs: aws.sqs, queueUrl: queueUrls.fanoutPartitions, handler: worker, functionName: 'fanout-partition', maxReceiveCount: 5, idlePollMs: 5 });
     poller.start();
     cleanups.push(() => poller.stop());
