@@ -223,7 +223,9 @@ export const QUEUES: Readonly<Record<QueueName, QueueSpec>> = {
   },
   fanoutPartitionsDlq: {
     logicalName: 'fanoutPartitionsDlq',
-    description: 'Partition messages of large topics the partition worker failed maxReceiveCount times (replayable like fanoutDlq).',
+    // Informational: the group moved on past the message, so its subscribers saw a gap and
+    // resumed from history; the message names the topic, seq and partition.
+    description: 'Partition messages of large topics the partition worker failed maxReceiveCount times.',
     visibilityTimeoutSeconds: 30,
     messageRetentionSeconds: 14 * 24 * 3600,
     receiveWaitTimeSeconds: 0,
