@@ -1,6 +1,9 @@
 import { expect } from 'chai';
 import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { createHandler as createFanout } from '../../../functions/fanout';
 import { ENV } from '../../../lib/config';
+import { createLogger } from '../../../lib/log';
 import { partitionOf, partitionRange } from '../../../lib/fanout/partitions';
 import { startTestStack, type LocalStack } from '../../support/stack';
 import { TestClient } from '../subscriber/support/client';
@@ -127,5 +130,38 @@ describe('large topics delivered in parallel partitions', function () {
     await Promise.all(small.map((c) => c.waitFor(() => seqsOf(c, 'small:1').length >= 3, 10_000, 'small topic events')));
     for (const c of small) expect(seqsOf(c, 'small:1')).to.deep.equal([1, 2, 3]);
     expect(poller().stats.messages).to.equal(before);
+  });
+  it('a large topic\'s record that cannot be queued is reported and holds back its topic\'s later records, while other topics are delivered', async () => {
+    // big:1 (60 subscribers, seq 25 so far) and small:1 (2 subscribers) exist from the tests above.
+    const big = clients.filter((c) => seqsOf(c, 'big:1').length > 0);
+    const small = clients.filter((c) => c.ofType('snapshot').some((f) => f.topic === 'small:1'));
+    expect(big).to.have.length(SUBSCRIBERS);
+    expect(small).to.have.length(2);
+    const bigBefore = big.map((c) => seqsOf(c, 'big:1').length);
+    const smallBefore = small.map((c) => seqsOf(c, 'small:1').length);
+    // The injected fault: a partition queue that does not exist, so SendMessageBatch fails.
+    const missing = stack.queueUrls.fanoutPartitions.replace(/[^/]+$/, 'missing-partitions.fifo');
+    const p = stack.config.subscriber.partitioning!;
+    const logLines: string[] = [];
+    const deps = {
+      ...stack.deps,
+      log: createLogger({ write: (l) => logLines.push(l) }),
+      clients: stack.clientsFor('fanout'),
+      config: { ...stack.config, subscriber: { ...stack.config.subscriber, partitioning: { ...p, queueUrl: missing } } },
+    };
+    const record = (topic: string, seq: number, n: number) => ({
+      eventName: 'MODIFY',
+      dynamodb: { SequenceNumber: String(9e20 + n), NewImage: marshall({ topic, seq, data: { n }, ts: Date.now() }) },
+    });
+    const batch = [record('big:1', 26, 1), record('small:1', 4, 2), record('big:1', 27, 3)];
+    const out = await createFanout(deps, { retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 } })({ Records: batch });
+
+    expect(out.batchItemFailures).to.deep.equal([{ itemIdentifier: batch[0]!.dynamodb.SequenceNumber }]);
+    expect(logLines.filter((l) => l.includes('could not be queued to its partitions') && l.includes('"seq":26'))).to.have.length(1);
+    await Promise.all(small.map((c, i) => c.waitFor(() => seqsOf(c, 'small:1').length > smallBefore[i]!, 10_000, 'the small topic')));
+    for (const c of small) expect(seqsOf(c, 'small:1').at(-1)).to.equal(4);
+    await new Promise((r) => setTimeout(r, 300));
+    // Neither big:1 record went out directly: 27 would have overtaken 26, which goes again with the retried batch.
+    expect(big.map((c) => seqsOf(c, 'big:1').length)).to.deep.equal(bigBefore);
   });
 });

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { inRange, MAX_PARTITIONS, partitionOf, partitionRange, partitionRanges } from '../../../lib/fanout/partitions';
-import { partitionMessages } from '../../../lib/fanout/partition-handoff';
+import { earliestFailure, partitionMessages } from '../../../lib/fanout/partition-handoff';
 import { parsePartitionMessage } from '../../../lib/fanout/partition-worker';
 import { marshall } from '@aws-sdk/util-dynamodb';
 
@@ -72,6 +72,15 @@ describe('large topics: partitions of a topic\'s subscribers', () => {
       expect(m.groupId).to.match(/^[\x21-\x7e]{1,128}$/);
       expect(m.deduplicationId).to.match(/^[\x21-\x7e]{1,128}$/);
     }
+  });
+
+  it('the batch reports the earlier of the direct path\'s failure and a record that could not be queued, by batch position', () => {
+    const recs = ['10', '20', '30', '40'].map((n) => ({ dynamodb: { SequenceNumber: n } }));
+    expect(earliestFailure(recs, [{ itemIdentifier: '30' }], 1)).to.deep.equal([{ itemIdentifier: '20' }]);
+    expect(earliestFailure(recs, [{ itemIdentifier: '20' }], 3)).to.deep.equal([{ itemIdentifier: '20' }]);
+    expect(earliestFailure(recs, [], 2)).to.deep.equal([{ itemIdentifier: '30' }]);
+    expect(earliestFailure(recs, [{ itemIdentifier: '40' }], undefined)).to.deep.equal([{ itemIdentifier: '40' }]);
+    expect(earliestFailure(recs, [], undefined)).to.deep.equal([]);
   });
 
   it('a partition message that names no valid partition or record is refused with the reason', () => {
