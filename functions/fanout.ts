@@ -7,7 +7,7 @@ import { fanout } from '../lib/fanout/fanout';
 import type { Sender } from '../lib/delivery/sender';
 import { fanoutSender, subscriberServices, type SenderKind } from '../lib/subscriber/services';
 import type { StreamRecordLike } from '../lib/fanout/stream-record';
-import { earliestFailure, handOffLargeTopics } from '../lib/fanout/partition-handoff';
+import { earliestFailure, handOffLargeTopics, reuseCounted } from '../lib/fanout/partition-handoff';
 import { partitionQueue } from '../lib/fanout/partition-queue';
 
 /**
@@ -43,7 +43,7 @@ export const createHandler = (deps: Deps, opts: FanoutHandlerOptions = {}) => {
       : undefined;
     if (handoff?.handedOff) deps.log.debug('fanout: large topics handed to partition workers', { records: handoff.handedOff, topics: handoff.largeTopics });
     const r = await fanout(handoff?.direct ?? records, {
-      subscribers,
+      subscribers: handoff ? reuseCounted(handoff.counted, subscribers) : subscribers,
       sender,
       removeStale: services.removeConnections,
       clock: deps.clock,

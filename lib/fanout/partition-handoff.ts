@@ -9,7 +9,8 @@ import { partitionRanges } from './partitions';
  *
  * - A topic with at least `threshold` subscribers (its collection's included: they get its records
  *   too) is large. Counting stops at the threshold: at most `threshold` rows read per topic and
- *   batch, one Query page for the default 5,000.
+ *   batch, one Query page for the default 5,000. A small topic's count has read all its
+ *   subscribers: its first record is delivered from that read (`reuseCounted`), not a second one.
  * - Each record of a large topic becomes one message per partition on a FIFO queue, MessageGroupId
  *   `topic#partition`: SQS hands a group's messages to one worker batch at a time, in order, so
  *   every partition gets the topic's records in order and each subscriber (always in the same
@@ -57,16 +58,39 @@ export interface HandoffResult {
   /** Records queued to partition workers. */
   readonly handedOff: number;
   readonly largeTopics: string[];
+  /** Small topics' subscriber pages, read by the count: for `reuseCounted`. */
+  readonly counted: Map<string, string[][]>;
 }
 
-/** Whether a topic has at least `threshold` subscribers; stops reading once it knows. */
-export async function hasAtLeast(pages: AsyncIterable<string[]>, threshold: number): Promise<boolean> {
+/**
+ * A topic's subscriber pages when it has fewer than `threshold`; undefined (large) as soon as the
+ * count reaches it, without reading further.
+ */
+export async function belowThreshold(pages: AsyncIterable<string[]>, threshold: number): Promise<string[][] | undefined> {
+  const read: string[][] = [];
   let n = 0;
   for await (const page of pages) {
     n += page.length;
-    if (n >= threshold) return true;
+    if (n >= threshold) return undefined;
+    read.push(page);
   }
-  return false;
+  return read;
+}
+
+/**
+ * The direct path's subscriber reader: a small topic's first read in the batch is the one its
+ * count already made (below the threshold the count read them all, after the records were
+ * written, with the same consistent reads), so counting costs a small topic no extra Query.
+ */
+export function reuseCounted(counted: Map<string, string[][]>, read: (topic: string) => AsyncIterable<string[]>): (topic: string) => AsyncIterable<string[]> {
+  return (topic) => {
+    const pages = counted.get(topic);
+    if (!pages) return read(topic);
+    counted.delete(topic);
+    return (async function* () {
+      yield* pages;
+    })();
+  };
 }
 
 /**
@@ -115,10 +139,15 @@ export async function handOffLargeTopics(records: readonly StreamRecordLike[], d
   const heldBack = new Set<number>();
   const failed: number[] = [];
   const largeTopics: string[] = [];
+  const counted = new Map<string, string[][]>();
   await Promise.all(
     [...byTopic].map(async ([topic, list]) => {
       try {
-        if (!(await hasAtLeast(deps.subscribers(topic), deps.threshold))) return;
+        const pages = await belowThreshold(deps.subscribers(topic), deps.threshold);
+        if (pages) {
+          counted.set(topic, pages);
+          return;
+        }
       } catch (err) {
         // Not knowing the size is not a reason to hold the topic: the direct path reads the
         // subscribers again and fails the record itself if they still cannot be read.
@@ -144,6 +173,7 @@ export async function handOffLargeTopics(records: readonly StreamRecordLike[], d
     ...(failed.length ? { failedIndex: Math.min(...failed) } : {}),
     handedOff: queued.size,
     largeTopics,
+    counted,
   };
 }
 

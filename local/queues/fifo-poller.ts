@@ -27,8 +27,13 @@ export interface FifoPollerOptions {
   readonly batchSize?: number;
   readonly maxReceiveCount: number;
   readonly deadLetter?: (message: Message) => Promise<void>;
-  /** Pause between receives of an empty queue. */
+  /**
+   * Pause after a receive that found the queue empty; it doubles while the queue stays empty, up
+   * to `maxIdlePollMs` (default 250), so an idle stack does not spend CPU polling (every receive
+   * is a signed call through the local IAM gateway), and drops back on the first message.
+   */
   readonly idlePollMs?: number;
+  readonly maxIdlePollMs?: number;
   /** Base of the exponential backoff before a failed group is handed out again. */
   readonly retryBaseMs?: number;
   readonly timeoutMs?: number;
@@ -77,6 +82,8 @@ export class FifoQueuePoller {
   }
 
   private async poll(): Promise<void> {
+    const base = this.opts.idlePollMs ?? 20;
+    let idle = base;
     while (!this.stopped) {
       let messages: Message[] = [];
       try {
@@ -97,7 +104,12 @@ export class FifoQueuePoller {
         this.opts.log?.warn('fifo poller: receive failed', { queueUrl: this.opts.queueUrl, err });
       }
       for (const m of messages) this.take(m);
-      if (messages.length === 0) await sleep(this.opts.idlePollMs ?? 20, this.stopping.signal);
+      if (messages.length > 0) {
+        idle = base;
+      } else {
+        await sleep(idle, this.stopping.signal);
+        idle = Math.min(idle * 2, Math.max(base, this.opts.maxIdlePollMs ?? 250));
+      }
     }
   }
 
