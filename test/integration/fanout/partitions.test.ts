@@ -24,6 +24,8 @@ describe('large topics delivered in parallel partitions', function () {
   const clients: TestClient[] = [];
   /** userId → connectionId of the subscribers. */
   const ids = new Map<string, string>();
+  /** userId → the subscriber's socket. */
+  const byUser = new Map<string, TestClient>();
 
   const publish = async (topic: string, data: unknown) => {
     const r = await fetch(`${stack.endpoints.httpUrl}/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ topic, data }) });
@@ -39,16 +41,34 @@ describe('large topics delivered in parallel partitions', function () {
   const subscribeAll = async (topic: string, prefix: string) => {
     const cs = await Promise.all(Array.from({ length: SUBSCRIBERS }, (_, i) => TestClient.connect(`${stack.endpoints.websocketUrl}?userId=${prefix}${i}`)));
     clients.push(...cs);
-    // A cold stack on a loaded machine: generous time for 60 subscribes at once.
-    await Promise.all(cs.map((c) => c.request({ action: 'subscribe', topic }, 'snapshot', 20_000)));
+    cs.forEach((c, i) => byUser.set(`${prefix}${i}`, c));
+    // Ten at a time, with generous time: 60 replies at once on a loaded 2-core machine can take longer than a reply may.
+    for (let i = 0; i < cs.length; i += 10) await Promise.all(cs.slice(i, i + 10).map((c) => c.request({ action: 'subscribe', topic }, 'snapshot', 20_000)));
     for (const row of await rowsOf(topic)) ids.set(String(row.userId), String(row.connectionId));
     return cs;
   };
   const seqsOf = (c: TestClient, topic: string) => c.ofType('event').filter((e) => e.topic === topic).map((e) => e.seq as number);
+  /** Each seq at its first arrival: what a client applies (it drops a seq it already has, DESIGN §3). */
+  const applied = (c: TestClient, topic: string) => [...new Set(seqsOf(c, topic))];
+  /** The stack's warnings and errors: a record retried or a subscriber resynced explains a re-sent frame. */
+  const stackLog: string[] = [];
+  const retriesLogged = () => stackLog.filter((l) => /will be retried|forcing the connection to resync/.test(l));
+  /**
+   * Every event once and in order: the applied sequence is exactly `expected`; on the wire too,
+   * unless the fan-out reported a failed delivery (delivery is at least once: a retried record
+   * re-sends what some subscribers already had, which happens on this shared machine under load).
+   */
+  const expectOnceInOrder = (subs: TestClient[], topic: string, expected: number[]) => {
+    for (const c of subs) expect(applied(c, topic)).to.deep.equal(expected);
+    if (retriesLogged().length === 0) for (const c of subs) expect(seqsOf(c, topic)).to.deep.equal(expected);
+  };
   const poller = () => stack.queuePollers[0]!;
 
   before(async () => {
-    stack = await startTestStack({ env: { [ENV.fanoutPartitionThreshold]: '50', [ENV.fanoutPartitions]: String(PARTITIONS) } });
+    stack = await startTestStack({
+      env: { [ENV.fanoutPartitionThreshold]: '50', [ENV.fanoutPartitions]: String(PARTITIONS) },
+      log: createLogger({ level: 'warn', write: (l) => stackLog.push(l) }),
+    });
   });
   afterEach(() => stack.websocket.faults.clear());
   after(async () => {
@@ -74,14 +94,16 @@ describe('large topics delivered in parallel partitions', function () {
     const N = 25;
     for (let i = 1; i <= N; i++) await publish(topic, { i });
 
-    await Promise.all(subs.map((c, i) => c.waitFor(() => seqsOf(c, topic).length >= N, 20_000, `${N} events on subscriber ${i}`)));
+    await Promise.all(subs.map((c, i) => c.waitFor(() => applied(c, topic).length >= N, 20_000, `${N} events on subscriber ${i}`)));
     await new Promise((r) => setTimeout(r, 200));
     const expected = Array.from({ length: N }, (_, i) => i + 1);
-    for (const c of subs) expect(seqsOf(c, topic)).to.deep.equal(expected);
+    expectOnceInOrder(subs, topic, expected);
     expect(subs.every((c) => !c.closed)).to.equal(true);
 
     // Delivered by the partition workers: one message per record and partition went through the queue.
-    expect(poller().stats.messages - before.messages).to.equal(N * PARTITIONS);
+    // (A partition retried after a failed delivery hands its messages to the worker again.)
+    if (retriesLogged().length === 0) expect(poller().stats.messages - before.messages).to.equal(N * PARTITIONS);
+    else expect(poller().stats.messages - before.messages).to.be.at.least(N * PARTITIONS);
     expect(poller().stats.deadLettered).to.equal(before.deadLettered);
 
     // The 410 pruned the stale connection: its subscription and connection rows are gone.
@@ -109,15 +131,19 @@ describe('large topics delivered in parallel partitions', function () {
     const N = 5;
     for (let i = 1; i <= N; i++) await publish(topic, { i });
     const others = subs.filter((_, i) => !failing.includes(i));
-    await Promise.all(others.map((c) => c.waitFor(() => seqsOf(c, topic).length >= N, 20_000, 'the healthy partitions')));
+    await Promise.all(others.map((c) => c.waitFor(() => applied(c, topic).length >= N, 20_000, 'the healthy partitions')));
     await waitFor(async () => poller().stats.retries > retriesBefore, 20_000, 'partition 1 retried');
     for (const i of failing) expect(seqsOf(subs[i]!, topic), `subscriber ${i} of the failing partition`).to.deep.equal([]);
 
     stack.websocket.faults.clear();
-    await Promise.all(failing.map((i) => subs[i]!.waitFor(() => seqsOf(subs[i]!, topic).length >= N, 30_000, `partition 1 subscriber ${i} catching up`)));
+    await Promise.all(failing.map((i) => subs[i]!.waitFor(() => applied(subs[i]!, topic).length >= N, 30_000, `partition 1 subscriber ${i} catching up`)));
     await new Promise((res) => setTimeout(res, 200));
     const expected = Array.from({ length: N }, (_, i) => i + 1);
-    for (const c of subs) expect(seqsOf(c, topic)).to.deep.equal(expected);
+    // Partition 1's record failed on purpose (widespread): only it is retried, and its subscribers had nothing yet.
+    for (const c of subs) expect(applied(c, topic)).to.deep.equal(expected);
+    if (retriesLogged().every((l) => l.includes('"topic":"big:2"') && l.includes('will be retried'))) {
+      for (const c of subs) expect(seqsOf(c, topic)).to.deep.equal(expected);
+    }
     expect(subs.every((c) => !c.closed)).to.equal(true);
   });
 
@@ -127,8 +153,8 @@ describe('large topics delivered in parallel partitions', function () {
     await Promise.all(small.map((c) => c.request({ action: 'subscribe', topic: 'small:1' }, 'snapshot')));
     const before = poller().stats.messages;
     for (let i = 1; i <= 3; i++) await publish('small:1', i);
-    await Promise.all(small.map((c) => c.waitFor(() => seqsOf(c, 'small:1').length >= 3, 10_000, 'small topic events')));
-    for (const c of small) expect(seqsOf(c, 'small:1')).to.deep.equal([1, 2, 3]);
+    await Promise.all(small.map((c) => c.waitFor(() => applied(c, 'small:1').length >= 3, 10_000, 'small topic events')));
+    expectOnceInOrder(small, 'small:1', [1, 2, 3]);
     expect(poller().stats.messages).to.equal(before);
   });
   it('a large topic\'s record that cannot be queued is reported and holds back its topic\'s later records, while other topics are delivered', async () => {
@@ -163,5 +189,21 @@ describe('large topics delivered in parallel partitions', function () {
     await new Promise((r) => setTimeout(r, 300));
     // Neither big:1 record went out directly: 27 would have overtaken 26, which goes again with the retried batch.
     expect(big.map((c) => seqsOf(c, 'big:1').length)).to.deep.equal(bigBefore);
+  });
+  it('a single failing subscriber in a partition is closed to resync, and its partition still delivers to the others', async () => {
+    // big:2 (60 subscribers, seq 5 so far) from the retry test above.
+    const subs = clients.filter((c) => applied(c, 'big:2').length === 5 && !c.closed);
+    expect(subs).to.have.length(SUBSCRIBERS);
+    const badId = ids.get('q7')!;
+    const bad = byUser.get('q7')!;
+    const r = await fetch(`${stack.endpoints.managementUrl}/_emulator/faults`, { method: 'PUT', body: JSON.stringify({ connections: { [badId]: 500 } }) });
+    expect(r.status).to.equal(200);
+    const seq = await publish('big:2', { resync: true });
+    const others = subs.filter((c) => c !== bad);
+    await Promise.all(others.map((c) => c.waitFor(() => seqsOf(c, 'big:2').includes(seq), 20_000, 'the record on the healthy subscribers')));
+    await bad.waitFor(() => bad.closed, 20_000, 'the failing subscriber closed');
+    expect(bad.closeCode).to.equal(1000);
+    expect(seqsOf(bad, 'big:2')).to.not.include(seq);
+    await waitFor(async () => !(await rowsOf('big:2')).some((row) => row.connectionId === badId), 10_000, "the resynced connection's rows removed");
   });
 });
