@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { handleManagementRequest, type ManagedConnection } from '../local/apigw/management-api';
 import { LatencyModel, TokenBucket, parseLatency, parseQuota } from '../local/apigw/quota';
@@ -61,7 +62,8 @@ serveChild({
   },
   connections(args) {
     const n = Number(args.n);
-    for (let i = received.size; i < n; i++) received.set(`bench${String(i).padStart(7, '0')}=`, []);
+    // `aws`: ids as API Gateway makes them (random base64), which large topics split by (fanout/partitions.ts).
+    for (let i = received.size; i < n; i++) received.set(args.aws ? randomBytes(11).toString('base64') : `bench${String(i).padStart(7, '0')}=`, []);
     return [...received.keys()].slice(0, n);
   },
   /** A fresh, full bucket and zeroed counters before each run. */

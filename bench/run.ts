@@ -11,7 +11,7 @@ const CA_DIR = '.local/tls/ca';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 /**
- * `npm run bench [-- --quick] [--only=fanout,fanout-faults,quota,e2e,agent,bundles] [--variants=baseline,handler-sdk,handler-lean] [--profile]`
+ * `npm run bench [-- --quick] [--only=fanout,fanout-faults,quota,largeTopic,e2e,agent,bundles] [--variants=baseline,handler-sdk,handler-lean] [--profile]`
  *
  * Runs the benchmarks one after the other (they would otherwise compete for the 2 cores), prints
  * a table for each, and writes bench/results/latest.json. Benchmarks are programs, not tests:
@@ -19,7 +19,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
  * (a delivery lost, a process that did not start).
  */
 
-const SECTIONS = ['fanout', 'fanout-faults', 'quota', 'e2e', 'agent', 'bundles'] as const;
+const SECTIONS = ['fanout', 'fanout-faults', 'quota', 'largeTopic', 'e2e', 'agent', 'bundles'] as const;
 type SectionName = (typeof SECTIONS)[number];
 
 function parseArgs(argv: string[]) {
@@ -76,6 +76,8 @@ async function runSection(name: SectionName, args: ReturnType<typeof parseArgs>,
       return (await import('./fanout-faults')).benchFanoutFaults({ quick: args.quick, dynamodbEndpoint });
     case 'quota':
       return (await import('./quota')).benchQuota({ quick: args.quick, dynamodbEndpoint });
+    case 'largeTopic':
+      return (await import('./large-topic')).benchLargeTopic({ quick: args.quick, dynamodbEndpoint });
     case 'e2e':
       return (await import('./e2e')).benchE2e({ quick: args.quick, dynamodbEndpoint });
     case 'agent':

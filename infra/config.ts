@@ -2,6 +2,9 @@ import type { Input } from '@pulumi/pulumi';
 import { checkAppActions, checkItemKeys, checkJwtKeySources, checkTopicPatterns } from '../lib/config/rules';
 import { ConfigError } from '../lib/errors';
 import { FUNCTIONS, type WebSocketRouteKey } from '../lib/functions';
+import { QUEUES } from '../lib/schema';
+import { PARTITION_DEFAULTS } from '../lib/config';
+import { MAX_PARTITIONS } from '../lib/fanout/partitions';
 
 /**
  * Typed, validated stack configuration (`Pulumi.<stack>.yaml`, keys under `realtime-gateway:`).
@@ -79,6 +82,10 @@ export interface StackConfig {
     readonly maxRetryAttempts: number;
     readonly maxRecordAgeSeconds: number;
     readonly parallelizationFactor: number;
+    /** Subscribers from which a topic is delivered in partitions by the fanout-partition function (FANOUT_PARTITION_THRESHOLD). */
+    readonly partitionThreshold: number;
+    /** Partitions of a large topic, 1–100: parallel partition workers per topic (FANOUT_PARTITIONS). */
+    readonly partitions: number;
   };
   readonly fleet: {
     readonly vpc: FleetVpc;
@@ -528,9 +535,14 @@ function readLambda(top: Reader): StackConfig['lambda'] {
     const s = overrides[f.name] ?? base;
     // API Gateway stops waiting for an integration after 29 s (WebSocket) / 30 s (HTTP API); a
     // longer timeout only keeps a Lambda running for a caller that has already been answered.
-    if (f.trigger.kind !== 'stream' && s.timeoutSeconds > 29) {
-      const at = overrides[f.name] ? `lambda.overrides.${f.name}.timeoutSeconds` : 'lambda.timeoutSeconds';
+    const at = overrides[f.name] ? `lambda.overrides.${f.name}.timeoutSeconds` : 'lambda.timeoutSeconds';
+    if ((f.trigger.kind === 'websocket' || f.trigger.kind === 'http') && s.timeoutSeconds > 29) {
       throw new ConfigError(key(at), `is ${s.timeoutSeconds} for ${f.name}; API Gateway integrations time out after 29 s`);
+    }
+    // AWS refuses an SQS mapping whose function may run longer than the queue's visibility timeout.
+    if (f.trigger.kind === 'queue' && s.timeoutSeconds > QUEUES[f.trigger.queue].visibilityTimeoutSeconds) {
+      const limit = QUEUES[f.trigger.queue].visibilityTimeoutSeconds;
+      throw new ConfigError(key(at), `is ${s.timeoutSeconds} for ${f.name}; its queue ${f.trigger.queue} hides a message for ${limit} s, so at most ${limit}`);
     }
   }
   return { ...base, overrides };
@@ -548,7 +560,7 @@ function readWebsocket(stack: StackName, top: Reader): StackConfig['websocket'] 
 }
 
 function readFanout(top: Reader): StackConfig['fanout'] {
-  const fo = top.section('fanout').only(keysOf<StackConfig['fanout']>({ batchSize: true, batchWindowSeconds: true, maxRetryAttempts: true, maxRecordAgeSeconds: true, parallelizationFactor: true }));
+  const fo = top.section('fanout').only(keysOf<StackConfig['fanout']>({ batchSize: true, batchWindowSeconds: true, maxRetryAttempts: true, maxRecordAgeSeconds: true, parallelizationFactor: true, partitionThreshold: true, partitions: true }));
   return {
     // DynamoDB Streams mappings: batch 1–10000, window 0–300 s, parallelization 1–10.
     batchSize: fo.int('batchSize', { fallback: 100, min: 1, max: 10000 }),
@@ -558,6 +570,9 @@ function readFanout(top: Reader): StackConfig['fanout'] {
     maxRetryAttempts: fo.int('maxRetryAttempts', { fallback: 5, min: 0, max: 10000 }),
     maxRecordAgeSeconds: fo.int('maxRecordAgeSeconds', { fallback: 3600, min: 60, max: 604800 }),
     parallelizationFactor: fo.int('parallelizationFactor', { fallback: 1, min: 1, max: 10 }),
+    // The bounds loadConfig applies to FANOUT_PARTITION_THRESHOLD / FANOUT_PARTITIONS.
+    partitionThreshold: fo.int('partitionThreshold', { fallback: PARTITION_DEFAULTS.threshold, min: 2, max: 10_000_000 }),
+    partitions: fo.int('partitions', { fallback: PARTITION_DEFAULTS.partitions, min: 1, max: MAX_PARTITIONS }),
   };
 }
 

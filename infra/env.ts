@@ -17,6 +17,8 @@ export interface EnvValues<T> {
   readonly managementEndpoint: T;
   /** The inbound queue of application actions (Lambdas only; the agent sends none). */
   readonly inboundQueueUrl?: T;
+  /** The FIFO queue of large topics' partitions (Lambdas only): partitioning is on when given. */
+  readonly fanoutPartitionQueueUrl?: T;
   /** Already wrapped as a secret by the caller. */
   readonly jwtHs256Secret?: T;
 }
@@ -35,6 +37,11 @@ export function handlerEnvironment<T>(c: StackConfig, v: EnvValues<T>): Record<s
   if (v.inboundQueueUrl !== undefined) {
     env[ENV.inboundQueueUrl] = v.inboundQueueUrl;
     if (c.appActions.length) env[ENV.appActions] = c.appActions.join(',');
+  }
+  if (v.fanoutPartitionQueueUrl !== undefined) {
+    env[ENV.fanoutPartitionQueueUrl] = v.fanoutPartitionQueueUrl;
+    env[ENV.fanoutPartitionThreshold] = String(c.fanout.partitionThreshold);
+    env[ENV.fanoutPartitions] = String(c.fanout.partitions);
   }
   if (c.itemKeys.length) env[ENV.itemKeys] = c.itemKeys.join(',');
   if (c.upstreamAllowHosts.length) env[ENV.upstreamAllowHosts] = c.upstreamAllowHosts.join(',');

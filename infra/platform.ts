@@ -8,6 +8,7 @@ import { AGENT_ENV, agentEnvironment, handlerEnvironment } from './env';
 import { childName, functionName, metricsNamespace } from './naming';
 import { AgentFleet } from './components/fleet';
 import { FanoutMapping } from './components/fanout';
+import { QueueMapping } from './components/queue-mapping';
 import { LambdaFunction } from './components/functions';
 import { HTTP_STAGE, HttpApi, type HttpRouteTarget } from './components/http-api';
 import { Monitoring } from './components/monitoring';
@@ -109,6 +110,7 @@ export function createPlatform(config: StackConfig, opts: PlatformOptions): Plat
       tables: tableNames,
       commandQueueUrl: queues.queues.commands.url,
       inboundQueueUrl: queues.queues.inbound.url,
+      fanoutPartitionQueueUrl: queues.queues.fanoutPartitions.url,
       managementEndpoint: ws.managementEndpoint,
       jwtHs256Secret: config.jwt.hs256Secret !== undefined ? pulumi.secret(config.jwt.hs256Secret) : undefined,
     }),
@@ -139,6 +141,7 @@ export function createPlatform(config: StackConfig, opts: PlatformOptions): Plat
   const wsRoutes = {} as Record<WebSocketRouteKey, aws.lambda.Function>;
   const httpRoutes: HttpRouteTarget[] = [];
   const streamFunctions: LambdaFunction[] = [];
+  const queueFunctions: LambdaFunction[] = [];
   for (const f of Object.values(fns)) {
     const t = f.spec.trigger;
     if (t.kind === 'websocket') {
@@ -146,6 +149,8 @@ export function createPlatform(config: StackConfig, opts: PlatformOptions): Plat
       wsRoutes[t.route] = f.function;
     } else if (t.kind === 'http') {
       for (const routeKey of t.routes) httpRoutes.push({ routeKey, function: f.function, jwtScopes: t.jwtScopes, invokeGroup: t.invokeGroup ?? f.spec.name });
+    } else if (t.kind === 'queue') {
+      queueFunctions.push(f);
     } else {
       streamFunctions.push(f);
     }
@@ -175,6 +180,12 @@ export function createPlatform(config: StackConfig, opts: PlatformOptions): Plat
       deadLetterQueueArn: queues.queues.fanoutDlq.arn,
       settings: config.fanout,
     });
+  }
+
+  for (const f of queueFunctions) {
+    const t = f.spec.trigger;
+    if (t.kind !== 'queue') continue;
+    make(QueueMapping, childName('queue', f.spec.name), { function: f.function, queueArn: queues.queues[t.queue].arn, batchSize: 10 });
   }
 
   const namespace = metricsNamespace(config.stack);
@@ -216,7 +227,12 @@ export function createPlatform(config: StackConfig, opts: PlatformOptions): Plat
     deliveryLatencyP99Ms: config.alarms.deliveryLatencyP99Ms,
     functionNames: Object.fromEntries(Object.entries(fns).map(([n, f]) => [n, f.function.name])),
     fanoutFunction: streamFunctions[0]?.spec.name ?? 'fanout',
-    deadLetterQueues: { commandsDlq: queues.queues.commandsDlq.name, fanoutDlq: queues.queues.fanoutDlq.name, inboundDlq: queues.queues.inboundDlq.name },
+    deadLetterQueues: {
+      commandsDlq: queues.queues.commandsDlq.name,
+      fanoutDlq: queues.queues.fanoutDlq.name,
+      inboundDlq: queues.queues.inboundDlq.name,
+      fanoutPartitionsDlq: queues.queues.fanoutPartitionsDlq.name,
+    },
     websocketApiId: ws.api.id,
     websocketStage: config.websocket.stageName,
     websocketAccessLogGroup: ws.accessLogs.name,

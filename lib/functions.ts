@@ -21,7 +21,9 @@ export type Trigger =
       /** Which HTTP invoke policy (IAM auth) grants these routes; default the function's name. */
       readonly invokeGroup?: string;
     }
-  | { readonly kind: 'stream'; readonly table: TableName };
+  | { readonly kind: 'stream'; readonly table: TableName }
+  /** An SQS event source mapping (ReportBatchItemFailures); a FIFO queue hands each message group out in order. */
+  | { readonly kind: 'queue'; readonly queue: QueueName };
 
 /** DynamoDB actions a principal may be granted on a table (IAM names, without `dynamodb:`). */
 export type DynamoTableAction =
@@ -192,7 +194,26 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     // DELETE: a subscriber whose deliveries keep failing is closed to force its resync
     // (fanout-outcomes.ts).
     manageConnections: ['POST', 'DELETE'],
-    queues: { fanoutDlq: ['SendMessage'] },
+    // fanoutPartitions: a large topic's records go to its partition workers (SendMessageBatch is
+    // authorised as SendMessage; fanout/partition-handoff.ts).
+    queues: { fanoutDlq: ['SendMessage'], fanoutPartitions: ['SendMessage'] },
+  },
+  {
+    name: 'fanout-partition',
+    description: 'Large topics: deliver one partition of a topic\'s subscribers, record after record, as fanout does (prune, resync, retry).',
+    trigger: { kind: 'queue', queue: 'fanoutPartitions' },
+    // What fanout does for its subscribers: the partition's range of the topic (and of its
+    // collection) by Query, and the 410/resync cleanup (connection row GetItem, byConnection
+    // Query, BatchWriteItem on both tables, the user's lastSeen).
+    tables: {
+      subscriptions: ['Query', 'Query:byConnection', 'BatchWriteItem'],
+      connections: ['GetItem', 'BatchWriteItem'],
+      users: ['UpdateItem'],
+    },
+    manageConnections: ['POST', 'DELETE'],
+    // The SQS event source mapping polls as the function's role: the three actions Lambda's
+    // documentation lists for it (AWSLambdaSQSQueueExecutionRole).
+    queues: { fanoutPartitions: ['ReceiveMessage', 'DeleteMessage', 'GetQueueAttributes'] },
   },
   // ---- presence (issue 14) ----
   {

@@ -171,9 +171,15 @@ export interface QueueSpec {
   readonly receiveWaitTimeSeconds: number;
   /** Redrive to this queue after `maxReceiveCount` failed receives. */
   readonly deadLetter?: { readonly queue: QueueName; readonly maxReceiveCount: number };
+  /**
+   * A FIFO queue (its physical name ends in `.fifo`): messages of one MessageGroupId are handed
+   * out in order, one batch at a time. Senders give a MessageDeduplicationId (no content-based
+   * deduplication). A FIFO queue's dead-letter queue must be FIFO too.
+   */
+  readonly fifo?: boolean;
 }
 
-export type QueueName = 'commands' | 'commandsDlq' | 'fanoutDlq' | 'inbound' | 'inboundDlq';
+export type QueueName = 'commands' | 'commandsDlq' | 'fanoutDlq' | 'inbound' | 'inboundDlq' | 'fanoutPartitions' | 'fanoutPartitionsDlq';
 
 export const QUEUES: Readonly<Record<QueueName, QueueSpec>> = {
   commandsDlq: {
@@ -215,11 +221,37 @@ export const QUEUES: Readonly<Record<QueueName, QueueSpec>> = {
     receiveWaitTimeSeconds: 20,
     deadLetter: { queue: 'inboundDlq', maxReceiveCount: 5 },
   },
+  fanoutPartitionsDlq: {
+    logicalName: 'fanoutPartitionsDlq',
+    // Informational: the group moved on past the message, so its subscribers saw a gap and
+    // resumed from history; the message names the topic, seq and partition.
+    description: 'Partition messages of large topics the partition worker failed maxReceiveCount times.',
+    visibilityTimeoutSeconds: 30,
+    messageRetentionSeconds: 14 * 24 * 3600,
+    receiveWaitTimeSeconds: 0,
+    fifo: true,
+  },
+  fanoutPartitions: {
+    logicalName: 'fanoutPartitions',
+    description:
+      'Large topics (fanout/partition-handoff.ts): one message per record and partition, MessageGroupId topic#partition, so each partition worker gets its records in order.',
+    // At least the partition worker's timeout (AWS refuses the mapping otherwise; infra/config.ts
+    // checks it). Also how long a failed message waits before its retry: short, since its group
+    // (that partition of the topic) is held until then.
+    visibilityTimeoutSeconds: 60,
+    // Past the items stream's 24 h nothing can be replayed anyway; an undelivered record this old
+    // is better resynced than delivered.
+    messageRetentionSeconds: 24 * 3600,
+    receiveWaitTimeSeconds: 20,
+    deadLetter: { queue: 'fanoutPartitionsDlq', maxReceiveCount: 5 },
+    fifo: true,
+  },
 };
 
 /** Creation order: a dead-letter queue must exist before the queue that redrives to it. */
-export const QUEUE_NAMES: QueueName[] = ['commandsDlq', 'fanoutDlq', 'inboundDlq', 'commands', 'inbound'];
+export const QUEUE_NAMES: QueueName[] = ['commandsDlq', 'fanoutDlq', 'inboundDlq', 'fanoutPartitionsDlq', 'commands', 'inbound', 'fanoutPartitions'];
 
+/** `rtg-dev-commands`; a FIFO queue's name must end in `.fifo`. */
 export function physicalQueueName(prefix: string, queue: QueueName): string {
-  return `${prefix}-${queue}`;
+  return `${prefix}-${queue}${QUEUES[queue].fifo ? '.fifo' : ''}`;
 }

@@ -101,6 +101,7 @@ export async function createQueues(sqs: SQSClient, prefix: string): Promise<Reco
       VisibilityTimeout: String(spec.visibilityTimeoutSeconds),
       MessageRetentionPeriod: String(spec.messageRetentionSeconds),
       ReceiveMessageWaitTimeSeconds: String(spec.receiveWaitTimeSeconds),
+      ...(spec.fifo ? { FifoQueue: 'true', ContentBasedDeduplication: 'false' } : {}),
     };
     if (spec.deadLetter) {
       attributes.RedrivePolicy = JSON.stringify({

@@ -17,6 +17,7 @@ const STACK_OWNED: ReadonlySet<string> = new Set([
   ENV.tablePrefix,
   ENV.commandQueueUrl,
   ENV.inboundQueueUrl,
+  ENV.fanoutPartitionQueueUrl,
   ENV.managementEndpoint,
   ENV.secretsBackend,
   ENV.localSecretsDir,

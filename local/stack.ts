@@ -2,14 +2,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { SendMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import { createClients, type AwsClients } from '../lib/aws/clients';
 import { ENV, loadConfig, type AppConfig } from '../lib/config';
 import { FUNCTIONS, type FunctionSpec } from '../lib/functions';
 import { createLogger, type Logger } from '../lib/log';
 import type { EmfWriter } from '../lib/metrics';
 import type { Deps } from '../lib/runtime';
-import { TABLES, type QueueName, type TableName } from '../lib/schema';
+import { QUEUES, TABLES, type QueueName, type TableName } from '../lib/schema';
 import { createQueues, createTables } from './bootstrap';
 import { startDynamoDbLocal, type RunningDynamoDbLocal } from './dynamodb-local';
 import { startSqs, type RunningSqs } from './sqs';
@@ -18,6 +18,7 @@ import type { FaultSpec } from './apigw/faults';
 import type { LatencySpec, QuotaSpec } from './apigw/quota';
 import { HttpApiEmulator, type Mount } from './http/http-api-emulator';
 import { StreamPoller } from './streams/stream-poller';
+import { FifoQueuePoller } from './queues/fifo-poller';
 import type { AnyHandler } from './lambda/invoke';
 import { createDashboardHandler, DASHBOARD_PATH } from './dashboard/serve';
 import { startLocalIam, type IamMode, type LocalIam } from './iam/local-iam';
@@ -101,6 +102,8 @@ export interface LocalStack {
   readonly websocket: WebSocketEmulator;
   readonly http: HttpApiEmulator;
   readonly pollers: StreamPoller[];
+  /** The queue-triggered functions' pollers (the partition workers of large topics). */
+  readonly queuePollers: FifoQueuePoller[];
   readonly agent?: { stop(): Promise<void>; metrics(): Record<string, number> };
   stop(): Promise<void>;
 }
@@ -239,6 +242,8 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       [ENV.tablePrefix]: prefix,
       [ENV.commandQueueUrl]: queueUrls.commands,
       [ENV.inboundQueueUrl]: queueUrls.inbound,
+      // Large topics go to partition workers past FANOUT_PARTITION_THRESHOLD (default 5,000).
+      [ENV.fanoutPartitionQueueUrl]: queueUrls.fanoutPartitions,
       [ENV.managementEndpoint]: websocket.managementUrl,
       [ENV.authMode]: 'none',
       [ENV.itemKeys]: 'vehicleId,batteryId',
@@ -306,6 +311,40 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       pollers.push(poller);
     }
 
+    // Queue-triggered functions (the large topics' partition workers): an SQS mapping with FIFO
+    // semantics, polling as the function's role; the dead-letter move is SQS's own (admin).
+    const queuePollers: FifoQueuePoller[] = [];
+    for (const f of FUNCTIONS) {
+      if (f.trigger.kind !== 'queue') continue;
+      const spec = QUEUES[f.trigger.queue];
+      const dlq = spec.deadLetter ? queueUrls[spec.deadLetter.queue] : undefined;
+      const poller = new FifoQueuePoller({
+        sqs: clientsFor(f.name).sqs,
+        queueUrl: queueUrls[f.trigger.queue],
+        handler: late(f.name),
+        functionName: f.name,
+        maxReceiveCount: spec.deadLetter?.maxReceiveCount ?? Number.POSITIVE_INFINITY,
+        ...(dlq
+          ? {
+              deadLetter: async (m: Message) => {
+                await clients.sqs.send(
+                  new SendMessageCommand({
+                    QueueUrl: dlq,
+                    MessageBody: m.Body ?? '',
+                    ...(m.Attributes?.MessageGroupId ? { MessageGroupId: m.Attributes.MessageGroupId, MessageDeduplicationId: m.MessageId } : {}),
+                  }),
+                );
+              },
+            }
+          : {}),
+        idlePollMs: opts.streamIdlePollMs ?? 50,
+        log: log.child({ component: 'queue-poller', function: f.name }),
+      });
+      poller.start();
+      cleanups.push(() => poller.stop());
+      queuePollers.push(poller);
+    }
+
     let agent: LocalStack['agent'];
     if (opts.withAgent) {
       const { startAgent } = (await import('../ec2-agent/agent')) as {
@@ -339,6 +378,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       websocket,
       http,
       pollers,
+      queuePollers,
       agent,
       stop,
     };

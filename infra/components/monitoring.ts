@@ -52,6 +52,8 @@ const DLQ_ALARM_DESCRIPTIONS: Readonly<Partial<Record<QueueName, string>>> = {
   fanoutDlq:
     'fan-out gave up on items-stream records (retries or record age exhausted): subscribers of the topics in the shard range named by each message missed events; replay them (docs/deploy.md, "Alarms")',
   commandsDlq: 'upstream commands failed 5 receives: the agents did not act on them (docs/deploy.md, "Alarms")',
+  fanoutPartitionsDlq:
+    'a partition worker gave up on large-topic records (5 receives): that partition\'s subscribers missed those events and resume from history when they see the gap (docs/deploy.md, "Alarms")',
   inboundDlq: 'application actions failed 5 receives: the application consumer did not handle them; clients got "accepted" but no answer (docs/deploy.md, "Alarms")',
 };
 

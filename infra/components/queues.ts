@@ -9,7 +9,7 @@ export interface QueuesArgs {
   readonly tags?: Record<string, string>;
 }
 
-/** The command queue, its dead-letter queue and the fan-out DLQ, from lib/schema.ts. */
+/** Every queue of lib/schema.ts: commands, inbound actions, large topics' partitions, and their dead-letter queues. */
 export class Queues extends pulumi.ComponentResource {
   readonly queues: Readonly<Record<QueueName, aws.sqs.Queue>>;
   readonly urls: pulumi.Output<Record<QueueName, string>>;
@@ -30,6 +30,7 @@ export class Queues extends pulumi.ComponentResource {
           visibilityTimeoutSeconds: spec.visibilityTimeoutSeconds,
           messageRetentionSeconds: spec.messageRetentionSeconds,
           receiveWaitTimeSeconds: spec.receiveWaitTimeSeconds,
+          ...(spec.fifo ? { fifoQueue: true, contentBasedDeduplication: false } : {}),
           // SSE with SQS-owned keys: encrypted at rest, no KMS key cost or key policy to manage.
           sqsManagedSseEnabled: true,
           redrivePolicy: dlq

@@ -3,6 +3,7 @@ import { ConfigError } from '../errors';
 import { API_GATEWAY_MAX_CONNECTION_MS, API_GATEWAY_MESSAGE_BYTES } from '../protocol/limits';
 import { physicalTableName, TABLE_NAMES, type TableName } from '../schema';
 import { EnvReader } from './env';
+import { MAX_PARTITIONS } from '../fanout/partitions';
 import { checkAppActions, checkItemKeys, checkJwtKeySources, checkTopicPatterns } from './rules';
 
 export { EnvReader } from './env';
@@ -51,6 +52,15 @@ export interface PresenceSettings {
   readonly listLimit: number;
 }
 
+export interface FanoutPartitioning {
+  readonly queueUrl: string;
+  readonly threshold: number;
+  readonly partitions: number;
+}
+
+/** 5,000 subscribers: ~2.4 s for one invocation at 64 in flight and a 30 ms round trip (docs/performance.md). */
+export const PARTITION_DEFAULTS = { threshold: 5000, partitions: 8 } as const;
+
 export interface AppConfig {
   readonly stack: Stack;
   readonly region: string;
@@ -85,6 +95,13 @@ export interface AppConfig {
      * reference implementation).
      */
     readonly fanoutSender: 'lean' | 'sdk';
+    /**
+     * Large topics in parallel (fanout/partition-handoff.ts): a topic with at least `threshold`
+     * subscribers is split into `partitions` partitions, each delivered by its own invocation of
+     * the partition worker through `queueUrl` (FIFO). Absent without FANOUT_PARTITION_QUEUE_URL:
+     * every topic is delivered by the stream's fan-out itself.
+     */
+    readonly partitioning?: FanoutPartitioning;
     /** Application actions a client may send (`APP_ACTIONS=chat.ask,order.track`); each goes to the inbound queue. */
     readonly appActions: readonly string[];
     /** The inbound queue of application actions; required when `appActions` is not empty. */
@@ -127,6 +144,9 @@ export const ENV = {
   fanoutConcurrency: 'FANOUT_CONCURRENCY',
   collectionMaxMembers: 'COLLECTION_MAX_MEMBERS',
   fanoutSender: 'FANOUT_SENDER',
+  fanoutPartitionQueueUrl: 'FANOUT_PARTITION_QUEUE_URL',
+  fanoutPartitionThreshold: 'FANOUT_PARTITION_THRESHOLD',
+  fanoutPartitions: 'FANOUT_PARTITIONS',
   appActions: 'APP_ACTIONS',
   inboundQueueUrl: 'INBOUND_QUEUE_URL',
   socketRatePerSecond: 'SOCKET_RATE_PER_SECOND',
@@ -169,6 +189,17 @@ function readPresence(e: EnvReader): PresenceSettings {
     eventMaxMembers: e.int(ENV.presenceEventMaxMembers, { fallback: PRESENCE_DEFAULTS.eventMaxMembers, min: 1, max: 10_000 }),
     listLimit: e.int(ENV.presenceListLimit, { fallback: PRESENCE_DEFAULTS.listLimit, min: 1, max: 10_000 }),
   };
+}
+
+function readPartitioning(e: EnvReader): { partitioning?: FanoutPartitioning } {
+  const threshold = e.int(ENV.fanoutPartitionThreshold, { fallback: PARTITION_DEFAULTS.threshold, min: 2, max: 10_000_000 });
+  const partitions = e.int(ENV.fanoutPartitions, { fallback: PARTITION_DEFAULTS.partitions, min: 1, max: MAX_PARTITIONS });
+  const queueUrl = e.optional(ENV.fanoutPartitionQueueUrl) && e.url(ENV.fanoutPartitionQueueUrl, ['https', 'http']);
+  if (!queueUrl) return {};
+  if (!/\.fifo$/.test(new URL(queueUrl).pathname)) {
+    throw new ConfigError(ENV.fanoutPartitionQueueUrl, `is "${queueUrl}"; expected a FIFO queue (its name ends in .fifo): partitions rely on its per-group order`);
+  }
+  return { partitioning: { queueUrl, threshold, partitions } };
 }
 
 export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env, opts: LoadOptions = {}): AppConfig {
@@ -251,6 +282,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       // 10,000: ten BatchGetItem calls per 1,000 members; a subscribe must end within 29 s.
       collectionMaxMembers: e.int(ENV.collectionMaxMembers, { fallback: DEFAULT_COLLECTION_MAX_MEMBERS, min: 1, max: 10_000 }),
       fanoutSender: e.oneOf(ENV.fanoutSender, ['lean', 'sdk'] as const, 'lean'),
+      ...readPartitioning(e),
       appActions,
       ...(inboundQueueUrl ? { inboundQueueUrl } : {}),
       // 10 a second with bursts of 20: a person typing, or a bot answering, never waits; a loop

@@ -131,20 +131,28 @@ export class SubscriptionStore {
     return r.Item.subscribedAt === undefined ? undefined : Number(r.Item.subscribedAt);
   }
 
-  /** Live connection ids subscribed to `topic`, one page at a time. */
-  async *pages(topic: string): AsyncGenerator<string[]> {
+  /**
+   * Live connection ids subscribed to `topic`, one page at a time. With `range` (a partition of a
+   * large topic, fanout/partitions.ts), only ids with `from` ≤ id < `to`, read with a key
+   * condition so a partition worker reads its own share only. A key condition takes one
+   * comparison: `BETWEEN` is inclusive, so an id equal to `to` (the next range's) is dropped here.
+   */
+  async *pages(topic: string, range?: { readonly from?: string; readonly to?: string }): AsyncGenerator<string[]> {
+    const { from, to } = range ?? {};
+    const sortKey =
+      from !== undefined && to !== undefined ? ' AND #c BETWEEN :from AND :to' : from !== undefined ? ' AND #c >= :from' : to !== undefined ? ' AND #c < :to' : '';
     const query = {
       TableName: this.opts.table,
-      KeyConditionExpression: '#t = :t',
+      KeyConditionExpression: '#t = :t' + sortKey,
       ExpressionAttributeNames: { '#t': 'topic', '#c': 'connectionId', '#e': 'expiresAt' },
-      ExpressionAttributeValues: { ':t': topic },
+      ExpressionAttributeValues: { ':t': topic, ...(from !== undefined ? { ':from': from } : {}), ...(to !== undefined ? { ':to': to } : {}) },
       ProjectionExpression: '#c, #e',
       ConsistentRead: true,
       Limit: this.opts.pageSize,
     };
     for await (const page of queryPages(this.doc, query)) {
       const now = this.opts.clock();
-      const ids = page.filter((it) => isLive(it, now)).map((it) => String(it.connectionId));
+      const ids = page.filter((it) => isLive(it, now) && it.connectionId !== to).map((it) => String(it.connectionId));
       if (ids.length) yield ids;
     }
   }

@@ -38,7 +38,7 @@ describe('infra: stack configuration', () => {
   it('applies stack defaults', () => {
     const dev = parseStackConfig('dev', DEV);
     expect(dev).to.deep.include({ prefix: 'rtg-dev', logRetentionDays: 7, dataProtection: false, secretPrefix: 'realtime-gateway/dev/upstream/' });
-    expect(dev.fanout).to.deep.equal({ batchSize: 100, batchWindowSeconds: 0, maxRetryAttempts: 5, maxRecordAgeSeconds: 3600, parallelizationFactor: 1 });
+    expect(dev.fanout).to.deep.equal({ batchSize: 100, batchWindowSeconds: 0, maxRetryAttempts: 5, maxRecordAgeSeconds: 3600, parallelizationFactor: 1, partitionThreshold: 5000, partitions: 8 });
     expect(dev.fleet).to.deep.include({ vpc: 'default', minSize: 1, maxSize: 1, desiredCapacity: 1, instanceType: 't4g.small' });
     const prod = parseStackConfig('prod', PROD);
     expect(prod).to.deep.include({ logRetentionDays: 90, dataProtection: true });
@@ -113,6 +113,8 @@ describe('infra: stack configuration', () => {
       ['unbounded retries', 'dev', { ...DEV, fanout: '{"maxRetryAttempts":-1}' }, k('fanout.maxRetryAttempts'), /from 0 to 10000/],
       ['record age too short', 'dev', { ...DEV, fanout: '{"maxRecordAgeSeconds":10}' }, k('fanout.maxRecordAgeSeconds'), /from 60/],
       ['batch size too big', 'dev', { ...DEV, fanout: '{"batchSize":20000}' }, k('fanout.batchSize'), /10000/],
+      ['too many partitions', 'dev', { ...DEV, fanout: '{"partitions":101}' }, k('fanout.partitions'), /from 1 to 100/],
+      ['partition worker outliving its queue visibility', 'dev', { ...DEV, lambda: '{"overrides":{"fanout-partition":{"timeoutSeconds":120}}}' }, k('lambda.overrides.fanout-partition.timeoutSeconds'), /hides a message for 60 s/],
       ['unknown route throttle', 'dev', { ...DEV, websocket: '{"routes":{"broadcast":{"burstLimit":1}}}' }, k('websocket.routes.broadcast'), /not a known setting/],
       ['min above max', 'dev', { ...DEV, fleet: '{"minSize":3,"maxSize":2}' }, k('fleet.minSize'), /above fleet.maxSize/],
       ['desired outside min/max', 'dev', { ...DEV, fleet: '{"minSize":1,"maxSize":2,"desiredCapacity":5}' }, k('fleet.desiredCapacity'), /between/],

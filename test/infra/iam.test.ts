@@ -10,7 +10,7 @@ const tableArns = Object.fromEntries(
     return [t, { arn, indexArns: TABLES[t].indexes.map((i) => `${arn}/index/${i.name}`), streamArn: TABLES[t].stream ? `${arn}/stream/2025-01-01T00:00:00.000` : undefined }];
   }),
 ) as unknown as Record<TableName, TableArns>;
-const queues = { commands: `arn:aws:sqs:eu-west-1:${ACC}:rtg-dev-commands`, commandsDlq: `arn:aws:sqs:eu-west-1:${ACC}:rtg-dev-commandsDlq`, fanoutDlq: `arn:aws:sqs:eu-west-1:${ACC}:rtg-dev-fanoutDlq`, inbound: `arn:aws:sqs:eu-west-1:${ACC}:rtg-dev-inbound`, inboundDlq: `arn:aws:sqs:eu-west-1:${ACC}:rtg-dev-inboundDlq` } as Record<QueueName, string>;
+const queues = { commands: `arn:aws:sqs:eu-west-1:${ACC}:rtg-dev-commands`, commandsDlq: `arn:aws:sqs:eu-west-1:${ACC}:rtg-dev-commandsDlq`, fanoutDlq: `arn:aws:sqs:eu-west-1:${ACC}:rtg-dev-fanoutDlq`, inbound: `arn:aws:sqs:eu-west-1:${ACC}:rtg-dev-inbound`, inboundDlq: `arn:aws:sqs:eu-west-1:${ACC}:rtg-dev-inboundDlq`, fanoutPartitions: `arn:aws:sqs:eu-west-1:${ACC}:rtg-dev-fanoutPartitions.fifo`, fanoutPartitionsDlq: `arn:aws:sqs:eu-west-1:${ACC}:rtg-dev-fanoutPartitionsDlq.fifo` } as Record<QueueName, string>;
 const arns = {
   tables: tableArns,
   queues,
@@ -55,8 +55,12 @@ describe('infra: IAM policy builders', () => {
         const mc = doc.Statement.find((s) => s.Sid === 'ManageConnections');
         expect(mc?.Resource ?? []).to.deep.equal([...spec.manageConnections].sort().map((v) => `arn:aws:execute-api:eu-west-1:${ACC}:abc123/dev/${v}/@connections/*`));
         expect(actions.filter((a) => a.startsWith('secretsmanager:')).sort()).to.deep.equal((spec.secrets ?? []).map((a) => `secretsmanager:${a}`).sort());
-        const declaredSqs = Object.values(spec.queues).flatMap((ops) => ops!.map((o) => `sqs:${o}`));
-        expect(actions.filter((a) => a.startsWith('sqs:')).sort()).to.deep.equal([...new Set(declaredSqs)].sort());
+        // Per queue: exactly the actions declared on it, on its ARN only.
+        const sqsGrants = doc.Statement.filter((s) => s.Action.some((a) => a.startsWith('sqs:'))).map((s) => `${s.Resource.join(',')} ${[...s.Action].sort().join(',')}`);
+        const declaredSqs = (Object.entries(spec.queues) as [QueueName, readonly string[]][])
+          .filter(([, ops]) => ops.length)
+          .map(([q, ops]) => `${queues[q]} ${[...new Set(ops.map((o) => `sqs:${o}`))].sort().join(',')}`);
+        expect(sqsGrants.sort()).to.deep.equal(declaredSqs.sort());
         const tablesTouched = new Set(doc.Statement.flatMap((s) => s.Resource).filter((r) => r.includes(':table/')).map((r) => r.split(':table/')[1]!.split('/')[0]!.replace('rtg-dev-', '')));
         expect([...tablesTouched].sort()).to.deep.equal(Object.keys(spec.tables).sort());
         // Every DynamoDB grant is one the spec names: nothing rides along with an access level.

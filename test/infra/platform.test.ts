@@ -120,7 +120,7 @@ for (const stack of ['dev', 'prod'] as const) {
     describe('queues and secrets', () => {
       it('creates the command queue with a redrive to its DLQ, the fan-out DLQ, all with SSE', () => {
         const queues = all('aws:sqs/queue:Queue');
-        expect(queues.map((q) => q.inputs.name).sort()).to.deep.equal(Object.keys(QUEUES).map((q) => `${config.prefix}-${q}`).sort());
+        expect(queues.map((q) => q.inputs.name).sort()).to.deep.equal(Object.values(QUEUES).map((q) => `${config.prefix}-${q.logicalName}${q.fifo ? '.fifo' : ''}`).sort());
         for (const q of queues) expect(q.inputs.sqsManagedSseEnabled, q.inputs.name).to.equal(true);
         const commands = queues.find((q) => q.inputs.name === `${config.prefix}-commands`)!;
         const dlq = queues.find((q) => q.inputs.name === `${config.prefix}-commandsDlq`)!;
@@ -393,7 +393,7 @@ for (const stack of ['dev', 'prod'] as const) {
 
     describe('stream mapping', () => {
       it('feeds the items stream to fanout with partial batch responses, bisect, bounded retries and a DLQ', () => {
-        const m = one('aws:lambda/eventSourceMapping:EventSourceMapping');
+        const m = one('aws:lambda/eventSourceMapping:EventSourceMapping', (x) => x.inputs.eventSourceArn !== undefined && String(x.inputs.eventSourceArn).includes(':table/'));
         const items = one('aws:dynamodb/table:Table', (t) => t.inputs.name === `${config.prefix}-items`);
         const dlq = one('aws:sqs/queue:Queue', (q) => q.inputs.name === `${config.prefix}-fanoutDlq`);
         expect(m.inputs.eventSourceArn).to.equal(items.state.streamArn);
@@ -405,6 +405,39 @@ for (const stack of ['dev', 'prod'] as const) {
         expect(m.inputs.batchSize).to.equal(config.fanout.batchSize);
         expect(m.inputs.maximumBatchingWindowInSeconds).to.equal(config.fanout.batchWindowSeconds);
         expect(m.inputs.destinationConfig).to.deep.equal({ onFailure: { destinationArn: dlq.state.arn } });
+      });
+    });
+
+    describe('large topics in partitions', () => {
+      it('feeds the FIFO partition queue to fanout-partition with partial batch responses; the queue redrives to a FIFO DLQ', () => {
+        const queue = one('aws:sqs/queue:Queue', (q) => q.inputs.name === `${config.prefix}-fanoutPartitions.fifo`);
+        const dlq = one('aws:sqs/queue:Queue', (q) => q.inputs.name === `${config.prefix}-fanoutPartitionsDlq.fifo`);
+        expect(queue.inputs.fifoQueue).to.equal(true);
+        expect(queue.inputs.contentBasedDeduplication).to.equal(false);
+        expect(dlq.inputs.fifoQueue).to.equal(true);
+        expect(JSON.parse(queue.inputs.redrivePolicy)).to.deep.equal({ deadLetterTargetArn: dlq.state.arn, maxReceiveCount: 5 });
+        const m = one('aws:lambda/eventSourceMapping:EventSourceMapping', (x) => x.inputs.eventSourceArn === queue.state.arn);
+        expect(m.inputs.functionName).to.equal(fnByName('fanout-partition').state.arn);
+        expect(m.inputs.functionResponseTypes).to.deep.equal(['ReportBatchItemFailures']);
+        expect(m.inputs.batchSize).to.equal(10);
+        // The worker can never outlive the time SQS hides its messages.
+        expect(fnByName('fanout-partition').inputs.timeout).to.be.at.most(queue.inputs.visibilityTimeoutSeconds);
+      });
+
+      it('the stream fan-out gets the queue, threshold and partition count; only it may send to the queue, only the worker receive', () => {
+        const queue = one('aws:sqs/queue:Queue', (q) => q.inputs.name === `${config.prefix}-fanoutPartitions.fifo`);
+        const env = fnByName('fanout').inputs.environment.variables as Record<string, string>;
+        expect(env).to.include({
+          FANOUT_PARTITION_QUEUE_URL: queue.state.url,
+          FANOUT_PARTITION_THRESHOLD: String(config.fanout.partitionThreshold),
+          FANOUT_PARTITIONS: String(config.fanout.partitions),
+        });
+        const policies = all('aws:iam/rolePolicy:RolePolicy').map((p) => JSON.parse(p.inputs.policy) as { Statement: { Action: string[]; Resource: string[] }[] });
+        const grants = (action: string) =>
+          policies.filter((d) => d.Statement.some((st) => st.Action.includes(action) && st.Resource.includes(queue.state.arn))).length;
+        expect(grants('sqs:SendMessage')).to.equal(1);
+        expect(grants('sqs:ReceiveMessage')).to.equal(1);
+        expect(grants('sqs:DeleteMessage')).to.equal(1);
       });
     });
 

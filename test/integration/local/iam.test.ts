@@ -128,7 +128,7 @@ describe('local IAM: the policies infra/iam.ts builds, evaluated', () => {
     arns: { partition: 'aws', region: 'us-east-1', account: LOCAL_ACCOUNT },
     tables: { connections: 'p-connections', subscriptions: 'p-subscriptions', items: 'p-items', history: 'p-history', upstreams: 'p-upstreams', idempotency: 'p-idempotency', users: 'p-users' },
     streamArns: { items: 'arn:aws:dynamodb:ddblocal:000000000000:table/p-items/stream/2026-01-01T00:00:00.000' },
-    queueUrls: { commands: 'http://q/000000000000/p-commands', commandsDlq: 'http://q/000000000000/p-commandsDlq', fanoutDlq: 'http://q/000000000000/p-fanoutDlq', inbound: 'http://q/000000000000/p-inbound', inboundDlq: 'http://q/000000000000/p-inboundDlq' },
+    queueUrls: { commands: 'http://q/000000000000/p-commands', commandsDlq: 'http://q/000000000000/p-commandsDlq', fanoutDlq: 'http://q/000000000000/p-fanoutDlq', inbound: 'http://q/000000000000/p-inbound', inboundDlq: 'http://q/000000000000/p-inboundDlq', fanoutPartitions: 'http://q/000000000000/p-fanoutPartitions.fifo', fanoutPartitionsDlq: 'http://q/000000000000/p-fanoutPartitionsDlq.fifo' },
     websocket: { apiId: 'abc123', stage: 'local' },
     secretPrefix: 'realtime-gateway/local/upstream/',
     prefix: 'p',

@@ -115,3 +115,23 @@ describe('configuration: presence', () => {
     fails({ ...BASE, PRESENCE_LIST_LIMIT: 'many' }, 'PRESENCE_LIST_LIMIT', /./);
   });
 });
+
+describe('configuration: large topics in partitions', () => {
+  it('is off without the partition queue; with it, reads the threshold and partition count with their defaults', () => {
+    expect(loadConfig({ ...BASE }).subscriber.partitioning).to.equal(undefined);
+    const url = 'https://sqs.eu-west-1.amazonaws.com/123456789012/rtg-dev-fanoutPartitions.fifo';
+    expect(loadConfig({ ...BASE, FANOUT_PARTITION_QUEUE_URL: url }).subscriber.partitioning).to.deep.equal({ queueUrl: url, threshold: 5000, partitions: 8 });
+    expect(loadConfig({ ...BASE, FANOUT_PARTITION_QUEUE_URL: url, FANOUT_PARTITION_THRESHOLD: '50', FANOUT_PARTITIONS: '4' }).subscriber.partitioning).to.deep.equal({
+      queueUrl: url,
+      threshold: 50,
+      partitions: 4,
+    });
+  });
+
+  it('refuses a queue that is not FIFO (partitions rely on its per-group order) and counts out of range, by name', () => {
+    fails({ ...BASE, FANOUT_PARTITION_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/rtg-dev-commands' }, 'FANOUT_PARTITION_QUEUE_URL', /expected a FIFO queue/);
+    fails({ ...BASE, FANOUT_PARTITIONS: '101' }, 'FANOUT_PARTITIONS', /./);
+    fails({ ...BASE, FANOUT_PARTITIONS: '0' }, 'FANOUT_PARTITIONS', /./);
+    fails({ ...BASE, FANOUT_PARTITION_THRESHOLD: '1' }, 'FANOUT_PARTITION_THRESHOLD', /./);
+  });
+});
