@@ -121,4 +121,26 @@ describe('delivery metrics (EMF)', function () {
     expect(m.has(DELIVERY_METRICS.published), 'no topic was written').to.equal(false);
     expect(m.has(DELIVERY_METRICS.records), 'no fan-out ran').to.equal(false);
   });
+
+  it('a publish to a user whose connection stays throttled counts it failed and throttled', async () => {
+    const user = 'm-direct-throttled';
+    const c = await TestClient.connect(`${stack.endpoints.websocketUrl}?userId=${user}`);
+    clients.push(c);
+    const r = await stack.clients.doc.send(
+      new QueryCommand({ TableName: stack.tables.connections, IndexName: 'byUser', KeyConditionExpression: 'userId = :u', ExpressionAttributeValues: { ':u': user } }),
+    );
+    const faults = await fetch(`${stack.endpoints.managementUrl}/_emulator/faults`, { method: 'PUT', body: JSON.stringify({ connections: { [String(r.Items![0].connectionId)]: 429 } }) });
+    expect(faults.status).to.equal(200);
+    emf.length = 0;
+    try {
+      const sent = await postJson(`${stack.endpoints.httpUrl}/publish`, { userId: user, data: { note: 2 } });
+      expect(sent.body).to.deep.include({ connections: 1, reached: 0 });
+    } finally {
+      stack.websocket.faults.clear();
+    }
+    const m = valuesByMetric(emf);
+    expect(sum(m.get(DELIVERY_METRICS.deliveries)), 'deliveries').to.equal(0);
+    expect(sum(m.get(DELIVERY_METRICS.failed)), 'failed').to.equal(1);
+    expect(sum(m.get(DELIVERY_METRICS.throttled)), 'throttled').to.equal(1);
+  });
 });
