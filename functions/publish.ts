@@ -71,6 +71,7 @@ export const createHandler = (deps: Deps, opts: { sender?: SenderKind } = {}) =>
       metrics.count('deliveries', r.reached);
       metrics.count('gone', r.gone);
       metrics.count('failed', r.failed);
+      metrics.count('throttled', r.throttled);
       return json(200, { userId: req.userId, connections: r.connections, reached: r.reached });
     } catch (err) {
       if (err instanceof SubscriberError) return json(err.status, { code: err.code, message: err.message });

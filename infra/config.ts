@@ -152,8 +152,10 @@ export interface StackSettings {
   readonly authMode: SubscriberAuth;
   readonly httpAuth: HttpAuth;
   readonly jwt?: {
-    readonly issuer?: string;
-    readonly audience?: string;
+    /** May come from the identity provider's resource (a Cognito user pool's issuer URL). */
+    readonly issuer?: Input<string>;
+    /** May come from the identity provider's resource (a Cognito app client's id). */
+    readonly audience?: Input<string>;
     readonly jwksUrl?: string;
     readonly rs256PublicKey?: string;
     readonly topicsClaim?: string;
@@ -434,8 +436,9 @@ function readAccess(stack: StackName, top: Reader): Pick<StackConfig, 'authMode'
   }
   const j = top.section('jwt').only(JWT_KEYS);
   const jwt = {
-    issuer: j.optionalUrl('issuer', ['https']),
-    audience: j.optionalStr('audience'),
+    // Outputs of the identity provider's resources pass through; plain values get the stack config's checks.
+    issuer: j.input('issuer', () => j.optionalUrl('issuer', ['https'])!),
+    audience: j.input('audience', () => j.optionalStr('audience')!),
     jwksUrl: j.optionalUrl('jwksUrl', ['https']),
     rs256PublicKey: j.optionalStr('rs256PublicKey'),
     topicsClaim: j.optionalStr('topicsClaim'),

@@ -1,6 +1,7 @@
 import { AGENT_ENV as AGENT_SETTINGS } from '../ec2-agent/config';
 import { ENV, tableEnvKey } from '../lib/config';
 import { TABLE_NAMES, type TableName } from '../lib/schema';
+import type { Input } from '@pulumi/pulumi';
 import type { StackConfig } from './config';
 
 /**
@@ -23,8 +24,9 @@ export interface EnvValues<T> {
   readonly jwtHs256Secret?: T;
 }
 
-export function handlerEnvironment<T>(c: StackConfig, v: EnvValues<T>): Record<string, T | string> {
-  const env: Record<string, T | string> = {
+// `Input<string>`: the JWT issuer and audience may be Outputs of the identity provider's resources.
+export function handlerEnvironment<T>(c: StackConfig, v: EnvValues<T>): Record<string, T | Input<string>> {
+  const env: Record<string, T | Input<string>> = {
     [ENV.stack]: c.stack,
     [ENV.commandQueueUrl]: v.commandQueueUrl,
     [ENV.managementEndpoint]: v.managementEndpoint,
@@ -89,7 +91,7 @@ export const AGENT_ENV = {
 export function agentEnvironment<T>(
   c: StackConfig,
   v: Omit<EnvValues<T>, 'jwtHs256Secret'> & { readonly region: T; readonly metricsNamespace: string },
-): Record<string, T | string> {
+): Record<string, T | Input<string>> {
   const env = handlerEnvironment(c, { tables: v.tables, commandQueueUrl: v.commandQueueUrl, managementEndpoint: v.managementEndpoint });
   env[AGENT_ENV.region] = v.region;
   env[AGENT_ENV.metricsNamespace] = v.metricsNamespace;

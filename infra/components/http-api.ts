@@ -17,7 +17,7 @@ export interface HttpApiArgs {
   readonly prefix: string;
   readonly stack: string;
   readonly auth: HttpAuth;
-  readonly jwt?: { readonly issuer: string; readonly audience: string };
+  readonly jwt?: { readonly issuer: pulumi.Input<string>; readonly audience: pulumi.Input<string> };
   readonly routes: readonly HttpRouteTarget[];
   readonly throttle: Throttle;
   readonly logRetentionDays: number;

@@ -47,10 +47,10 @@ const alive = (pid: number) => {
 };
 
 
-async function startStack(endpointsFile: string): Promise<{ child: ChildProcess; output: () => string }> {
+async function startStack(endpointsFile: string, extraArgs: readonly string[] = []): Promise<{ child: ChildProcess; output: () => string }> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'local/start.ts', '--ws-port', '0', '--http-port', '0', '--endpoints-file', endpointsFile],
+    ['--import', 'tsx', 'local/start.ts', '--ws-port', '0', '--http-port', '0', '--endpoints-file', endpointsFile, ...extraArgs],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn' } },
   );
   let out = '';
@@ -62,6 +62,34 @@ async function startStack(endpointsFile: string): Promise<{ child: ChildProcess;
     throw new Error(`npm start did not become ready:\n${out}`);
   }
   return { child, output: () => out };
+}
+
+/** A CloudWatch EMF document: `_aws.CloudWatchMetrics` names the metrics, values are top-level fields. */
+interface Emf {
+  _aws: { CloudWatchMetrics: { Namespace: string; Metrics: { Name: string }[] }[] };
+  [key: string]: unknown;
+}
+
+/** The EMF lines among the output (each one JSON document on a line of its own). */
+function emfLines(output: string): Emf[] {
+  return output
+    .split('\n')
+    .filter((l) => l.startsWith('{') && l.includes('"_aws"'))
+    .map((l) => JSON.parse(l) as Emf);
+}
+
+/** Publishes `data` to `topic` through the HTTP API and resolves once a subscriber got the event. */
+async function publishAndReceive(endpoints: { websocketUrl: string; httpUrl: string }, topic: string): Promise<void> {
+  const ws = new WebSocket(`${endpoints.websocketUrl}?userId=metrics-watcher`);
+  await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)));
+  const frames: any[] = [];
+  ws.on('message', (m) => frames.push(JSON.parse(String(m))));
+  ws.send(JSON.stringify({ action: 'subscribe', topic }));
+  expect(await eventually(() => frames.some((f) => f.type === 'snapshot'), 10_000), 'the snapshot').to.equal(true);
+  const r = await fetch(`${endpoints.httpUrl}/publish`, { method: 'POST', body: JSON.stringify({ topic, data: { v: 1 } }) });
+  expect(r.status, await r.text()).to.equal(202);
+  expect(await eventually(() => frames.some((f) => f.type === 'event' && f.topic === topic), 10_000), 'the event').to.equal(true);
+  ws.close();
 }
 
 describe('npm start (local/start.ts)', function () {
@@ -86,6 +114,11 @@ describe('npm start (local/start.ts)', function () {
     expect(await reply).to.include({ type: 'snapshot', topic: 'vehicle:3', seq: 0 });
     ws.close();
 
+    // A publish and its fan-out write metrics only when asked (--metrics): nothing extra by default.
+    await publishAndReceive(endpoints, 'quiet:1');
+    await new Promise((r) => setTimeout(r, 500)); // the fan-out's batch flushes just after its posts
+    expect(emfLines(output())).to.deep.equal([]);
+
     // `npm run redrive` finds the running stack through the endpoints file (an empty DLQ here).
     const redrive = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/redrive.ts', '--endpoints', file], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
     expect(redrive.status, redrive.stderr).to.equal(0);
@@ -97,6 +130,22 @@ describe('npm start (local/start.ts)', function () {
     child.kill('SIGINT');
     expect(await exited).to.equal(0);
     expect(await eventually(() => tree.every((p) => !alive(p)), 10_000), `left behind: ${tree.filter(alive)}`).to.equal(true);
+  });
+
+  it('with --metrics prints the EMF lines of publish and fan-out (namespace RealtimeGateway/local) in its output', async () => {
+    const file = path.join(dir, 'endpoints-metrics.json');
+    const { child, output } = await startStack(file, ['--metrics']);
+    try {
+      expect(output()).to.match(/Metrics +CloudWatch EMF lines \(namespace RealtimeGateway\/local\)/);
+      await publishAndReceive(JSON.parse(fs.readFileSync(file, 'utf8')), 'loud:1');
+      const names = () => new Set(emfLines(output()).flatMap((d) => d._aws.CloudWatchMetrics.flatMap((c) => c.Metrics.map((m) => m.Name))));
+      expect(await eventually(() => ['published', 'records', 'deliveries', 'latencyMs'].every((n) => names().has(n)), 10_000), `metrics seen: ${[...names()]}`).to.equal(true);
+      for (const d of emfLines(output())) expect(d._aws.CloudWatchMetrics[0]!.Namespace).to.equal('RealtimeGateway/local');
+    } finally {
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      child.kill('SIGINT');
+      expect(await exited).to.equal(0);
+    }
   });
 
   it('leaves no JVM behind even when killed with SIGKILL (no cleanup runs)', async () => {

@@ -24,7 +24,9 @@ describe('examples/embed: the component in a program of a user\'s own', function
     expect(own.map((r) => r.type).sort()).to.deep.equal(['aws:dynamodb/table:Table', 'aws:sns/topic:Topic', 'aws:ssm/parameter:Parameter']);
     expect(counts['realtime-gateway:index:RealtimeGateway']).to.equal(1);
     // The figure docs/deploy.md quotes; printed so a change shows up in the test log.
-    console.log(`      examples/embed registers ${run.resources.filter((r) => r.type !== 'pulumi:pulumi:Stack').length} resources (${own.length} of the user's own)`);
+    const registered = run.resources.filter((r) => r.type !== 'pulumi:pulumi:Stack');
+    const cloud = registered.filter((r) => r.type.startsWith('aws:'));
+    console.log(`      examples/embed registers ${registered.length} resources: ${cloud.length} AWS resources (${own.length} of them the user's) and ${registered.length - cloud.length} component resources`);
   });
 
   it('sends every gateway alarm to the user\'s topic and creates no topic of its own', () => {

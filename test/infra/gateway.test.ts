@@ -121,6 +121,47 @@ describe('infra: the RealtimeGateway component under Pulumi mocks', function () 
     });
   });
 
+  describe('takes the JWT issuer and audience from the identity provider\'s resources', () => {
+    let run: MockRun;
+    const ISSUER_PREFIX = 'https://cognito-idp.eu-west-1.amazonaws.com/';
+
+    before(async () => {
+      run = await installMocks('dev');
+      gw = await import('../../infra/gateway');
+      pulumi = await import('@pulumi/pulumi');
+      const aws = await import('@pulumi/aws');
+      // A user's own Cognito user pool and app client: the issuer and audience are Outputs of them.
+      const pool = new aws.cognito.UserPool('users', { name: 'shop-users' });
+      const app = new aws.cognito.UserPoolClient('web', { name: 'shop-web', userPoolId: pool.id });
+      const gateway = new gw.RealtimeGateway('idp', {
+        stack: 'dev',
+        authMode: 'jwt',
+        httpAuth: 'jwt',
+        jwt: {
+          issuer: pulumi.interpolate`${ISSUER_PREFIX}${pool.id}`,
+          audience: app.id,
+          jwksUrl: `${ISSUER_PREFIX}eu-west-1_AbC/.well-known/jwks.json`,
+        },
+      });
+      await value(gateway.httpApiUrl);
+      await settle();
+    });
+
+    it('hands them to the HTTP API\'s JWT authoriser', () => {
+      const pool = run.resources.find((r) => r.type === 'aws:cognito/userPool:UserPool')!;
+      const app = run.resources.find((r) => r.type === 'aws:cognito/userPoolClient:UserPoolClient')!;
+      const authorizer = run.resources.find((r) => r.type === 'aws:apigatewayv2/authorizer:Authorizer')!;
+      expect(authorizer.inputs.jwtConfiguration).to.deep.equal({ issuer: `${ISSUER_PREFIX}${pool.id}`, audiences: [app.id] });
+    });
+
+    it('hands them to the handlers that verify subscriber tokens', () => {
+      const pool = run.resources.find((r) => r.type === 'aws:cognito/userPool:UserPool')!;
+      const app = run.resources.find((r) => r.type === 'aws:cognito/userPoolClient:UserPoolClient')!;
+      const connect = run.resources.find((r) => r.type === 'aws:lambda/function:Function' && r.inputs.name === 'rtg-dev-connect')!;
+      expect(connect.inputs.environment.variables).to.deep.include({ JWT_ISSUER: `${ISSUER_PREFIX}${pool.id}`, JWT_AUDIENCE: app.id });
+    });
+  });
+
   describe('refuses bad args before it registers anything', () => {
     let run: MockRun;
     before(async () => {
@@ -135,6 +176,7 @@ describe('infra: the RealtimeGateway component under Pulumi mocks', function () 
       ['fleet.vpc existing without subnets', { fleet: { vpc: 'existing', vpcId: 'vpc-0abc' } }, 'realtime-gateway:fleet.subnetIds: is required when fleet.vpc is existing'],
       ['a topic ARN that is not one', { alarms: { topicArn: 'ops' } }, 'realtime-gateway:alarms.topicArn: is "ops"; expected an SNS topic ARN'],
       ['a prod gateway open to anyone', { stack: 'prod', authMode: 'none' }, 'realtime-gateway:authMode: is "none", which is refused on the prod stack'],
+      ['a plain issuer that is not https', { jwt: { issuer: 'http://idp.example.com/' } }, 'realtime-gateway:jwt.issuer: is "http://idp.example.com/"; expected a https URL'],
     ];
     for (const [what, extra, message] of cases) {
       it(what, async () => {

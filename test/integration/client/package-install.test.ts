@@ -69,12 +69,13 @@ describe('client package: npm pack, install offline, use from ESM and CommonJS',
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('the tarball holds the builds and declarations, not the sources', () => {
+  it('the tarball holds the builds, declarations and a README, not the sources', () => {
     const pkg = path.join(dir, 'node_modules', '@realtime-gateway', 'client');
     const files = fs.readdirSync(path.join(pkg, 'dist'));
     expect(files).to.include.members(['index.mjs', 'index.cjs', 'index.d.mts', 'realtime-client.min.js', 'types']);
     expect(fs.existsSync(path.join(pkg, 'client.ts'))).to.equal(false);
     expect(fs.existsSync(path.join(pkg, 'dist', 'types', 'client', 'index.d.ts'))).to.equal(true);
+    expect(fs.readFileSync(path.join(pkg, 'README.md'), 'utf8')).to.include('npm install @realtime-gateway/client');
   });
 
   for (const [kind, file, importLine] of [

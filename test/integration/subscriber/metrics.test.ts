@@ -97,4 +97,50 @@ describe('delivery metrics (EMF)', function () {
     }
     stack.websocket.faults.clear();
   });
+
+  it('a publish to a user counts its deliveries and the pruned connections in its own EMF line', async () => {
+    const user = 'm-direct';
+    const live = await TestClient.connect(`${stack.endpoints.websocketUrl}?userId=${user}`);
+    clients.push(live);
+    // A connection row of the same user whose socket no longer exists: the management API answers 410.
+    await stack.clients.doc.send(
+      new PutCommand({ TableName: stack.tables.connections, Item: { connectionId: 'GoneDirectAAAAA=', userId: user, connectedAt: Date.now(), lastSeen: Date.now(), expiresAt: Math.floor(Date.now() / 1000) + 3600 } }),
+    );
+    emf.length = 0;
+
+    const sent = await postJson(`${stack.endpoints.httpUrl}/publish`, { userId: user, data: { note: 1 } });
+    expect(sent.status).to.equal(200);
+    expect(sent.body).to.deep.include({ connections: 2, reached: 1 });
+    await live.waitFor((f) => f.some((x) => x.type === 'message'), 5000, 'the message');
+
+    // Written before the HTTP answer (the handler flushes when it returns): no wait needed.
+    const m = valuesByMetric(emf);
+    expect(sum(m.get(DELIVERY_METRICS.deliveries)), 'deliveries').to.equal(1);
+    expect(sum(m.get(DELIVERY_METRICS.gone)), 'gone').to.equal(1);
+    expect(sum(m.get(DELIVERY_METRICS.failed)), 'failed').to.equal(0);
+    expect(m.has(DELIVERY_METRICS.published), 'no topic was written').to.equal(false);
+    expect(m.has(DELIVERY_METRICS.records), 'no fan-out ran').to.equal(false);
+  });
+
+  it('a publish to a user whose connection stays throttled counts it failed and throttled', async () => {
+    const user = 'm-direct-throttled';
+    const c = await TestClient.connect(`${stack.endpoints.websocketUrl}?userId=${user}`);
+    clients.push(c);
+    const r = await stack.clients.doc.send(
+      new QueryCommand({ TableName: stack.tables.connections, IndexName: 'byUser', KeyConditionExpression: 'userId = :u', ExpressionAttributeValues: { ':u': user } }),
+    );
+    const faults = await fetch(`${stack.endpoints.managementUrl}/_emulator/faults`, { method: 'PUT', body: JSON.stringify({ connections: { [String(r.Items![0].connectionId)]: 429 } }) });
+    expect(faults.status).to.equal(200);
+    emf.length = 0;
+    try {
+      const sent = await postJson(`${stack.endpoints.httpUrl}/publish`, { userId: user, data: { note: 2 } });
+      expect(sent.body).to.deep.include({ connections: 1, reached: 0 });
+    } finally {
+      stack.websocket.faults.clear();
+    }
+    const m = valuesByMetric(emf);
+    expect(sum(m.get(DELIVERY_METRICS.deliveries)), 'deliveries').to.equal(0);
+    expect(sum(m.get(DELIVERY_METRICS.failed)), 'failed').to.equal(1);
+    expect(sum(m.get(DELIVERY_METRICS.throttled)), 'throttled').to.equal(1);
+  });
 });
