@@ -13,9 +13,10 @@ import { ConnectionsSigner, CredentialCache, EMPTY_SHA256, sha256Hex, type Crede
  * Per request: the signer of sigv4.ts builds the whole request head (one SHA-256, one HMAC;
  * checked byte for byte against @smithy/signature-v4), the frame is encoded and hashed once per
  * distinct frame and those exact bytes are sent, and http1-pool.ts writes head and body as one
- * buffer in one socket write and reads back only the status. Credentials come from a provider and are cached until shortly before
- * their `expiration`, so a send only waits for the provider on the first call and when the
- * cached keys are about to expire — and not at all for 10 s after the provider failed.
+ * buffer in one socket write and reads back only the status. Credentials come from a provider
+ * and are cached until shortly before their `expiration`, so a send only waits for the provider
+ * on the first call and when the cached keys are about to expire — and not at all for 10 s
+ * after the provider failed.
  */
 
 export interface LeanSenderOptions {
@@ -47,7 +48,7 @@ export class LeanSender implements Sender {
   // A fan-out sends the same frame (modulo its latency field, which changes at most once per
   // millisecond) to every subscriber: encode and hash it once per distinct frame.
   private lastData: string | undefined;
-  private lastBody: Buffer = Buffer.alloc(0);
+  private lastBody = EMPTY;
   private lastHash = '';
 
   constructor(opts: LeanSenderOptions) {
@@ -87,7 +88,7 @@ export class LeanSender implements Sender {
 
   private post(connectionId: string, data: string, creds: Credentials): Promise<SendOutcome> {
     if (data !== this.lastData) {
-      // The hash is of the exact bytes sent: the string is written as UTF-8, as encoded here.
+      // The hash is of the exact bytes sent: this buffer is what exchange() writes.
       const body = Buffer.from(data, 'utf8');
       this.lastBody = body;
       this.lastHash = sha256Hex(body);
