@@ -1,5 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { fileURLToPath } from 'node:url';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
@@ -30,7 +32,21 @@ import { printTable } from './lib/table';
  * process's own (`process.cpuUsage()` around the invocation): the receiving side never counts.
  * Every variant runs twice: against the management API over plain HTTP, and over TLS as API
  * Gateway serves it (`https://`, the local CA's certificate; see fanout-receiver.ts).
+ *
+ * On a shared machine: repetitions are interleaved across variants and transports (a noisy
+ * neighbour hurts all alike), figures are medians, each ratio is also computed per repetition
+ * (the variant and the baseline of the same round) and its median reported, and the heap is
+ * collected before every measured invocation so no variant pays for garbage another left.
+ * Between two invocations of one variant the others run for longer than the emulator's
+ * keep-alive timeout (node's 5 s), so every measured invocation reopens its sockets (TLS:
+ * resumed sessions), as a Lambda does after an idle gap.
  */
+
+/** A full GC between measured invocations; `--expose-gc` is not needed (the flag is set at run time). */
+const collectGarbage: () => void = (() => {
+  v8.setFlagsFromString('--expose-gc');
+  return vm.runInNewContext('gc') as () => void;
+})();
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -67,6 +83,8 @@ interface Run {
   latencyMs: number;
   wallSeconds: number[];
   cpuSeconds: number[];
+  /** Round (repetition) of each sample, to pair it with the baseline's of the same round. */
+  rounds: number[];
 }
 
 const TOPIC = (t: Transport, n: number) => `bench:fanout-${t}-${n}`;
@@ -77,6 +95,7 @@ export async function benchFanout(o: FanoutBenchOptions) {
   const maxN = 10_000;
   const latency = 5;
   const cpuModel = os.cpus()[0]?.model ?? 'unknown';
+  const loadAtStart = os.loadavg();
   const children: Child[] = [];
   const cleanups: (() => unknown)[] = [];
   try {
@@ -140,6 +159,7 @@ export async function benchFanout(o: FanoutBenchOptions) {
     const invoke = async (target: Target, variant: string, n: number): Promise<{ wall: number; cpu: number }> => {
       const before = await target.clients.call<number>('count');
       const event = { Records: [streamRecord(TOPIC(target.transport, n), ++seq)] };
+      collectGarbage();
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       const r = (await target.variants[variant](event)) as { batchItemFailures?: unknown[] } | undefined;
@@ -180,10 +200,11 @@ export async function benchFanout(o: FanoutBenchOptions) {
           for (const target of targets) {
             const key = `${p.variant}/${target.transport}/${p.n}`;
             let run = byKey.get(key);
-            if (!run) byKey.set(key, (run = { variant: p.variant, transport: target.transport, subscribers: p.n, latencyMs, wallSeconds: [], cpuSeconds: [] }));
+            if (!run) byKey.set(key, (run = { variant: p.variant, transport: target.transport, subscribers: p.n, latencyMs, wallSeconds: [], cpuSeconds: [], rounds: [] }));
             const { wall, cpu } = await invoke(target, p.variant, p.n);
             run.wallSeconds.push(wall);
             run.cpuSeconds.push(cpu);
+            run.rounds.push(rep);
           }
         }
       }
@@ -223,7 +244,7 @@ export async function benchFanout(o: FanoutBenchOptions) {
         deliveriesPerSecond: Math.round(r.subscribers / wall),
         deliveriesPerCpuSecond: Math.round(r.subscribers / cpu),
         cpuSecondsPer1000: round((cpu / r.subscribers) * 1000, 4),
-        samples: { wallSeconds: r.wallSeconds.map((x) => round(x, 3)), cpuSeconds: r.cpuSeconds.map((x) => round(x, 3)) },
+        samples: { wallSeconds: r.wallSeconds.map((x) => round(x, 3)), cpuSeconds: r.cpuSeconds.map((x) => round(x, 3)), rounds: r.rounds },
       };
     });
     const find = (v: string, t: Transport, n: number, l: number) => rows.find((r) => r.variant === v && r.transport === t && r.subscribers === n && r.latencyMs === l);
@@ -232,6 +253,21 @@ export async function benchFanout(o: FanoutBenchOptions) {
       const x = find(v, t, n, 0);
       const b = find('baseline', t, n, 0);
       return x && b ? round(x.deliveriesPerCpuSecond / b.deliveriesPerCpuSecond, 2) : undefined;
+    };
+    // The same ratio per round (a variant's CPU against the baseline's of the same round, minutes
+    // apart at most), so a stretch of heavy load on the machine shifts both sides of each ratio.
+    const pairedRatios = (v: string, t: Transport, n = maxN): number[] => {
+      const x = find(v, t, n, 0);
+      const b = find('baseline', t, n, 0);
+      if (!x || !b) return [];
+      return x.samples.rounds.flatMap((r, i) => {
+        const j = b.samples.rounds.indexOf(r);
+        return j < 0 ? [] : [round(b.samples.cpuSeconds[j] / x.samples.cpuSeconds[i], 2)];
+      });
+    };
+    const pairedRatio = (v: string, t: Transport) => {
+      const all = pairedRatios(v, t);
+      return all.length ? round(median(all), 2) : undefined;
     };
 
     printTable(
@@ -255,7 +291,14 @@ export async function benchFanout(o: FanoutBenchOptions) {
     );
     const nodeHttp0 = () => find('handler-lean-node-http', 'http', maxN, 0);
     const wall10k = (v: string, t: Transport) => find(v, t, maxN, latency)?.wallSeconds;
-    console.log(`  CPU: ${cpuModel} (${os.cpus().length} cores), load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    const loadAtEnd = os.loadavg();
+    console.log(
+      `  CPU: ${cpuModel} (${os.cpus().length} cores), load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} at the start, ${loadAtEnd.map((l) => l.toFixed(2)).join(' ')} at the end`,
+    );
+    console.log(
+      `  per-round ratios (median): lean ${pairedRatio('handler-lean', 'tls') ?? 'n/a'}x TLS [${pairedRatios('handler-lean', 'tls').join(', ')}], ` +
+        `${pairedRatio('handler-lean', 'http') ?? 'n/a'}x plain [${pairedRatios('handler-lean', 'http').join(', ')}]`,
+    );
     console.log(
       `  target: ≥ 10x baseline deliveries per CPU-second over TLS → lean ${ratio('handler-lean', 'tls') ?? 'n/a'}x` +
         ` (plain HTTP ${ratio('handler-lean', 'http')}x)` +
@@ -275,6 +318,9 @@ export async function benchFanout(o: FanoutBenchOptions) {
       deliveriesPerCpuSecondTls: leanTls?.deliveriesPerCpuSecond,
       baselineDeliveriesPerCpuSecondTls: find('baseline', 'tls', maxN, 0)?.deliveriesPerCpuSecond,
       ratioVsBaselineTls: ratio('handler-lean', 'tls'),
+      pairedRatioVsBaseline: pairedRatio('handler-lean', 'http'),
+      pairedRatioVsBaselineTls: pairedRatio('handler-lean', 'tls'),
+      loadAverage: { start: loadAtStart.map((l) => round(l, 2)), end: loadAtEnd.map((l) => round(l, 2)) },
       nodeHttpSenderDeliveriesPerCpuSecond: nodeHttp('http')?.deliveriesPerCpuSecond,
       nodeHttpSenderRatioVsBaseline: ratio('handler-lean-node-http', 'http'),
       nodeHttpSenderDeliveriesPerCpuSecondTls: nodeHttp('tls')?.deliveriesPerCpuSecond,

@@ -3,12 +3,13 @@ import tls from 'node:tls';
 
 /**
  * A minimal HTTP/1.1 client for one origin: keep-alive sockets (at most `maxSockets`), one
- * request in flight per socket, the request written as ONE pre-built string (one socket write,
+ * request in flight per socket, the request written as ONE pre-built buffer (one socket write,
  * one TLS record), and a response parser that reads only the status and how the body ends
- * (Content-Length, chunked, or close) before handing the socket back. It exists for the fan-out's
- * thousands of tiny `@connections` POSTs, where node's `http.request` (ClientRequest,
- * OutgoingMessage header bookkeeping, agent queues, IncomingMessage streams) cost more CPU than
- * the signing; see docs/performance.md.
+ * (Content-Length, chunked, or close) before handing the socket back. Responses are read with
+ * `onread` into one buffer per pool and parsed in place as bytes: no Buffer, string or stream
+ * event per response. It exists for the fan-out's thousands of tiny `@connections` POSTs, where
+ * node's `http.request` (ClientRequest, OutgoingMessage header bookkeeping, agent queues,
+ * IncomingMessage streams) cost more CPU than the signing; see docs/performance.md.
  *
  * Outcomes are plain numbers: the response status, or 0 when no complete response arrived
  * (connect failure, TLS failure, reset, timeout, a malformed response). A request is never
@@ -34,7 +35,20 @@ export const NO_RESPONSE = 0;
 
 /** Longest response head we accept: API Gateway's are a few hundred bytes. */
 const MAX_HEAD_BYTES = 64 * 1024;
+/** Reads land in one buffer per pool (parsed synchronously; only an incomplete head is copied out). */
+const READ_BUFFER_BYTES = 64 * 1024;
+const CR = 13;
+const LF = 10;
+const COLON = 58;
 const CRLFCRLF = Buffer.from('\r\n\r\n');
+const ascii = (s: string): number[] => Array.from(s, (c) => c.charCodeAt(0));
+const HTTP_1 = ascii('HTTP/1.');
+const CONTENT_LENGTH = ascii('content-length');
+const TRANSFER_ENCODING = ascii('transfer-encoding');
+const CONNECTION = ascii('connection');
+const CHUNKED = ascii('chunked');
+const CLOSE = ascii('close');
+const KEEP_ALIVE = ascii('keep-alive');
 
 const enum Phase {
   Head,
@@ -44,7 +58,7 @@ const enum Phase {
 }
 
 interface Pending {
-  readonly data: string;
+  readonly data: string | Buffer;
   readonly resolve: (status: number) => void;
 }
 
@@ -52,31 +66,33 @@ class Conn {
   /** The request in flight, if any. */
   resolve: ((status: number) => void) | undefined;
   deadline = 0;
+  /** Bytes of an incomplete head or chunk-size line, copied out of the shared read buffer. */
   private buf: Buffer | undefined;
   private phase = Phase.Head;
   private status = 0;
   private remaining = 0;
   private keepAlive = true;
   dead = false;
+  socket!: net.Socket;
 
-  constructor(
-    readonly socket: net.Socket,
-    private readonly pool: Http1Pool,
-  ) {
+  constructor(private readonly pool: Http1Pool) {}
+
+  /** Called by the pool once the socket exists (its `onread` callback needs this Conn first). */
+  attach(socket: net.Socket): void {
+    this.socket = socket;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onClose(true));
     socket.on('close', () => this.onClose(false));
     // 'close' follows; the request (if any) fails there.
     socket.on('error', () => {});
   }
 
-  write(data: string, resolve: (status: number) => void, now: number): void {
+  write(data: string | Buffer, resolve: (status: number) => void, now: number): void {
     this.resolve = resolve;
     this.deadline = now + this.pool.timeoutMs;
     this.phase = Phase.Head;
     this.keepAlive = true;
-    this.socket.write(data, 'utf8');
+    this.socket.write(data);
   }
 
   /** Fails the request in flight (if any) and closes the socket for good. */
@@ -107,113 +123,209 @@ class Conn {
     resolve(status);
   }
 
-  private onData(chunk: Buffer): void {
+  /**
+   * `n` bytes arrived in `shared` (the pool's read buffer, overwritten by the next read: nothing
+   * may keep a reference to it).
+   */
+  onRead(shared: Buffer, n: number): void {
+    if (this.dead) return;
     if (!this.resolve) {
       // Bytes nobody asked for: the stream can no longer be trusted to frame the next response.
       this.kill();
       return;
     }
-    let buf = this.buf ? Buffer.concat([this.buf, chunk]) : chunk;
-    this.buf = undefined;
+    let buf = shared;
+    let pos = 0;
+    let end = n;
+    if (this.buf) {
+      buf = Buffer.concat([this.buf, shared.subarray(0, n)]);
+      end = buf.length;
+      this.buf = undefined;
+    }
     for (;;) {
       if (this.phase === Phase.Head) {
-        const end = buf.indexOf(CRLFCRLF);
-        if (end < 0) {
-          if (buf.length > MAX_HEAD_BYTES) return this.kill();
-          this.buf = buf;
+        const h = indexOfCrlfCrlf(buf, pos, end);
+        if (h < 0) {
+          if (end - pos > MAX_HEAD_BYTES) return this.kill();
+          this.buf = Buffer.from(buf.subarray(pos, end));
           return;
         }
-        if (!this.parseHead(buf.toString('latin1', 0, end))) return this.kill();
-        buf = buf.subarray(end + 4);
+        if (!this.parseHead(buf, pos, h)) return this.kill();
+        pos = h + 4;
         if (this.status < 200) continue; // 1xx interim response: the real one follows
       }
       if (this.phase === Phase.Length) {
-        const n = Math.min(this.remaining, buf.length);
-        this.remaining -= n;
-        buf = buf.subarray(n);
+        const k = Math.min(this.remaining, end - pos);
+        this.remaining -= k;
+        pos += k;
         if (this.remaining > 0) return;
         break;
       }
       if (this.phase === Phase.Chunked) {
-        const r = this.skipChunks(buf);
+        const r = this.skipChunks(buf, pos, end);
         if (r === false) return this.kill();
         if (r === undefined) return;
-        buf = r;
+        pos = r;
         break;
       }
       // UntilClose: the body ends with the stream (onClose).
       return;
     }
     // One response per request: more bytes than it framed mean a confused stream.
-    if (buf.length > 0) this.keepAlive = false;
+    if (pos < end) this.keepAlive = false;
     this.finish(this.status);
     if (!this.keepAlive) this.kill();
   }
 
-  /** Status line and the framing headers; false for a response we cannot frame. */
-  private parseHead(head: string): boolean {
-    // "HTTP/1.1 200 OK"
-    if (!head.startsWith('HTTP/1.') || head.charCodeAt(12) !== 32 && head.length !== 12) return false;
-    const status = Number(head.slice(9, 12));
-    if (!(status >= 100 && status <= 599)) return false;
+  /**
+   * Status line and the framing headers of the head in buf[start, end) (end at its CRLFCRLF),
+   * read in place: no string per response. False for a response we cannot frame.
+   */
+  private parseHead(buf: Buffer, start: number, end: number): boolean {
+    // "HTTP/1.1 200 OK" (the reason phrase may be empty, and so may be the space before it)
+    if (end - start < 12 || !matchesAt(buf, start, HTTP_1)) return false;
+    const minor = buf[start + 7];
+    const d0 = buf[start + 9] - 48;
+    const d1 = buf[start + 10] - 48;
+    const d2 = buf[start + 11] - 48;
+    if ((minor !== 48 && minor !== 49) || buf[start + 8] !== 32 || !(d0 >= 1 && d0 <= 5 && d1 >= 0 && d1 <= 9 && d2 >= 0 && d2 <= 9)) return false;
+    if (end - start > 12 && buf[start + 12] !== 32 && buf[start + 12] !== CR) return false;
+    const status = d0 * 100 + d1 * 10 + d2;
     this.status = status;
     if (status < 200) return true;
-    const lower = head.toLowerCase();
-    if (head.charCodeAt(7) === 48 /* HTTP/1.0 */ ? !/\r\nconnection:[^\r]*keep-alive/.test(lower) : /\r\nconnection:[^\r]*close/.test(lower)) {
-      this.keepAlive = false;
+    const http10 = minor === 48;
+    let length = -1;
+    let chunked = false;
+    let close = false;
+    let keepAlive = false;
+    // Header lines: each starts after a CRLF and ends at the next CR (or at `end`).
+    let line = buf.indexOf(LF, start) + 1;
+    while (line > 0 && line < end) {
+      let eol = line;
+      while (eol < end && buf[eol] !== CR) eol++;
+      let colon = line;
+      while (colon < eol && buf[colon] !== COLON) colon++;
+      if (colon < eol) {
+        const len = colon - line;
+        if (len === CONTENT_LENGTH.length && length < 0 && nameIs(buf, line, CONTENT_LENGTH)) length = parseLength(buf, colon + 1, eol);
+        else if (len === TRANSFER_ENCODING.length && nameIs(buf, line, TRANSFER_ENCODING)) chunked ||= contains(buf, colon + 1, eol, CHUNKED);
+        else if (len === CONNECTION.length && nameIs(buf, line, CONNECTION)) {
+          close ||= contains(buf, colon + 1, eol, CLOSE);
+          keepAlive ||= contains(buf, colon + 1, eol, KEEP_ALIVE);
+        }
+      }
+      line = eol + 2;
     }
+    if (http10 ? !keepAlive : close) this.keepAlive = false;
     if (status === 204 || status === 304) {
       this.phase = Phase.Length;
       this.remaining = 0;
-    } else if (/\r\ntransfer-encoding:[^\r]*chunked/.test(lower)) {
+    } else if (chunked) {
       this.phase = Phase.Chunked;
       this.remaining = -1;
+    } else if (length >= 0) {
+      this.phase = Phase.Length;
+      this.remaining = length;
     } else {
-      const m = /\r\ncontent-length:[ \t]*(\d+)[ \t]*(?:\r|$)/.exec(lower);
-      if (m) {
-        this.phase = Phase.Length;
-        this.remaining = Number(m[1]);
-      } else {
-        this.phase = Phase.UntilClose;
-        this.keepAlive = false;
-      }
+      this.phase = Phase.UntilClose;
+      this.keepAlive = false;
     }
     return true;
   }
 
   /**
-   * Consumes chunked body bytes: the rest after the last chunk and its trailers, undefined when
-   * more bytes are needed (the unconsumed part is kept), false for a malformed body.
-   * `remaining` is the data still to skip in the current chunk, -1 before a size line, -2 in
-   * the trailers.
+   * Consumes chunked body bytes from buf[pos, end): the position after the last chunk and its
+   * trailers, undefined when more bytes are needed (the unconsumed part is kept), false for a
+   * malformed body. `remaining` is the data still to skip in the current chunk, -1 before a size
+   * line, -2 in the trailers.
    */
-  private skipChunks(buf: Buffer): Buffer | false | undefined {
+  private skipChunks(buf: Buffer, pos: number, end: number): number | false | undefined {
     for (;;) {
       if (this.remaining === -2) {
         // Trailer lines until an empty one.
-        const eol = buf.indexOf('\r\n');
-        if (eol < 0) return (this.buf = buf), undefined;
-        buf = buf.subarray(eol + 2);
-        if (eol === 0) return buf;
+        const eol = indexOfCrlf(buf, pos, end);
+        if (eol < 0) return this.keep(buf, pos, end);
+        const empty = eol === pos;
+        pos = eol + 2;
+        if (empty) return pos;
         continue;
       }
       if (this.remaining === -1) {
-        const eol = buf.indexOf('\r\n');
-        if (eol < 0) return buf.length > 1024 ? false : ((this.buf = buf), undefined);
-        const size = parseInt(buf.toString('latin1', 0, eol), 16);
+        const eol = indexOfCrlf(buf, pos, end);
+        if (eol < 0) return end - pos > 1024 ? false : this.keep(buf, pos, end);
+        const size = parseInt(buf.toString('latin1', pos, eol), 16);
         if (!(size >= 0)) return false;
-        buf = buf.subarray(eol + 2);
+        pos = eol + 2;
         // data, then its CRLF; the last (0-size) chunk is followed by trailers instead
         this.remaining = size === 0 ? -2 : size + 2;
         continue;
       }
-      const n = Math.min(this.remaining, buf.length);
-      this.remaining -= n;
-      buf = buf.subarray(n);
+      const k = Math.min(this.remaining, end - pos);
+      this.remaining -= k;
+      pos += k;
       if (this.remaining > 0) return undefined;
       this.remaining = -1;
     }
   }
+
+  /** Keeps buf[pos, end) (a partial line) for the next read; undefined: more bytes needed. */
+  private keep(buf: Buffer, pos: number, end: number): undefined {
+    this.buf = Buffer.from(buf.subarray(pos, end));
+    return undefined;
+  }
+}
+
+/** The first CRLFCRLF in buf[from, to), or -1. */
+function indexOfCrlfCrlf(buf: Buffer, from: number, to: number): number {
+  const i = buf.indexOf(CRLFCRLF, from);
+  return i >= 0 && i + 4 <= to ? i : -1;
+}
+
+/** The first CRLF in buf[from, to), or -1. */
+function indexOfCrlf(buf: Buffer, from: number, to: number): number {
+  for (let i = from; i + 1 < to; i++) if (buf[i] === CR && buf[i + 1] === LF) return i;
+  return -1;
+}
+
+function matchesAt(buf: Buffer, at: number, bytes: readonly number[]): boolean {
+  for (let i = 0; i < bytes.length; i++) if (buf[at + i] !== bytes[i]) return false;
+  return true;
+}
+
+/** Header name at `at` equals `lower` ignoring ASCII case (the caller checked the length). */
+function nameIs(buf: Buffer, at: number, lower: readonly number[]): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    const b = buf[at + i];
+    if (b !== lower[i] && (b | 0x20) !== lower[i]) return false;
+  }
+  return true;
+}
+
+/** buf[from, to) contains `lower` ignoring ASCII case. */
+function contains(buf: Buffer, from: number, to: number, lower: readonly number[]): boolean {
+  const last = to - lower.length;
+  outer: for (let i = from; i <= last; i++) {
+    for (let j = 0; j < lower.length; j++) {
+      const b = buf[i + j];
+      if (b !== lower[j] && (b | 0x20) !== lower[j]) continue outer;
+    }
+    return true;
+  }
+  return false;
+}
+
+/** A Content-Length value (digits between optional blanks), or -1 when it is not one. */
+function parseLength(buf: Buffer, from: number, to: number): number {
+  while (from < to && (buf[from] === 32 || buf[from] === 9)) from++;
+  while (to > from && (buf[to - 1] === 32 || buf[to - 1] === 9)) to--;
+  if (from === to || to - from > 15) return -1;
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const d = buf[i] - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
 }
 
 export class Http1Pool {
@@ -229,6 +341,7 @@ export class Http1Pool {
   private readonly all = new Set<Conn>();
   private readonly waiting: Pending[] = [];
   private tlsSession: Buffer | undefined;
+  private readonly readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
   private sweeper: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -250,7 +363,7 @@ export class Http1Pool {
    * Writes `data` (a complete request: head and body) on a free keep-alive socket, a new one, or
    * the next to be freed; resolves the response status, or NO_RESPONSE.
    */
-  request(data: string): Promise<number> {
+  request(data: string | Buffer): Promise<number> {
     return new Promise<number>((resolve) => {
       if (this.closed) return resolve(NO_RESPONSE);
       const conn = this.idle.pop() ?? (this.all.size < this.maxSockets ? this.connect() : undefined);
@@ -296,7 +409,7 @@ export class Http1Pool {
     if (reusable) this.idle.push(conn);
   }
 
-  private start(conn: Conn, data: string, resolve: (status: number) => void): void {
+  private start(conn: Conn, data: string | Buffer, resolve: (status: number) => void): void {
     conn.write(data, resolve, Date.now());
     this.sweeper ??= setInterval(() => this.sweep(), Math.max(5, Math.min(1000, this.timeoutMs / 4))).unref();
   }
@@ -317,11 +430,17 @@ export class Http1Pool {
   }
 
   private connect(): Conn {
+    const conn = new Conn(this);
+    // `onread`: bytes are copied into the pool's one read buffer and handed straight to the
+    // parser, without a Buffer per read nor the Readable stream's push/emit machinery.
+    const buffer = this.readBuffer;
+    const onread: net.OnReadOpts = { buffer, callback: (n) => (conn.onRead(buffer, n), true) };
     const socket = this.secure
-      ? tls.connect({ host: this.host, port: this.port, servername: this.servername, session: this.tlsSession, ALPNProtocols: ['http/1.1'], secureContext: this.secureContext })
-      : net.connect({ host: this.host, port: this.port });
+      ? // tls.connect documents `onread` (for a socket it creates) though @types/node lacks it.
+        tls.connect({ host: this.host, port: this.port, servername: this.servername, session: this.tlsSession, ALPNProtocols: ['http/1.1'], secureContext: this.secureContext, onread } as tls.ConnectionOptions)
+      : net.connect({ host: this.host, port: this.port, onread });
     if (this.secure) socket.on('session', (s: Buffer) => (this.tlsSession = s));
-    const conn = new Conn(socket, this);
+    conn.attach(socket);
     this.all.add(conn);
     return conn;
   }

@@ -11,11 +11,12 @@ import { ConnectionsSigner, CredentialCache, EMPTY_SHA256, sha256Hex, type Crede
  * which dominates the CPU cost of a fan-out made of thousands of tiny POSTs.
  *
  * Per request: the signer of sigv4.ts builds the whole request head (one SHA-256, one HMAC;
- * checked byte for byte against @smithy/signature-v4), the frame's bytes are hashed once per
- * distinct frame, and http1-pool.ts writes head and body in one socket write and reads back
- * only the status. Credentials come from a provider and are cached until shortly before
- * their `expiration`, so a send only waits for the provider on the first call and when the
- * cached keys are about to expire — and not at all for 10 s after the provider failed.
+ * checked byte for byte against @smithy/signature-v4), the frame is encoded and hashed once per
+ * distinct frame and those exact bytes are sent, and http1-pool.ts writes head and body as one
+ * buffer in one socket write and reads back only the status. Credentials come from a provider
+ * and are cached until shortly before their `expiration`, so a send only waits for the provider
+ * on the first call and when the cached keys are about to expire — and not at all for 10 s
+ * after the provider failed.
  */
 
 export interface LeanSenderOptions {
@@ -33,6 +34,9 @@ export interface LeanSenderOptions {
   readonly now?: () => number;
 }
 
+const EMPTY = Buffer.alloc(0);
+// A rejection was logged once by the cache's onRefreshError; here it is just the outcome.
+const failed = (): SendOutcome => 'error';
 type Credentials = Parameters<ConnectionsSigner['sign']>[3];
 
 export class LeanSender implements Sender {
@@ -44,7 +48,7 @@ export class LeanSender implements Sender {
   // A fan-out sends the same frame (modulo its latency field, which changes at most once per
   // millisecond) to every subscriber: encode and hash it once per distinct frame.
   private lastData: string | undefined;
-  private lastLength = 0;
+  private lastBody = EMPTY;
   private lastHash = '';
 
   constructor(opts: LeanSenderOptions) {
@@ -69,41 +73,44 @@ export class LeanSender implements Sender {
   }
 
   send(connectionId: string, data: string): Promise<SendOutcome> {
-    return this.withCredentials((c) => this.post(connectionId, data, c));
+    // No closure per send: the cached credentials are the common case.
+    const creds = this.credentials.current();
+    if (creds) return this.post(connectionId, data, creds);
+    return this.credentials.resolve().then((c) => this.post(connectionId, data, c), failed);
   }
 
   /** DeleteConnection: `DELETE {endpoint}/@connections/{id}`, empty body, same signing. */
   disconnect(connectionId: string): Promise<SendOutcome> {
-    return this.withCredentials((c) => this.exchange(connectionId, 'DELETE', '', 0, EMPTY_SHA256, c));
-  }
-
-  private withCredentials(call: (c: Credentials) => Promise<SendOutcome>): Promise<SendOutcome> {
     const creds = this.credentials.current();
-    if (creds) return call(creds);
-    // A rejection was logged once by the cache's onRefreshError; here it is just the outcome.
-    return this.credentials.resolve().then(call, () => 'error' as const);
+    if (creds) return this.exchange(connectionId, 'DELETE', EMPTY, EMPTY_SHA256, creds);
+    return this.credentials.resolve().then((c) => this.exchange(connectionId, 'DELETE', EMPTY, EMPTY_SHA256, c), failed);
   }
 
   private post(connectionId: string, data: string, creds: Credentials): Promise<SendOutcome> {
     if (data !== this.lastData) {
-      // The hash is of the exact bytes sent: the string is written as UTF-8, as encoded here.
+      // The hash is of the exact bytes sent: this buffer is what exchange() writes.
       const body = Buffer.from(data, 'utf8');
-      this.lastLength = body.length;
+      this.lastBody = body;
       this.lastHash = sha256Hex(body);
       this.lastData = data;
     }
-    return this.exchange(connectionId, 'POST', data, this.lastLength, this.lastHash, creds);
+    return this.exchange(connectionId, 'POST', this.lastBody, this.lastHash, creds);
   }
 
-  private exchange(connectionId: string, method: 'POST' | 'DELETE', body: string, bodyLength: number, bodyHash: string, creds: Credentials): Promise<SendOutcome> {
+  private exchange(connectionId: string, method: 'POST' | 'DELETE', body: Buffer, bodyHash: string, creds: Credentials): Promise<SendOutcome> {
     let head: string;
     try {
-      head = this.signer.requestHead(connectionId, bodyLength, bodyHash, creds, this.now(), method);
+      head = this.signer.requestHead(connectionId, body.length, bodyHash, creds, this.now(), method);
     } catch {
       return Promise.resolve('error');
     }
+    // Head and body in one buffer, one socket write, one TLS record. The head is ASCII by
+    // construction (encoded path, checked header values), so latin1 writes it byte for byte.
+    const out = Buffer.allocUnsafe(head.length + body.length);
+    out.write(head, 0, 'latin1');
+    body.copy(out, head.length);
     // NO_RESPONSE (0) maps to 'error', like any network failure.
-    return this.pool.request(head + body).then(outcomeOfStatus);
+    return this.pool.request(out).then(outcomeOfStatus);
   }
 
   close(): void {

@@ -199,6 +199,65 @@ describe('Http1Pool: minimal HTTP/1.1 keep-alive client (lib/delivery/http1-pool
     expect(await p.request(req(3))).to.equal(NO_RESPONSE);
   });
 
+  it('header names in any case, blanks around values, HTTP/1.0 keep-alive: framed, and sockets kept or dropped as the head says', async () => {
+    // [answer, whether the server may reuse the socket for the next request]
+    const answers: [string, boolean][] = [
+      ['HTTP/1.1 200 OK\r\nCONTENT-LENGTH: \t 3 \r\n\r\nabc', true],
+      ['HTTP/1.1 410 Gone\r\nTransfer-Encoding: gzip, CHUNKED\r\n\r\n2\r\n{}\r\n0\r\n\r\n', true],
+      ['HTTP/1.1 429\r\ncontent-length: 0\r\n\r\n', true], // no reason phrase
+      ['HTTP/1.0 200 OK\r\nContent-Length: 0\r\nConnection: Keep-Alive\r\n\r\n', true],
+      ['HTTP/1.1 413 Payload Too Large\r\nconnection: Close\r\ncontent-length: 2\r\n\r\n{}', false],
+      ['HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n', false], // 1.0 without keep-alive
+      ['HTTP/1.1 204 No Content\r\nX-Content-Length-Not: 9\r\n\r\n', true],
+    ];
+    let i = 0;
+    const s = await serve((_r, socket) => socket.write(answers[i++][0]));
+    const p = pool(s.url, { maxSockets: 1 });
+    const statuses: number[] = [];
+    const connections: number[] = [];
+    for (let n = 0; n < answers.length; n++) {
+      statuses.push(await p.request(req(n)));
+      connections.push(s.connections());
+    }
+    expect(statuses).to.deep.equal([200, 410, 429, 200, 413, 503, 204]);
+    // A new socket only after the answers that end the connection (the 5th and the 6th).
+    expect(connections).to.deep.equal([1, 1, 1, 1, 1, 2, 3]);
+  });
+
+  it('a status line it cannot read → NO_RESPONSE (never a made-up status)', async () => {
+    const bad = ['HTTP/1.1 2x0 OK', 'HTTP/2 200 OK', 'HTTP/1.1 099 Low', 'HTTP/1.1 600 High', 'HTTP/1.1 2000 OK', 'http/1.1 200 OK', 'HTTP/1.1  200 OK'];
+    let i = 0;
+    const s = await serve((_r, socket) => socket.write(`${bad[i++]}\r\ncontent-length: 0\r\n\r\n`));
+    const p = pool(s.url, { maxSockets: 1 });
+    const statuses: number[] = [];
+    for (let n = 0; n < bad.length; n++) statuses.push(await p.request(req(n)));
+    expect(statuses).to.deep.equal(bad.map(() => NO_RESPONSE));
+  });
+
+  it('heads arriving in pieces on several sockets at once: each socket keeps its own partial head (reads share one buffer)', async () => {
+    const sockets: net.Socket[] = [];
+    const s = await serve((_r, socket) => {
+      socket.setNoDelay(true);
+      sockets.push(socket);
+      if (sockets.length < 2) return;
+      // Both first halves before either second half: a partial head left in the pool's read
+      // buffer instead of copied out would be overwritten by the other socket's bytes.
+      const [a, b] = sockets;
+      a.write('HTTP/1.1 41', () =>
+        b.write('HTTP/1.1 42', () =>
+          setTimeout(() => {
+            b.write('9 Too Many Requests\r\ncontent-le');
+            a.write('0 Gone\r\ncontent-length: 0\r\n\r\n');
+            setTimeout(() => b.write('ngth: 0\r\n\r\n'), 20);
+          }, 20),
+        ),
+      );
+    });
+    const p = pool(s.url, { maxSockets: 2 });
+    expect(await Promise.all([p.request(req(1)), p.request(req(2))])).to.deep.equal([410, 429]);
+    expect(s.connections()).to.equal(2);
+  });
+
   describe('over TLS', () => {
     let dir: string;
     let cert: ServerCert;
