@@ -104,7 +104,7 @@ export async function startAgent(deps: Deps, options: Partial<AgentOptions> = {}
     clock,
     room: () => supervisor.room(),
     epoch: () => leases.fence()?.epoch,
-    openMany: (ids, from) => supervisor.ensureOpenMany(ids, from),
+    claimMany: (ids, from) => supervisor.claimMany(ids, from),
     log,
   });
   const metricsLog = new Ticker('metrics log', Math.min(METRICS_LOG_MS, o.healthIntervalMs), async () => log.info('agent metrics', metrics.snapshot()), log);

@@ -41,8 +41,11 @@ export class ReconcileLoop {
       readonly room: () => number;
       /** This agent's live epoch: its own sockets are not taken over from itself. */
       readonly epoch: () => number | undefined;
-      /** Claims and dials many sockets (with `from`: taken over from that expired epoch). */
-      readonly openMany: (socketIds: readonly string[], from?: number) => Promise<unknown>;
+      /**
+       * Claims many sockets (with `from`: taken over from that expired epoch); resolves when the
+       * claims are answered, `opened` when their dials have started.
+       */
+      readonly claimMany: (socketIds: readonly string[], from?: number) => Promise<{ readonly opened: Promise<unknown> }>;
       readonly log: Logger;
     },
   ) {
@@ -75,22 +78,28 @@ export class ReconcileLoop {
     }
   }
 
-  /** Claims in batches of CLAIM_BATCH, CLAIM_BATCHES_IN_FLIGHT at once; room is checked per batch. */
+  /**
+   * Claims in batches of CLAIM_BATCH, CLAIM_BATCHES_IN_FLIGHT at once; room is checked per batch.
+   * A batch's slot is free again as soon as its claims are answered (its sockets are dialled
+   * meanwhile), so claims and dials overlap; the pass ends when every dial has started.
+   */
   private async claimAll(ids: readonly string[], from?: number): Promise<void> {
     const limit = createLimiter(CLAIM_BATCHES_IN_FLIGHT);
     const batches: string[][] = [];
     for (let i = 0; i < ids.length; i += CLAIM_BATCH) batches.push(ids.slice(i, i + CLAIM_BATCH));
+    const dialling: Promise<unknown>[] = [];
     await Promise.all(
       batches.map((batch) =>
         limit(async () => {
           if (this.opts.room() <= 0) return;
           try {
-            await this.opts.openMany(batch, from);
+            dialling.push((await this.opts.claimMany(batch, from)).opened);
           } catch (err) {
-            this.opts.log.warn('reconcile could not open a batch of sockets', { sockets: batch.length, first: batch[0], err });
+            this.opts.log.warn('reconcile could not claim a batch of sockets', { sockets: batch.length, first: batch[0], err });
           }
         }),
       ),
     );
+    await Promise.all(dialling);
   }
 }

@@ -7,7 +7,7 @@ import { parseUpstreamUrl, toWebSocketUrl } from '../lib/upstream/endpoint';
 import type { Credentials } from '../lib/upstream/headers';
 import type { HealthRecords } from '../lib/upstream/health-records';
 import type { UpstreamCounters, UpstreamRow } from '../lib/upstream/row';
-import { createLimiter } from '../lib/delivery/limiter';
+import { createLimiter, type Limiter } from '../lib/delivery/limiter';
 import { SecretCorruptError, SecretNotFoundError, type SecretStore } from '../lib/upstream/secret-store';
 import type { SsrfGuard } from '../lib/upstream/ssrf';
 import type { UpstreamStore } from '../lib/upstream/store';
@@ -72,6 +72,14 @@ const DRAIN_MS = 2000;
 const COUNTER_FLUSH_CONCURRENCY = 16;
 
 /**
+ * Connection status writes (connected, disconnected) in flight at once. After a failover a
+ * thousand handshakes complete within a second or two; unbounded, their writes would fill the
+ * DynamoDB client's keep-alive pool and queue the claims still to be made (and the heartbeat)
+ * behind them. Bounded, they wait in memory and the claims go first.
+ */
+const STATUS_WRITE_CONCURRENCY = 8;
+
+/**
  * The `ws` client's maxPayload (its default is 100 MiB): twice the deliverable event size. A
  * frame can shrink when it is stored (JSON is re-serialised without its whitespace), so frames
  * somewhat over the limit are still read and measured by the persister, which drops what is not
@@ -87,11 +95,16 @@ export class SocketSupervisor implements LeaseHooks {
   private readonly opening = new Set<string>();
   private readonly counters: CounterLedger;
   private readonly counterFlush: Ticker;
+  /** Secret reads and dial starts of claimed sockets, across every batch at once. */
+  private readonly dialLimit: Limiter;
+  /** Status writes in flight (see STATUS_WRITE_CONCURRENCY). */
+  private readonly recordLimit = createLimiter(STATUS_WRITE_CONCURRENCY);
   private readonly checker: HealthChecker;
   private stopping = false;
 
   constructor(private readonly ctx: SupervisorContext) {
     this.counters = new CounterLedger(ctx.metrics);
+    this.dialLimit = createLimiter(ctx.options.claimConcurrency);
     this.checker = new HealthChecker({
       records: ctx.records,
       fence: () => ctx.leases.fence(),
@@ -184,45 +197,65 @@ export class SocketSupervisor implements LeaseHooks {
 
   /**
    * `ensureOpen` for many sockets at once (reconcile, failover): as many as there is room for are
-   * reserved (counted as used, so parallel batches never exceed capacity), claimed in batched
-   * transactions, then their secrets read and dialled at most `claimConcurrency` at a time. No
-   * socket waits for another's upstream handshake: dialling only starts the connection. How
-   * many were opened.
+   * reserved (counted as used, so parallel batches never exceed capacity) and claimed in batched
+   * transactions. Resolves once the claims are answered, so the caller can send the next batch
+   * of claims while these are dialled: `opened` settles when every claimed socket's secret has
+   * been read and its dial started (at most `claimConcurrency` at a time across all batches; no
+   * socket waits for another's upstream handshake), with how many were opened.
    */
-  async ensureOpenMany(socketIds: readonly string[], from?: number): Promise<number> {
-    if (this.stopping) return 0;
+  async claimMany(socketIds: readonly string[], from?: number): Promise<{ claimed: number; opened: Promise<number> }> {
+    const none = { claimed: 0, opened: Promise.resolve(0) };
+    if (this.stopping) return none;
     // Never both slots of a redundant socket: only this process writes this agentId as owner,
     // so its own bookkeeping (held or being claimed, one event loop) is enough to keep them apart.
-    const bases = new Set<string>();
-    const want = socketIds
-      .filter((id) => {
-        const base = baseSocketId(id);
-        if (this.isHere(id) || this.isHere(siblingSlotId(id)) || bases.has(base)) return false;
-        bases.add(base);
-        return true;
-      })
-      .slice(0, Math.max(0, this.room()));
-    if (!want.length) return 0;
+    const want = this.claimableHere(socketIds).slice(0, Math.max(0, this.room()));
+    if (!want.length) return none;
     for (const id of want) this.opening.add(id);
+    let rows: UpstreamRow[];
     try {
-      const rows = await this.ctx.leases.claimMany(want, from);
-      const limit = createLimiter(this.ctx.options.claimConcurrency);
-      const results = await Promise.all(
-        rows.map((row) =>
-          limit(async () => {
-            try {
-              return await this.openClaimed(row);
-            } catch (err) {
-              this.ctx.log.warn('could not open a claimed socket; released for a later pass', { socketId: row.socketId, err });
-              return 'failed' as const;
-            }
-          }),
-        ),
-      );
-      return results.filter((r) => r === 'opened').length;
-    } finally {
+      rows = await this.ctx.leases.claimMany(want, from);
+    } catch (err) {
       for (const id of want) this.opening.delete(id);
+      throw err;
     }
+    // What was not claimed frees its room now; a claimed socket stays reserved until it is dialled.
+    const claimed = new Set(rows.map((r) => r.socketId));
+    for (const id of want) if (!claimed.has(id)) this.opening.delete(id);
+    const opened = Promise.all(
+      rows.map((row) =>
+        this.dialLimit(async () => {
+          try {
+            return await this.openClaimed(row);
+          } catch (err) {
+            this.ctx.log.warn('could not open a claimed socket; released for a later pass', { socketId: row.socketId, err });
+            return 'failed' as const;
+          } finally {
+            this.opening.delete(row.socketId);
+          }
+        }),
+      ),
+    ).then((results) => results.filter((r) => r === 'opened').length);
+    return { claimed: rows.length, opened };
+  }
+
+  /** Claims and dials many sockets (`claimMany`), resolving once every dial has started; how many were opened. */
+  async ensureOpenMany(socketIds: readonly string[], from?: number): Promise<number> {
+    return (await this.claimMany(socketIds, from)).opened;
+  }
+
+  /**
+   * The ids this agent may claim: not held or being claimed here, and not the other slot of a
+   * redundant socket held or being claimed here (one of each pair per call). The others — a
+   * slot whose twin is here — wait for another agent (see docs/upstream-connectors.md).
+   */
+  claimableHere(socketIds: readonly string[]): string[] {
+    const bases = new Set<string>();
+    return socketIds.filter((id) => {
+      const base = baseSocketId(id);
+      if (this.isHere(id) || this.isHere(siblingSlotId(id)) || bases.has(base)) return false;
+      bases.add(base);
+      return true;
+    });
   }
 
   private isHere(id: string): boolean {
@@ -340,7 +373,7 @@ export class SocketSupervisor implements LeaseHooks {
   /** A conditional status write; a refused one means the lease is gone. */
   private async record(id: string, managed: Managed, write: (now: number) => Promise<{ ok: boolean }>): Promise<void> {
     try {
-      const r = await write(this.ctx.clock());
+      const r = await this.recordLimit(() => write(this.ctx.clock()));
       if (!r.ok && this.sockets.get(id) === managed) this.onLost(id, 'refused');
     } catch (err) {
       managed.log.warn('status write failed', { err });
