@@ -104,6 +104,8 @@ export async function startAgent(deps: Deps, options: Partial<AgentOptions> = {}
     clock,
     room: () => supervisor.room(),
     epoch: () => leases.fence()?.epoch,
+    holdsTwin: (id) => supervisor.holdsTwin(id),
+    onWaiting: (slots) => metrics.set('redundantSlotsWaiting', slots),
     claimMany: (ids, from) => supervisor.claimMany(ids, from),
     log,
   });

@@ -258,6 +258,11 @@ export class SocketSupervisor implements LeaseHooks {
     });
   }
 
+  /** This agent holds, or is claiming, the other slot of the redundant socket `id` (never both). */
+  holdsTwin(id: string): boolean {
+    return this.isHere(siblingSlotId(id));
+  }
+
   private isHere(id: string): boolean {
     return this.sockets.has(id) || this.opening.has(id);
   }

@@ -1,4 +1,4 @@
-import { BatchGetCommand, type BatchGetCommandOutput, GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, type BatchGetCommandOutput, GetCommand, QueryCommand, TransactWriteCommand, type TransactWriteCommandInput, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { WriteGuard } from '../stores/items';
 import { INDEX } from '../schema';
 import { heartbeatKey } from './heartbeats';
@@ -83,33 +83,74 @@ export class LeaseTable {
    * returns no attributes, and the index only holds keys). The rows claimed, in no set order.
    */
   async claimMany(socketIds: readonly string[], fence: Fence, now: number, from?: number): Promise<UpstreamRow[]> {
+    const r = await this.transactEach(socketIds, now, from, (id) => claimUpdate(this.tableName, id, fence, now, from));
+    const rows: UpstreamRow[] = [];
+    if (!r.epochLive) {
+      for (const id of r.contended) {
+        const row = await this.claim(id, fence, now, from);
+        if (row) rows.push(row);
+      }
+    }
+    return [...rows, ...(await this.readRows(r.done))];
+  }
+
+  /**
+   * Hands sockets of the expired epoch `from` back to the unowned pool (status pending), without
+   * claiming them: the slots of redundant sockets whose other slot the caller holds (an agent
+   * never holds both). Same conditions as a takeover (owned by `from`, whose heartbeat must be
+   * expired), so a live agent's socket is never touched and a concurrent takeover wins or loses
+   * cleanly. An agent with room for them claims them from the `claimable` pool. The ids handed back.
+   */
+  async handBack(socketIds: readonly string[], from: number, now: number): Promise<string[]> {
+    const r = await this.transactEach(socketIds, now, from, (id) => ({
+      TableName: this.tableName,
+      Key: { socketId: id },
+      UpdateExpression: 'SET leaseExpiresAt = :zero, #status = :pending, isActive = :false, updatedAt = :now REMOVE #owner',
+      ConditionExpression: 'desired = :open AND leaseExpiresAt = :from',
+      ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status' },
+      ExpressionAttributeValues: { ':zero': 0, ':pending': 'pending', ':false': false, ':now': now, ':open': 'open', ':from': from },
+    }));
+    return r.done;
+  }
+
+  /**
+   * One conditional update per id, CLAIM_BATCH per transaction (with `from`: plus ONE check that
+   * the epoch's heartbeat is expired). A transaction is all or nothing, so a refused update
+   * (taken meanwhile, closed, failed) cancels the others; its cancellation reasons say which, and
+   * the transaction is sent again without it. `done`: ids updated; `contended`: ids that kept
+   * meeting conflicts with other transactions (CLAIM_ROUNDS sends); `epochLive`: `from`'s
+   * heartbeat was live, so nothing more was tried.
+   */
+  private async transactEach(
+    socketIds: readonly string[],
+    now: number,
+    from: number | undefined,
+    update: (id: string) => TxUpdate,
+  ): Promise<{ done: string[]; contended: string[]; epochLive: boolean }> {
     const ids = [...new Set(socketIds)];
     const perTx = from === undefined ? CLAIM_BATCH : CLAIM_BATCH - 1;
-    const claimed: string[] = [];
-    const rows: UpstreamRow[] = [];
+    const done: string[] = [];
+    const contended: string[] = [];
     for (let i = 0; i < ids.length; i += perTx) {
       let rest = ids.slice(i, i + perTx);
       for (let round = 0; rest.length && round < CLAIM_ROUNDS; round++) {
         const head = from === undefined ? [] : [heartbeatExpiredCheck(this.tableName, from, now)];
         try {
-          await this.doc.send(new TransactWriteCommand({ TransactItems: [...head, ...rest.map((id) => ({ Update: claimUpdate(this.tableName, id, fence, now, from) }))] }));
-          claimed.push(...rest);
+          await this.doc.send(new TransactWriteCommand({ TransactItems: [...head, ...rest.map((id) => ({ Update: update(id) }))] }));
+          done.push(...rest);
           rest = [];
         } catch (err) {
           const reasons = cancellationReasons(err);
           if (!reasons) throw err;
           // The epoch's heartbeat is live again (or was never expired): none of these is ours to take.
-          if (from !== undefined && reasons[0]?.Code === 'ConditionalCheckFailed') return [...rows, ...(await this.readRows(claimed))];
+          if (from !== undefined && reasons[0]?.Code === 'ConditionalCheckFailed') return { done, contended: [], epochLive: true };
           const refused = new Set(rest.filter((_, k) => reasons[k + head.length]?.Code === 'ConditionalCheckFailed'));
           rest = rest.filter((id) => !refused.has(id));
         }
       }
-      for (const id of rest) {
-        const row = await this.claim(id, fence, now, from);
-        if (row) rows.push(row);
-      }
+      contended.push(...rest);
     }
-    return [...rows, ...(await this.readRows(claimed))];
+    return { done, contended, epochLive: false };
   }
 
   /** The rows (consistent reads), 100 keys per BatchGetItem, retrying what DynamoDB left unprocessed. */
@@ -214,39 +255,49 @@ export class LeaseTable {
 
   /**
    * Socket ids that are desired open and unowned (leaseExpiresAt 0; an owned row's epoch is above
-   * any clock value), read page by page from the byDesiredLease index, at most `limit`. The
-   * index is eventually consistent; that is harmless because `claim` re-checks everything.
+   * any clock value), read page by page from the byDesiredLease index, until `limit` of them pass
+   * `counts` (default: all) — ids that do not pass are returned too but do not use up the limit,
+   * so slots an agent may not take (their other slot is its own) cannot crowd out those it may.
+   * The index is eventually consistent; that is harmless because `claim` re-checks everything.
    */
-  claimable(now: number, limit: number): Promise<string[]> {
-    return this.queryIndex('leaseExpiresAt < :v', now, limit);
+  claimable(now: number, limit: number, counts?: (socketId: string) => boolean): Promise<string[]> {
+    return this.queryIndex('leaseExpiresAt < :v', now, limit, counts);
   }
 
-  /** Socket ids desired open and owned by `epoch` (an expired agent's, to take over), at most `limit`. */
-  ownedBy(epoch: number, limit: number): Promise<string[]> {
-    return this.queryIndex('leaseExpiresAt = :v', epoch, limit);
+  /** Socket ids desired open and owned by `epoch` (an expired agent's, to take over); `limit` and `counts` as `claimable`. */
+  ownedBy(epoch: number, limit: number, counts?: (socketId: string) => boolean): Promise<string[]> {
+    return this.queryIndex('leaseExpiresAt = :v', epoch, limit, counts);
   }
 
-  private async queryIndex(range: string, v: number, limit: number): Promise<string[]> {
+  private async queryIndex(range: string, v: number, limit: number, counts: (socketId: string) => boolean = () => true): Promise<string[]> {
     const out: string[] = [];
+    let counted = 0;
     let start: Record<string, unknown> | undefined;
-    while (out.length < limit) {
+    while (counted < limit) {
       const r = await this.doc.send(
         new QueryCommand({
           TableName: this.tableName,
           IndexName: INDEX.upstreamsByDesiredLease,
           KeyConditionExpression: `desired = :open AND ${range}`,
           ExpressionAttributeValues: { ':open': 'open', ':v': v },
-          Limit: Math.min(1000, limit - out.length),
+          Limit: Math.min(1000, limit - counted),
           ExclusiveStartKey: start,
         }),
       );
-      for (const it of r.Items ?? []) out.push(String(it.socketId));
+      for (const it of r.Items ?? []) {
+        const id = String(it.socketId);
+        out.push(id);
+        if (counts(id)) counted++;
+      }
       start = r.LastEvaluatedKey;
       if (!start) break;
     }
     return out;
   }
 }
+
+/** One conditional update in a transaction. */
+type TxUpdate = NonNullable<NonNullable<TransactWriteCommandInput['TransactItems']>[number]['Update']>;
 
 /** Claims per transaction (DynamoDB's limit is 100 items; a takeover's heartbeat check is one). */
 export const CLAIM_BATCH = 100;
@@ -258,7 +309,7 @@ const CLAIM_ROUNDS = 4;
  * owned by that epoch). "Unowned" also admits a row still owned under per-socket leases (before
  * heartbeats) whose lease time has passed: an epoch is above any clock value, so it never matches.
  */
-function claimUpdate(tableName: string, socketId: string, fence: Fence, now: number, from?: number) {
+function claimUpdate(tableName: string, socketId: string, fence: Fence, now: number, from?: number): TxUpdate {
   return {
     TableName: tableName,
     Key: { socketId },
