@@ -1,6 +1,7 @@
 import { InputError } from '../lib/errors';
 import type { HeartbeatTable } from '../lib/upstream/heartbeats';
-import type { LeaseTable } from '../lib/upstream/leases';
+import type { Fence, LeaseTable } from '../lib/upstream/leases';
+import { TX_MAX_ITEMS } from '../lib/upstream/transact';
 import type { Logger } from '../lib/log';
 import type { ItemStore } from '../lib/stores/items';
 import { parseUpstreamUrl, toWebSocketUrl } from '../lib/upstream/endpoint';
@@ -80,6 +81,13 @@ const COUNTER_FLUSH_CONCURRENCY = 16;
 const STATUS_WRITE_CONCURRENCY = 8;
 
 /**
+ * How long a completed handshake waits for others before its status write goes out: the writes
+ * of a burst (a failover, an agent start) go together, up to 100 per transaction, instead of
+ * one UpdateItem each. Short enough that GET says `open` at once for a single socket.
+ */
+const CONNECTED_BATCH_MS = 50;
+
+/**
  * The `ws` client's maxPayload (its default is 100 MiB): twice the deliverable event size. A
  * frame can shrink when it is stored (JSON is re-serialised without its whitespace), so frames
  * somewhat over the limit are still read and measured by the persister, which drops what is not
@@ -93,12 +101,17 @@ export function maxPayloadFor(maxEventBytes: number): number {
 export class SocketSupervisor implements LeaseHooks {
   private readonly sockets = new Map<string, Managed>();
   private readonly opening = new Set<string>();
+  /** Close commands that arrived while the socket was being claimed or dialled here (see closeSlot). */
+  private readonly closeOnStart = new Set<string>();
   private readonly counters: CounterLedger;
   private readonly counterFlush: Ticker;
   /** Secret reads and dial starts of claimed sockets, across every batch at once. */
   private readonly dialLimit: Limiter;
   /** Status writes in flight (see STATUS_WRITE_CONCURRENCY). */
   private readonly recordLimit = createLimiter(STATUS_WRITE_CONCURRENCY);
+  /** Handshakes completed and not yet recorded (see recordConnected). */
+  private readonly connectedWaiting = new Map<string, { managed: Managed; fence: Fence }>();
+  private connectedTimer?: NodeJS.Timeout;
   private readonly checker: HealthChecker;
   private stopping = false;
 
@@ -192,6 +205,7 @@ export class SocketSupervisor implements LeaseHooks {
       return await this.openClaimed(row);
     } finally {
       this.opening.delete(socketId);
+      this.closeOnStart.delete(socketId);
     }
   }
 
@@ -215,12 +229,19 @@ export class SocketSupervisor implements LeaseHooks {
     try {
       rows = await this.ctx.leases.claimMany(want, from);
     } catch (err) {
-      for (const id of want) this.opening.delete(id);
+      for (const id of want) {
+        this.opening.delete(id);
+        this.closeOnStart.delete(id);
+      }
       throw err;
     }
     // What was not claimed frees its room now; a claimed socket stays reserved until it is dialled.
     const claimed = new Set(rows.map((r) => r.socketId));
-    for (const id of want) if (!claimed.has(id)) this.opening.delete(id);
+    for (const id of want) {
+      if (claimed.has(id)) continue;
+      this.opening.delete(id);
+      this.closeOnStart.delete(id);
+    }
     const opened = Promise.all(
       rows.map((row) =>
         this.dialLimit(async () => {
@@ -231,6 +252,7 @@ export class SocketSupervisor implements LeaseHooks {
             return 'failed' as const;
           } finally {
             this.opening.delete(row.socketId);
+            this.closeOnStart.delete(row.socketId);
           }
         }),
       ),
@@ -289,6 +311,10 @@ export class SocketSupervisor implements LeaseHooks {
       await this.ctx.leases.release(socketId, 'pending');
       throw err;
     }
+    if (this.closeOnStart.delete(socketId)) {
+      await this.ctx.leases.release(socketId, 'closed');
+      return 'not-claimed';
+    }
     this.start(row, url, creds);
     return 'opened';
   }
@@ -336,7 +362,7 @@ export class SocketSupervisor implements LeaseHooks {
       handlers: {
         onOpen: () => {
           log.info('upstream connected');
-          void this.record(id, managed, (now) => this.ctx.records.connected(id, fence, now));
+          this.recordConnected(id, managed, fence);
         },
         onMessage: (data, isBinary) => {
           const receivedAt = this.ctx.clock();
@@ -360,6 +386,7 @@ export class SocketSupervisor implements LeaseHooks {
           log.warn('message dropped', { reason: `too large: over the ${maxPayloadFor(this.ctx.maxEventBytes)}-byte frame limit` });
         },
         onDown: (reason, retryInMs) => {
+          this.connectedWaiting.delete(id); // superseded: the row must end up saying reconnecting
           this.counters.count(id, 'reconnects');
           log.warn('upstream down; redialling', { reason, retryInMs });
           void this.record(id, managed, (now) => this.ctx.records.disconnected(id, fence, now, reason));
@@ -373,6 +400,28 @@ export class SocketSupervisor implements LeaseHooks {
     log.info('upstream claimed', { url: url.origin + url.pathname });
     conn.start();
     health.start();
+  }
+
+  /** Records a completed handshake with others completed within CONNECTED_BATCH_MS (one transaction). */
+  private recordConnected(id: string, managed: Managed, fence: Fence): void {
+    this.connectedWaiting.set(id, { managed, fence });
+    if (this.connectedWaiting.size >= TX_MAX_ITEMS) void this.flushConnected();
+    else this.connectedTimer ??= setTimeout(() => void this.flushConnected(), CONNECTED_BATCH_MS);
+  }
+
+  private async flushConnected(): Promise<void> {
+    clearTimeout(this.connectedTimer);
+    this.connectedTimer = undefined;
+    const batch = [...this.connectedWaiting].filter(([id, w]) => this.sockets.get(id) === w.managed);
+    this.connectedWaiting.clear();
+    if (!batch.length) return;
+    try {
+      const { refused } = await this.recordLimit(() => this.ctx.records.connectedMany(batch.map(([socketId, w]) => ({ socketId, fence: w.fence })), this.ctx.clock()));
+      const managedOf = new Map(batch.map(([id, w]) => [id, w.managed]));
+      for (const id of refused) if (this.sockets.get(id) === managedOf.get(id)) this.onLost(id, 'refused');
+    } catch (err) {
+      this.ctx.log.warn('status write failed', { sockets: batch.length, first: batch[0][0], err });
+    }
   }
 
   /** A conditional status write; a refused one means the lease is gone. */
@@ -446,6 +495,12 @@ export class SocketSupervisor implements LeaseHooks {
       if (row.status !== 'closed') await this.ctx.store.requestClose(socketId, this.ctx.clock());
       return row;
     }
+    if (this.opening.has(socketId)) {
+      // Claimed here and not dialled yet (its secret is being read, or it waits for a dial
+      // slot): it is closed and released as soon as its claim is through, instead of opening.
+      this.closeOnStart.add(socketId);
+      return row;
+    }
     // Another agent's socket (the command queue is shared): hand the command to its owner
     // through its heartbeat row, which it reads back with its next heartbeat.
     const epoch = row.leaseExpiresAt ?? 0;
@@ -517,6 +572,8 @@ export class SocketSupervisor implements LeaseHooks {
   /** Agent shutdown: close every socket with 1001 (going away) and hand the leases back. */
   async stopAll(): Promise<void> {
     this.stopping = true;
+    clearTimeout(this.connectedTimer);
+    this.connectedWaiting.clear();
     await this.counterFlush.stop();
     await Promise.all(
       [...this.sockets.entries()].map(async ([id, managed]) => {

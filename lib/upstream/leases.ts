@@ -1,7 +1,8 @@
-import { BatchGetCommand, type BatchGetCommandOutput, GetCommand, QueryCommand, TransactWriteCommand, type TransactWriteCommandInput, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, type BatchGetCommandOutput, GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { WriteGuard } from '../stores/items';
 import { INDEX } from '../schema';
 import { heartbeatKey } from './heartbeats';
+import { isTransactionConditionFailed, TX_MAX_ITEMS, updateEach, type TxItem, type TxUpdate } from './transact';
 import { COUNTER_NAMES, isConditionFailed, toRow, type UpstreamCounters, type UpstreamRow, type UpstreamStatus } from './row';
 
 /**
@@ -83,9 +84,11 @@ export class LeaseTable {
    * returns no attributes, and the index only holds keys). The rows claimed, in no set order.
    */
   async claimMany(socketIds: readonly string[], fence: Fence, now: number, from?: number): Promise<UpstreamRow[]> {
-    const r = await this.transactEach(socketIds, now, from, (id) => claimUpdate(this.tableName, id, fence, now, from));
+    const head = from === undefined ? undefined : heartbeatExpiredCheck(this.tableName, from, now);
+    const r = await updateEach(this.doc, socketIds, (id) => claimUpdate(this.tableName, id, fence, now, from), head);
     const rows: UpstreamRow[] = [];
-    if (!r.epochLive) {
+    // The epoch's heartbeat is live again (or was never expired): none of these is ours to take.
+    if (!r.headFailed) {
       for (const id of r.contended) {
         const row = await this.claim(id, fence, now, from);
         if (row) rows.push(row);
@@ -102,55 +105,15 @@ export class LeaseTable {
    * cleanly. An agent with room for them claims them from the `claimable` pool. The ids handed back.
    */
   async handBack(socketIds: readonly string[], from: number, now: number): Promise<string[]> {
-    const r = await this.transactEach(socketIds, now, from, (id) => ({
+    const update = (id: string): TxUpdate => ({
       TableName: this.tableName,
       Key: { socketId: id },
       UpdateExpression: 'SET leaseExpiresAt = :zero, #status = :pending, isActive = :false, updatedAt = :now REMOVE #owner',
       ConditionExpression: 'desired = :open AND leaseExpiresAt = :from',
       ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status' },
       ExpressionAttributeValues: { ':zero': 0, ':pending': 'pending', ':false': false, ':now': now, ':open': 'open', ':from': from },
-    }));
-    return r.done;
-  }
-
-  /**
-   * One conditional update per id, CLAIM_BATCH per transaction (with `from`: plus ONE check that
-   * the epoch's heartbeat is expired). A transaction is all or nothing, so a refused update
-   * (taken meanwhile, closed, failed) cancels the others; its cancellation reasons say which, and
-   * the transaction is sent again without it. `done`: ids updated; `contended`: ids that kept
-   * meeting conflicts with other transactions (CLAIM_ROUNDS sends); `epochLive`: `from`'s
-   * heartbeat was live, so nothing more was tried.
-   */
-  private async transactEach(
-    socketIds: readonly string[],
-    now: number,
-    from: number | undefined,
-    update: (id: string) => TxUpdate,
-  ): Promise<{ done: string[]; contended: string[]; epochLive: boolean }> {
-    const ids = [...new Set(socketIds)];
-    const perTx = from === undefined ? CLAIM_BATCH : CLAIM_BATCH - 1;
-    const done: string[] = [];
-    const contended: string[] = [];
-    for (let i = 0; i < ids.length; i += perTx) {
-      let rest = ids.slice(i, i + perTx);
-      for (let round = 0; rest.length && round < CLAIM_ROUNDS; round++) {
-        const head = from === undefined ? [] : [heartbeatExpiredCheck(this.tableName, from, now)];
-        try {
-          await this.doc.send(new TransactWriteCommand({ TransactItems: [...head, ...rest.map((id) => ({ Update: update(id) }))] }));
-          done.push(...rest);
-          rest = [];
-        } catch (err) {
-          const reasons = cancellationReasons(err);
-          if (!reasons) throw err;
-          // The epoch's heartbeat is live again (or was never expired): none of these is ours to take.
-          if (from !== undefined && reasons[0]?.Code === 'ConditionalCheckFailed') return { done, contended: [], epochLive: true };
-          const refused = new Set(rest.filter((_, k) => reasons[k + head.length]?.Code === 'ConditionalCheckFailed'));
-          rest = rest.filter((id) => !refused.has(id));
-        }
-      }
-      contended.push(...rest);
-    }
-    return { done, contended, epochLive: false };
+    });
+    return (await updateEach(this.doc, socketIds, update, heartbeatExpiredCheck(this.tableName, from, now))).done;
   }
 
   /** The rows (consistent reads), 100 keys per BatchGetItem, retrying what DynamoDB left unprocessed. */
@@ -296,13 +259,8 @@ export class LeaseTable {
   }
 }
 
-/** One conditional update in a transaction. */
-type TxUpdate = NonNullable<NonNullable<TransactWriteCommandInput['TransactItems']>[number]['Update']>;
-
 /** Claims per transaction (DynamoDB's limit is 100 items; a takeover's heartbeat check is one). */
-export const CLAIM_BATCH = 100;
-/** Transactions sent for one batch before what is left is claimed one by one. */
-const CLAIM_ROUNDS = 4;
+export const CLAIM_BATCH = TX_MAX_ITEMS;
 
 /**
  * The claim of one socket for `fence`: desired open, not failed, and unowned (or, with `from`,
@@ -330,7 +288,7 @@ function claimUpdate(tableName: string, socketId: string, fence: Fence, now: num
 }
 
 /** A transaction item that holds while the heartbeat of `epoch` is expired at `now` (or gone). */
-function heartbeatExpiredCheck(tableName: string, epoch: number, now: number) {
+function heartbeatExpiredCheck(tableName: string, epoch: number, now: number): TxItem {
   return {
     ConditionCheck: {
       TableName: tableName,
@@ -339,18 +297,6 @@ function heartbeatExpiredCheck(tableName: string, epoch: number, now: number) {
       ExpressionAttributeValues: { ':now': now },
     },
   };
-}
-
-/** The per-item reasons of a cancelled transaction, or undefined for any other error. */
-function cancellationReasons(err: unknown): { Code?: string }[] | undefined {
-  const e = err as { name?: string; CancellationReasons?: { Code?: string }[] };
-  return e?.name === 'TransactionCanceledException' && e.CancellationReasons ? e.CancellationReasons : undefined;
-}
-
-/** A transaction cancelled because one of its conditions failed (not a conflict or a throttle). */
-function isTransactionConditionFailed(err: unknown): boolean {
-  const e = err as { name?: string; CancellationReasons?: { Code?: string }[] };
-  return e?.name === 'TransactionCanceledException' && !!e.CancellationReasons?.some((r) => r.Code === 'ConditionalCheckFailed');
 }
 
 /** The ` ADD #c :c, …` clause (with its names and values) for the non-zero counter deltas. */
