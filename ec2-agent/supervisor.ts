@@ -112,6 +112,8 @@ export class SocketSupervisor implements LeaseHooks {
   /** Handshakes completed and not yet recorded (see recordConnected). */
   private readonly connectedWaiting = new Map<string, { managed: Managed; fence: Fence }>();
   private connectedTimer?: NodeJS.Timeout;
+  /** Claim transactions in flight (status writes wait for them, see recordConnected). */
+  private claimsInFlight = 0;
   private readonly checker: HealthChecker;
   private stopping = false;
 
@@ -226,6 +228,7 @@ export class SocketSupervisor implements LeaseHooks {
     if (!want.length) return none;
     for (const id of want) this.opening.add(id);
     let rows: UpstreamRow[];
+    this.claimsInFlight++;
     try {
       rows = await this.ctx.leases.claimMany(want, from);
     } catch (err) {
@@ -234,6 +237,8 @@ export class SocketSupervisor implements LeaseHooks {
         this.closeOnStart.delete(id);
       }
       throw err;
+    } finally {
+      this.claimsInFlight--;
     }
     // What was not claimed frees its room now; a claimed socket stays reserved until it is dialled.
     const claimed = new Set(rows.map((r) => r.socketId));
@@ -402,26 +407,38 @@ export class SocketSupervisor implements LeaseHooks {
     health.start();
   }
 
-  /** Records a completed handshake with others completed within CONNECTED_BATCH_MS (one transaction). */
+  /**
+   * Records a completed handshake together with the others completed within CONNECTED_BATCH_MS
+   * (transactions of up to 100). While claims are in flight the writes wait: the claims move
+   * ownership and gate the dials still to come, the status is for GET, and both compete for the
+   * same table (and, locally, for DynamoDB Local's one process).
+   */
   private recordConnected(id: string, managed: Managed, fence: Fence): void {
     this.connectedWaiting.set(id, { managed, fence });
-    if (this.connectedWaiting.size >= TX_MAX_ITEMS) void this.flushConnected();
-    else this.connectedTimer ??= setTimeout(() => void this.flushConnected(), CONNECTED_BATCH_MS);
+    this.connectedTimer ??= setTimeout(() => void this.flushConnected(), CONNECTED_BATCH_MS);
   }
 
   private async flushConnected(): Promise<void> {
-    clearTimeout(this.connectedTimer);
     this.connectedTimer = undefined;
+    if (this.claimsInFlight > 0 && !this.stopping) {
+      this.connectedTimer = setTimeout(() => void this.flushConnected(), CONNECTED_BATCH_MS);
+      return;
+    }
     const batch = [...this.connectedWaiting].filter(([id, w]) => this.sockets.get(id) === w.managed);
     this.connectedWaiting.clear();
-    if (!batch.length) return;
-    try {
-      const { refused } = await this.recordLimit(() => this.ctx.records.connectedMany(batch.map(([socketId, w]) => ({ socketId, fence: w.fence })), this.ctx.clock()));
-      const managedOf = new Map(batch.map(([id, w]) => [id, w.managed]));
-      for (const id of refused) if (this.sockets.get(id) === managedOf.get(id)) this.onLost(id, 'refused');
-    } catch (err) {
-      this.ctx.log.warn('status write failed', { sockets: batch.length, first: batch[0][0], err });
-    }
+    const chunks: (typeof batch)[] = [];
+    for (let i = 0; i < batch.length; i += TX_MAX_ITEMS) chunks.push(batch.slice(i, i + TX_MAX_ITEMS));
+    await Promise.all(
+      chunks.map(async (chunk) => {
+        try {
+          const { refused } = await this.recordLimit(() => this.ctx.records.connectedMany(chunk.map(([socketId, w]) => ({ socketId, fence: w.fence })), this.ctx.clock()));
+          const managedOf = new Map(chunk.map(([id, w]) => [id, w.managed]));
+          for (const id of refused) if (this.sockets.get(id) === managedOf.get(id)) this.onLost(id, 'refused');
+        } catch (err) {
+          this.ctx.log.warn('status write failed', { sockets: chunk.length, first: chunk[0][0], err });
+        }
+      }),
+    );
   }
 
   /** A conditional status write; a refused one means the lease is gone. */
