@@ -265,11 +265,6 @@ export class SocketSupervisor implements LeaseHooks {
     return { claimed: rows.length, opened };
   }
 
-  /** Claims and dials many sockets (`claimMany`), resolving once every dial has started; how many were opened. */
-  async ensureOpenMany(socketIds: readonly string[], from?: number): Promise<number> {
-    return (await this.claimMany(socketIds, from)).opened;
-  }
-
   /**
    * The ids this agent may claim: not held or being claimed here, and not the other slot of a
    * redundant socket held or being claimed here (one of each pair per call). The others — a
