@@ -81,6 +81,17 @@ const COUNTER_FLUSH_CONCURRENCY = 16;
 const STATUS_WRITE_CONCURRENCY = 8;
 
 /**
+ * Message writes in flight across the agent. Each socket's persister writes one at a time, so
+ * with a thousand busy sockets a thousand writes would wait in the DynamoDB client's keep-alive
+ * pool (50 connections): queued there, they hit its 3 s connection timeout, and the heartbeat
+ * behind them missed its deadline and cost every socket (measured in the agent benchmark). Here
+ * they wait in memory and the pool keeps room for heartbeats, claims and status writes. At
+ * ~10–20 ms per TransactWriteItems in AWS, 24 in flight carry ~1,200–2,400 messages/s, about
+ * what one core's SDK work allows (docs/performance.md).
+ */
+const PERSIST_CONCURRENCY = 24;
+
+/**
  * How long a completed handshake waits for others before its status write goes out: the writes
  * of a burst (a failover, an agent start) go together, up to 100 per transaction, instead of
  * one UpdateItem each. Short enough that GET says `open` at once for a single socket.
@@ -107,6 +118,8 @@ export class SocketSupervisor implements LeaseHooks {
   private readonly counterFlush: Ticker;
   /** Secret reads and dial starts of claimed sockets, across every batch at once. */
   private readonly dialLimit: Limiter;
+  /** Message writes in flight across every socket (see PERSIST_CONCURRENCY). */
+  private readonly persistLimit = createLimiter(PERSIST_CONCURRENCY);
   /** Status writes in flight (see STATUS_WRITE_CONCURRENCY). */
   private readonly recordLimit = createLimiter(STATUS_WRITE_CONCURRENCY);
   /** Handshakes completed and not yet recorded (see recordConnected). */
@@ -348,6 +361,7 @@ export class SocketSupervisor implements LeaseHooks {
         this.counters.count(id, 'errors', 'persistErrors');
         log.warn('persist failed', { err });
       },
+      limit: this.persistLimit,
       log,
     });
     const conn = new UpstreamConnection({
