@@ -59,9 +59,11 @@ interface IngestRun {
  * claim rate (rows claimable before the agent starts) replaces the capacity run's lower bound.
  */
 export async function benchAgent(o: { quick: boolean; dynamodbEndpoint: string; profile?: boolean }) {
-  const capacity = await benchAgentCapacity(o);
-  const failover = await benchAgentFailover({ dynamodbEndpoint: o.dynamodbEndpoint, quick: o.quick });
-  return { ...capacity, claimRatePerSecondWhileSeeding: capacity.claimRatePerSecond, ...failover };
+  // BENCH_AGENT_PARTS=failover,loss (any of capacity, failover, loss) while developing; the results need all three.
+  const parts = (process.env.BENCH_AGENT_PARTS ?? 'capacity,failover,loss').split(',');
+  const capacity = parts.includes('capacity') ? await benchAgentCapacity(o) : undefined;
+  const failover = parts.includes('failover') ? await benchAgentFailover({ dynamodbEndpoint: o.dynamodbEndpoint, quick: o.quick, loss: parts.includes('loss') }) : undefined;
+  return { ...capacity, claimRatePerSecondWhileSeeding: capacity?.claimRatePerSecond, ...failover };
 }
 
 async function benchAgentCapacity(o: { quick: boolean; dynamodbEndpoint: string; profile?: boolean }) {

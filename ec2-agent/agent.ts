@@ -104,7 +104,9 @@ export async function startAgent(deps: Deps, options: Partial<AgentOptions> = {}
     clock,
     room: () => supervisor.room(),
     epoch: () => leases.fence()?.epoch,
-    openMany: (ids, from) => supervisor.ensureOpenMany(ids, from),
+    holdsTwin: (id) => supervisor.holdsTwin(id),
+    onWaiting: (slots) => metrics.set('redundantSlotsWaiting', slots),
+    claimMany: (ids, from) => supervisor.claimMany(ids, from),
     log,
   });
   const metricsLog = new Ticker('metrics log', Math.min(METRICS_LOG_MS, o.healthIntervalMs), async () => log.info('agent metrics', metrics.snapshot()), log);

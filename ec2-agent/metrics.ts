@@ -1,6 +1,6 @@
 /**
  * The agent's counters, in one flat map so a log line, a test or a CloudWatch EMF emitter can
- * read them alike. `openSockets` is a gauge; everything else only grows.
+ * read them alike. `openSockets` and `redundantSlotsWaiting` are gauges; everything else only grows.
  */
 export const METRIC_NAMES = [
   'openSockets',
@@ -9,6 +9,9 @@ export const METRIC_NAMES = [
   'messagesDropped',
   // Redundant sockets: messages the other slot's agent had already persisted.
   'messagesDeduped',
+  // Gauge, redundant sockets: unowned slots the last reconcile saw whose other slot is held here
+  // (they wait for a second agent; the socket is degraded).
+  'redundantSlotsWaiting',
   'persistErrors',
   'errors',
   'reconnects',

@@ -1,4 +1,5 @@
 import type { Logger } from '../lib/log';
+import type { Limiter } from '../lib/delivery/limiter';
 import { ClaimTakenError, GuardFailedError, WriteConflictError, type ItemStore, type WriteClaim, type WriteGuard } from '../lib/stores/items';
 import { worstCaseEventBytes } from '../lib/subscriber/frames';
 import { backoffDelay, sleep } from '../lib/retry';
@@ -37,6 +38,12 @@ export interface PersisterOptions {
   /** A redundant socket's message the other slot's agent already persisted (its dedupe row exists). */
   readonly onDuplicate?: () => void;
   readonly onError: (err: unknown) => void;
+  /**
+   * Shared by every socket's persister: bounds the agent's message writes in flight, so they
+   * wait here, in memory, rather than in the DynamoDB client's connection pool, where the
+   * heartbeat would queue behind them (see SocketSupervisor).
+   */
+  readonly limit?: Limiter;
   readonly log: Logger;
 }
 
@@ -93,7 +100,13 @@ export class Persister {
     let data = frame.data;
     for (let attempt = 0; ; attempt++) {
       try {
-        const rec = await this.opts.items.write(this.opts.topic, data, { ts: frame.ts, expectedSeq: this.lastSeq, guard: this.opts.guard, claim: dedupe });
+        const write = () => this.opts.items.write(this.opts.topic, data, { ts: frame.ts, expectedSeq: this.lastSeq, guard: this.opts.guard, claim: dedupe });
+        // Stopped (discarded) while waiting for its turn: never sent.
+        const rec = this.opts.limit ? await this.opts.limit(async () => (this.stopped ? undefined : write())) : await write();
+        if (!rec) {
+          this.opts.onDropped('stopped before it was written');
+          return;
+        }
         this.lastSeq = rec.seq;
         this.opts.onPersisted(rec.seq);
         return;

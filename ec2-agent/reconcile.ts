@@ -41,8 +41,15 @@ export class ReconcileLoop {
       readonly room: () => number;
       /** This agent's live epoch: its own sockets are not taken over from itself. */
       readonly epoch: () => number | undefined;
-      /** Claims and dials many sockets (with `from`: taken over from that expired epoch). */
-      readonly openMany: (socketIds: readonly string[], from?: number) => Promise<unknown>;
+      /** This agent holds (or is claiming) the other slot of this redundant socket: it may not take this one. */
+      readonly holdsTwin: (socketId: string) => boolean;
+      /** How many unowned slots the last pass saw waiting for another agent (their twin is here). */
+      readonly onWaiting: (slots: number) => void;
+      /**
+       * Claims many sockets (with `from`: taken over from that expired epoch); resolves when the
+       * claims are answered, `opened` when their dials have started.
+       */
+      readonly claimMany: (socketIds: readonly string[], from?: number) => Promise<{ readonly opened: Promise<unknown> }>;
       readonly log: Logger;
     },
   ) {
@@ -60,37 +67,56 @@ export class ReconcileLoop {
   async runOnce(): Promise<void> {
     if (this.opts.room() <= 0) return;
     const now = this.opts.clock();
-    await this.claimAll(await this.opts.table.claimable(now, this.opts.room()));
+    const mayTake = (id: string) => !this.opts.holdsTwin(id);
+    const unowned = await this.opts.table.claimable(now, this.opts.room(), mayTake);
+    this.opts.onWaiting(unowned.length - unowned.filter(mayTake).length);
+    await this.claimAll(unowned.filter(mayTake));
     for (const dead of await this.opts.heartbeats.expired(now)) {
       if (dead.epoch === this.opts.epoch()) continue;
       const room = this.opts.room();
       if (room <= 0) return;
-      const ids = await this.opts.table.ownedBy(dead.epoch, room);
+      const ids = await this.opts.table.ownedBy(dead.epoch, room, mayTake);
       if (!ids.length) {
         if (now - dead.expiredAt > RETIRE_AFTER_MS) await this.opts.heartbeats.retire(dead.epoch, now);
         continue;
       }
-      this.opts.log.info('taking over the sockets of an expired agent', { epoch: dead.epoch, sockets: ids.length });
-      await this.claimAll(ids, dead.epoch);
+      // A redundant socket's slot whose twin is here: never both on one agent (one crash would
+      // lose messages again), so it goes back to the unowned pool, pending, for a second agent,
+      // rather than keep naming a dead owner. The socket is degraded meanwhile (GET says so).
+      const twins = ids.filter((id) => !mayTake(id));
+      if (twins.length) {
+        const back = await this.opts.table.handBack(twins, dead.epoch, now);
+        if (back.length) this.opts.log.warn('redundant sockets degraded: a slot of each waits for another agent', { epoch: dead.epoch, slots: back });
+      }
+      const take = ids.filter(mayTake);
+      if (!take.length) continue;
+      this.opts.log.info('taking over the sockets of an expired agent', { epoch: dead.epoch, sockets: take.length });
+      await this.claimAll(take, dead.epoch);
     }
   }
 
-  /** Claims in batches of CLAIM_BATCH, CLAIM_BATCHES_IN_FLIGHT at once; room is checked per batch. */
+  /**
+   * Claims in batches of CLAIM_BATCH, CLAIM_BATCHES_IN_FLIGHT at once; room is checked per batch.
+   * A batch's slot is free again as soon as its claims are answered (its sockets are dialled
+   * meanwhile), so claims and dials overlap; the pass ends when every dial has started.
+   */
   private async claimAll(ids: readonly string[], from?: number): Promise<void> {
     const limit = createLimiter(CLAIM_BATCHES_IN_FLIGHT);
     const batches: string[][] = [];
     for (let i = 0; i < ids.length; i += CLAIM_BATCH) batches.push(ids.slice(i, i + CLAIM_BATCH));
+    const dialling: Promise<unknown>[] = [];
     await Promise.all(
       batches.map((batch) =>
         limit(async () => {
           if (this.opts.room() <= 0) return;
           try {
-            await this.opts.openMany(batch, from);
+            dialling.push((await this.opts.claimMany(batch, from)).opened);
           } catch (err) {
-            this.opts.log.warn('reconcile could not open a batch of sockets', { sockets: batch.length, first: batch[0], err });
+            this.opts.log.warn('reconcile could not claim a batch of sockets', { sockets: batch.length, first: batch[0], err });
           }
         }),
       ),
     );
+    await Promise.all(dialling);
   }
 }

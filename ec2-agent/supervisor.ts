@@ -1,13 +1,14 @@
 import { InputError } from '../lib/errors';
 import type { HeartbeatTable } from '../lib/upstream/heartbeats';
-import type { LeaseTable } from '../lib/upstream/leases';
+import type { Fence, LeaseTable } from '../lib/upstream/leases';
+import { TX_MAX_ITEMS } from '../lib/upstream/transact';
 import type { Logger } from '../lib/log';
 import type { ItemStore } from '../lib/stores/items';
 import { parseUpstreamUrl, toWebSocketUrl } from '../lib/upstream/endpoint';
 import type { Credentials } from '../lib/upstream/headers';
 import type { HealthRecords } from '../lib/upstream/health-records';
 import type { UpstreamCounters, UpstreamRow } from '../lib/upstream/row';
-import { createLimiter } from '../lib/delivery/limiter';
+import { createLimiter, type Limiter } from '../lib/delivery/limiter';
 import { SecretCorruptError, SecretNotFoundError, type SecretStore } from '../lib/upstream/secret-store';
 import type { SsrfGuard } from '../lib/upstream/ssrf';
 import type { UpstreamStore } from '../lib/upstream/store';
@@ -72,6 +73,32 @@ const DRAIN_MS = 2000;
 const COUNTER_FLUSH_CONCURRENCY = 16;
 
 /**
+ * Connection status writes (connected, disconnected) in flight at once. After a failover a
+ * thousand handshakes complete within a second or two; unbounded, their writes would fill the
+ * DynamoDB client's keep-alive pool and queue the claims still to be made (and the heartbeat)
+ * behind them. Bounded, they wait in memory and the claims go first.
+ */
+const STATUS_WRITE_CONCURRENCY = 8;
+
+/**
+ * Message writes in flight across the agent. Each socket's persister writes one at a time, so
+ * with a thousand busy sockets a thousand writes would wait in the DynamoDB client's keep-alive
+ * pool (50 connections): queued there, they hit its 3 s connection timeout, and the heartbeat
+ * behind them missed its deadline and cost every socket (measured in the agent benchmark). Here
+ * they wait in memory and the pool keeps room for heartbeats, claims and status writes. At
+ * ~10–20 ms per TransactWriteItems in AWS, 24 in flight carry ~1,200–2,400 messages/s, about
+ * what one core's SDK work allows (docs/performance.md).
+ */
+const PERSIST_CONCURRENCY = 24;
+
+/**
+ * How long a completed handshake waits for others before its status write goes out: the writes
+ * of a burst (a failover, an agent start) go together, up to 100 per transaction, instead of
+ * one UpdateItem each. Short enough that GET says `open` at once for a single socket.
+ */
+const CONNECTED_BATCH_MS = 50;
+
+/**
  * The `ws` client's maxPayload (its default is 100 MiB): twice the deliverable event size. A
  * frame can shrink when it is stored (JSON is re-serialised without its whitespace), so frames
  * somewhat over the limit are still read and measured by the persister, which drops what is not
@@ -85,13 +112,27 @@ export function maxPayloadFor(maxEventBytes: number): number {
 export class SocketSupervisor implements LeaseHooks {
   private readonly sockets = new Map<string, Managed>();
   private readonly opening = new Set<string>();
+  /** Close commands that arrived while the socket was being claimed or dialled here (see closeSlot). */
+  private readonly closeOnStart = new Set<string>();
   private readonly counters: CounterLedger;
   private readonly counterFlush: Ticker;
+  /** Secret reads and dial starts of claimed sockets, across every batch at once. */
+  private readonly dialLimit: Limiter;
+  /** Message writes in flight across every socket (see PERSIST_CONCURRENCY). */
+  private readonly persistLimit = createLimiter(PERSIST_CONCURRENCY);
+  /** Status writes in flight (see STATUS_WRITE_CONCURRENCY). */
+  private readonly recordLimit = createLimiter(STATUS_WRITE_CONCURRENCY);
+  /** Handshakes completed and not yet recorded (see recordConnected). */
+  private readonly connectedWaiting = new Map<string, { managed: Managed; fence: Fence }>();
+  private connectedTimer?: NodeJS.Timeout;
+  /** Claim transactions in flight (status writes wait for them, see recordConnected). */
+  private claimsInFlight = 0;
   private readonly checker: HealthChecker;
   private stopping = false;
 
   constructor(private readonly ctx: SupervisorContext) {
     this.counters = new CounterLedger(ctx.metrics);
+    this.dialLimit = createLimiter(ctx.options.claimConcurrency);
     this.checker = new HealthChecker({
       records: ctx.records,
       fence: () => ctx.leases.fence(),
@@ -179,50 +220,82 @@ export class SocketSupervisor implements LeaseHooks {
       return await this.openClaimed(row);
     } finally {
       this.opening.delete(socketId);
+      this.closeOnStart.delete(socketId);
     }
   }
 
   /**
    * `ensureOpen` for many sockets at once (reconcile, failover): as many as there is room for are
-   * reserved (counted as used, so parallel batches never exceed capacity), claimed in batched
-   * transactions, then their secrets read and dialled at most `claimConcurrency` at a time. No
-   * socket waits for another's upstream handshake: dialling only starts the connection. How
-   * many were opened.
+   * reserved (counted as used, so parallel batches never exceed capacity) and claimed in batched
+   * transactions. Resolves once the claims are answered, so the caller can send the next batch
+   * of claims while these are dialled: `opened` settles when every claimed socket's secret has
+   * been read and its dial started (at most `claimConcurrency` at a time across all batches; no
+   * socket waits for another's upstream handshake), with how many were opened.
    */
-  async ensureOpenMany(socketIds: readonly string[], from?: number): Promise<number> {
-    if (this.stopping) return 0;
+  async claimMany(socketIds: readonly string[], from?: number): Promise<{ claimed: number; opened: Promise<number> }> {
+    const none = { claimed: 0, opened: Promise.resolve(0) };
+    if (this.stopping) return none;
     // Never both slots of a redundant socket: only this process writes this agentId as owner,
     // so its own bookkeeping (held or being claimed, one event loop) is enough to keep them apart.
-    const bases = new Set<string>();
-    const want = socketIds
-      .filter((id) => {
-        const base = baseSocketId(id);
-        if (this.isHere(id) || this.isHere(siblingSlotId(id)) || bases.has(base)) return false;
-        bases.add(base);
-        return true;
-      })
-      .slice(0, Math.max(0, this.room()));
-    if (!want.length) return 0;
+    const want = this.claimableHere(socketIds).slice(0, Math.max(0, this.room()));
+    if (!want.length) return none;
     for (const id of want) this.opening.add(id);
+    let rows: UpstreamRow[];
+    this.claimsInFlight++;
     try {
-      const rows = await this.ctx.leases.claimMany(want, from);
-      const limit = createLimiter(this.ctx.options.claimConcurrency);
-      const results = await Promise.all(
-        rows.map((row) =>
-          limit(async () => {
-            try {
-              return await this.openClaimed(row);
-            } catch (err) {
-              this.ctx.log.warn('could not open a claimed socket; released for a later pass', { socketId: row.socketId, err });
-              return 'failed' as const;
-            }
-          }),
-        ),
-      );
-      return results.filter((r) => r === 'opened').length;
+      rows = await this.ctx.leases.claimMany(want, from);
+    } catch (err) {
+      for (const id of want) {
+        this.opening.delete(id);
+        this.closeOnStart.delete(id);
+      }
+      throw err;
     } finally {
-      for (const id of want) this.opening.delete(id);
+      this.claimsInFlight--;
     }
+    // What was not claimed frees its room now; a claimed socket stays reserved until it is dialled.
+    const claimed = new Set(rows.map((r) => r.socketId));
+    for (const id of want) {
+      if (claimed.has(id)) continue;
+      this.opening.delete(id);
+      this.closeOnStart.delete(id);
+    }
+    const opened = Promise.all(
+      rows.map((row) =>
+        this.dialLimit(async () => {
+          try {
+            return await this.openClaimed(row);
+          } catch (err) {
+            this.ctx.log.warn('could not open a claimed socket; released for a later pass', { socketId: row.socketId, err });
+            return 'failed' as const;
+          } finally {
+            this.opening.delete(row.socketId);
+            this.closeOnStart.delete(row.socketId);
+          }
+        }),
+      ),
+    ).then((results) => results.filter((r) => r === 'opened').length);
+    return { claimed: rows.length, opened };
+  }
+
+  /**
+   * The ids this agent may claim: not held or being claimed here, and not the other slot of a
+   * redundant socket held or being claimed here (one of each pair per call). The others — a
+   * slot whose twin is here — wait for another agent (see docs/upstream-connectors.md).
+   */
+  claimableHere(socketIds: readonly string[]): string[] {
+    const bases = new Set<string>();
+    return socketIds.filter((id) => {
+      const base = baseSocketId(id);
+      if (this.isHere(id) || this.isHere(siblingSlotId(id)) || bases.has(base)) return false;
+      bases.add(base);
+      return true;
+    });
+  }
+
+  /** This agent holds, or is claiming, the other slot of the redundant socket `id` (never both). */
+  holdsTwin(id: string): boolean {
+    return this.isHere(siblingSlotId(id));
   }
 
   private isHere(id: string): boolean {
@@ -250,6 +323,10 @@ export class SocketSupervisor implements LeaseHooks {
       }
       await this.ctx.leases.release(socketId, 'pending');
       throw err;
+    }
+    if (this.closeOnStart.delete(socketId)) {
+      await this.ctx.leases.release(socketId, 'closed');
+      return 'not-claimed';
     }
     this.start(row, url, creds);
     return 'opened';
@@ -284,6 +361,7 @@ export class SocketSupervisor implements LeaseHooks {
         this.counters.count(id, 'errors', 'persistErrors');
         log.warn('persist failed', { err });
       },
+      limit: this.persistLimit,
       log,
     });
     const conn = new UpstreamConnection({
@@ -298,7 +376,7 @@ export class SocketSupervisor implements LeaseHooks {
       handlers: {
         onOpen: () => {
           log.info('upstream connected');
-          void this.record(id, managed, (now) => this.ctx.records.connected(id, fence, now));
+          this.recordConnected(id, managed, fence);
         },
         onMessage: (data, isBinary) => {
           const receivedAt = this.ctx.clock();
@@ -322,6 +400,7 @@ export class SocketSupervisor implements LeaseHooks {
           log.warn('message dropped', { reason: `too large: over the ${maxPayloadFor(this.ctx.maxEventBytes)}-byte frame limit` });
         },
         onDown: (reason, retryInMs) => {
+          this.connectedWaiting.delete(id); // superseded: the row must end up saying reconnecting
           this.counters.count(id, 'reconnects');
           log.warn('upstream down; redialling', { reason, retryInMs });
           void this.record(id, managed, (now) => this.ctx.records.disconnected(id, fence, now, reason));
@@ -337,10 +416,44 @@ export class SocketSupervisor implements LeaseHooks {
     health.start();
   }
 
+  /**
+   * Records a completed handshake together with the others completed within CONNECTED_BATCH_MS
+   * (transactions of up to 100). While claims are in flight the writes wait: the claims move
+   * ownership and gate the dials still to come, the status is for GET, and both compete for the
+   * same table (and, locally, for DynamoDB Local's one process).
+   */
+  private recordConnected(id: string, managed: Managed, fence: Fence): void {
+    this.connectedWaiting.set(id, { managed, fence });
+    this.connectedTimer ??= setTimeout(() => void this.flushConnected(), CONNECTED_BATCH_MS);
+  }
+
+  private async flushConnected(): Promise<void> {
+    this.connectedTimer = undefined;
+    if (this.claimsInFlight > 0 && !this.stopping) {
+      this.connectedTimer = setTimeout(() => void this.flushConnected(), CONNECTED_BATCH_MS);
+      return;
+    }
+    const batch = [...this.connectedWaiting].filter(([id, w]) => this.sockets.get(id) === w.managed);
+    this.connectedWaiting.clear();
+    const chunks: (typeof batch)[] = [];
+    for (let i = 0; i < batch.length; i += TX_MAX_ITEMS) chunks.push(batch.slice(i, i + TX_MAX_ITEMS));
+    await Promise.all(
+      chunks.map(async (chunk) => {
+        try {
+          const { refused } = await this.recordLimit(() => this.ctx.records.connectedMany(chunk.map(([socketId, w]) => ({ socketId, fence: w.fence })), this.ctx.clock()));
+          const managedOf = new Map(chunk.map(([id, w]) => [id, w.managed]));
+          for (const id of refused) if (this.sockets.get(id) === managedOf.get(id)) this.onLost(id, 'refused');
+        } catch (err) {
+          this.ctx.log.warn('status write failed', { sockets: chunk.length, first: chunk[0][0], err });
+        }
+      }),
+    );
+  }
+
   /** A conditional status write; a refused one means the lease is gone. */
   private async record(id: string, managed: Managed, write: (now: number) => Promise<{ ok: boolean }>): Promise<void> {
     try {
-      const r = await write(this.ctx.clock());
+      const r = await this.recordLimit(() => write(this.ctx.clock()));
       if (!r.ok && this.sockets.get(id) === managed) this.onLost(id, 'refused');
     } catch (err) {
       managed.log.warn('status write failed', { err });
@@ -406,6 +519,12 @@ export class SocketSupervisor implements LeaseHooks {
     }
     if (!row.owner) {
       if (row.status !== 'closed') await this.ctx.store.requestClose(socketId, this.ctx.clock());
+      return row;
+    }
+    if (this.opening.has(socketId)) {
+      // Claimed here and not dialled yet (its secret is being read, or it waits for a dial
+      // slot): it is closed and released as soon as its claim is through, instead of opening.
+      this.closeOnStart.add(socketId);
       return row;
     }
     // Another agent's socket (the command queue is shared): hand the command to its owner
@@ -479,6 +598,8 @@ export class SocketSupervisor implements LeaseHooks {
   /** Agent shutdown: close every socket with 1001 (going away) and hand the leases back. */
   async stopAll(): Promise<void> {
     this.stopping = true;
+    clearTimeout(this.connectedTimer);
+    this.connectedWaiting.clear();
     await this.counterFlush.stop();
     await Promise.all(
       [...this.sockets.entries()].map(async ([id, managed]) => {

@@ -50,10 +50,26 @@ export interface UpstreamView {
   createdAt: string;
   updatedAt: string;
   lastError: string | null;
-  /** 2: two agents keep the upstream open (the second slot's state is not shown here). */
+  /** 2: two agents keep the upstream open; the fields above are then the first slot's. */
   redundancy: 1 | 2;
   dedupePath: string | null;
   counters: { messagesIn: number; messagesPersisted: number; messagesDropped: number; errors: number; reconnects: number };
+  /**
+   * GET of one redundant socket only: true while it is desired open and fewer than two of its
+   * slots have an owner — after an agent died and only one agent is left, the other slot waits
+   * for a second agent (an agent never holds both), so one more crash would lose messages.
+   */
+  degraded?: boolean;
+  /** GET of one redundant socket only: each slot's owner and state. */
+  slots?: SlotView[];
+}
+
+/** One ownership slot of a redundant socket (slot 2 is the row `<socketId>#2`). */
+export interface SlotView {
+  slot: 1 | 2;
+  owner: string | null;
+  status: string;
+  isActive: boolean;
 }
 
 /** Epochs are `ms × 1000 + random` (lib/upstream/heartbeats.ts): never below this. */
@@ -155,7 +171,15 @@ export function socketIdFrom(headers: HeaderMap, query: Readonly<Record<string, 
 export async function describeUpstream(d: ControlDeps, socketId: string): Promise<UpstreamView> {
   const row = await d.store.get(socketId);
   if (!row) throw new InputError('not_found', `no upstream socket ${socketId}`, 404);
-  return viewOf(row, d.clock());
+  const now = d.clock();
+  const view = viewOf(row, now);
+  if (row.redundancy !== 2) return view;
+  const twin = await d.store.get(slotRowId(socketId));
+  const slots: SlotView[] = [row, twin].map((r, i) => {
+    const v = r ? viewOf(r, now) : undefined;
+    return { slot: i === 0 ? 1 : 2, owner: v?.owner ?? null, status: v?.status ?? 'pending', isActive: v?.isActive ?? false };
+  });
+  return { ...view, degraded: row.desired === 'open' && slots.some((x) => x.owner === null), slots };
 }
 
 export async function closeUpstream(

@@ -1,12 +1,15 @@
 import { UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Fence } from './leases';
 import { isConditionFailed } from './row';
+import { updateEach } from './transact';
 
 /**
  * What the owning agent records about a socket's connection and health (seed 000's cron rule).
  * Every write is conditioned on the owner and its epoch: an agent that lost the socket learns it here
  * (`lost`) and must drop the socket.
  */
+
+const CONNECTED = 'SET #status = :open, isActive = :true, connectedAt = :now, updatedAt = :now REMOVE lastError';
 
 export type RecordResult = { ok: true; countErr: number } | { ok: false };
 
@@ -38,11 +41,29 @@ export class HealthRecords {
 
   /** The handshake succeeded. */
   connected(socketId: string, fence: Fence, now: number): Promise<RecordResult> {
-    return this.update(socketId, fence, 'SET #status = :open, isActive = :true, connectedAt = :now, updatedAt = :now REMOVE lastError', { '#status': 'status' }, {
-      ':open': 'open',
-      ':true': true,
-      ':now': now,
-    });
+    return this.update(socketId, fence, CONNECTED, { '#status': 'status' }, { ':open': 'open', ':true': true, ':now': now });
+  }
+
+  /**
+   * `connected` for many sockets in as few calls as possible (transactions of up to 100, see
+   * transact.ts): after a failover a thousand handshakes complete within a second or two, and
+   * one UpdateItem each would compete with the claims still being made. `refused`: the sockets
+   * whose fence no longer holds (lost); the others are recorded.
+   */
+  async connectedMany(sockets: readonly { socketId: string; fence: Fence }[], now: number): Promise<{ refused: string[] }> {
+    const fences = new Map(sockets.map((s) => [s.socketId, s.fence]));
+    const r = await updateEach(this.doc, [...fences.keys()], (socketId) => ({
+      TableName: this.tableName,
+      Key: { socketId },
+      UpdateExpression: CONNECTED,
+      ConditionExpression: '#owner = :me AND leaseExpiresAt = :epoch',
+      ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status' },
+      ExpressionAttributeValues: { ':me': fences.get(socketId)!.owner, ':epoch': fences.get(socketId)!.epoch, ':open': 'open', ':true': true, ':now': now },
+    }));
+    const refused = [...r.refused];
+    // Kept meeting other transactions on the same rows: one plain write each.
+    for (const id of r.contended) if (!(await this.connected(id, fences.get(id)!, now)).ok) refused.push(id);
+    return { refused };
   }
 
   /** The connection dropped or a dial failed; the agent is redialling. */

@@ -2,6 +2,7 @@ import { BatchGetCommand, type BatchGetCommandOutput, GetCommand, QueryCommand, 
 import type { WriteGuard } from '../stores/items';
 import { INDEX } from '../schema';
 import { heartbeatKey } from './heartbeats';
+import { isTransactionConditionFailed, TX_MAX_ITEMS, updateEach, type TxItem, type TxUpdate } from './transact';
 import { COUNTER_NAMES, isConditionFailed, toRow, type UpstreamCounters, type UpstreamRow, type UpstreamStatus } from './row';
 
 /**
@@ -83,33 +84,36 @@ export class LeaseTable {
    * returns no attributes, and the index only holds keys). The rows claimed, in no set order.
    */
   async claimMany(socketIds: readonly string[], fence: Fence, now: number, from?: number): Promise<UpstreamRow[]> {
-    const ids = [...new Set(socketIds)];
-    const perTx = from === undefined ? CLAIM_BATCH : CLAIM_BATCH - 1;
-    const claimed: string[] = [];
+    const head = from === undefined ? undefined : heartbeatExpiredCheck(this.tableName, from, now);
+    const r = await updateEach(this.doc, socketIds, (id) => claimUpdate(this.tableName, id, fence, now, from), head);
     const rows: UpstreamRow[] = [];
-    for (let i = 0; i < ids.length; i += perTx) {
-      let rest = ids.slice(i, i + perTx);
-      for (let round = 0; rest.length && round < CLAIM_ROUNDS; round++) {
-        const head = from === undefined ? [] : [heartbeatExpiredCheck(this.tableName, from, now)];
-        try {
-          await this.doc.send(new TransactWriteCommand({ TransactItems: [...head, ...rest.map((id) => ({ Update: claimUpdate(this.tableName, id, fence, now, from) }))] }));
-          claimed.push(...rest);
-          rest = [];
-        } catch (err) {
-          const reasons = cancellationReasons(err);
-          if (!reasons) throw err;
-          // The epoch's heartbeat is live again (or was never expired): none of these is ours to take.
-          if (from !== undefined && reasons[0]?.Code === 'ConditionalCheckFailed') return [...rows, ...(await this.readRows(claimed))];
-          const refused = new Set(rest.filter((_, k) => reasons[k + head.length]?.Code === 'ConditionalCheckFailed'));
-          rest = rest.filter((id) => !refused.has(id));
-        }
-      }
-      for (const id of rest) {
+    // The epoch's heartbeat is live again (or was never expired): none of these is ours to take.
+    if (!r.headFailed) {
+      for (const id of r.contended) {
         const row = await this.claim(id, fence, now, from);
         if (row) rows.push(row);
       }
     }
-    return [...rows, ...(await this.readRows(claimed))];
+    return [...rows, ...(await this.readRows(r.done))];
+  }
+
+  /**
+   * Hands sockets of the expired epoch `from` back to the unowned pool (status pending), without
+   * claiming them: the slots of redundant sockets whose other slot the caller holds (an agent
+   * never holds both). Same conditions as a takeover (owned by `from`, whose heartbeat must be
+   * expired), so a live agent's socket is never touched and a concurrent takeover wins or loses
+   * cleanly. An agent with room for them claims them from the `claimable` pool. The ids handed back.
+   */
+  async handBack(socketIds: readonly string[], from: number, now: number): Promise<string[]> {
+    const update = (id: string): TxUpdate => ({
+      TableName: this.tableName,
+      Key: { socketId: id },
+      UpdateExpression: 'SET leaseExpiresAt = :zero, #status = :pending, isActive = :false, updatedAt = :now REMOVE #owner',
+      ConditionExpression: 'desired = :open AND leaseExpiresAt = :from',
+      ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status' },
+      ExpressionAttributeValues: { ':zero': 0, ':pending': 'pending', ':false': false, ':now': now, ':open': 'open', ':from': from },
+    });
+    return (await updateEach(this.doc, socketIds, update, heartbeatExpiredCheck(this.tableName, from, now))).done;
   }
 
   /** The rows (consistent reads), 100 keys per BatchGetItem, retrying what DynamoDB left unprocessed. */
@@ -214,33 +218,40 @@ export class LeaseTable {
 
   /**
    * Socket ids that are desired open and unowned (leaseExpiresAt 0; an owned row's epoch is above
-   * any clock value), read page by page from the byDesiredLease index, at most `limit`. The
-   * index is eventually consistent; that is harmless because `claim` re-checks everything.
+   * any clock value), read page by page from the byDesiredLease index, until `limit` of them pass
+   * `counts` (default: all) — ids that do not pass are returned too but do not use up the limit,
+   * so slots an agent may not take (their other slot is its own) cannot crowd out those it may.
+   * The index is eventually consistent; that is harmless because `claim` re-checks everything.
    */
-  claimable(now: number, limit: number): Promise<string[]> {
-    return this.queryIndex('leaseExpiresAt < :v', now, limit);
+  claimable(now: number, limit: number, counts?: (socketId: string) => boolean): Promise<string[]> {
+    return this.queryIndex('leaseExpiresAt < :v', now, limit, counts);
   }
 
-  /** Socket ids desired open and owned by `epoch` (an expired agent's, to take over), at most `limit`. */
-  ownedBy(epoch: number, limit: number): Promise<string[]> {
-    return this.queryIndex('leaseExpiresAt = :v', epoch, limit);
+  /** Socket ids desired open and owned by `epoch` (an expired agent's, to take over); `limit` and `counts` as `claimable`. */
+  ownedBy(epoch: number, limit: number, counts?: (socketId: string) => boolean): Promise<string[]> {
+    return this.queryIndex('leaseExpiresAt = :v', epoch, limit, counts);
   }
 
-  private async queryIndex(range: string, v: number, limit: number): Promise<string[]> {
+  private async queryIndex(range: string, v: number, limit: number, counts: (socketId: string) => boolean = () => true): Promise<string[]> {
     const out: string[] = [];
+    let counted = 0;
     let start: Record<string, unknown> | undefined;
-    while (out.length < limit) {
+    while (counted < limit) {
       const r = await this.doc.send(
         new QueryCommand({
           TableName: this.tableName,
           IndexName: INDEX.upstreamsByDesiredLease,
           KeyConditionExpression: `desired = :open AND ${range}`,
           ExpressionAttributeValues: { ':open': 'open', ':v': v },
-          Limit: Math.min(1000, limit - out.length),
+          Limit: Math.min(1000, limit - counted),
           ExclusiveStartKey: start,
         }),
       );
-      for (const it of r.Items ?? []) out.push(String(it.socketId));
+      for (const it of r.Items ?? []) {
+        const id = String(it.socketId);
+        out.push(id);
+        if (counts(id)) counted++;
+      }
       start = r.LastEvaluatedKey;
       if (!start) break;
     }
@@ -249,16 +260,14 @@ export class LeaseTable {
 }
 
 /** Claims per transaction (DynamoDB's limit is 100 items; a takeover's heartbeat check is one). */
-export const CLAIM_BATCH = 100;
-/** Transactions sent for one batch before what is left is claimed one by one. */
-const CLAIM_ROUNDS = 4;
+export const CLAIM_BATCH = TX_MAX_ITEMS;
 
 /**
  * The claim of one socket for `fence`: desired open, not failed, and unowned (or, with `from`,
  * owned by that epoch). "Unowned" also admits a row still owned under per-socket leases (before
  * heartbeats) whose lease time has passed: an epoch is above any clock value, so it never matches.
  */
-function claimUpdate(tableName: string, socketId: string, fence: Fence, now: number, from?: number) {
+function claimUpdate(tableName: string, socketId: string, fence: Fence, now: number, from?: number): TxUpdate {
   return {
     TableName: tableName,
     Key: { socketId },
@@ -279,7 +288,7 @@ function claimUpdate(tableName: string, socketId: string, fence: Fence, now: num
 }
 
 /** A transaction item that holds while the heartbeat of `epoch` is expired at `now` (or gone). */
-function heartbeatExpiredCheck(tableName: string, epoch: number, now: number) {
+function heartbeatExpiredCheck(tableName: string, epoch: number, now: number): TxItem {
   return {
     ConditionCheck: {
       TableName: tableName,
@@ -288,18 +297,6 @@ function heartbeatExpiredCheck(tableName: string, epoch: number, now: number) {
       ExpressionAttributeValues: { ':now': now },
     },
   };
-}
-
-/** The per-item reasons of a cancelled transaction, or undefined for any other error. */
-function cancellationReasons(err: unknown): { Code?: string }[] | undefined {
-  const e = err as { name?: string; CancellationReasons?: { Code?: string }[] };
-  return e?.name === 'TransactionCanceledException' && e.CancellationReasons ? e.CancellationReasons : undefined;
-}
-
-/** A transaction cancelled because one of its conditions failed (not a conflict or a throttle). */
-function isTransactionConditionFailed(err: unknown): boolean {
-  const e = err as { name?: string; CancellationReasons?: { Code?: string }[] };
-  return e?.name === 'TransactionCanceledException' && !!e.CancellationReasons?.some((r) => r.Code === 'ConditionalCheckFailed');
 }
 
 /** The ` ADD #c :c, …` clause (with its names and values) for the non-zero counter deltas. */

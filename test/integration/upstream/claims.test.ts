@@ -50,6 +50,8 @@ describe('upstream agent: parallel claims', function () {
     agents.push(a);
     await waitFor(() => a.metrics().leasesClaimed >= CAPACITY, 30_000, 'the agent to fill its capacity');
     const claimMs = Date.now() - started;
+    // Claims do not wait for dials: the claimed sockets are dialled meanwhile (secret reads first).
+    await waitFor(() => a.metrics().openSockets === CAPACITY, 10_000, 'every claimed socket dialled');
     await new Promise((r) => setTimeout(r, 1000)); // more reconcile passes: still at capacity
     expect(a.metrics().leasesClaimed).to.equal(CAPACITY);
     expect(a.metrics().openSockets).to.equal(CAPACITY);

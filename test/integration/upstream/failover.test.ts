@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import type { ChildProcess } from 'node:child_process';
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { GuardFailedError, ItemStore } from '../../../lib/stores/items';
+import { LeaseTable } from '../../../lib/upstream/leases';
 import { createHandler } from '../../../functions/control';
 import { invokeLambda } from '../../../local/lambda/invoke';
 import { isHeartbeatKey } from '../../../lib/upstream/heartbeats';
@@ -61,7 +63,7 @@ describe('agent failover between processes (SIGKILL)', function () {
     }
   });
 
-  it('the survivor owns every socket within lease + reconcile, never two holders; SIGTERM releases and exits 0', async () => {
+  it('the survivor owns every socket within lease + reconcile, never two holders, no write of the dead epoch lands after; SIGTERM releases and exits 0', async () => {
     const control = createHandler(h.deps('control'));
     const post = async (s: UpstreamServer, internalID: string) => {
       const r = await invokeLambda<{ statusCode: number; body: string }>(
@@ -112,6 +114,9 @@ describe('agent failover between processes (SIGKILL)', function () {
     })();
 
     await new Promise((r) => setTimeout(r, 3 * RENEW_MS)); // a few renewals while both live
+    // A's fence (owner + epoch) as its rows carry it: a write of that life arriving late must never land.
+    const aRow = (await h.clients.doc.send(new GetCommand({ TableName: h.tables.upstreams, Key: { socketId: ids[0] }, ConsistentRead: true }))).Item!;
+    const deadFence = { owner: 'agent-A', epoch: Number(aRow.leaseExpiresAt) };
     killedAt = Date.now();
     a.kill('SIGKILL');
     await waitFor(async () => [...(await owners()).values()].every((o) => o === 'agent-B'), LEASE_MS + RECONCILE_MS + 5000, 'agent-B to own all');
@@ -124,6 +129,19 @@ describe('agent failover between processes (SIGKILL)', function () {
 
     process.stdout.write(`      failover: B owned all ${ownedAllAfter} ms and reconnected all ${connectedAllAfter} ms after SIGKILL (bound ${LEASE_MS + RECONCILE_MS} ms + request slack)\n`);
     expect(violations).to.deep.equal([]);
+    // No write of the dead agent's epoch lands after the claim: a message write (item + history,
+    // guarded in its transaction) and a counter write, sent now with A's fence, as the agent.
+    const agentDoc = h.deps('agent').clients.doc;
+    const items = new ItemStore(agentDoc, { itemsTable: h.tables.items, historyTable: h.tables.history, historyTtlSeconds: 3600 });
+    const leaseTable = new LeaseTable(agentDoc, h.tables.upstreams);
+    const topic = String(aRow.topic);
+    const historyBefore = (await h.clients.doc.send(new QueryCommand({ TableName: h.tables.history, KeyConditionExpression: 'topic = :t', ExpressionAttributeValues: { ':t': topic }, ConsistentRead: true }))).Items!.length;
+    let late: unknown;
+    await items.write(topic, { late: true }, { guard: leaseTable.ownerGuard(ids[0], deadFence) }).catch((e) => (late = e));
+    expect(late).to.be.instanceOf(GuardFailedError);
+    expect(await leaseTable.addCounters(ids[0], deadFence, { messagesIn: 1 })).to.equal('refused');
+    const historyAfter = (await h.clients.doc.send(new QueryCommand({ TableName: h.tables.history, KeyConditionExpression: 'topic = :t', ExpressionAttributeValues: { ':t': topic }, ConsistentRead: true }))).Items!.length;
+    expect(historyAfter).to.equal(historyBefore);
     // Slack on top of lease + reconcile: one claim round trip per socket and the sampler's period.
     expect(ownedAllAfter).to.be.at.most(LEASE_MS + RECONCILE_MS + 750);
     expect(servers.every((s) => s.maxConcurrent === 1)).to.equal(true);

@@ -80,6 +80,27 @@ describe('upstream ownership: agent heartbeats and fenced socket rows (DynamoDB 
     expect(taken.every((r) => r.owner === 'B' && r.leaseExpiresAt === b.epoch)).to.equal(true);
   });
 
+  it('hands sockets of an expired epoch back to the unowned pool (pending), never a live agent\'s; what does not count leaves the index limit free', async () => {
+    const ids = await Promise.all(Array.from({ length: 4 }, () => newSocket(1000)));
+    const a = await agent('A', 1000);
+    const b = await agent('B', 1000);
+    for (const id of ids.slice(0, 3)) await leases.claim(id, a, 1000);
+    await leases.claim(ids[3], b, 1000);
+    // A is live: nothing moves.
+    expect(await leases.handBack(ids.slice(0, 2), a.epoch, 1500)).to.deep.equal([]);
+    expect((await store.get(ids[0]))!.owner).to.equal('A');
+    // Expired: A's two go back; B's socket, not A's, is refused and stays B's.
+    expect((await leases.handBack([ids[0], ids[1], ids[3]], a.epoch, 2500)).sort()).to.deep.equal([ids[0], ids[1]].sort());
+    for (const id of ids.slice(0, 2)) expect(await store.get(id)).to.include({ status: 'pending', isActive: false, leaseExpiresAt: 0, owner: undefined });
+    expect((await store.get(ids[3]))!.owner).to.equal('B');
+    // Claimable again; an id that does not count does not use up the limit.
+    const unowned = await leases.claimable(2500, 1, (id) => id !== ids[0]);
+    expect(unowned).to.include(ids[1]);
+    const owned = await leases.ownedBy(a.epoch, 1, (id) => id !== ids[2]);
+    expect(owned).to.deep.equal([ids[2]]);
+    expect(await leases.claim(ids[0], b, 2500)).to.include({ owner: 'B' });
+  });
+
   it('a counter write finds a DELETE (unwanted); release keeps the row indexed; a closed socket is never claimed', async () => {
     const id = await newSocket(1000);
     const a = await agent('A', 1000);

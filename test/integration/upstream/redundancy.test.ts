@@ -1,7 +1,10 @@
 import { expect } from 'chai';
 import type { ChildProcess } from 'node:child_process';
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { startAgent, type RunningAgent } from '../../../ec2-agent/agent';
 import { createHandler } from '../../../functions/control';
+import { HeartbeatTable } from '../../../lib/upstream/heartbeats';
+import { LeaseTable } from '../../../lib/upstream/leases';
 import { invokeLambda } from '../../../local/lambda/invoke';
 import { slotRowId } from '../../../lib/upstream/socket-id';
 import { httpEvent, spawnAgentProcess, startHarness, startUpstream, waitFor, type Harness, type UpstreamServer } from './harness';
@@ -19,6 +22,7 @@ describe('upstream redundant homing', function () {
   const children: ChildProcess[] = [];
   const servers: UpstreamServer[] = [];
   const output = new Map<string, string[]>();
+  const agents: RunningAgent[] = [];
 
   const spawnAgent = (agentId: string): ChildProcess =>
     spawnAgentProcess(
@@ -60,6 +64,7 @@ describe('upstream redundant homing', function () {
     h = await startHarness();
   });
   after(async () => {
+    await Promise.all(agents.map((a) => a.stop()));
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     await Promise.all(servers.map((s) => s.stop()));
     await h.stop();
@@ -147,5 +152,76 @@ describe('upstream redundant homing', function () {
     expect(metricsOf('agent-A').messagesIn ?? 0, 'the killed agent received before the kill').to.be.greaterThan(0);
     expect((metricsOf('agent-A').messagesDeduped ?? 0) + (metricsOf('agent-B').messagesDeduped ?? 0)).to.be.greaterThan(0);
     b.kill('SIGTERM');
+  });
+
+  it('when one of two agents dies, the survivor keeps one slot of each redundant socket; the other waits unowned, GET says degraded, until a third agent takes it', async () => {
+    const [u1, u2] = [await startUpstream(), await startUpstream()];
+    servers.push(u1, u2);
+    const open = async (s: UpstreamServer, internalID: string) => {
+      const r = await post({ internalID, interWorkingInterface: s.url, redundancy: '2' });
+      expect(r.statusCode).to.equal(202);
+      return JSON.parse(r.body).socketId as string;
+    };
+    const [x1, x2] = [await open(u1, 'deg-1'), await open(u2, 'deg-2')];
+    // An agent that holds slot 1 of the first socket and slot 2 of the second, then dies: its
+    // heartbeat is simply never renewed (what a SIGKILL leaves behind).
+    const leaseTable = new LeaseTable(h.clients.doc, h.tables.upstreams);
+    const beats = new HeartbeatTable(h.clients.doc, h.tables.upstreams);
+    const deadLeaseMs = 2500;
+    const dead = { owner: 'agent-dead', epoch: await beats.register('agent-dead', Date.now(), deadLeaseMs) };
+    expect(await leaseTable.claim(x1, dead, Date.now())).to.include({ owner: 'agent-dead' });
+    expect(await leaseTable.claim(slotRowId(x2), dead, Date.now())).to.include({ owner: 'agent-dead' });
+    const opts = { leaseMs: 3000, renewMs: 500, reconcileMs: 200, commandWaitSeconds: 1, backoffBaseMs: 50, backoffMaxMs: 500, healthIntervalMs: 60_000 };
+    const b = await startAgent(h.deps('agent'), { ...opts, agentId: 'agent-B' });
+    agents.push(b);
+    const gets = async (id: string) => {
+      const r = await invokeLambda<{ statusCode: number; body: string }>(createHandler(h.deps('control')) as never, httpEvent('GET /websocket', {}, { socketId: id }), { functionName: 'control' });
+      return JSON.parse(r.body) as { degraded: boolean; slots: { slot: number; owner: string | null; status: string }[] };
+    };
+    const slotOwners = async () => Promise.all([x1, slotRowId(x1), x2, slotRowId(x2)].map(ownerOf));
+    // Never both slots of one socket on one agent: sampled all along.
+    const violations: string[] = [];
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const [a1, a2, b1, b2] = await slotOwners();
+        if (a1 && a1 === a2) violations.push(`${x1}: both slots on ${a1}`);
+        if (b1 && b1 === b2) violations.push(`${x2}: both slots on ${b1}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    try {
+      // B takes the two free slots at once; once the dead agent's heartbeat expires, its slots go
+      // back to the pool (pending, no owner) instead of to B, which holds their twins.
+      await waitFor(async () => (await slotOwners()).slice(1, 3).join() === 'agent-B,agent-B', 10_000, 'B to hold the free slots');
+      await waitFor(async () => (await slotOwners()).join() === [undefined, 'agent-B', 'agent-B', undefined].join(), deadLeaseMs + 5000, 'the dead agent\'s slots handed back');
+      expect((await h.clients.doc.send(new GetCommand({ TableName: h.tables.upstreams, Key: { socketId: x1 }, ConsistentRead: true }))).Item).to.include({ status: 'pending', leaseExpiresAt: 0 });
+      await waitFor(async () => (await gets(x1)).slots[1].status === 'open', 5000, 'B connected');
+      const g1 = await gets(x1);
+      expect(g1.degraded).to.equal(true);
+      expect(g1.slots.map((x) => [x.slot, x.owner, x.status])).to.deep.equal([
+        [1, null, 'pending'],
+        [2, 'agent-B', 'open'],
+      ]);
+      expect((await gets(x2)).degraded).to.equal(true);
+      await waitFor(() => b.metrics().redundantSlotsWaiting === 2, 5000, 'B to report two slots waiting');
+      // The upstreams keep one connection each meanwhile (B's): still received, not redundant.
+      expect([u1.open.size, u2.open.size]).to.deep.equal([1, 1]);
+      await new Promise((r) => setTimeout(r, 1000)); // more reconcile passes: B still never takes them
+      expect(await slotOwners()).to.deep.equal([undefined, 'agent-B', 'agent-B', undefined]);
+
+      // A second live agent takes the waiting slots: redundant again.
+      const c = await startAgent(h.deps('agent'), { ...opts, agentId: 'agent-C' });
+      agents.push(c);
+      await waitFor(async () => (await slotOwners()).join() === ['agent-C', 'agent-B', 'agent-B', 'agent-C'].join(), 10_000, 'C to take the waiting slots');
+      await waitFor(() => u1.open.size === 2 && u2.open.size === 2, 10_000, 'both slots connected again');
+      expect((await gets(x1)).degraded).to.equal(false);
+      expect((await gets(x2)).degraded).to.equal(false);
+      await waitFor(() => b.metrics().redundantSlotsWaiting === 0, 5000, 'B to report none waiting');
+    } finally {
+      sampling = false;
+      await sampler;
+    }
+    expect(violations).to.deep.equal([]);
   });
 });
