@@ -5,6 +5,7 @@ import { earliestFailure, handOffLargeTopics, MAX_PARTITION_MESSAGE_BYTES, parti
 import { batchesOf } from '../../../lib/fanout/partition-queue';
 import { parsePartitionMessage } from '../../../lib/fanout/partition-worker';
 import { createLogger } from '../../../lib/log';
+import { eventAsStreamRecord, parseStreamRecord } from '../../../lib/fanout/stream-record';
 import { marshall } from '@aws-sdk/util-dynamodb';
 
 /** Ids as API Gateway makes them (local/apigw/connection-id.ts), plus odd ones a range must still place. */
@@ -106,6 +107,14 @@ describe('large topics: partitions of a topic\'s subscribers', () => {
     expect(full![99]).to.deep.equal({ partition: 99, partitions: MAX_PARTITIONS, event: { topic: 'big:1', seq: 1, data: numbers, ts: 1001 } });
     expect(cut![99]).to.deep.equal({ partition: 99, partitions: MAX_PARTITIONS, event: { topic: 'big:1', seq: 2, data: null, ts: 1002 }, truncated: true });
     expect(cut!.every((b) => typeof b === 'object' && b.truncated === true)).to.equal(true);
+  });
+
+  it('the worker hands fan-out the very event the stream side parsed, numbers beyond 2^53 and nested data included', () => {
+    const event = { topic: 'big:1', seq: 3, data: { n: 2 ** 60, f: 0.1, s: '', a: [null, true, [], {}], o: { deep: [1, 'x'] } }, ts: 1234 };
+    const body = parsePartitionMessage(partitionMessages(event, 2)[1]!.body);
+    expect(body).to.be.an('object');
+    const parsed = parseStreamRecord(eventAsStreamRecord((body as { event: typeof event }).event, 'm-1'), 0);
+    expect(parsed).to.deep.equal({ kind: 'event', sequenceNumber: 'm-1', event });
   });
 
   it('SendMessageBatch calls hold at most 10 entries and bodies summing to at most the SQS limit, in order', () => {
