@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '../log';
+import type { EventFields } from '../subscriber/frames';
 import { parseStreamRecord, type StreamRecordLike } from './stream-record';
 import { partitionRanges } from './partitions';
 
@@ -24,7 +25,23 @@ import { partitionRanges } from './partitions';
  *   (topic, seq, partition) drops them within SQS's 5-minute window, and a subscriber drops a seq
  *   it already has after that (at-least-once, DESIGN §3).
  * - Records that are malformed or skipped stay on the direct path, which logs and counts them.
+ * - A message carries the record's event as plain JSON (topic, seq, data, ts: what the stream's
+ *   fan-out would deliver), never the stream record: its DynamoDB JSON inflates data several times
+ *   (`7` → `{"N":"7"}`), and a 400 KB item would not fit a queue message. An event whose JSON still
+ *   does not fit (`MAX_PARTITION_MESSAGE_BYTES`; its frame is then over API Gateway's 128 KB too)
+ *   goes without its data, `truncated`, and the worker sends it as the placeholder the stream's
+ *   fan-out sends for an event over the message limit: the seq stays, the topic does not stall.
  */
+
+/**
+ * Largest partition message body, in UTF-8 bytes as SQS counts it: 256 KiB, the queue's
+ * MaximumMessageSize (infra/components/queues.ts sets none, and the provider's default is 262,144;
+ * AWS has allowed queues up to 1 MiB since 2025, but a queue keeps its own setting). The body is
+ * measured whole, envelope included, and no message attributes are sent (they would count too),
+ * so no further headroom is needed. Also the budget of one SendMessageBatch (partition-queue.ts):
+ * SQS limits the sum of a batch's bodies, 256 KiB before 2025 and 1 MiB since.
+ */
+export const MAX_PARTITION_MESSAGE_BYTES = 262_144;
 
 export interface PartitionMessage {
   readonly groupId: string;
@@ -32,11 +49,13 @@ export interface PartitionMessage {
   readonly body: string;
 }
 
-/** What a partition worker receives: the stream record as it came, and which share of the subscribers is its own. */
+/** What a partition worker receives: the record's event, and which share of the subscribers is its own. */
 export interface PartitionMessageBody {
   readonly partition: number;
   readonly partitions: number;
-  readonly record: StreamRecordLike;
+  readonly event: EventFields;
+  /** The event's data did not fit a queue message (`data` is null): deliver the truncated placeholder. */
+  readonly truncated?: true;
 }
 
 export interface HandoffDeps {
@@ -103,35 +122,40 @@ function topicKey(topic: string): string {
   return /^[\x21-\x7e]{1,100}$/.test(topic) ? topic : createHash('sha256').update(topic).digest('hex');
 }
 
-export function partitionMessages(rec: StreamRecordLike, topic: string, seq: number, partitions: number): PartitionMessage[] {
-  const key = topicKey(topic);
-  const image = rec.dynamodb!;
-  const approx = image.ApproximateCreationDateTime;
-  // The record as the stream gave it (a Date from the SDK becomes epoch seconds, as Lambda sends it).
-  const record: StreamRecordLike = {
-    eventName: rec.eventName,
-    dynamodb: {
-      NewImage: image.NewImage,
-      SequenceNumber: image.SequenceNumber,
-      ...(approx !== undefined ? { ApproximateCreationDateTime: approx instanceof Date ? approx.getTime() / 1000 : approx } : {}),
-    },
-  };
-  return partitionRanges(partitions).map((r) => {
-    const body: PartitionMessageBody = { partition: r.partition, partitions, record };
-    return { groupId: `${key}#${r.partition}`, deduplicationId: `${key}#${seq}#${r.partition}`, body: JSON.stringify(body) };
-  });
+/**
+ * SQS refuses a body with a character XML 1.0 does not allow. JSON.stringify escapes the control
+ * characters and lone surrogates among them, but not U+FFFE and U+FFFF: escaped here (they can
+ * only occur inside JSON strings), so data holding them cannot make its record unqueueable.
+ */
+function sqsSafeJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[\ufffe\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+}
+
+/** One message per partition, all carrying the same event: in full, or truncated when its body would exceed the limit. */
+export function partitionMessages(event: EventFields, partitions: number): PartitionMessage[] {
+  const key = topicKey(event.topic);
+  const ranges = partitionRanges(partitions);
+  // Serialised once per record (data may be hundreds of KB); only the partition differs per message.
+  const bodies = (json: string, truncated: boolean) =>
+    ranges.map((r) => `{"partition":${r.partition},"partitions":${partitions},"event":${json}${truncated ? ',"truncated":true' : ''}}`);
+  let bodyOf = bodies(sqsSafeJson({ topic: event.topic, seq: event.seq, data: event.data ?? null, ts: event.ts }), false);
+  // The last partition's body is the longest (most digits); every partition gets the same choice.
+  if (Buffer.byteLength(bodyOf[ranges.length - 1]!, 'utf8') > MAX_PARTITION_MESSAGE_BYTES) {
+    bodyOf = bodies(sqsSafeJson({ topic: event.topic, seq: event.seq, data: null, ts: event.ts }), true);
+  }
+  return ranges.map((r, i) => ({ groupId: `${key}#${r.partition}`, deduplicationId: `${key}#${event.seq}#${r.partition}`, body: bodyOf[i]! }));
 }
 
 export async function handOffLargeTopics(records: readonly StreamRecordLike[], deps: HandoffDeps): Promise<HandoffResult> {
   const now = deps.clock();
   // Topic → its records (batch index, seq), in batch order.
-  const byTopic = new Map<string, { index: number; seq: number }[]>();
+  const byTopic = new Map<string, { index: number; event: EventFields }[]>();
   records.forEach((rec, index) => {
     const p = parseStreamRecord(rec, now);
     if (p.kind !== 'event') return;
     let list = byTopic.get(p.event.topic);
     if (!list) byTopic.set(p.event.topic, (list = []));
-    list.push({ index, seq: p.event.seq });
+    list.push({ index, event: p.event });
   });
 
   const queued = new Set<number>();
@@ -155,9 +179,10 @@ export async function handOffLargeTopics(records: readonly StreamRecordLike[], d
         return;
       }
       largeTopics.push(topic);
-      for (const { index, seq } of list) {
+      for (const { index, event } of list) {
+        const seq = event.seq;
         try {
-          await deps.enqueue(partitionMessages(records[index]!, topic, seq, deps.partitions));
+          await deps.enqueue(partitionMessages(event, deps.partitions));
           queued.add(index);
         } catch (err) {
           deps.log.error("fanout: a large topic's record could not be queued to its partitions; the record will be retried", { topic, seq, err });

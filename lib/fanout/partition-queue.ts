@@ -1,15 +1,34 @@
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { retryUnprocessed, type Backoff } from '../retry';
-import type { PartitionMessage } from './partition-handoff';
+import { MAX_PARTITION_MESSAGE_BYTES, type PartitionMessage } from './partition-handoff';
 
 /**
  * The FIFO queue of partition messages (partition-handoff.ts): SendMessageBatch in calls of at
- * most 10 entries (SQS's limit), entries SQS refused sent again after a backoff. Resolves once
- * every message is queued, throws otherwise (the record is then retried from the stream).
+ * most 10 entries and at most `MAX_PARTITION_MESSAGE_BYTES` of bodies (SQS refuses the whole call
+ * past either), entries SQS refused sent again after a backoff. Resolves once every message is
+ * queued, throws otherwise (the record is then retried from the stream).
  */
 
 /** SQS takes at most 10 entries per SendMessageBatch. */
 const BATCH = 10;
+
+/** Consecutive messages in calls SQS accepts: ≤ 10 entries, bodies summing to ≤ the limit (each body is within it). */
+export function batchesOf(messages: readonly PartitionMessage[]): PartitionMessage[][] {
+  const out: PartitionMessage[][] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const size = Buffer.byteLength(m.body, 'utf8');
+    const last = out.at(-1);
+    if (last && last.length < BATCH && bytes + size <= MAX_PARTITION_MESSAGE_BYTES) {
+      last.push(m);
+      bytes += size;
+    } else {
+      out.push([m]);
+      bytes = size;
+    }
+  }
+  return out;
+}
 
 export interface PartitionQueueOptions {
   readonly attempts?: number;
@@ -41,8 +60,6 @@ export function partitionQueue(sqs: SQSClient, queueUrl: string, opts: Partition
   };
   return async (messages: readonly PartitionMessage[]): Promise<void> => {
     // Distinct groups (one per partition): the chunks may go side by side.
-    const chunks: PartitionMessage[][] = [];
-    for (let i = 0; i < messages.length; i += BATCH) chunks.push(messages.slice(i, i + BATCH));
-    await Promise.all(chunks.map(sendChunk));
+    await Promise.all(batchesOf(messages).map(sendChunk));
   };
 }

@@ -3,7 +3,7 @@ import { fanout, type FanoutDeps } from './fanout';
 import type { FanoutStats } from './fanout-outcomes';
 import type { PartitionMessageBody } from './partition-handoff';
 import { partitionRange, type PartitionRange } from './partitions';
-import type { StreamRecordLike } from './stream-record';
+import { eventAsStreamRecord, type StreamRecordLike } from './stream-record';
 
 /**
  * Large topics in parallel, the worker side: one SQS batch of partition messages
@@ -17,6 +17,11 @@ import type { StreamRecordLike } from './stream-record';
  * group is handed out again from the failed one (after the visibility timeout; after
  * `maxReceiveCount` receives to the partition DLQ). A message that can never be delivered
  * (malformed) is logged and dropped rather than holding its group.
+ *
+ * A message marked `truncated` (its data did not fit a queue message, partition-handoff.ts) is
+ * delivered as the placeholder the stream's fan-out sends for an event over the message limit. A
+ * group's messages go in consecutive runs of full and truncated records, one fan-out per run, so
+ * its order holds; a failed run stops the group there.
  */
 
 export interface SqsRecordLike {
@@ -52,13 +57,23 @@ export function parsePartitionMessage(body: string): PartitionMessageBody | stri
   } catch (err) {
     return (err as Error).message;
   }
-  if (!b.record || typeof b.record !== 'object' || !b.record.dynamodb) return 'record is missing';
+  const e = b.event;
+  if (!e || typeof e !== 'object') return 'event is missing';
+  // The rest of the event (topic pattern, seq range) is checked by fan-out's parse, as for a stream record.
+  if (typeof e.topic !== 'string' || typeof e.seq !== 'number' || typeof e.ts !== 'number') return 'event needs a string topic and numeric seq and ts';
+  if (b.truncated !== undefined && b.truncated !== true) return 'truncated must be true when present';
   return b as PartitionMessageBody;
 }
 
+interface GroupMessage {
+  readonly messageId: string;
+  readonly record: StreamRecordLike;
+  readonly truncated: boolean;
+}
+
 export async function deliverPartitions(records: readonly SqsRecordLike[], deps: PartitionWorkerDeps): Promise<PartitionWorkerResult> {
-  // Group → its messages in queue order, with the record each carries (SequenceNumber = messageId, to map failures back).
-  const groups = new Map<string, { range: PartitionRange; messages: { messageId: string; record: StreamRecordLike }[] }>();
+  // Group → its messages in queue order, each as the stream record fan-out reads (SequenceNumber = messageId, to map failures back).
+  const groups = new Map<string, { range: PartitionRange; messages: GroupMessage[] }>();
   let malformed = 0;
   for (const m of records) {
     const b = parsePartitionMessage(m.body);
@@ -72,25 +87,60 @@ export async function deliverPartitions(records: readonly SqsRecordLike[], deps:
     const group = m.attributes?.MessageGroupId ?? `#${b.partition}/${b.partitions}`;
     let g = groups.get(group);
     if (!g) groups.set(group, (g = { range, messages: [] }));
-    g.messages.push({ messageId: m.messageId, record: { ...b.record, dynamodb: { ...b.record.dynamodb, SequenceNumber: m.messageId } } });
+    g.messages.push({ messageId: m.messageId, record: eventAsStreamRecord(b.event, m.messageId), truncated: b.truncated === true });
   }
 
   // Groups run side by side and share the invocation's in-flight ceiling (the keep-alive pool).
   const concurrency = Math.max(1, Math.floor(deps.concurrency / Math.max(1, groups.size)));
-  const results = await Promise.all(
-    [...groups].map(async ([group, g]) => {
-      const r = await fanout(
-        g.messages.map((m) => m.record),
-        { ...deps, concurrency, subscribers: (topic) => deps.subscribers(topic, g.range) },
-      );
-      const first = r.batchItemFailures[0]?.itemIdentifier;
-      const from = first === undefined ? -1 : g.messages.findIndex((m) => m.messageId === first);
-      return { group, stats: r.stats, failures: from < 0 ? [] : g.messages.slice(from).map((m) => ({ itemIdentifier: m.messageId })) };
-    }),
-  );
+  const results = await Promise.all([...groups].map(async ([group, g]) => ({ group, ...(await deliverGroup(g.messages, g.range, concurrency, deps)) })));
   return {
     batchItemFailures: results.flatMap((r) => r.failures),
     groups: results.map(({ group, stats }) => ({ group, stats })),
     malformed,
   };
+}
+
+/** A group's messages, run after run; on a failure, that message and every later one of the group are reported. */
+async function deliverGroup(
+  messages: readonly GroupMessage[],
+  range: PartitionRange,
+  concurrency: number,
+  deps: PartitionWorkerDeps,
+): Promise<{ stats: FanoutStats; failures: { itemIdentifier: string }[] }> {
+  let stats: FanoutStats | undefined;
+  for (const run of runs(messages)) {
+    const r = await fanout(
+      run.map((m) => m.record),
+      {
+        ...deps,
+        concurrency,
+        subscribers: (topic) => deps.subscribers(topic, range),
+        // No frame fits a limit of 0, so fan-out sends each record of the run as its truncated
+        // placeholder: exactly the frame the stream's fan-out sends for an event over the limit.
+        ...(run[0]!.truncated ? { maxMessageBytes: 0 } : {}),
+      },
+    );
+    stats = stats ? addStats(stats, r.stats) : r.stats;
+    const first = r.batchItemFailures[0]?.itemIdentifier;
+    const from = first === undefined ? -1 : messages.findIndex((m) => m.messageId === first);
+    if (from >= 0) return { stats, failures: messages.slice(from).map((m) => ({ itemIdentifier: m.messageId })) };
+  }
+  return { stats: stats!, failures: [] };
+}
+
+/** Consecutive messages with the same `truncated`, in order. */
+function runs(messages: readonly GroupMessage[]): GroupMessage[][] {
+  const out: GroupMessage[][] = [];
+  for (const m of messages) {
+    const last = out.at(-1);
+    if (last && last[0]!.truncated === m.truncated) last.push(m);
+    else out.push([m]);
+  }
+  return out;
+}
+
+function addStats(a: FanoutStats, b: FanoutStats): FanoutStats {
+  const sum = { ...a };
+  for (const k of Object.keys(sum) as (keyof FanoutStats)[]) sum[k] += b[k];
+  return sum;
 }

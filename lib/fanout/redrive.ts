@@ -1,9 +1,8 @@
 import { GetRecordsCommand, GetShardIteratorCommand, type DynamoDBStreamsClient, type _Record } from '@aws-sdk/client-dynamodb-streams';
 import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { marshall } from '@aws-sdk/util-dynamodb';
 import type { Logger } from '../log';
 import type { HistoryRecord } from '../stores/items';
-import { parseStreamRecord, type StreamRecordLike } from './stream-record';
+import { eventAsStreamRecord, parseStreamRecord, type StreamRecordLike } from './stream-record';
 
 /**
  * Redrive of `fanoutDlq`: what fan-out gave up on is delivered again.
@@ -86,13 +85,7 @@ export async function topicsOfBatch(streams: DynamoDBStreamsClient, batch: Faile
 
 /** A history row as the stream record fan-out reads (the item's NEW_IMAGE at that seq). */
 export function historyAsStreamRecord(h: HistoryRecord): StreamRecordLike {
-  return {
-    eventName: 'MODIFY',
-    dynamodb: {
-      SequenceNumber: `redrive:${h.topic}:${h.seq}`,
-      NewImage: marshall({ topic: h.topic, seq: h.seq, data: h.data, ts: h.ts }, { removeUndefinedValues: true, convertClassInstanceToMap: false }),
-    },
-  };
+  return eventAsStreamRecord(h, `redrive:${h.topic}:${h.seq}`);
 }
 
 export interface RedriveDeps {

@@ -1,4 +1,4 @@
-import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { topicProblem } from '../topics';
 import type { EventFields } from '../subscriber/frames';
@@ -62,4 +62,19 @@ function toJsonSafe(v: unknown): unknown {
     return out;
   }
   return v;
+}
+
+/**
+ * The inverse of `parseStreamRecord` for an event already parsed: a record fan-out delivers as
+ * that very event (a redriven history row, a partition message). Numbers beyond 2^53 were
+ * already read imprecisely by the parse; writing them back must not throw (the default does).
+ */
+export function eventAsStreamRecord(e: EventFields, sequenceNumber: string): StreamRecordLike {
+  return {
+    eventName: 'MODIFY',
+    dynamodb: {
+      SequenceNumber: sequenceNumber,
+      NewImage: marshall({ topic: e.topic, seq: e.seq, data: e.data, ts: e.ts }, { removeUndefinedValues: true, convertClassInstanceToMap: false, allowImpreciseNumbers: true }),
+    },
+  };
 }

@@ -1,10 +1,12 @@
 import { expect } from 'chai';
 import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
+import { SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { createHandler as createFanout } from '../../../functions/fanout';
 import { ENV } from '../../../lib/config';
 import { createLogger } from '../../../lib/log';
 import { partitionOf, partitionRange } from '../../../lib/fanout/partitions';
+import { ItemStore } from '../../../lib/stores/items';
 import { startTestStack, type LocalStack } from '../../support/stack';
 import { TestClient } from '../subscriber/support/client';
 import { waitFor } from '../../support/wait';
@@ -69,6 +71,9 @@ describe('large topics delivered in parallel partitions', function () {
       env: { [ENV.fanoutPartitionThreshold]: '50', [ENV.fanoutPartitions]: String(PARTITIONS) },
       log: createLogger({ level: 'warn', write: (l) => stackLog.push(l) }),
     });
+    // The deployed queue's message limit (infra/components/queues.ts sets none: the provider's
+    // 262,144 bytes); the emulator's own default is SQS's newer maximum, 1 MiB.
+    await stack.clients.sqs.send(new SetQueueAttributesCommand({ QueueUrl: stack.queueUrls.fanoutPartitions, Attributes: { MaximumMessageSize: '262144' } }));
   });
   afterEach(() => stack.websocket.faults.clear());
   after(async () => {
@@ -189,6 +194,39 @@ describe('large topics delivered in parallel partitions', function () {
     await new Promise((r) => setTimeout(r, 300));
     // Neither big:1 record went out directly: 27 would have overtaken 26, which goes again with the retried batch.
     expect(big.map((c) => seqsOf(c, 'big:1').length)).to.deep.equal(bigBefore);
+  });
+  it('an item too large for a queue message reaches every subscriber as the same truncated placeholder the direct path sends, and the topic goes on in order', async () => {
+    // big:1 (60 subscribers, seq 25 applied; the test above queued nothing) and small:1 (2 subscribers, direct path).
+    const big = clients.filter((c) => applied(c, 'big:1').length === 25);
+    const small = clients.filter((c) => c.ofType('snapshot').some((f) => f.topic === 'small:1'));
+    expect(big).to.have.length(SUBSCRIBERS);
+    const items = new ItemStore(stack.clients.doc, { itemsTable: stack.tables.items, historyTable: stack.tables.history, historyTtlSeconds: 3600 });
+    // Straight into the items table (publish refuses what cannot be delivered whole). 120,000 small
+    // numbers: ~240 KB of JSON, a frame over API Gateway's 128 KB; as DynamoDB JSON ({"N":"7"}
+    // each) ~1.2 MB, over what SQS takes in one message. Then text over SQS's 256 KiB even as JSON.
+    const numbers = new Array<number>(120_000).fill(7);
+    const text = 'x'.repeat(300_000);
+    const bigSeqs: number[] = [];
+    for (const data of [numbers, text, { after: 'large' }]) bigSeqs.push((await items.write('big:1', data)).seq);
+    expect(bigSeqs).to.deep.equal([26, 27, 28]);
+    const smallBefore = small.map((c) => seqsOf(c, 'small:1').length);
+    for (const data of [numbers, text]) await items.write('small:1', data);
+
+    await Promise.all(big.map((c, i) => c.waitFor(() => applied(c, 'big:1').includes(28), 20_000, `seq 28 after the large items on subscriber ${i}`)));
+    // small:1's table row is at seq 3 (the test above sent seq 4 without writing it): these are 4 and 5 again, hence raw frames.
+    await Promise.all(small.map((c, i) => c.waitFor(() => seqsOf(c, 'small:1').length >= smallBefore[i]! + 2, 10_000, 'the large items on the small topic')));
+    /** A frame without what differs between topics and deliveries. */
+    const shape = (f: Record<string, unknown>) => ({ ...f, topic: '-', seq: 0, ts: 0, latencyMs: typeof f.latencyMs });
+    const directFrames = small[0]!.ofType('event').filter((e) => e.topic === 'small:1').slice(-2).map(shape);
+    expect(directFrames).to.deep.equal([0, 1].map(() => ({ type: 'event', topic: '-', seq: 0, data: null, ts: 0, truncated: true, latencyMs: 'number' })));
+    for (const c of big) {
+      expect(applied(c, 'big:1').slice(-3)).to.deep.equal(bigSeqs);
+      const frames = c.ofType('event').filter((e) => e.topic === 'big:1' && bigSeqs.includes(e.seq as number));
+      const first = bigSeqs.map((seq) => frames.find((f) => f.seq === seq)!);
+      expect(first.slice(0, 2).map(shape)).to.deep.equal(directFrames);
+      expect(first[2]!.data).to.deep.equal({ after: 'large' });
+    }
+    expect(stackLog.filter((l) => l.includes('could not be queued'))).to.deep.equal([]);
   });
   it('a single failing subscriber in a partition is closed to resync, and its partition still delivers to the others', async () => {
     // big:2 (60 subscribers, seq 5 so far) from the retry test above.

@@ -1,8 +1,11 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { inRange, MAX_PARTITIONS, partitionOf, partitionRange, partitionRanges } from '../../../lib/fanout/partitions';
-import { earliestFailure, partitionMessages } from '../../../lib/fanout/partition-handoff';
+import { earliestFailure, handOffLargeTopics, MAX_PARTITION_MESSAGE_BYTES, partitionMessages, type PartitionMessage } from '../../../lib/fanout/partition-handoff';
+import { batchesOf } from '../../../lib/fanout/partition-queue';
 import { parsePartitionMessage } from '../../../lib/fanout/partition-worker';
+import { createLogger } from '../../../lib/log';
+import { eventAsStreamRecord, parseStreamRecord } from '../../../lib/fanout/stream-record';
 import { marshall } from '@aws-sdk/util-dynamodb';
 
 /** Ids as API Gateway makes them (local/apigw/connection-id.ts), plus odd ones a range must still place. */
@@ -57,21 +60,73 @@ describe('large topics: partitions of a topic\'s subscribers', () => {
     expect(() => partitionOf('x', 1.5)).to.throw(/partitions is 1.5/);
   });
 
-  it('a record becomes one message per partition: group topic#k, a deduplication id per (topic, seq, partition), the record inside', () => {
-    const rec = { eventName: 'MODIFY', dynamodb: { SequenceNumber: '000000000000000000042', NewImage: marshall({ topic: 'vehicle:3', seq: 7, data: { a: 1 }, ts: 1 }), ApproximateCreationDateTime: new Date(5000) } };
-    const msgs = partitionMessages(rec, 'vehicle:3', 7, 4);
+  it('a record becomes one message per partition: group topic#k, a deduplication id per (topic, seq, partition), the event inside', () => {
+    const event = { topic: 'vehicle:3', seq: 7, data: { a: 1, s: 'odd \ufffe\uffff end' }, ts: 1 };
+    const msgs = partitionMessages(event, 4);
     expect(msgs.map((m) => m.groupId)).to.deep.equal(['vehicle:3#0', 'vehicle:3#1', 'vehicle:3#2', 'vehicle:3#3']);
     expect(new Set(msgs.map((m) => m.deduplicationId)).size).to.equal(4);
     expect(msgs[2]!.deduplicationId).to.equal('vehicle:3#7#2');
-    const body = parsePartitionMessage(msgs[2]!.body);
-    expect(body).to.deep.include({ partition: 2, partitions: 4 });
-    expect((body as { record: unknown }).record).to.deep.equal({ ...rec, dynamodb: { ...rec.dynamodb, ApproximateCreationDateTime: 5 } });
+    expect(parsePartitionMessage(msgs[2]!.body)).to.deep.equal({ partition: 2, partitions: 4, event });
+    // SQS refuses U+FFFE and U+FFFF in a body: they travel escaped and arrive as they were.
+    expect(msgs[2]!.body).to.not.match(/[\ufffe\uffff]/);
     // A topic SQS ids cannot carry (non-ASCII, or long) is keyed by its hash, within SQS's 128 characters.
-    const odd = partitionMessages(rec, `ünïcode:${'x'.repeat(240)}`, 9_007_199_254_740_991, MAX_PARTITIONS);
+    const odd = partitionMessages({ ...event, topic: `ünïcode:${'x'.repeat(240)}`, seq: 9_007_199_254_740_991 }, MAX_PARTITIONS);
     for (const m of odd) {
       expect(m.groupId).to.match(/^[\x21-\x7e]{1,128}$/);
       expect(m.deduplicationId).to.match(/^[\x21-\x7e]{1,128}$/);
     }
+  });
+
+  it('a large item is queued as its plain event, never the stream record: no OldImage or other attributes, and a body over the SQS limit goes without its data, marked truncated', async () => {
+    // 120,000 small numbers: ~240 KB as JSON, ~1.2 MB as DynamoDB JSON ({"N":"7"} each).
+    const numbers = new Array<number>(120_000).fill(7);
+    const text = 'x'.repeat(300_000);
+    const image = (seq: number, data: unknown) => marshall({ topic: 'big:1', seq, data, ts: 1000 + seq, raw: 'r'.repeat(100_000) });
+    const records = [
+      { eventName: 'MODIFY', dynamodb: { SequenceNumber: '1', Keys: marshall({ topic: 'big:1' }), OldImage: image(0, numbers), NewImage: image(1, numbers) } },
+      { eventName: 'MODIFY', dynamodb: { SequenceNumber: '2', Keys: marshall({ topic: 'big:1' }), OldImage: image(1, numbers), NewImage: image(2, text) } },
+    ];
+    const queued: PartitionMessage[][] = [];
+    const out = await handOffLargeTopics(records, {
+      subscribers: async function* () {
+        yield ['a', 'b', 'c'];
+      },
+      enqueue: async (m) => void queued.push([...m]),
+      threshold: 2,
+      partitions: MAX_PARTITIONS,
+      log: createLogger({ level: 'error', write: () => {} }),
+      clock: () => 0,
+    });
+    expect(out.handedOff).to.equal(2);
+    expect(queued).to.have.length(2);
+    for (const m of queued.flat()) {
+      expect(Buffer.byteLength(m.body, 'utf8')).to.be.at.most(MAX_PARTITION_MESSAGE_BYTES);
+      expect(m.body).to.not.match(/OldImage|Keys|"raw"|"N":/);
+    }
+    const [full, cut] = queued.map((ms) => ms.map((m) => parsePartitionMessage(m.body)));
+    expect(full![99]).to.deep.equal({ partition: 99, partitions: MAX_PARTITIONS, event: { topic: 'big:1', seq: 1, data: numbers, ts: 1001 } });
+    expect(cut![99]).to.deep.equal({ partition: 99, partitions: MAX_PARTITIONS, event: { topic: 'big:1', seq: 2, data: null, ts: 1002 }, truncated: true });
+    expect(cut!.every((b) => typeof b === 'object' && b.truncated === true)).to.equal(true);
+  });
+
+  it('the worker hands fan-out the very event the stream side parsed, numbers beyond 2^53 and nested data included', () => {
+    const event = { topic: 'big:1', seq: 3, data: { n: 2 ** 60, f: 0.1, s: '', a: [null, true, [], {}], o: { deep: [1, 'x'] } }, ts: 1234 };
+    const body = parsePartitionMessage(partitionMessages(event, 2)[1]!.body);
+    expect(body).to.be.an('object');
+    const parsed = parseStreamRecord(eventAsStreamRecord((body as { event: typeof event }).event, 'm-1'), 0);
+    expect(parsed).to.deep.equal({ kind: 'event', sequenceNumber: 'm-1', event });
+  });
+
+  it('SendMessageBatch calls hold at most 10 entries and bodies summing to at most the SQS limit, in order', () => {
+    const msg = (i: number, bytes: number): PartitionMessage => ({ groupId: `g#${i}`, deduplicationId: `d${i}`, body: 'x'.repeat(bytes) });
+    const messages = [...Array.from({ length: 23 }, (_, i) => msg(i, 10)), msg(23, 200_000), msg(24, 100_000), msg(25, MAX_PARTITION_MESSAGE_BYTES), msg(26, 1)];
+    const batches = batchesOf(messages);
+    expect(batches.flat()).to.deep.equal(messages);
+    for (const b of batches) {
+      expect(b.length).to.be.within(1, 10);
+      expect(b.reduce((n, m) => n + Buffer.byteLength(m.body), 0)).to.be.at.most(MAX_PARTITION_MESSAGE_BYTES);
+    }
+    expect(batches.map((b) => b.length)).to.deep.equal([10, 10, 4, 1, 1, 1]);
   });
 
   it('the batch reports the earlier of the direct path\'s failure and a record that could not be queued, by batch position', () => {
@@ -83,9 +138,11 @@ describe('large topics: partitions of a topic\'s subscribers', () => {
     expect(earliestFailure(recs, [], undefined)).to.deep.equal([]);
   });
 
-  it('a partition message that names no valid partition or record is refused with the reason', () => {
+  it('a partition message that names no valid partition or event is refused with the reason', () => {
     expect(parsePartitionMessage('nope')).to.equal('body is not JSON');
     expect(parsePartitionMessage(JSON.stringify({ partition: 3, partitions: 2, record: { dynamodb: {} } }))).to.match(/partition is 3/);
-    expect(parsePartitionMessage(JSON.stringify({ partition: 0, partitions: 2 }))).to.equal('record is missing');
+    expect(parsePartitionMessage(JSON.stringify({ partition: 0, partitions: 2 }))).to.equal('event is missing');
+    expect(parsePartitionMessage(JSON.stringify({ partition: 0, partitions: 2, event: { topic: 't', seq: '1', ts: 1 } }))).to.match(/numeric seq/);
+    expect(parsePartitionMessage(JSON.stringify({ partition: 0, partitions: 2, event: { topic: 't', seq: 1, ts: 1, data: 1 }, truncated: 'yes' }))).to.match(/truncated/);
   });
 });
