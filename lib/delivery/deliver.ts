@@ -28,9 +28,10 @@ export interface RetryPolicy {
   readonly budgetMs?: number;
 }
 
-// 8 attempts: with 20 % of calls failing at random, 5 would still lose 1 delivery in 3,000 (0.2^5) to a
-// forced resync; 8 lose 1 in 390,000. The budget, not the count, bounds the time.
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 8, baseDelayMs: 20, maxDelayMs: 1000, budgetMs: 2000 };
+// 10 attempts: with 20 % of calls failing at random, 5 would still lose 1 delivery in 3,000 (0.2^5) to a
+// forced resync; 10 lose 1 in 10 million. The budget, not the count, bounds the time. The 10 ms base is
+// below one same-region round trip: a subscriber's lane waits out each backoff (docs/decisions.md).
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 10, baseDelayMs: 10, maxDelayMs: 1000, budgetMs: 2000 };
 
 /**
  * After a 429 the account's bucket is empty: a retry drawn near 0 ms (full jitter can) only spends

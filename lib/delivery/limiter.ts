@@ -104,8 +104,8 @@ export interface AdaptiveLimiter {
  * - A cut is on probation for one window. Over a quota, sending less makes the 429s fall (to
  *   nothing once we send at the quota's rate); 429s that do not fall are noise (random faults, a
  *   proxy, another API of the account taking a few tokens). If the share after the cut is still
- *   at least half of what caused it, the limit goes back to where it was and that share becomes
- *   the noise floor, which decays as later windows see fewer 429s. Above a noise floor a window
+ *   at least half of what caused it (and above the tolerance: a few 429s at the quota's edge are
+ *   the quota), the limit goes back to where it was and that share becomes the noise floor, which decays as later windows see fewer 429s. Above a noise floor a window
  *   must also exceed two standard deviations of what noise alone gives (a binomial share varies:
  *   10 % of 64 answers is 6 ± 2.4). A cut that stands is followed by another at once if the share
  *   is still too high; a cut made at a share above a half always stands. So 10–20 % random 429s
@@ -178,8 +178,8 @@ export function createAdaptiveLimiter(o: AdaptiveLimiterOptions): AdaptiveLimite
       const p = probation;
       probation = undefined;
       // Sending less did not lower the 429s: they are not the quota answering us.
-      if (share > 0 && share >= p.share / 2 && p.share <= MAX_NOISE) {
-        noise = Math.max(noise, share);
+      if (share >= Math.max(p.share / 2, tolerance) && p.share <= MAX_NOISE) {
+        noise = share;
         limit = Math.max(limit, p.limit);
         slowStart = p.slowStart;
         pump();
