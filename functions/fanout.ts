@@ -3,7 +3,7 @@ import { lambdaEntry } from '../lib/runtime';
 import { createDeliveryMetrics, metricsNamespace } from '../lib/metrics';
 import type { RetryPolicy } from '../lib/delivery/deliver';
 import { withCollectionSubscribers } from '../lib/fanout/collection-subscribers';
-import { fanout } from '../lib/fanout/fanout';
+import { fanout, type FanoutDeps } from '../lib/fanout/fanout';
 import type { Sender } from '../lib/delivery/sender';
 import { fanoutSender, subscriberServices, type SenderKind } from '../lib/subscriber/services';
 import type { StreamRecordLike } from '../lib/fanout/stream-record';
@@ -26,14 +26,36 @@ export interface FanoutHandlerOptions {
   readonly partitioning?: false;
 }
 
-export const createHandler = (deps: Deps, opts: FanoutHandlerOptions = {}) => {
+/**
+ * What both fan-out handlers (this one and the partition worker) deliver with: the sender, made on
+ * first use (the lean sender's sockets outlive invocations), metrics, and retry and limits from
+ * the config and `opts`.
+ */
+export function deliverySetup(deps: Deps, opts: FanoutHandlerOptions) {
   const services = subscriberServices(deps);
   const metrics = createDeliveryMetrics({ namespace: metricsNamespace(deps.config.stack), write: deps.emf });
   let sender: Sender | undefined;
+  return {
+    services,
+    deliveryDeps: (): Omit<FanoutDeps, 'subscribers'> => ({
+      sender: (sender ??= typeof opts.sender === 'object' ? opts.sender : fanoutSender(deps, opts.sender ?? deps.config.subscriber.fanoutSender)),
+      removeStale: services.removeConnections,
+      clock: deps.clock,
+      log: deps.log,
+      concurrency: deps.config.subscriber.fanoutConcurrency,
+      retry: opts.retry,
+      adaptive: opts.adaptive,
+      maxMessageBytes: deps.config.subscriber.maxMessageBytes,
+      metrics,
+    }),
+  };
+}
+
+export const createHandler = (deps: Deps, opts: FanoutHandlerOptions = {}) => {
+  const { services, deliveryDeps } = deliverySetup(deps, opts);
   const partitioning = opts.partitioning === false ? undefined : deps.config.subscriber.partitioning;
   let enqueue: ReturnType<typeof partitionQueue> | undefined;
   return async (event: { Records?: StreamRecordLike[] }) => {
-    sender ??= typeof opts.sender === 'object' ? opts.sender : fanoutSender(deps, opts.sender ?? deps.config.subscriber.fanoutSender);
     // A record also goes to its collection's subscribers (`battery:*`), once per connection.
     const subscribers = withCollectionSubscribers((topic) => services.subscriptions.pages(topic));
     const records = event.Records ?? [];
@@ -43,16 +65,8 @@ export const createHandler = (deps: Deps, opts: FanoutHandlerOptions = {}) => {
       : undefined;
     if (handoff?.handedOff) deps.log.debug('fanout: large topics handed to partition workers', { records: handoff.handedOff, topics: handoff.largeTopics });
     const r = await fanout(handoff?.direct ?? records, {
+      ...deliveryDeps(),
       subscribers: handoff ? reuseCounted(handoff.counted, subscribers) : subscribers,
-      sender,
-      removeStale: services.removeConnections,
-      clock: deps.clock,
-      log: deps.log,
-      concurrency: deps.config.subscriber.fanoutConcurrency,
-      retry: opts.retry,
-      adaptive: opts.adaptive,
-      maxMessageBytes: deps.config.subscriber.maxMessageBytes,
-      metrics,
     });
     deps.log.debug('fanout batch', r.concurrency ? { ...r.stats, concurrency: r.concurrency } : r.stats);
     return { batchItemFailures: handoff ? earliestFailure(records, r.batchItemFailures, handoff.failedIndex) : r.batchItemFailures };

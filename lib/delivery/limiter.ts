@@ -108,7 +108,7 @@ export interface AdaptiveLimiter {
  *   the quota), the limit goes back to where it was and that share becomes the noise floor, which decays as later windows see fewer 429s. Above a noise floor a window
  *   must also exceed two standard deviations of what noise alone gives (a binomial share varies:
  *   10 % of 64 answers is 6 ± 2.4). A cut that stands is followed by another at once if the share
- *   is still too high; a cut made at a share above a half always stands. So 10–20 % random 429s
+ *   is still too high; a cut made at a share above a half, or in slow start, always stands. So 10–20 % random 429s
  *   leave the limit where latency puts it (≥ 80 % of its ceiling in the simulations of the unit
  *   tests) instead of at its floor.
  * - Latency-bound means the round trip, not a queue, is what each request waits for: an answer
@@ -151,7 +151,7 @@ export function createAdaptiveLimiter(o: AdaptiveLimiterOptions): AdaptiveLimite
   const freshWindow = () => ({ size: slowStart ? WINDOW_MIN : Math.max(WINDOW_MIN, limit), answers: 0, throttled: 0 });
   let win = freshWindow();
   /** The cut being checked: the state before it and the share that caused it. */
-  let probation: { limit: number; slowStart: boolean; share: number } | undefined;
+  let probation: { limit: number; share: number } | undefined;
   const gate = semaphore(() => limit);
   const { run, pump } = gate;
   const grow = () => {
@@ -181,7 +181,6 @@ export function createAdaptiveLimiter(o: AdaptiveLimiterOptions): AdaptiveLimite
       if (share >= Math.max(p.share / 2, tolerance) && p.share <= MAX_NOISE) {
         noise = share;
         limit = Math.max(limit, p.limit);
-        slowStart = p.slowStart;
         pump();
         newEpoch();
         return;
@@ -192,7 +191,9 @@ export function createAdaptiveLimiter(o: AdaptiveLimiterOptions): AdaptiveLimite
     if (share > noise + tolerance + margin) {
       // Over the quota, (1 - share) of what we send gets through: sending that much is the quota.
       const next = Math.min(Math.floor(limit * 0.9), Math.max(Math.floor(limit * decrease), Math.floor(limit * (1 - share))));
-      probation = { limit, slowStart, share };
+      // A cut in slow start always stands: the limit grew during the window the share was read
+      // in, so the cut can fall short and the next window still show the quota's 429s.
+      probation = slowStart ? undefined : { limit, share };
       cutTo(next);
       return;
     }

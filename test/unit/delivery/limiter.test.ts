@@ -71,12 +71,12 @@ describe('adaptive concurrency limiter (AIMD)', () => {
     await h.answer(h.inFlight(), 'throttled');
     expect(limiter.decreases).to.equal(1);
     expect(limiter.limit).to.equal(Math.floor(before * 0.85));
-    // The window after the cut has no 429: the cut stands. Then about +1 per window, not doubling.
+    // A cut in slow start stands (no probation). Then +1 per window of answers, not doubling.
     const cut = limiter.limit;
-    await h.answer(Math.max(20, cut));
-    expect(limiter.limit).to.equal(cut);
+    await h.answer(cut);
+    expect(limiter.limit).to.equal(cut + 1);
     await h.answer(cut * 4 + 6);
-    expect(limiter.limit).to.be.within(cut + 3, cut + 5);
+    expect(limiter.limit).to.be.within(cut + 4, cut + 6);
   });
 
   it('429s that sending less does not reduce are noise: the limit comes back and that share stops cutting it', async () => {
@@ -92,18 +92,22 @@ describe('adaptive concurrency limiter (AIMD)', () => {
         await h.answer(1, i % 10 === 9 ? 'throttled' : 'ok');
       }
     };
-    await round(64);
+    await round(20); // a slow-start window: 2 of 20 answered 429
     expect(limiter.decreases).to.equal(1);
-    expect(limiter.limit).to.equal(57); // 6 of 64 answered 429
+    expect(limiter.limit).to.equal(57); // a cut in slow start always stands
     await round(h.inFlight()); // requests sent before the cut do not count
-    await round(57); // the probation window: still 10 %
-    expect(limiter.limit).to.equal(64);
-    await round(2000);
-    expect(limiter.decreases).to.equal(1);
+    await round(57); // congestion avoidance: 5 of 57 answered 429 → a cut, on probation
+    expect(limiter.decreases).to.equal(2);
+    expect(limiter.limit).to.equal(51);
+    await round(h.inFlight());
+    await round(51); // the probation window: still 10 % → noise: the limit comes back
+    expect(limiter.limit).to.equal(57);
+    await round(3000); // and that share no longer cuts it: +1 per window back to the ceiling
+    expect(limiter.decreases).to.equal(2);
     expect(limiter.limit).to.equal(64);
     // A share well above the noise is the quota again: it cuts.
-    for (let i = 0; i < 64; i++) await h.answer(1, i % 3 === 2 ? 'throttled' : 'ok');
-    expect(limiter.decreases).to.equal(2);
+    for (let i = 0; i < 128; i++) await h.answer(1, i % 3 === 2 ? 'throttled' : 'ok');
+    expect(limiter.decreases).to.equal(3);
     expect(limiter.limit).to.be.below(64);
   });
 
