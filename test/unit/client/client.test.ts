@@ -15,6 +15,19 @@ describe('client connection state machine (fake socket, manual timers)', () => {
     client = connect('ws://127.0.0.1:1/ws', { WebSocket: FakeSocket, timers, random: () => 0.5, ...opts });
     return client;
   };
+  /** Subscribes `t`, takes a snapshot at seq 2, drops the socket (1006) and opens the reconnected one. */
+  const reconnectedAfterSnapshot = async (c: RealtimeClient, onSeq: (seq: number) => void = () => {}) => {
+    c.subscribe('t', (_d, i) => onSeq(i.seq), (_d, i) => onSeq(i.seq));
+    await flush();
+    FakeSocket.last().open();
+    FakeSocket.last().receive({ type: 'snapshot', topic: 't', seq: 2, data: null });
+    FakeSocket.last().drop(1006);
+    timers.advance(60_000); // reconnect
+    await flush();
+    const s = FakeSocket.last();
+    s.open();
+    return s;
+  };
   beforeEach(() => {
     FakeSocket.reset();
     timers = new ManualTimers();
@@ -277,15 +290,7 @@ describe('client connection state machine (fake socket, manual timers)', () => {
   it('re-sends a lost resubscribe with sinceSeq, and a replay in progress keeps the wait alive', async () => {
     const c = open({ userId: 'u', subscribeTimeoutMs: 1000 });
     const got: number[] = [];
-    c.subscribe('t', (_d, i) => got.push(i.seq), (_d, i) => got.push(i.seq));
-    await flush();
-    FakeSocket.last().open();
-    FakeSocket.last().receive({ type: 'snapshot', topic: 't', seq: 2, data: null });
-    FakeSocket.last().drop(1006);
-    timers.advance(60_000); // reconnect
-    await flush();
-    const s = FakeSocket.last();
-    s.open();
+    const s = await reconnectedAfterSnapshot(c, (seq) => got.push(seq));
     expect(s.sentActions()).to.deep.equal(['subscribe t since 2']);
     timers.advance(1000 + 250);
     expect(s.sentActions()).to.deep.equal(['subscribe t since 2', 'subscribe t since 2']);
@@ -303,15 +308,7 @@ describe('client connection state machine (fake socket, manual timers)', () => {
   it('while a resubscribe is being answered, live events ahead of its replay do not trigger a second subscribe', async () => {
     const c = open({ userId: 'u', gapTimeoutMs: 300, subscribeTimeoutMs: 5000 });
     const got: number[] = [];
-    c.subscribe('t', (_d, i) => got.push(i.seq), (_d, i) => got.push(i.seq));
-    await flush();
-    FakeSocket.last().open();
-    FakeSocket.last().receive({ type: 'snapshot', topic: 't', seq: 2, data: null });
-    FakeSocket.last().drop(1006);
-    timers.advance(60_000); // reconnect
-    await flush();
-    const s = FakeSocket.last();
-    s.open();
+    const s = await reconnectedAfterSnapshot(c, (seq) => got.push(seq));
     expect(s.sentActions()).to.deep.equal(['subscribe t since 2']);
     // Live events overtake the replay (3..) in progress: a gap stays open for a while.
     s.receive({ type: 'event', topic: 't', seq: 9, data: null });
@@ -326,15 +323,7 @@ describe('client connection state machine (fake socket, manual timers)', () => {
 
   it('a resubscribe whose replay stalls part-way is re-requested after gapTimeoutMs', async () => {
     const c = open({ userId: 'u', gapTimeoutMs: 300, subscribeTimeoutMs: 5000 });
-    c.subscribe('t', () => {}, () => {});
-    await flush();
-    FakeSocket.last().open();
-    FakeSocket.last().receive({ type: 'snapshot', topic: 't', seq: 2, data: null });
-    FakeSocket.last().drop(1006);
-    timers.advance(60_000); // reconnect
-    await flush();
-    const s = FakeSocket.last();
-    s.open();
+    const s = await reconnectedAfterSnapshot(c);
     s.receive({ type: 'event', topic: 't', seq: 3, data: null, replay: true });
     s.receive({ type: 'event', topic: 't', seq: 9, data: null });
     // The replay stops after seq 3 (failed, its error frame lost): no 5 s wait for the timeout.
