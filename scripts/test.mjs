@@ -28,8 +28,13 @@ const groups = [
 let passed = 0;
 let failed = 0;
 let skipped = 0;
+const failures = [];
 
 function close() {
+  if (failures.length > 0) {
+    console.log(`\n# failed (${failures.length})`);
+    for (const f of failures) console.log(`- ${f.title}${f.file ? ` [${f.file}]` : ''}: ${f.error}`);
+  }
   console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
   process.exit(failed === 0 ? 0 : 1);
 }
@@ -102,6 +107,7 @@ function runGroup(g, specs) {
   passed += s.passed;
   failed += s.failed;
   skipped += s.skipped;
+  failures.push(...(s.failures ?? []));
   if (r.status !== 0 && s.failed === 0) {
     process.stderr.write(`\n# ${g.name}: mocha exited ${exit} after a run with no failed test (an error after the last test?): counted as a failure\n`);
     failed += 1;
