@@ -118,18 +118,35 @@ export class LeaseManager {
     return row;
   }
 
-  /** Claims many sockets in batches (LeaseTable.claimMany); the rows this life now holds. */
-  async claimMany(socketIds: readonly string[], from?: number): Promise<UpstreamRow[]> {
+  /** Claims many sockets in batches (LeaseTable.claimMany); the ids this life now holds. */
+  async claimMany(socketIds: readonly string[], from?: number): Promise<string[]> {
     const fence = this.fence();
     if (!fence || !socketIds.length) return [];
-    const rows = await this.opts.table.claimMany(socketIds, fence, this.opts.clock(), from);
-    // Answered after the epoch ended: those rows belong to a dead life; the reconcile finds them.
+    const ids = await this.opts.table.claimMany(socketIds, fence, this.opts.clock(), from);
+    // Answered after the epoch ended: those claims belong to a dead life; the reconcile finds them.
     if (this.epoch !== fence.epoch) return [];
-    for (const row of rows) {
-      this.held.add(row.socketId);
+    for (const id of ids) {
+      this.held.add(id);
       this.opts.metrics.inc('leasesClaimed');
     }
-    return rows;
+    return ids;
+  }
+
+  /**
+   * The rows of sockets this life claimed, read back (consistent) for their dials, split by what
+   * the table says now: `ours` (still owned by this life and desired open), `unwanted` (ours,
+   * but closed since the claim: to release) and `lost` (no longer ours, or gone: forgotten here).
+   */
+  async claimedRows(socketIds: readonly string[]): Promise<{ ours: UpstreamRow[]; unwanted: string[]; lost: string[] }> {
+    const fence = this.fence();
+    const rows = fence ? await this.opts.table.rows(socketIds) : [];
+    const mine = (r: UpstreamRow) => !!fence && this.epoch === fence.epoch && r.owner === fence.owner && r.leaseExpiresAt === fence.epoch;
+    const ours = rows.filter((r) => mine(r) && r.desired === 'open');
+    const unwanted = rows.filter((r) => mine(r) && r.desired !== 'open').map((r) => r.socketId);
+    const keep = new Set([...ours.map((r) => r.socketId), ...unwanted]);
+    const lost = socketIds.filter((id) => !keep.has(id));
+    for (const id of lost) this.held.delete(id);
+    return { ours, unwanted, lost };
   }
 
   /** Stops tracking without a write (the row was already released or failed elsewhere). */

@@ -9,7 +9,8 @@ import { Ticker } from './ticker';
  * Every `reconcileMs`: claim sockets that are desired open and unowned (never claimed,
  * released), then take over the sockets of agents whose heartbeat expired (they died or were
  * cut off), as many as capacity allows. Claims go in batched transactions (up to CLAIM_BATCH
- * sockets each, CLAIM_BATCHES_IN_FLIGHT at once); capacity is checked before each batch and the
+ * sockets each, CLAIM_BATCHES_IN_FLIGHT at once), a wave of CLAIM_WAVE sockets claimed before
+ * any of its dials starts; capacity is checked before each batch and the
  * supervisor reserves a batch's room before claiming (claims in flight count as used), so
  * parallel claims never exceed it. This is what makes lost commands and dead instances
  * harmless: within one heartbeat lease plus one reconcile interval a live agent holds every
@@ -20,6 +21,15 @@ import { Ticker } from './ticker';
  * once is found on a later pass).
  */
 export const RETIRE_AFTER_MS = 60_000;
+
+/**
+ * Sockets claimed before their dials start. A wave's dials (secret reads, handshakes, status
+ * writes) would otherwise compete with its claims for the agent's CPU and DynamoDB's: measured
+ * locally, 1,000 claims took 2.2 s overlapped with their dials and 0.8 s before them, and the
+ * last socket connected sooner too (1.65 s against 2.48 s). Waves bound the wait before the
+ * first dial of a large pass: the next wave is claimed while this one dials.
+ */
+export const CLAIM_WAVE = 10 * CLAIM_BATCH;
 
 /**
  * Claim transactions in flight at once. DynamoDB Local measured here: one conditional update
@@ -49,7 +59,7 @@ export class ReconcileLoop {
        * Claims many sockets (with `from`: taken over from that expired epoch); resolves when the
        * claims are answered, `opened` when their dials have started.
        */
-      readonly claimMany: (socketIds: readonly string[], from?: number) => Promise<{ readonly opened: Promise<unknown> }>;
+      readonly claimMany: (socketIds: readonly string[], from?: number) => Promise<{ readonly dial: () => Promise<unknown> }>;
       readonly log: Logger;
     },
   ) {
@@ -96,27 +106,33 @@ export class ReconcileLoop {
   }
 
   /**
-   * Claims in batches of CLAIM_BATCH, CLAIM_BATCHES_IN_FLIGHT at once; room is checked per batch.
-   * A batch's slot is free again as soon as its claims are answered (its sockets are dialled
-   * meanwhile), so claims and dials overlap; the pass ends when every dial has started.
+   * Claims in waves of CLAIM_WAVE sockets, each in batches of CLAIM_BATCH, CLAIM_BATCHES_IN_FLIGHT
+   * at once; room is checked per batch. A wave's dials start once all its claims are answered,
+   * and overlap the next wave's claims; the pass ends when every dial has started.
    */
   private async claimAll(ids: readonly string[], from?: number): Promise<void> {
     const limit = createLimiter(CLAIM_BATCHES_IN_FLIGHT);
-    const batches: string[][] = [];
-    for (let i = 0; i < ids.length; i += CLAIM_BATCH) batches.push(ids.slice(i, i + CLAIM_BATCH));
     const dialling: Promise<unknown>[] = [];
-    await Promise.all(
-      batches.map((batch) =>
-        limit(async () => {
-          if (this.opts.room() <= 0) return;
-          try {
-            dialling.push((await this.opts.claimMany(batch, from)).opened);
-          } catch (err) {
-            this.opts.log.warn('reconcile could not claim a batch of sockets', { sockets: batch.length, first: batch[0], err });
-          }
-        }),
-      ),
-    );
+    for (let w = 0; w < ids.length; w += CLAIM_WAVE) {
+      const wave = ids.slice(w, w + CLAIM_WAVE);
+      const batches: string[][] = [];
+      for (let i = 0; i < wave.length; i += CLAIM_BATCH) batches.push(wave.slice(i, i + CLAIM_BATCH));
+      const claimed: (() => Promise<unknown>)[] = [];
+      await Promise.all(
+        batches.map((batch) =>
+          limit(async () => {
+            if (this.opts.room() <= 0) return;
+            try {
+              claimed.push((await this.opts.claimMany(batch, from)).dial);
+            } catch (err) {
+              this.opts.log.warn('reconcile could not claim a batch of sockets', { sockets: batch.length, first: batch[0], err });
+            }
+          }),
+        ),
+      );
+      // Every claimed socket stays reserved until its dial starts: each wave is always dialled.
+      dialling.push(...claimed.map((dial) => dial()));
+    }
     await Promise.all(dialling);
   }
 }

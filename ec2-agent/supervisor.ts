@@ -227,55 +227,71 @@ export class SocketSupervisor implements LeaseHooks {
   /**
    * `ensureOpen` for many sockets at once (reconcile, failover): as many as there is room for are
    * reserved (counted as used, so parallel batches never exceed capacity) and claimed in batched
-   * transactions. Resolves once the claims are answered, so the caller can send the next batch
-   * of claims while these are dialled: `opened` settles when every claimed socket's secret has
-   * been read and its dial started (at most `claimConcurrency` at a time across all batches; no
-   * socket waits for another's upstream handshake), with how many were opened.
+   * transactions. Resolves once the claims are answered, WITHOUT dialling: the caller starts the
+   * dials with `dial()` when it chooses (the reconcile loop first claims a whole wave, so the
+   * dials' secret reads, handshakes and status writes do not slow the claims down). A claimed
+   * socket stays reserved until its dial has started. `dial()` settles when every claimed
+   * socket's secret has been read and its dial started (at most `claimConcurrency` at a time
+   * across all batches; no socket waits for another's upstream handshake), with how many were
+   * opened; calling it again returns the same promise.
    */
-  async claimMany(socketIds: readonly string[], from?: number): Promise<{ claimed: number; opened: Promise<number> }> {
-    const none = { claimed: 0, opened: Promise.resolve(0) };
+  async claimMany(socketIds: readonly string[], from?: number): Promise<{ claimed: number; dial: () => Promise<number> }> {
+    const none = { claimed: 0, dial: () => Promise.resolve(0) };
     if (this.stopping) return none;
     // Never both slots of a redundant socket: only this process writes this agentId as owner,
     // so its own bookkeeping (held or being claimed, one event loop) is enough to keep them apart.
     const want = this.claimableHere(socketIds).slice(0, Math.max(0, this.room()));
     if (!want.length) return none;
     for (const id of want) this.opening.add(id);
-    let rows: UpstreamRow[];
+    const settle = (id: string) => {
+      this.opening.delete(id);
+      this.closeOnStart.delete(id);
+    };
+    let ids: string[];
     this.claimsInFlight++;
     try {
-      rows = await this.ctx.leases.claimMany(want, from);
+      ids = await this.ctx.leases.claimMany(want, from);
     } catch (err) {
-      for (const id of want) {
-        this.opening.delete(id);
-        this.closeOnStart.delete(id);
-      }
+      want.forEach(settle);
       throw err;
     } finally {
       this.claimsInFlight--;
     }
     // What was not claimed frees its room now; a claimed socket stays reserved until it is dialled.
-    const claimed = new Set(rows.map((r) => r.socketId));
-    for (const id of want) {
-      if (claimed.has(id)) continue;
-      this.opening.delete(id);
-      this.closeOnStart.delete(id);
-    }
-    const opened = Promise.all(
-      rows.map((row) =>
-        this.dialLimit(async () => {
-          try {
-            return await this.openClaimed(row);
-          } catch (err) {
-            this.ctx.log.warn('could not open a claimed socket; released for a later pass', { socketId: row.socketId, err });
-            return 'failed' as const;
-          } finally {
-            this.opening.delete(row.socketId);
-            this.closeOnStart.delete(row.socketId);
-          }
-        }),
-      ),
-    ).then((results) => results.filter((r) => r === 'opened').length);
-    return { claimed: rows.length, opened };
+    const claimed = new Set(ids);
+    want.filter((id) => !claimed.has(id)).forEach(settle);
+    const dialAll = async (): Promise<number> => {
+      let read: Awaited<ReturnType<LeaseManager['claimedRows']>>;
+      try {
+        read = await this.ctx.leases.claimedRows(ids);
+      } catch (err) {
+        // Claimed but unreadable: handed back (pending) for a later pass, never held undialled.
+        this.ctx.log.warn('could not read claimed sockets; released for a later pass', { sockets: ids.length, err });
+        await Promise.all(ids.map((id) => this.ctx.leases.release(id, 'pending').catch(() => undefined)));
+        ids.forEach(settle);
+        return 0;
+      }
+      // Closed since the claim (a DELETE in between): released as closed; taken or gone: forgotten.
+      await Promise.all(read.unwanted.map((id) => this.ctx.leases.release(id, 'closed').catch(() => undefined)));
+      [...read.unwanted, ...read.lost].forEach(settle);
+      const results = await Promise.all(
+        read.ours.map((row) =>
+          this.dialLimit(async () => {
+            try {
+              return await this.openClaimed(row);
+            } catch (err) {
+              this.ctx.log.warn('could not open a claimed socket; released for a later pass', { socketId: row.socketId, err });
+              return 'failed' as const;
+            } finally {
+              settle(row.socketId);
+            }
+          }),
+        ),
+      );
+      return results.filter((r) => r === 'opened').length;
+    };
+    let opened: Promise<number> | undefined;
+    return { claimed: ids.length, dial: () => (opened ??= dialAll()) };
   }
 
   /**

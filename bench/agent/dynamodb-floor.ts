@@ -11,7 +11,8 @@ import type { AgentBench } from './setup';
  * agent's figures and from the benchmark process (no agent, no sockets, no secrets): N rows
  * shaped like desired-open sockets are written directly, then
  * - claimed the agent's way (`LeaseTable.claimMany`: transactions of CLAIM_BATCH conditional
- *   updates, CLAIM_BATCHES_IN_FLIGHT at once, rows read back by BatchGetItem);
+ *   updates, CLAIM_BATCHES_IN_FLIGHT at once; the agent reads the rows back for its dials only
+ *   after a wave's claims, see ec2-agent/reconcile.ts);
  * - updated one conditional UpdateItem each, 32 in flight (the shape of the per-socket status
  *   write the agent makes when a handshake completes).
  * The agent's claim rate cannot beat the first figure; the second is what its status writes cost.
@@ -35,8 +36,7 @@ export async function dynamoDbFloor(b: AgentBench, n: number) {
   await Promise.all(
     batches.map((batch) =>
       limit(async () => {
-        const rows = await leases.claimMany(batch, fence, now);
-        claimed += rows.length;
+        claimed += (await leases.claimMany(batch, fence, now)).length;
       }),
     ),
   );

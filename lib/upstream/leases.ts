@@ -80,21 +80,19 @@ export class LeaseTable {
    * all or nothing, so a refused claim (taken meanwhile, closed, failed) cancels the others; its
    * cancellation reasons say which, and the transaction is sent again without them. Claims that
    * keep meeting conflicts with another agent's transaction fall back to `claim` one by one.
-   * The claimed rows are then read back in one consistent BatchGetItem per 100 (a transaction
-   * returns no attributes, and the index only holds keys). The rows claimed, in no set order.
+   * The ids claimed, in no set order. A transaction returns no attributes (and the index only
+   * holds keys): what a claimed socket needs for its dial is read with `rows`, separately, so
+   * ownership moves for a whole wave of sockets before any of them is read.
    */
-  async claimMany(socketIds: readonly string[], fence: Fence, now: number, from?: number): Promise<UpstreamRow[]> {
+  async claimMany(socketIds: readonly string[], fence: Fence, now: number, from?: number): Promise<string[]> {
     const head = from === undefined ? undefined : heartbeatExpiredCheck(this.tableName, from, now);
     const r = await updateEach(this.doc, socketIds, (id) => claimUpdate(this.tableName, id, fence, now, from), head);
-    const rows: UpstreamRow[] = [];
+    const claimed = [...r.done];
     // The epoch's heartbeat is live again (or was never expired): none of these is ours to take.
     if (!r.headFailed) {
-      for (const id of r.contended) {
-        const row = await this.claim(id, fence, now, from);
-        if (row) rows.push(row);
-      }
+      for (const id of r.contended) if (await this.claim(id, fence, now, from)) claimed.push(id);
     }
-    return [...rows, ...(await this.readRows(r.done))];
+    return claimed;
   }
 
   /**
@@ -116,8 +114,8 @@ export class LeaseTable {
     return (await updateEach(this.doc, socketIds, update, heartbeatExpiredCheck(this.tableName, from, now))).done;
   }
 
-  /** The rows (consistent reads), 100 keys per BatchGetItem, retrying what DynamoDB left unprocessed. */
-  private async readRows(ids: readonly string[]): Promise<UpstreamRow[]> {
+  /** The rows (consistent reads), 100 keys per BatchGetItem, retrying what DynamoDB left unprocessed; rows that do not exist are left out. */
+  async rows(ids: readonly string[]): Promise<UpstreamRow[]> {
     const out: UpstreamRow[] = [];
     for (let i = 0; i < ids.length; i += 100) {
       let keys: Record<string, unknown>[] | undefined = ids.slice(i, i + 100).map((socketId) => ({ socketId }));

@@ -1,5 +1,8 @@
 import { expect } from 'chai';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { LeaseManager } from '../../../ec2-agent/lease-manager';
+import { Metrics } from '../../../ec2-agent/metrics';
+import { silentLogger } from '../../../lib/log';
 import { HeartbeatTable } from '../../../lib/upstream/heartbeats';
 import { LeaseTable, type Fence } from '../../../lib/upstream/leases';
 import { UpstreamStore } from '../../../lib/upstream/store';
@@ -69,15 +72,17 @@ describe('upstream ownership: agent heartbeats and fenced socket rows (DynamoDB 
     await leases.claim(ids[5], b, 1000);
     await leases.claim(ids[120], b, 1000);
     await store.requestClose(ids[60], 1000);
-    const rows = await leases.claimMany(ids, a, 1000);
-    expect(rows.map((r) => r.socketId).sort()).to.deep.equal(ids.filter((_, i) => ![5, 60, 120].includes(i)).sort());
+    const claimed = await leases.claimMany(ids, a, 1000);
+    expect([...claimed].sort()).to.deep.equal(ids.filter((_, i) => ![5, 60, 120].includes(i)).sort());
+    const rows = await leases.rows(claimed);
+    expect(rows).to.have.length(127);
     expect(rows.every((r) => r.owner === 'A' && r.leaseExpiresAt === a.epoch && r.topic === 't' && r.secretRef === 'ref')).to.equal(true);
     expect((await store.get(ids[5]))!.owner).to.equal('B');
     // A's heartbeat is live: B takes none of them; once it expired, B takes them all.
     expect(await leases.claimMany(ids, b, 1500, a.epoch)).to.deep.equal([]);
     const taken = await leases.claimMany(ids, b, 2500, a.epoch);
     expect(taken).to.have.length(127);
-    expect(taken.every((r) => r.owner === 'B' && r.leaseExpiresAt === b.epoch)).to.equal(true);
+    expect((await leases.rows(taken)).every((r) => r.owner === 'B' && r.leaseExpiresAt === b.epoch)).to.equal(true);
   });
 
   it('hands sockets of an expired epoch back to the unowned pool (pending), never a live agent\'s; what does not count leaves the index limit free', async () => {
@@ -161,5 +166,28 @@ describe('upstream ownership: agent heartbeats and fenced socket rows (DynamoDB 
   it('claimable pages through the index and stops at the limit', async () => {
     for (let i = 0; i < 5; i++) await newSocket(1000);
     expect(await leases.claimable(10_000, 3)).to.have.length(3);
+  });
+
+  it('claimed rows read back for their dials are split by what the table says now: ours, closed since the claim, taken since', async () => {
+    const now = Date.now();
+    const ids = await Promise.all(Array.from({ length: 3 }, () => newSocket(now)));
+    const lm = new LeaseManager({ table: leases, heartbeats: beats, agentId: 'R', leaseMs: 60_000, renewMs: 10_000, clock: Date.now, metrics: new Metrics(), log: silentLogger });
+    await lm.start();
+    try {
+      expect([...(await lm.claimMany(ids))].sort()).to.deep.equal([...ids].sort());
+      const [kept, closed, taken] = ids;
+      await store.requestClose(closed, Date.now());
+      // Another owner since the claim (written directly: a live heartbeat cannot be taken over).
+      await h.clients.doc.send(new UpdateCommand({ TableName: h.tables.upstreams, Key: { socketId: taken }, UpdateExpression: 'SET #o = :o, leaseExpiresAt = :e', ExpressionAttributeNames: { '#o': 'owner' }, ExpressionAttributeValues: { ':o': 'S', ':e': 42 } }));
+      const r = await lm.claimedRows(ids);
+      expect(r.ours.map((x) => x.socketId)).to.deep.equal([kept]);
+      expect(r.ours[0]).to.include({ owner: 'R', topic: 't', secretRef: 'ref', desired: 'open' });
+      expect(r.unwanted).to.deep.equal([closed]);
+      expect(r.lost).to.deep.equal([taken]);
+      // What is no longer ours is no longer held; what is ours but closed stays held until released.
+      expect([lm.has(kept), lm.has(closed), lm.has(taken)]).to.deep.equal([true, true, false]);
+    } finally {
+      await lm.stop();
+    }
   });
 });
