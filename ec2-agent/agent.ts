@@ -7,6 +7,7 @@ import { LeaseTable } from '../lib/upstream/leases';
 import { createSecretStore } from '../lib/upstream/secrets';
 import { SsrfGuard } from '../lib/upstream/ssrf';
 import { UpstreamStore } from '../lib/upstream/store';
+import { OwnershipAudit } from './audit';
 import { CommandPoller } from './command-poller';
 import { resolveAgentOptions, type AgentOptions } from './config';
 import { LeaseManager } from './lease-manager';
@@ -109,6 +110,15 @@ export async function startAgent(deps: Deps, options: Partial<AgentOptions> = {}
     claimMany: (ids, from) => supervisor.claimMany(ids, from),
     log,
   });
+  const audit = new OwnershipAudit({
+    table: leaseTable,
+    auditMs: o.auditMs,
+    fence: () => leases.fence(),
+    held: () => supervisor.held,
+    onLost: (id, why) => supervisor.onLost(id, why),
+    metrics,
+    log,
+  });
   const metricsLog = new Ticker('metrics log', Math.min(METRICS_LOG_MS, o.healthIntervalMs), async () => log.info('agent metrics', metrics.snapshot()), log);
 
   sink?.start();
@@ -116,9 +126,10 @@ export async function startAgent(deps: Deps, options: Partial<AgentOptions> = {}
   await leases.start();
   supervisor.startFlushing();
   reconcile.start();
+  audit.start();
   poller.start();
   metricsLog.start();
-  log.info('agent started', { epoch: leases.fence()?.epoch, capacity: o.capacity, claimConcurrency: o.claimConcurrency, counterFlushMs: o.counterFlushMs, leaseMs: o.leaseMs, renewMs: o.renewMs, reconcileMs: o.reconcileMs, healthIntervalMs: o.healthIntervalMs, sink: !!sink });
+  log.info('agent started', { epoch: leases.fence()?.epoch, capacity: o.capacity, claimConcurrency: o.claimConcurrency, counterFlushMs: o.counterFlushMs, leaseMs: o.leaseMs, renewMs: o.renewMs, reconcileMs: o.reconcileMs, auditMs: o.auditMs, healthIntervalMs: o.healthIntervalMs, sink: !!sink });
 
   let stopped: Promise<void> | undefined;
   return {
@@ -126,7 +137,7 @@ export async function startAgent(deps: Deps, options: Partial<AgentOptions> = {}
     metrics: () => metrics.snapshot(),
     stop() {
       stopped ??= (async () => {
-        await Promise.all([poller.stop(), reconcile.stop(), metricsLog.stop()]);
+        await Promise.all([poller.stop(), reconcile.stop(), audit.stop(), metricsLog.stop()]);
         // Renewals stop first; closing and releasing takes well under a lease period.
         await leases.stop();
         await supervisor.stopAll();

@@ -116,8 +116,12 @@ export class LeaseTable {
     return (await updateEach(this.doc, socketIds, update, heartbeatExpiredCheck(this.tableName, from, now))).done;
   }
 
-  /** The rows (consistent reads), 100 keys per BatchGetItem, retrying what DynamoDB left unprocessed. */
-  private async readRows(ids: readonly string[]): Promise<UpstreamRow[]> {
+  /**
+   * The rows (consistent reads), 100 keys per BatchGetItem, retrying what DynamoDB left
+   * unprocessed; a key with no row is left out. The claims' read-back, and the ownership audit's
+   * check of what the eventually consistent index did not show.
+   */
+  async readRows(ids: readonly string[]): Promise<UpstreamRow[]> {
     const out: UpstreamRow[] = [];
     for (let i = 0; i < ids.length; i += 100) {
       let keys: Record<string, unknown>[] | undefined = ids.slice(i, i + 100).map((socketId) => ({ socketId }));
