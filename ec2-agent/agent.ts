@@ -34,6 +34,14 @@ export interface RunningAgent {
 /** Interval of the "agent metrics" log line. */
 const METRICS_LOG_MS = 60_000;
 
+/**
+ * Connections of the heartbeat's own pool. The heartbeat goes one call at a time (a late one is
+ * aborted at the local deadline, which frees its connection); the second is spare. In the
+ * shared pool a renewal could wait behind message, counter and status writes under a burst,
+ * and a late heartbeat cuts every socket of the agent.
+ */
+const HEARTBEAT_POOL_SOCKETS = 2;
+
 export async function startAgent(deps: Deps, options: Partial<AgentOptions> = {}): Promise<RunningAgent> {
   const o = resolveAgentOptions(options);
   const { config, clients, clock } = deps;
@@ -41,8 +49,11 @@ export async function startAgent(deps: Deps, options: Partial<AgentOptions> = {}
   const metrics = new Metrics();
   const store = new UpstreamStore(clients.doc, config.tables.upstreams);
   const leaseTable = new LeaseTable(clients.doc, config.tables.upstreams);
+  // Expired agents and close hints (reconcile, supervisor) share the bulk pool; this agent's own
+  // heartbeat does not (HEARTBEAT_POOL_SOCKETS).
   const heartbeats = new HeartbeatTable(clients.doc, config.tables.upstreams);
-  const leases = new LeaseManager({ table: leaseTable, heartbeats, agentId: o.agentId, leaseMs: o.leaseMs, renewMs: o.renewMs, clock, metrics, log });
+  const ownHeartbeat = new HeartbeatTable(clients.dedicatedDoc('heartbeat', HEARTBEAT_POOL_SOCKETS), config.tables.upstreams);
+  const leases = new LeaseManager({ table: leaseTable, heartbeats: ownHeartbeat, agentId: o.agentId, leaseMs: o.leaseMs, renewMs: o.renewMs, clock, metrics, log });
   const sink = o.sinkUrl
     ? new HttpSink({
         url: o.sinkUrl,
