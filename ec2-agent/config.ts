@@ -90,7 +90,7 @@ export const DEFAULTS = {
   renewMs: 2_500,
   reconcileMs: 2_000,
   // The bound on closing an idle socket whose DELETE command was lost. One Query of the agent's
-  // own sockets per pass, KEYS_ONLY: ~0.4 read units per 200 sockets (docs/deploy.md), so a
+  // own sockets per pass, KEYS_ONLY: ~2.5 read units per 200 sockets (docs/deploy.md), so a
   // shorter period is cheap too; 60 s matches the counter flush that catches active sockets.
   auditMs: 60_000,
   claimConcurrency: 32,
