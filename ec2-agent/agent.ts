@@ -7,6 +7,7 @@ import { LeaseTable } from '../lib/upstream/leases';
 import { createSecretStore } from '../lib/upstream/secrets';
 import { SsrfGuard } from '../lib/upstream/ssrf';
 import { UpstreamStore } from '../lib/upstream/store';
+import { OwnershipAudit } from './audit';
 import { CommandPoller } from './command-poller';
 import { resolveAgentOptions, type AgentOptions } from './config';
 import { LeaseManager } from './lease-manager';
@@ -33,6 +34,14 @@ export interface RunningAgent {
 /** Interval of the "agent metrics" log line. */
 const METRICS_LOG_MS = 60_000;
 
+/**
+ * Connections of the heartbeat's own pool. The heartbeat goes one call at a time (a late one is
+ * aborted at the local deadline, which frees its connection); the second is spare. In the
+ * shared pool a renewal could wait behind message, counter and status writes under a burst,
+ * and a late heartbeat cuts every socket of the agent.
+ */
+const HEARTBEAT_POOL_SOCKETS = 2;
+
 export async function startAgent(deps: Deps, options: Partial<AgentOptions> = {}): Promise<RunningAgent> {
   const o = resolveAgentOptions(options);
   const { config, clients, clock } = deps;
@@ -40,8 +49,11 @@ export async function startAgent(deps: Deps, options: Partial<AgentOptions> = {}
   const metrics = new Metrics();
   const store = new UpstreamStore(clients.doc, config.tables.upstreams);
   const leaseTable = new LeaseTable(clients.doc, config.tables.upstreams);
+  // Expired agents and close hints (reconcile, supervisor) share the bulk pool; this agent's own
+  // heartbeat does not (HEARTBEAT_POOL_SOCKETS).
   const heartbeats = new HeartbeatTable(clients.doc, config.tables.upstreams);
-  const leases = new LeaseManager({ table: leaseTable, heartbeats, agentId: o.agentId, leaseMs: o.leaseMs, renewMs: o.renewMs, clock, metrics, log });
+  const ownHeartbeat = new HeartbeatTable(clients.dedicatedDoc('heartbeat', HEARTBEAT_POOL_SOCKETS), config.tables.upstreams);
+  const leases = new LeaseManager({ table: leaseTable, heartbeats: ownHeartbeat, agentId: o.agentId, leaseMs: o.leaseMs, renewMs: o.renewMs, clock, metrics, log });
   const sink = o.sinkUrl
     ? new HttpSink({
         url: o.sinkUrl,
@@ -109,6 +121,15 @@ export async function startAgent(deps: Deps, options: Partial<AgentOptions> = {}
     claimMany: (ids, from) => supervisor.claimMany(ids, from),
     log,
   });
+  const audit = new OwnershipAudit({
+    table: leaseTable,
+    auditMs: o.auditMs,
+    fence: () => leases.fence(),
+    held: () => supervisor.held,
+    onLost: (id, why) => supervisor.onLost(id, why),
+    metrics,
+    log,
+  });
   const metricsLog = new Ticker('metrics log', Math.min(METRICS_LOG_MS, o.healthIntervalMs), async () => log.info('agent metrics', metrics.snapshot()), log);
 
   sink?.start();
@@ -116,9 +137,10 @@ export async function startAgent(deps: Deps, options: Partial<AgentOptions> = {}
   await leases.start();
   supervisor.startFlushing();
   reconcile.start();
+  audit.start();
   poller.start();
   metricsLog.start();
-  log.info('agent started', { epoch: leases.fence()?.epoch, capacity: o.capacity, claimConcurrency: o.claimConcurrency, counterFlushMs: o.counterFlushMs, leaseMs: o.leaseMs, renewMs: o.renewMs, reconcileMs: o.reconcileMs, healthIntervalMs: o.healthIntervalMs, sink: !!sink });
+  log.info('agent started', { epoch: leases.fence()?.epoch, capacity: o.capacity, claimConcurrency: o.claimConcurrency, counterFlushMs: o.counterFlushMs, leaseMs: o.leaseMs, renewMs: o.renewMs, reconcileMs: o.reconcileMs, auditMs: o.auditMs, healthIntervalMs: o.healthIntervalMs, sink: !!sink });
 
   let stopped: Promise<void> | undefined;
   return {
@@ -126,7 +148,7 @@ export async function startAgent(deps: Deps, options: Partial<AgentOptions> = {}
     metrics: () => metrics.snapshot(),
     stop() {
       stopped ??= (async () => {
-        await Promise.all([poller.stop(), reconcile.stop(), metricsLog.stop()]);
+        await Promise.all([poller.stop(), reconcile.stop(), audit.stop(), metricsLog.stop()]);
         // Renewals stop first; closing and releasing takes well under a lease period.
         await leases.stop();
         await supervisor.stopAll();

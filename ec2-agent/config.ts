@@ -18,6 +18,11 @@ export interface AgentOptions {
   /** Heartbeat period. Must be under leaseMs / 3, so two heartbeats can fail before the lease runs out. */
   readonly renewMs: number;
   readonly reconcileMs: number;
+  /**
+   * Ownership audit period: the agent reads which sockets the index still shows as its own and
+   * closes those no longer desired open (a DELETE whose command was lost) or taken over.
+   */
+  readonly auditMs: number;
   /** Claims in flight at once when reconcile claims or takes over many sockets. */
   readonly claimConcurrency: number;
   /** At most one counter write per socket that had traffic in this period (none for idle ones). */
@@ -54,6 +59,7 @@ export const AGENT_ENV = {
   leaseMs: 'AGENT_LEASE_MS',
   renewMs: 'AGENT_RENEW_MS',
   reconcileMs: 'AGENT_RECONCILE_MS',
+  auditMs: 'AGENT_AUDIT_MS',
   claimConcurrency: 'AGENT_CLAIM_CONCURRENCY',
   counterFlushMs: 'AGENT_COUNTER_FLUSH_MS',
   healthIntervalMs: 'AGENT_HEALTH_INTERVAL_MS',
@@ -83,6 +89,10 @@ export const DEFAULTS = {
   leaseMs: 9_000,
   renewMs: 2_500,
   reconcileMs: 2_000,
+  // The bound on closing an idle socket whose DELETE command was lost. One Query of the agent's
+  // own sockets per pass, KEYS_ONLY: ~2.5 read units per 200 sockets (docs/deploy.md), so a
+  // shorter period is cheap too; 60 s matches the counter flush that catches active sockets.
+  auditMs: 60_000,
   claimConcurrency: 32,
   counterFlushMs: 60_000,
   healthIntervalMs: 60_000,
@@ -126,6 +136,7 @@ function readAgentEnv(env: Readonly<Record<string, string | undefined>>): AgentO
     leaseMs: ms('leaseMs', 100),
     renewMs: ms('renewMs', 10),
     reconcileMs: ms('reconcileMs', 10),
+    auditMs: ms('auditMs', 10),
     claimConcurrency: ms('claimConcurrency', 1, 1_000),
     counterFlushMs: ms('counterFlushMs', 10),
     healthIntervalMs: ms('healthIntervalMs', 10),

@@ -4,6 +4,7 @@ import type { Fence, LeaseTable, WriteOutcome } from '../lib/upstream/leases';
 import type { UpstreamCounters, UpstreamRow, UpstreamStatus } from '../lib/upstream/row';
 import type { Metrics } from './metrics';
 import { Ticker } from './ticker';
+import { auditVerdict } from './audit';
 
 /**
  * This agent's ownership: one heartbeat (lib/upstream/heartbeats.ts) renewed every `renewMs`
@@ -135,18 +136,24 @@ export class LeaseManager {
   /**
    * The rows of sockets this life claimed, read back (consistent) for their dials, split by what
    * the table says now: `ours` (still owned by this life and desired open), `unwanted` (ours,
-   * but closed since the claim: to release) and `lost` (no longer ours, or gone: forgotten here).
+   * but closed since the claim, or the row is gone: to release) and `lost` (another owner or
+   * epoch since: forgotten here).
    */
   async claimedRows(socketIds: readonly string[]): Promise<{ ours: UpstreamRow[]; unwanted: string[]; lost: string[] }> {
     const fence = this.fence();
-    const rows = fence ? await this.opts.table.rows(socketIds) : [];
-    const mine = (r: UpstreamRow) => !!fence && this.epoch === fence.epoch && r.owner === fence.owner && r.leaseExpiresAt === fence.epoch;
-    const ours = rows.filter((r) => mine(r) && r.desired === 'open');
-    const unwanted = rows.filter((r) => mine(r) && r.desired !== 'open').map((r) => r.socketId);
-    const keep = new Set([...ours.map((r) => r.socketId), ...unwanted]);
-    const lost = socketIds.filter((id) => !keep.has(id));
-    for (const id of lost) this.held.delete(id);
-    return { ours, unwanted, lost };
+    const rows = new Map((fence ? await this.opts.table.readRows(socketIds) : []).map((r) => [r.socketId, r]));
+    const out = { ours: [] as UpstreamRow[], unwanted: [] as string[], lost: [] as string[] };
+    for (const id of socketIds) {
+      // The same judgement as the ownership audit's; a life that ended meanwhile holds nothing.
+      const verdict = fence && this.epoch === fence.epoch ? auditVerdict(rows.get(id), fence) : 'refused';
+      if (verdict === 'keep') out.ours.push(rows.get(id)!);
+      else if (verdict === 'unwanted') out.unwanted.push(id);
+      else {
+        out.lost.push(id);
+        this.held.delete(id);
+      }
+    }
+    return out;
   }
 
   /** Stops tracking without a write (the row was already released or failed elsewhere). */

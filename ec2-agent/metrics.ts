@@ -22,6 +22,10 @@ export const METRIC_NAMES = [
   'leasesReleased',
   'heartbeats',
   'counterWrites',
+  // Ownership audits run, and sockets they closed (desired closed with the command lost, or
+  // taken over by another agent): see ec2-agent/audit.ts.
+  'audits',
+  'auditClosed',
   'healthChecks',
   'healthFailures',
   'socketsFailed',

@@ -52,6 +52,13 @@ export interface AwsClients {
   readonly streams: DynamoDBStreamsClient;
   readonly sqs: SQSClient;
   readonly secrets: SecretsManagerClient;
+  /**
+   * A DynamoDB document client with a keep-alive pool of its own (`maxSockets` connections; one
+   * per name, same endpoint and credentials as `doc`): for the few calls that must not queue
+   * behind bulk traffic in `doc`'s pool — the agent's heartbeat, which cuts every socket when it
+   * is late.
+   */
+  dedicatedDoc(name: string, maxSockets: number): DynamoDBDocumentClient;
   /** Management API client for one WebSocket API stage endpoint (cached per endpoint). */
   management(endpoint: string): ApiGatewayManagementApiClient;
   destroy(): void;
@@ -79,19 +86,22 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 export const SQS_REQUEST_TIMEOUT_MS = 30_000;
 
 export function createClients(opts: ClientOptions = clientOptionsFromEnv()): AwsClients {
-  const common = (service: Service) => ({
+  const common = (service: Service, maxSockets = opts.maxSockets) => ({
     region: opts.region,
     ...(opts.endpoints?.[service] ? { endpoint: opts.endpoints[service] } : {}),
     ...(opts.credentials ? { credentials: opts.credentials } : {}),
     requestHandler: keepAliveHandler(
-      opts.maxSockets,
+      maxSockets,
       opts.requestTimeoutMs ?? (service === 'sqs' ? SQS_REQUEST_TIMEOUT_MS : DEFAULT_REQUEST_TIMEOUT_MS),
     ),
   });
+  const docOf = (client: DynamoDBClient) =>
+    DynamoDBDocumentClient.from(client, {
+      marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+    });
   const dynamodb = new DynamoDBClient(common('dynamodb'));
-  const doc = DynamoDBDocumentClient.from(dynamodb, {
-    marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
-  });
+  const doc = docOf(dynamodb);
+  const dedicated = new Map<string, { client: DynamoDBClient; doc: DynamoDBDocumentClient }>();
   const streams = new DynamoDBStreamsClient(common('dynamodbstreams'));
   const sqs = new SQSClient(common('sqs'));
   const secrets = new SecretsManagerClient(common('secretsmanager'));
@@ -102,6 +112,15 @@ export function createClients(opts: ClientOptions = clientOptionsFromEnv()): Aws
     streams,
     sqs,
     secrets,
+    dedicatedDoc(name: string, maxSockets: number) {
+      let d = dedicated.get(name);
+      if (!d) {
+        const client = new DynamoDBClient(common('dynamodb', maxSockets));
+        d = { client, doc: docOf(client) };
+        dedicated.set(name, d);
+      }
+      return d.doc;
+    },
     management(endpoint: string) {
       let c = managers.get(endpoint);
       if (!c) {
@@ -116,8 +135,9 @@ export function createClients(opts: ClientOptions = clientOptionsFromEnv()): Aws
       return c;
     },
     destroy() {
-      for (const c of [dynamodb, streams, sqs, secrets, ...managers.values()]) c.destroy();
+      for (const c of [dynamodb, streams, sqs, secrets, ...managers.values(), ...[...dedicated.values()].map((d) => d.client)]) c.destroy();
       managers.clear();
+      dedicated.clear();
     },
   };
 }

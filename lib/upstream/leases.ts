@@ -81,7 +81,7 @@ export class LeaseTable {
    * cancellation reasons say which, and the transaction is sent again without them. Claims that
    * keep meeting conflicts with another agent's transaction fall back to `claim` one by one.
    * The ids claimed, in no set order. A transaction returns no attributes (and the index only
-   * holds keys): what a claimed socket needs for its dial is read with `rows`, separately, so
+   * holds keys): what a claimed socket needs for its dial is read with `readRows`, separately, so
    * ownership moves for a whole wave of sockets before any of them is read.
    */
   async claimMany(socketIds: readonly string[], fence: Fence, now: number, from?: number): Promise<string[]> {
@@ -114,8 +114,12 @@ export class LeaseTable {
     return (await updateEach(this.doc, socketIds, update, heartbeatExpiredCheck(this.tableName, from, now))).done;
   }
 
-  /** The rows (consistent reads), 100 keys per BatchGetItem, retrying what DynamoDB left unprocessed; rows that do not exist are left out. */
-  async rows(ids: readonly string[]): Promise<UpstreamRow[]> {
+  /**
+   * The rows (consistent reads), 100 keys per BatchGetItem, retrying what DynamoDB left
+   * unprocessed; a key with no row is left out. The claims' read-back, and the ownership audit's
+   * check of what the eventually consistent index did not show.
+   */
+  async readRows(ids: readonly string[]): Promise<UpstreamRow[]> {
     const out: UpstreamRow[] = [];
     for (let i = 0; i < ids.length; i += 100) {
       let keys: Record<string, unknown>[] | undefined = ids.slice(i, i + 100).map((socketId) => ({ socketId }));

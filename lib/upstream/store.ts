@@ -101,7 +101,7 @@ export class UpstreamStore {
    * desired=closed. Throws 404 `not_found` for an unknown socket. A socket no agent holds is
    * marked closed at once; a held one is closed by its agent (the close command, passed
    * to the owner as a hint on its heartbeat row; or its next counter write, conditioned on
-   * desired=open). With a `principal`, a socket another
+   * desired=open; or its ownership audit, ec2-agent/audit.ts). With a `principal`, a socket another
    * principal created is refused with 403 `not_owner`.
    */
   async requestClose(socketId: string, now: number, principal?: string): Promise<UpstreamRow> {

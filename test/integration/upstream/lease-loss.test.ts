@@ -82,7 +82,9 @@ describe('upstream agent: losing its sockets (partition, refusals) and DELETE wi
     expect(r.statusCode).to.equal(202);
     const socketId = JSON.parse(r.body).socketId as string;
     const deps = h.deps('agent');
-    agent = await startAgent({ ...deps, clients: { ...deps.clients, doc: gatedDoc(deps.clients.doc, gate) } }, FAST);
+    // The heartbeat's own pool (dedicatedDoc) is behind the same gate: a partition cuts both.
+    const clients = { ...deps.clients, doc: gatedDoc(deps.clients.doc, gate), dedicatedDoc: (name: string, n: number) => gatedDoc(deps.clients.dedicatedDoc(name, n), gate) };
+    agent = await startAgent({ ...deps, clients }, FAST);
     await waitFor(() => up!.open.size === 1, 10_000, 'the upstream connection');
     return socketId;
   };

@@ -74,7 +74,7 @@ describe('upstream ownership: agent heartbeats and fenced socket rows (DynamoDB 
     await store.requestClose(ids[60], 1000);
     const claimed = await leases.claimMany(ids, a, 1000);
     expect([...claimed].sort()).to.deep.equal(ids.filter((_, i) => ![5, 60, 120].includes(i)).sort());
-    const rows = await leases.rows(claimed);
+    const rows = await leases.readRows(claimed);
     expect(rows).to.have.length(127);
     expect(rows.every((r) => r.owner === 'A' && r.leaseExpiresAt === a.epoch && r.topic === 't' && r.secretRef === 'ref')).to.equal(true);
     expect((await store.get(ids[5]))!.owner).to.equal('B');
@@ -82,7 +82,7 @@ describe('upstream ownership: agent heartbeats and fenced socket rows (DynamoDB 
     expect(await leases.claimMany(ids, b, 1500, a.epoch)).to.deep.equal([]);
     const taken = await leases.claimMany(ids, b, 2500, a.epoch);
     expect(taken).to.have.length(127);
-    expect((await leases.rows(taken)).every((r) => r.owner === 'B' && r.leaseExpiresAt === b.epoch)).to.equal(true);
+    expect((await leases.readRows(taken)).every((r) => r.owner === 'B' && r.leaseExpiresAt === b.epoch)).to.equal(true);
   });
 
   it('hands sockets of an expired epoch back to the unowned pool (pending), never a live agent\'s; what does not count leaves the index limit free', async () => {

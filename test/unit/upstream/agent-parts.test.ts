@@ -46,6 +46,11 @@ describe('agent: config', () => {
     expect(() => loadAgentOptions({ AGENT_LEASE_MS: '3000', AGENT_RENEW_MS: '1000' })).to.throw(ConfigError, /AGENT_RENEW_MS/);
     expect(() => loadAgentOptions({ AGENT_CAPACITY: 'lots' })).to.throw(ConfigError, /AGENT_CAPACITY/);
   });
+  it('audits ownership every minute by default and reads AGENT_AUDIT_MS', () => {
+    expect(loadAgentOptions({}).auditMs).to.equal(60_000);
+    expect(loadAgentOptions({ AGENT_AUDIT_MS: '15000' }).auditMs).to.equal(15_000);
+    expect(() => loadAgentOptions({ AGENT_AUDIT_MS: 'hourly' })).to.throw(ConfigError, /AGENT_AUDIT_MS/);
+  });
   it('lets options override the environment', () => {
     expect(resolveAgentOptions({ leaseMs: 900, renewMs: 200 }, { AGENT_LEASE_MS: '5000' })).to.include({ leaseMs: 900, renewMs: 200 });
   });
