@@ -7,7 +7,7 @@
 // Every way a run can go wrong without a failing test counts as a failure and says why: a path
 // that names no test, a mocha process that ends without its summary, or one that exits non-zero
 // after a run with no failed test (an error after the last test).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -24,6 +24,9 @@ const groups = [
   // Deliberately bad runs that the runner's own tests feed it: never part of a full run.
   { name: 'runner fixtures', roots: ['test/fixtures/runner'], suffix: '.fixture.ts', env: { TEST_NO_DYNAMODB: '1' }, byPathOnly: true },
 ];
+
+/** Longest a mocha group may run; a full run of the largest group takes about 5 minutes. */
+const GROUP_TIMEOUT_MS = Number(process.env.TEST_GROUP_TIMEOUT_MS ?? 20 * 60_000);
 
 let passed = 0;
 let failed = 0;
@@ -89,13 +92,47 @@ function fullRunSpecs() {
 }
 
 // Counts one mocha process into the totals; anything but a summary that matches the exit code fails.
-function runGroup(g, specs) {
+async function runGroup(g, specs) {
   const summary = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rtg-test-')), 'summary.json');
   process.stdout.write(`\n# ${g.name}\n`);
-  const r = spawnSync(process.execPath, [mochaBin, ...specs], {
+  // Its own process group: mocha runs the tests in a child node (for tsx's loader), and a hung run
+  // is killed whole; killing only mocha's launcher would leave the child holding our output open.
+  const child = spawn(process.execPath, [mochaBin, ...specs], {
     stdio: 'inherit',
+    detached: true,
     env: { ...process.env, ...(g.env ?? {}), TEST_SUMMARY_FILE: summary },
   });
+  // A test that leaves a timer or socket open keeps mocha from exiting: bounded, it is one
+  // failure with its reason, not a CI job that runs until it is cancelled.
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    process.stderr.write(`\n# ${g.name}: mocha had not exited after ${GROUP_TIMEOUT_MS / 60_000} min (a test left a timer or socket open?): killed, counted as a failure\n`);
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }, GROUP_TIMEOUT_MS);
+  // Detached, the group no longer gets the terminal's Ctrl-C: pass it (and a CI cancel) on.
+  const forward = (sig) => {
+    try {
+      process.kill(-child.pid, sig);
+    } catch {
+      // already gone
+    }
+    process.exit(130);
+  };
+  process.once('SIGINT', forward);
+  process.once('SIGTERM', forward);
+  const r = await new Promise((resolve) => {
+    child.on('error', (error) => resolve({ status: null, signal: null, error }));
+    child.on('exit', (status, signal) => resolve({ status, signal }));
+  });
+  clearTimeout(timer);
+  process.off('SIGINT', forward);
+  process.off('SIGTERM', forward);
+  if (timedOut && fs.existsSync(summary)) failed += 1; // the run itself may have passed
   const exit = r.status ?? r.signal ?? r.error?.message;
   if (!fs.existsSync(summary)) {
     // E.g. a process.exit() in code under test, a file that does not load, or a killed process.
@@ -108,7 +145,7 @@ function runGroup(g, specs) {
   failed += s.failed;
   skipped += s.skipped;
   failures.push(...(s.failures ?? []));
-  if (r.status !== 0 && s.failed === 0) {
+  if (r.status !== 0 && s.failed === 0 && !timedOut) {
     process.stderr.write(`\n# ${g.name}: mocha exited ${exit} after a run with no failed test (an error after the last test?): counted as a failure\n`);
     failed += 1;
   }
@@ -123,5 +160,5 @@ if (args.length === 0) {
   else failed += 1;
 }
 if (plan.size === 0) refuse('found no test files');
-for (const [g, specs] of plan) runGroup(g, specs);
+for (const [g, specs] of plan) await runGroup(g, specs);
 close();

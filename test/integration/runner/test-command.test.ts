@@ -18,8 +18,12 @@ interface Run {
 
 // Never rejects: a stored promise that rejected before its test awaits it would be unhandled.
 function runTestCommand(...args: string[]): Promise<Run> {
+  return runTestCommandWith({}, ...args);
+}
+
+function runTestCommandWith(extraEnv: Record<string, string>, ...args: string[]): Promise<Run> {
   return new Promise((resolve) => {
-    const env = { ...process.env };
+    const env = { ...process.env, ...extraEnv };
     delete env.TEST_SUMMARY_FILE; // this mocha's own summary, not the child's
     const child = spawn(process.execPath, ['scripts/test.mjs', ...args], { cwd: repo, env });
     let output = '';
@@ -43,6 +47,7 @@ describe('the test command (scripts/test.mjs) refuses a run that cannot be trust
       // The sound one is named with a leading ./, which must mean the same file.
       runs.set(name, runTestCommand(name === 'passing' ? `./${fixture(name)}` : fixture(name)));
     }
+    runs.set('open-handle', runTestCommandWith({ TEST_GROUP_TIMEOUT_MS: '8000' }, fixture('open-handle')));
   });
   after(async () => {
     await Promise.all(runs.values());
@@ -100,6 +105,14 @@ describe('the test command (scripts/test.mjs) refuses a run that cannot be trust
     // Repeated above the closing line, with the file, for a CI log that keeps only its tail.
     expect(failedList.match(/^- .*\[test\/fixtures\/runner\/pending\.fixture\.ts\]: Pending test forbidden/gm), r.output).to.have.length(2);
     expect(r.lastLine, r.output).to.equal('1 passed, 2 failed, 0 skipped');
+    expect(r.code, r.output).to.equal(1);
+  });
+
+  it('kills a mocha that does not exit after its run (a timer left open) and counts it as a failure, saying why', async function () {
+    this.timeout(60_000);
+    const r = await run('open-handle');
+    expect(r.output).to.match(/mocha had not exited after [\d.]+ min \(a test left a timer or socket open\?\): killed, counted as a failure/);
+    expect(r.lastLine, r.output).to.equal('1 passed, 1 failed, 0 skipped');
     expect(r.code, r.output).to.equal(1);
   });
 
