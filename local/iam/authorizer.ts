@@ -1,5 +1,6 @@
 import { runSimulation } from '@cloud-copilot/iam-simulate';
 import type { PolicyDocument } from '../../infra/iam';
+import { idClass, policyIgnoresId } from './id-independence';
 import type { AuthzCheck } from './requests';
 
 /**
@@ -44,8 +45,14 @@ const CACHE_LIMIT = 20_000;
 
 export class LocalIamAuthorizer {
   private readonly byKey = new Map<string, LocalPrincipal>();
-  /** principal|action|resource → allowed; connection ids make resources many, so it is bounded. */
+  /**
+   * principal|action|resource → allowed, or one entry per id prefix for ids the policy cannot
+   * tell apart (id-independence.ts); other ids make resources many, so it is bounded.
+   */
   private readonly cache = new Map<string, Promise<boolean>>();
+  /** principal|prefix|id class → whether the principal's policy can tell those ids apart. */
+  private readonly idBlind = new Map<string, boolean>();
+  private evaluated = 0;
 
   constructor(
     readonly account: string,
@@ -57,6 +64,12 @@ export class LocalIamAuthorizer {
     if (existing && existing.roleName !== p.roleName) throw new Error(`access key ${p.accessKeyId} is already ${existing.roleName}`);
     this.byKey.set(p.accessKeyId, p);
     this.cache.clear();
+    this.idBlind.clear();
+  }
+
+  /** Policy evaluations made so far (decisions not answered from the cache): each costs milliseconds of CPU. */
+  get evaluations(): number {
+    return this.evaluated;
   }
 
   principal(accessKeyId: string | undefined): LocalPrincipal | undefined {
@@ -78,7 +91,8 @@ export class LocalIamAuthorizer {
           ? `User: ${this.principalArn(p)}`
           : `The security token included in the request is invalid (access key ${JSON.stringify(accessKeyId ?? null)} is no local principal). User: anonymous`;
         return {
-          ...c,
+          action: c.action,
+          resource: c.resource,
           message: `${who} is not authorized to perform: ${c.action} on resource: ${c.resource} because no identity-based policy allows the ${c.action} action`,
         };
       }
@@ -87,16 +101,37 @@ export class LocalIamAuthorizer {
   }
 
   private decide(p: LocalPrincipal, c: AuthzCheck): Promise<boolean> {
-    const key = `${p.accessKeyId}|${c.action}|${c.resource}`;
+    const key = this.cacheKey(p, c);
     let d = this.cache.get(key);
     if (!d) {
       if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
+      this.evaluated++;
       d = evaluate(this.principalArn(p), this.account, p.policy, c);
       this.cache.set(key, d);
       // A failed evaluation is not a decision: the next call evaluates again.
       d.catch(() => this.cache.delete(key));
     }
     return d;
+  }
+
+  /**
+   * The exact resource, or, for a generated id the principal's policy cannot tell apart from
+   * the others of its class, the id's prefix and class: evaluated once, with the first such id.
+   */
+  private cacheKey(p: LocalPrincipal, c: AuthzCheck): string {
+    const exact = `${p.accessKeyId}|${c.action}|${c.resource}`;
+    if (c.idPrefix === undefined || !c.resource.startsWith(c.idPrefix)) return exact;
+    const ids = idClass(c.resource.slice(c.idPrefix.length));
+    if (!ids) return exact;
+    const blindKey = `${p.accessKeyId}|${c.idPrefix}|${ids}`;
+    let blind = this.idBlind.get(blindKey);
+    if (blind === undefined) {
+      if (this.idBlind.size >= CACHE_LIMIT) this.idBlind.clear();
+      blind = policyIgnoresId(p.policy, c.idPrefix, ids);
+      this.idBlind.set(blindKey, blind);
+    }
+    // NUL-led: no exact key (a registered access key id first) can collide with it.
+    return blind ? `\0${p.accessKeyId}|${c.action}|${c.idPrefix}|${ids}` : exact;
   }
 }
 

@@ -28,9 +28,9 @@ export function managementAuthorize(
     } catch {
       // The emulator answers the bad encoding itself; authorise the raw path.
     }
-    const resource = `arn:${partition}:execute-api:${region}:${account}:${api.apiId}/${api.stage}/${req.method ?? 'GET'}/@connections/${id}`;
+    const idPrefix = `arn:${partition}:execute-api:${region}:${account}:${api.apiId}/${api.stage}/${req.method ?? 'GET'}/@connections/`;
     const auth = Array.isArray(req.headers.authorization) ? req.headers.authorization[0] : req.headers.authorization;
-    const denial = await authorizer.authorize(accessKeyOf(auth), [{ action: 'execute-api:ManageConnections', resource }]);
+    const denial = await authorizer.authorize(accessKeyOf(auth), [{ action: 'execute-api:ManageConnections', resource: idPrefix + id, idPrefix }]);
     if (!denial || mode === 'audit') return undefined;
     return { status: 403, errorType: 'ForbiddenException', message: denial.message };
   };

@@ -12,6 +12,12 @@ import { randomBytes } from 'node:crypto';
 export interface AuthzCheck {
   readonly action: string;
   readonly resource: string;
+  /**
+   * `resource` is this prefix followed by an id the service generates (a connection id): a
+   * decision the principal's policy cannot tell such ids apart in is made once for the prefix
+   * (id-independence.ts).
+   */
+  readonly idPrefix?: string;
 }
 
 export interface LocalArns {
