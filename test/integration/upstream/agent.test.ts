@@ -9,23 +9,12 @@ import { secretNameFor } from '../../../lib/upstream/secret-store';
 import { socketIdOf } from '../../../lib/upstream/socket-id';
 import { ItemStore } from '../../../lib/stores/items';
 import { invokeLambda } from '../../../local/lambda/invoke';
-import { httpEvent, startHarness, startUpstream, waitFor, type Harness, type UpstreamServer } from './harness';
+import { FAST_AGENT, httpEvent, startHarness, startUpstream, waitFor, type Harness, type UpstreamServer } from './harness';
 
 type Res = { statusCode: number; body: string };
 
-/** Short timers: every loop runs many times within a test. */
-const FAST: Partial<AgentOptions> = {
-  leaseMs: 1500,
-  renewMs: 300,
-  reconcileMs: 300,
-  healthIntervalMs: 2000,
-  pingTimeoutMs: 150,
-  backoffBaseMs: 50,
-  backoffMaxMs: 400,
-  handshakeTimeoutMs: 1000,
-  commandWaitSeconds: 1,
-  counterFlushMs: 300,
-};
+/** Short timers, health checked every 2 s. */
+const FAST: Partial<AgentOptions> = { ...FAST_AGENT, healthIntervalMs: 2000 };
 
 describe('upstream agent against DynamoDB Local + SQS + real upstream servers', function () {
   this.timeout(30_000);

@@ -5,7 +5,7 @@ import { startAgent, type AgentOptions, type RunningAgent } from '../../../ec2-a
 import { INDEX } from '../../../lib/schema';
 import { UpstreamStore } from '../../../lib/upstream/store';
 import { invokeLambda } from '../../../local/lambda/invoke';
-import { httpEvent, startHarness, startUpstream, waitFor, type Harness, type UpstreamServer } from './harness';
+import { FAST_AGENT, httpEvent, startHarness, startUpstream, waitFor, type Harness, type UpstreamServer } from './harness';
 
 /**
  * The ownership audit (ec2-agent/audit.ts) against DynamoDB Local and a real upstream: an idle
@@ -15,19 +15,7 @@ import { httpEvent, startHarness, startUpstream, waitFor, type Harness, type Ups
  */
 
 const AUDIT_MS = 1000;
-const FAST: Partial<AgentOptions> = {
-  leaseMs: 1500,
-  renewMs: 300,
-  reconcileMs: 300,
-  auditMs: AUDIT_MS,
-  healthIntervalMs: 60_000,
-  pingTimeoutMs: 150,
-  backoffBaseMs: 50,
-  backoffMaxMs: 400,
-  handshakeTimeoutMs: 1000,
-  commandWaitSeconds: 1,
-  counterFlushMs: 300,
-};
+const FAST: Partial<AgentOptions> = { ...FAST_AGENT, auditMs: AUDIT_MS };
 
 /**
  * An injected fault: the byDesiredLease index answers without the `hidden` sockets, as it does

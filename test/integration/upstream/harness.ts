@@ -1,3 +1,4 @@
+import type { AgentOptions } from '../../../ec2-agent/config';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -26,6 +27,23 @@ import { waitFor } from '../../support/wait';
  * as the local admin (seeding and inspection). Also real upstream platforms: `ws` servers on
  * 127.0.0.1, port 0.
  */
+
+/**
+ * Agent periods for tests: short timers, so every loop runs many times within a test (lease
+ * 1.5 s, heartbeat and reconcile 0.3 s). Tests spread it and override what they are about.
+ */
+export const FAST_AGENT: Partial<AgentOptions> = {
+  leaseMs: 1500,
+  renewMs: 300,
+  reconcileMs: 300,
+  healthIntervalMs: 60_000,
+  pingTimeoutMs: 150,
+  backoffBaseMs: 50,
+  backoffMaxMs: 400,
+  handshakeTimeoutMs: 1000,
+  commandWaitSeconds: 1,
+  counterFlushMs: 300,
+};
 
 export interface Harness {
   readonly env: Record<string, string>;

@@ -7,7 +7,7 @@ import { createClients, type AwsClients } from '../../../lib/aws/clients';
 import { createLogger } from '../../../lib/log';
 import { AGENT_PRINCIPAL, localCredentials } from '../../../local/iam/principals';
 import { invokeLambda } from '../../../local/lambda/invoke';
-import { httpEvent, startHarness, startUpstream, waitFor, type Harness, type UpstreamServer } from './harness';
+import { FAST_AGENT, httpEvent, startHarness, startUpstream, waitFor, type Harness, type UpstreamServer } from './harness';
 
 /**
  * The agent's heartbeat has a connection pool of its own: when every connection of the bulk
@@ -21,18 +21,7 @@ const LEASE_MS = 1500;
 const RENEW_MS = 300;
 const BULK_SOCKETS = 4;
 const SOCKETS = 6;
-const FAST: Partial<AgentOptions> = {
-  leaseMs: LEASE_MS,
-  renewMs: RENEW_MS,
-  reconcileMs: 300,
-  healthIntervalMs: 60_000,
-  pingTimeoutMs: 150,
-  backoffBaseMs: 50,
-  backoffMaxMs: 400,
-  handshakeTimeoutMs: 1000,
-  commandWaitSeconds: 1,
-  counterFlushMs: 300,
-};
+const FAST: Partial<AgentOptions> = { ...FAST_AGENT, leaseMs: LEASE_MS, renewMs: RENEW_MS };
 
 interface SlowWritesProxy {
   readonly url: string;

@@ -4,7 +4,7 @@ import { createHandler } from '../../../functions/control';
 import { startAgent, type AgentOptions, type RunningAgent } from '../../../ec2-agent/agent';
 import { invokeLambda } from '../../../local/lambda/invoke';
 import { HeartbeatTable } from '../../../lib/upstream/heartbeats';
-import { httpEvent, startHarness, startUpstream, waitFor, type Harness, type UpstreamServer } from './harness';
+import { FAST_AGENT, httpEvent, startHarness, startUpstream, waitFor, type Harness, type UpstreamServer } from './harness';
 
 /**
  * An agent must stop using its sockets once it can no longer prove its heartbeat, whatever
@@ -15,18 +15,7 @@ import { httpEvent, startHarness, startUpstream, waitFor, type Harness, type Ups
 
 const LEASE_MS = 1500;
 const RENEW_MS = 300;
-const FAST: Partial<AgentOptions> = {
-  leaseMs: LEASE_MS,
-  renewMs: RENEW_MS,
-  reconcileMs: 300,
-  healthIntervalMs: 5000,
-  pingTimeoutMs: 150,
-  backoffBaseMs: 50,
-  backoffMaxMs: 400,
-  handshakeTimeoutMs: 1000,
-  commandWaitSeconds: 1,
-  counterFlushMs: 300,
-};
+const FAST: Partial<AgentOptions> = { ...FAST_AGENT, leaseMs: LEASE_MS, renewMs: RENEW_MS, healthIntervalMs: 5000 };
 
 interface Gate {
   /** Every DynamoDB call hangs until `heal()`: a partitioned agent. */
