@@ -9,7 +9,8 @@ import WebSocket from 'ws';
 import { createClients } from '../../../lib/aws/clients';
 import { AGENT, FUNCTIONS, functionSpec } from '../../../lib/functions';
 import { LocalIamAuthorizer } from '../../../local/iam/authorizer';
-import { ADMIN, ADMIN_PRINCIPAL, AGENT_PRINCIPAL, LOCAL_ACCOUNT, localAccessKeyId, localPrincipals, localSecretArn, type LocalResources } from '../../../local/iam/principals';
+import { ADMIN, ADMIN_PRINCIPAL, AGENT_PRINCIPAL, LOCAL_ACCOUNT, localAccessKeyId, localPrincipals, localSecretArn } from '../../../local/iam/principals';
+import { TEST_LOCAL_RESOURCES } from '../../support/local-resources';
 import { LOCAL_CREDENTIALS } from '../../support/env';
 import { startTestStack, type LocalStack } from '../../support/stack';
 import { waitFor } from '../client/helpers';
@@ -124,16 +125,7 @@ describe('local stack: IAM enforcement', function () {
 });
 
 describe('local IAM: the policies infra/iam.ts builds, evaluated', () => {
-  const resources: LocalResources = {
-    arns: { partition: 'aws', region: 'us-east-1', account: LOCAL_ACCOUNT },
-    tables: { connections: 'p-connections', subscriptions: 'p-subscriptions', items: 'p-items', history: 'p-history', upstreams: 'p-upstreams', idempotency: 'p-idempotency', users: 'p-users' },
-    streamArns: { items: 'arn:aws:dynamodb:ddblocal:000000000000:table/p-items/stream/2026-01-01T00:00:00.000' },
-    queueUrls: { commands: 'http://q/000000000000/p-commands', commandsDlq: 'http://q/000000000000/p-commandsDlq', fanoutDlq: 'http://q/000000000000/p-fanoutDlq', inbound: 'http://q/000000000000/p-inbound', inboundDlq: 'http://q/000000000000/p-inboundDlq', fanoutPartitions: 'http://q/000000000000/p-fanoutPartitions.fifo', fanoutPartitionsDlq: 'http://q/000000000000/p-fanoutPartitionsDlq.fifo' },
-    websocket: { apiId: 'abc123', stage: 'local' },
-    secretPrefix: 'realtime-gateway/local/upstream/',
-    prefix: 'p',
-    metricsNamespace: 'RealtimeGateway/local',
-  };
+  const resources = TEST_LOCAL_RESOURCES;
   const authorizer = new LocalIamAuthorizer(LOCAL_ACCOUNT);
   for (const p of [...localPrincipals(resources), ADMIN]) authorizer.register(p);
   const allowed = async (principal: string, action: string, resource: string) =>

@@ -3,7 +3,8 @@ import { LocalIamAuthorizer, type LocalPrincipal } from '../../../local/iam/auth
 import type { IncomingMessage } from 'node:http';
 import { idClass, patternIgnoresId } from '../../../local/iam/id-independence';
 import { managementAuthorize } from '../../../local/iam/management';
-import { LOCAL_ACCOUNT, localAccessKeyId, localPrincipals, type LocalResources } from '../../../local/iam/principals';
+import { LOCAL_ACCOUNT, localAccessKeyId, localPrincipals } from '../../../local/iam/principals';
+import { TEST_LOCAL_RESOURCES } from '../../support/local-resources';
 
 const API = `arn:aws:execute-api:us-east-1:${LOCAL_ACCOUNT}:abc123`;
 const POST = `${API}/local/POST/@connections/`;
@@ -69,16 +70,7 @@ describe('local IAM: connection ids a policy cannot tell apart', () => {
   });
 
   it("the fan-out role's posts to 100 new connections take one policy evaluation per id class, not one per connection", async () => {
-    const resources: LocalResources = {
-      arns: { partition: 'aws', region: 'us-east-1', account: LOCAL_ACCOUNT },
-      tables: { connections: 'p-connections', subscriptions: 'p-subscriptions', items: 'p-items', history: 'p-history', upstreams: 'p-upstreams', idempotency: 'p-idempotency', users: 'p-users' },
-      streamArns: { items: `arn:aws:dynamodb:ddblocal:${LOCAL_ACCOUNT}:table/p-items/stream/2026-01-01T00:00:00.000` },
-      queueUrls: { commands: 'http://q/0/p-commands', commandsDlq: 'http://q/0/p-commandsDlq', fanoutDlq: 'http://q/0/p-fanoutDlq', inbound: 'http://q/0/p-inbound', inboundDlq: 'http://q/0/p-inboundDlq', fanoutPartitions: 'http://q/0/p-fanoutPartitions.fifo', fanoutPartitionsDlq: 'http://q/0/p-fanoutPartitionsDlq.fifo' },
-      websocket: { apiId: 'abc123', stage: 'local' },
-      secretPrefix: 'realtime-gateway/local/upstream/',
-      prefix: 'p',
-      metricsNamespace: 'RealtimeGateway/local',
-    };
+    const resources = TEST_LOCAL_RESOURCES;
     const authorizer = new LocalIamAuthorizer(LOCAL_ACCOUNT);
     for (const p of localPrincipals(resources)) authorizer.register(p);
     const check = managementAuthorize(authorizer, { arns: resources.arns, apiId: 'abc123', stage: 'local' });
