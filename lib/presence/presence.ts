@@ -56,7 +56,11 @@ function fitting(topic: string, users: PresenceMember[], count: TopicPresence['c
 }
 
 export async function userPresence(userId: string, deps: { connections: ConnectionStore; lastSeen: LastSeenStore }): Promise<UserPresence> {
-  const [live, stored] = await Promise.all([deps.connections.liveOfUser(userId), deps.lastSeen.get(userId)]);
+  // In this order, never in parallel: a removal records lastSeen before it deletes the connection
+  // row, so a (consistent) lastSeen read made after the live read has found the row gone always
+  // sees what that removal recorded. Read together, "offline" could come with `lastSeen: null`.
+  const live = await deps.connections.liveOfUser(userId);
+  const stored = await deps.lastSeen.get(userId);
   const seen = Math.max(stored ?? 0, ...live.map((c) => c.lastSeen));
   return { userId, online: live.length > 0, connections: live.length, lastSeen: seen > 0 ? seen : null };
 }

@@ -30,9 +30,9 @@ export class LastSeenStore {
     }
   }
 
-  /** Epoch ms, or undefined for a user never seen leaving. */
+  /** Epoch ms, or undefined for a user never seen leaving. Consistent: presence reads it right after a removal may have written it. */
   async get(userId: string): Promise<number | undefined> {
-    const r = await this.doc.send(new GetCommand({ TableName: this.opts.table, Key: { userId } }));
+    const r = await this.doc.send(new GetCommand({ TableName: this.opts.table, Key: { userId }, ConsistentRead: true }));
     return r.Item?.lastSeen === undefined ? undefined : Number(r.Item.lastSeen);
   }
 }

@@ -6,6 +6,10 @@ import { connect, type PresenceChange, type RealtimeClient } from '../../../clie
 import { startTestStack, type LocalStack } from '../../support/stack';
 import { waitFor } from '../../support/wait';
 import { TestClient, type Frame } from '../subscriber/support/client';
+import { MAX_CONNECTION_SECONDS } from '../../../lib/config';
+import { userPresence } from '../../../lib/presence/presence';
+import { ConnectionStore } from '../../../lib/stores/connections';
+import { LastSeenStore } from '../../../lib/stores/last-seen';
 
 /**
  * Presence against the local stack: the `presence` action and GET /presence list a topic's live
@@ -146,6 +150,30 @@ describe('presence (local stack)', function () {
     expect(offline.lastSeen).to.be.a('number').and.at.least(online.body.lastSeen as number);
 
     expect((await get('userId=nobody-ever')).body).to.deep.equal({ userId: 'nobody-ever', online: false, connections: 0, lastSeen: null });
+  });
+
+  it('a user read while their last connection goes away is offline with that removal\'s lastSeen, never null', async () => {
+    const connections = new ConnectionStore(stack.clients.doc, { table: stack.tables.connections, ttlSeconds: 600, maxLifetimeSeconds: MAX_CONNECTION_SECONDS, clock: Date.now });
+    const lastSeen = new LastSeenStore(stack.clients.doc, { table: stack.tables.users });
+    const userId = `uma-${randomUUID().slice(0, 8)}`;
+    const u = await open(userId);
+    const id = await idOf(userId);
+    // The read starts while the user is online; its look at the live connections is held until
+    // the disconnect has recorded lastSeen and deleted the connection row.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const gated = Object.create(connections) as ConnectionStore;
+    gated.liveOfUser = async (user) => {
+      await held;
+      return connections.liveOfUser(user);
+    };
+    const reading = userPresence(userId, { connections: gated, lastSeen });
+    await u.close();
+    await waitFor(async () => (await stack.clients.doc.send(new GetCommand({ TableName: stack.tables.connections, Key: { connectionId: id }, ConsistentRead: true }))).Item === undefined, 5000, 'the connection row deleted');
+    release();
+    const seen = await reading;
+    expect(seen).to.include({ userId, online: false, connections: 0 });
+    expect(seen.lastSeen).to.be.a('number').and.equal(await lastSeen.get(userId));
   });
 
   it('GET /presence refuses a request without exactly one of topic or userId, naming them', async () => {
