@@ -126,7 +126,9 @@ export async function startAgent(deps: Deps, options: Partial<AgentOptions> = {}
     auditMs: o.auditMs,
     fence: () => leases.fence(),
     held: () => supervisor.held,
+    busy: (id) => supervisor.isHere(id),
     onLost: (id, why) => supervisor.onLost(id, why),
+    adopt: (ids, epoch) => supervisor.adopt(ids, epoch),
     metrics,
     log,
   });

@@ -14,6 +14,14 @@ import { Ticker } from './ticker';
  *   one writes nothing, and ownership is renewed per agent, not per socket;
  * - a takeover (the socket names another owner or epoch).
  *
+ * And the one way a socket can be this agent's in the table without running here: an orphan. A
+ * claim transaction that committed but whose answer was lost (a timeout, a reset connection), or
+ * a release that did not go through, leaves a row owned by this agent's live epoch that no other
+ * agent may claim while the heartbeat lives, and that this agent does not know it holds. The
+ * audit adopts it: a socket the index lists under this epoch, not run or being claimed here in
+ * two passes in a row (so a claim or release still in flight is never mistaken for one), is read
+ * consistently and dialled like a claim, or released to another agent when there is no room.
+ *
  * It only reads. One Query of the byDesiredLease index for `desired = open AND leaseExpiresAt =
  * <my epoch>` (KEYS_ONLY: a deleted socket, no longer desired open, and a taken-over one, under
  * another epoch, both drop out of it), paged; then one consistent BatchGetItem per 100 for the
@@ -46,14 +54,20 @@ export interface OwnershipAuditOptions {
   readonly fence: () => Fence | undefined;
   /** The sockets this agent runs (dialled; those still being claimed are not audited yet). */
   readonly held: () => readonly string[];
+  /** Run or being claimed here (a socket of neither kind that the table says is ours is an orphan). */
+  readonly busy: (socketId: string) => boolean;
   /** Stops running the socket (SocketSupervisor.onLost: `unwanted` closes 1000 and releases as closed). */
   readonly onLost: (socketId: string, why: Exclude<AuditVerdict, 'keep'>) => void;
+  /** Runs orphans of `epoch` (SocketSupervisor.adopt); how many were dialled. */
+  readonly adopt: (socketIds: readonly string[], epoch: number) => Promise<number>;
   readonly metrics: Metrics;
   readonly log: Logger;
 }
 
 export class OwnershipAudit {
   private readonly ticker: Ticker;
+  /** Orphans seen in the last pass (and its epoch): adopted if the next pass finds them still unrun. */
+  private suspects: { epoch: number; ids: Set<string> } = { epoch: -1, ids: new Set() };
 
   constructor(private readonly opts: OwnershipAuditOptions) {
     this.ticker = new Ticker('ownership audit', opts.auditMs, async () => void (await this.runOnce()), opts.log);
@@ -70,16 +84,29 @@ export class OwnershipAudit {
   /** One pass; the ids it stopped. */
   async runOnce(): Promise<string[]> {
     const fence = this.opts.fence();
-    const held = this.opts.held();
-    // Nothing held: nothing to audit, and no read (an idle agent costs its heartbeat only).
-    if (!fence || !held.length) return [];
-    const stopped = await this.audit(fence, held);
+    if (!fence) return [];
+    // Also with nothing held: an agent whose only socket is an orphan holds nothing (one empty
+    // KEYS_ONLY Query per pass otherwise, half a read unit).
+    const owned = await this.opts.table.ownedBy(fence.epoch, Infinity);
+    const stopped = await this.audit(fence, new Set(owned));
+    await this.adoptOrphans(fence, owned);
     this.opts.metrics.inc('audits'); // completed passes
     return stopped;
   }
 
-  private async audit(fence: Fence, held: readonly string[]): Promise<string[]> {
-    const indexed = new Set(await this.opts.table.ownedBy(fence.epoch, Infinity));
+  private async adoptOrphans(fence: Fence, owned: readonly string[]): Promise<void> {
+    const unrun = owned.filter((id) => !this.opts.busy(id));
+    const before = this.suspects.epoch === fence.epoch ? this.suspects.ids : new Set<string>();
+    const orphans = unrun.filter((id) => before.has(id));
+    this.suspects = { epoch: fence.epoch, ids: new Set(unrun.filter((id) => !before.has(id))) };
+    if (!orphans.length) return;
+    this.opts.log.warn('audit: sockets owned by this agent but not running here; adopting them', { sockets: orphans.length, epoch: fence.epoch });
+    this.opts.metrics.inc('auditAdopted', orphans.length);
+    await this.opts.adopt(orphans, fence.epoch);
+  }
+
+  private async audit(fence: Fence, indexed: ReadonlySet<string>): Promise<string[]> {
+    const held = this.opts.held();
     const missing = held.filter((id) => !indexed.has(id));
     if (!missing.length) return [];
     const rows = new Map((await this.opts.table.readRows(missing)).map((r) => [r.socketId, r]));

@@ -156,6 +156,17 @@ export class LeaseManager {
     return out;
   }
 
+  /**
+   * Tracks sockets the table shows under `epoch` that this agent did not know it held (orphans,
+   * see ec2-agent/audit.ts), so they can be read back, dialled or released like claims. False
+   * when `epoch` is no longer this agent's life.
+   */
+  adopt(socketIds: readonly string[], epoch: number): boolean {
+    if (this.epoch !== epoch) return false;
+    for (const id of socketIds) this.held.add(id);
+    return true;
+  }
+
   /** Stops tracking without a write (the row was already released or failed elsewhere). */
   forget(socketId: string): void {
     this.held.delete(socketId);

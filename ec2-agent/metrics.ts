@@ -22,10 +22,12 @@ export const METRIC_NAMES = [
   'leasesReleased',
   'heartbeats',
   'counterWrites',
-  // Ownership audits run, and sockets they closed (desired closed with the command lost, or
-  // taken over by another agent): see ec2-agent/audit.ts.
+  // Ownership audits run, sockets they closed (desired closed with the command lost, or taken
+  // over by another agent), and orphans they adopted (owned here in the table, run nowhere: a
+  // claim whose answer was lost): see ec2-agent/audit.ts.
   'audits',
   'auditClosed',
+  'auditAdopted',
   'healthChecks',
   'healthFailures',
   'socketsFailed',

@@ -219,8 +219,7 @@ export class SocketSupervisor implements LeaseHooks {
       if (!row) return 'not-claimed';
       return await this.openClaimed(row);
     } finally {
-      this.opening.delete(socketId);
-      this.closeOnStart.delete(socketId);
+      this.settle(socketId);
     }
   }
 
@@ -243,55 +242,81 @@ export class SocketSupervisor implements LeaseHooks {
     const want = this.claimableHere(socketIds).slice(0, Math.max(0, this.room()));
     if (!want.length) return none;
     for (const id of want) this.opening.add(id);
-    const settle = (id: string) => {
-      this.opening.delete(id);
-      this.closeOnStart.delete(id);
-    };
     let ids: string[];
     this.claimsInFlight++;
     try {
       ids = await this.ctx.leases.claimMany(want, from);
     } catch (err) {
-      want.forEach(settle);
+      // Some may have been claimed all the same (the answer was lost): the audit adopts those.
+      want.forEach((id) => this.settle(id));
       throw err;
     } finally {
       this.claimsInFlight--;
     }
     // What was not claimed frees its room now; a claimed socket stays reserved until it is dialled.
     const claimed = new Set(ids);
-    want.filter((id) => !claimed.has(id)).forEach(settle);
-    const dialAll = async (): Promise<number> => {
-      let read: Awaited<ReturnType<LeaseManager['claimedRows']>>;
-      try {
-        read = await this.ctx.leases.claimedRows(ids);
-      } catch (err) {
-        // Claimed but unreadable: handed back (pending) for a later pass, never held undialled.
-        this.ctx.log.warn('could not read claimed sockets; released for a later pass', { sockets: ids.length, err });
-        await Promise.all(ids.map((id) => this.ctx.leases.release(id, 'pending').catch(() => undefined)));
-        ids.forEach(settle);
-        return 0;
-      }
-      // Closed since the claim (a DELETE in between): released as closed; taken or gone: forgotten.
-      await Promise.all(read.unwanted.map((id) => this.ctx.leases.release(id, 'closed').catch(() => undefined)));
-      [...read.unwanted, ...read.lost].forEach(settle);
-      const results = await Promise.all(
-        read.ours.map((row) =>
-          this.dialLimit(async () => {
-            try {
-              return await this.openClaimed(row);
-            } catch (err) {
-              this.ctx.log.warn('could not open a claimed socket; released for a later pass', { socketId: row.socketId, err });
-              return 'failed' as const;
-            } finally {
-              settle(row.socketId);
-            }
-          }),
-        ),
-      );
-      return results.filter((r) => r === 'opened').length;
-    };
+    want.filter((id) => !claimed.has(id)).forEach((id) => this.settle(id));
     let opened: Promise<number> | undefined;
-    return { claimed: ids.length, dial: () => (opened ??= dialAll()) };
+    return { claimed: ids.length, dial: () => (opened ??= this.dialClaimed(ids)) };
+  }
+
+  /**
+   * Orphans of this agent's live `epoch` (found by the ownership audit: owned here in the table,
+   * run nowhere): dialled like fresh claims as far as there is room; the rest, and a slot whose
+   * twin is here, released (pending) so another agent claims them.
+   */
+  async adopt(socketIds: readonly string[], epoch: number): Promise<number> {
+    if (this.stopping) return 0;
+    const orphans = socketIds.filter((id) => !this.isHere(id));
+    if (!this.ctx.leases.adopt(orphans, epoch)) return 0; // a new life began: the old epoch's sockets are claimable anyway
+    const want = this.claimableHere(orphans).slice(0, Math.max(0, this.room()));
+    for (const id of want) this.opening.add(id);
+    const wanted = new Set(want);
+    const surplus = orphans.filter((id) => !wanted.has(id));
+    await Promise.all(surplus.map((id) => this.ctx.leases.release(id, 'pending').catch((err) => this.ctx.log.warn('could not release an orphan', { socketId: id, err }))));
+    return this.dialClaimed(want);
+  }
+
+  /** A claimed socket's reservation ends (dialled, released or lost). */
+  private settle(id: string): void {
+    this.opening.delete(id);
+    this.closeOnStart.delete(id);
+  }
+
+  /**
+   * Dials sockets this life holds in the table and has reserved in `opening`: their rows read
+   * back consistently first (a DELETE or a takeover may have come in between). Settles when every
+   * one is dialled, released or forgotten, with how many were opened.
+   */
+  private async dialClaimed(ids: readonly string[]): Promise<number> {
+    let read: Awaited<ReturnType<LeaseManager['claimedRows']>>;
+    try {
+      read = await this.ctx.leases.claimedRows(ids);
+    } catch (err) {
+      // Claimed but unreadable: handed back (pending) for a later pass, never held undialled.
+      this.ctx.log.warn('could not read claimed sockets; released for a later pass', { sockets: ids.length, err });
+      await Promise.all(ids.map((id) => this.ctx.leases.release(id, 'pending').catch(() => undefined)));
+      ids.forEach((id) => this.settle(id));
+      return 0;
+    }
+    // Closed since the claim (a DELETE in between): released as closed; taken or gone: forgotten.
+    await Promise.all(read.unwanted.map((id) => this.ctx.leases.release(id, 'closed').catch(() => undefined)));
+    [...read.unwanted, ...read.lost].forEach((id) => this.settle(id));
+    const results = await Promise.all(
+      read.ours.map((row) =>
+        this.dialLimit(async () => {
+          try {
+            return await this.openClaimed(row);
+          } catch (err) {
+            this.ctx.log.warn('could not open a claimed socket; released for a later pass', { socketId: row.socketId, err });
+            return 'failed' as const;
+          } finally {
+            this.settle(row.socketId);
+          }
+        }),
+      ),
+    );
+    return results.filter((r) => r === 'opened').length;
   }
 
   /**
@@ -314,7 +339,8 @@ export class SocketSupervisor implements LeaseHooks {
     return this.isHere(siblingSlotId(id));
   }
 
-  private isHere(id: string): boolean {
+  /** Held, or being claimed or dialled, here. */
+  isHere(id: string): boolean {
     return this.sockets.has(id) || this.opening.has(id);
   }
 
