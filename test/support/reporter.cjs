@@ -9,12 +9,12 @@ class CountingSpec extends Mocha.reporters.Spec {
     runner.once(EVENT_RUN_END, () => {
       const s = this.stats;
       const file = process.env.TEST_SUMMARY_FILE;
-      // The failures' titles and first error line travel too: the runner repeats them just above
+      // The failures' titles and first non-blank error line travel too: the runner repeats them just above
       // the closing line, where a CI log that keeps only its tail still shows what failed.
       const failures = this.failures.map((t) => ({
         title: t.fullTitle(),
         file: t.file ? require('node:path').relative(process.cwd(), t.file) : undefined,
-        error: String(t.err?.message ?? t.err ?? '').split('\n')[0].slice(0, 300),
+        error: String(t.err?.message ?? t.err ?? '').split('\n').map((l) => l.trim()).filter(Boolean)[0]?.slice(0, 300) ?? '',
       }));
       if (file) fs.writeFileSync(file, JSON.stringify({ passed: s.passes, failed: s.failures, skipped: s.pending, failures }));
     });
