@@ -23,7 +23,7 @@ const RENEW = 200;
  * second here, not the 200 ms that a slow run could overrun.
  */
 const BOUNDED = { leaseMs: 3000, renewMs: 900 };
-/** How early a timer may seem to fire by Date.now(): libuv arms it from the loop's cached time. */
+/** How early a timer may seem to fire by Date.now(): timers run on the monotonic clock, rounded to the ms, and the wall clock may be adjusted meanwhile. */
 const EARLY_MS = 100;
 /** Every manager a test made: stopped after each test, passed or failed (a live ticker keeps mocha from exiting). */
 const made: LeaseManager[] = [];
