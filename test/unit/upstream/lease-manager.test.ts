@@ -101,11 +101,12 @@ describe('LeaseManager: one heartbeat per agent, local expiry of every socket', 
     expect(after).to.be.within(leaseMs - renewMs - EARLY_MS, leaseMs);
     expect(lm.size).to.equal(0);
     expect(metrics.snapshot().leasesLost).to.equal(2);
+    // stop() waits for the heartbeat in flight, which its own bound (also at the deadline, and
+    // as likely to fire just after the drop as just before) settles by aborting it.
+    await lm.stop();
     expect(signals.length).to.be.greaterThan(0);
     expect(signals.filter((s) => s.aborted).length).to.be.greaterThan(0);
-    // Stopped, the manager leaves no timer behind: stop() waits for the heartbeat in flight,
-    // which its own bound settles, and end() clears the deadline.
-    await lm.stop();
+    // Stopped, the manager leaves no timer behind: end() clears the deadline.
     await lm.end();
     expect(timeouts()).to.equal(timersBefore);
   });
