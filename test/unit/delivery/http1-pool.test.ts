@@ -7,6 +7,7 @@ import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { Http1Pool, NO_RESPONSE } from '../../../lib/delivery/http1-pool';
 import { ensureLocalCa, issueServerCert, type ServerCert } from '../../../local/apigw/tls';
+import { waitFor } from '../../support/wait';
 
 /**
  * The lean sender's HTTP/1.1 client against raw loopback servers that answer byte by byte what
@@ -154,7 +155,10 @@ describe('Http1Pool: minimal HTTP/1.1 keep-alive client (lib/delivery/http1-pool
     });
     const p = pool(s.url, { maxSockets: 1 });
     expect(await p.request(req(1))).to.equal(200);
-    await new Promise((r) => setTimeout(r, 100));
+    // Once the pool has seen the server's FIN: a fixed pause would not do, since a loop stalled
+    // past both the server's timer and the pause runs them in one go, and the next request would
+    // then be written before the FIN is read (a race the pool leaves to the caller's retry).
+    await waitFor(() => p.sockets === 0, 10_000, 'the pool to drop the socket the server closed');
     expect(await p.request(req(2))).to.equal(200);
     expect(s.connections()).to.equal(2);
   });
@@ -270,9 +274,10 @@ describe('Http1Pool: minimal HTTP/1.1 keep-alive client (lib/delivery/http1-pool
     it('verifies the certificate, and later sockets resume the first session instead of a full handshake', async () => {
       const s = await serve((_r, socket) => socket.write(ok()), cert);
       const p = pool(s.url, { maxSockets: 4, ca: cert.ca });
+      // No pause needed for the TLS 1.3 session ticket: the server sends it right after the
+      // handshake, so before its answer to the request, and the socket emits 'session' as it reads it,
+      // so the pool holds the ticket before the response resolves this first request.
       expect(await p.request(req(0))).to.equal(200);
-      // Let the TLS 1.3 session ticket arrive before new sockets are opened.
-      await new Promise((r) => setTimeout(r, 50));
       const out = await Promise.all(Array.from({ length: 12 }, (_, i) => p.request(req(i + 1))));
       expect(out.every((x) => x === 200)).to.equal(true);
       expect(s.connections()).to.equal(4);

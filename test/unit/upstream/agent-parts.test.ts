@@ -93,15 +93,29 @@ describe('agent: HTTP sink', () => {
     hang = false;
     hung = [];
   });
+  /** Every sink a test made: a started one runs a timer that would keep mocha from exiting. */
+  const sinks: HttpSink[] = [];
+  const newSink = (o: ConstructorParameters<typeof HttpSink>[0]) => {
+    const sink = new HttpSink(o);
+    sinks.push(sink);
+    return sink;
+  };
+  // Stopped and ended even when a test failed: server.close() waits for hanging requests.
+  afterEach(async () => {
+    for (const sink of sinks.splice(0)) await sink.stop(20);
+    for (const res of hung) res.destroy();
+  });
   after(() => new Promise<void>((r) => server.close(() => r())));
+  /** stop()'s grace for tests that are not about it: three loopback POSTs, however loaded the machine. */
+  const GRACE_MS = 10_000;
 
   const rec = (i: number): SinkRecord => ({ socketId: 's', platformID: 'p', internalID: 'i', topic: 't', ts: i, receivedAt: i, data: { i } });
 
   it('posts JSON array batches of at most batchSize, in order, with the Authorization header', async () => {
     const metrics = new Metrics();
-    const sink = new HttpSink({ url, authorization: 'Bearer s3cret', batchSize: 3, flushMs: 10_000, retries: 2, bufferSize: 100, backoffBaseMs: 5, metrics, log: silentLogger });
+    const sink = newSink({ url, authorization: 'Bearer s3cret', batchSize: 3, flushMs: 10_000, retries: 2, bufferSize: 100, backoffBaseMs: 5, metrics, log: silentLogger });
     for (let i = 0; i < 7; i++) sink.enqueue(rec(i));
-    await sink.stop();
+    await sink.stop(GRACE_MS);
     expect(batches.map((b) => b.length)).to.deep.equal([3, 3, 1]);
     expect(batches.flat().map((r) => r.ts)).to.deep.equal([0, 1, 2, 3, 4, 5, 6]);
     expect(auth.every((a) => a === 'Bearer s3cret')).to.equal(true);
@@ -111,7 +125,7 @@ describe('agent: HTTP sink', () => {
   it('retries 5xx with backoff and delivers', async () => {
     failNext = 2;
     const metrics = new Metrics();
-    const sink = new HttpSink({ url, batchSize: 10, flushMs: 10_000, retries: 3, bufferSize: 100, backoffBaseMs: 5, metrics, log: silentLogger });
+    const sink = newSink({ url, batchSize: 10, flushMs: 10_000, retries: 3, bufferSize: 100, backoffBaseMs: 5, metrics, log: silentLogger });
     sink.enqueue(rec(1));
     await sink.flush();
     expect(batches).to.have.length(1);
@@ -124,7 +138,7 @@ describe('agent: HTTP sink', () => {
     status = 500;
     const lines: string[] = [];
     const metrics = new Metrics();
-    const sink = new HttpSink({ url, authorization: 'Basic c2VjcmV0', batchSize: 10, flushMs: 10_000, retries: 1, bufferSize: 100, backoffBaseMs: 5, metrics, log: createLogger({ write: (l) => lines.push(l) }) });
+    const sink = newSink({ url, authorization: 'Basic c2VjcmV0', batchSize: 10, flushMs: 10_000, retries: 1, bufferSize: 100, backoffBaseMs: 5, metrics, log: createLogger({ write: (l) => lines.push(l) }) });
     sink.enqueue(rec(1));
     sink.enqueue(rec(2));
     await sink.flush();
@@ -136,13 +150,17 @@ describe('agent: HTTP sink', () => {
 
   it('keeps posting after a timer tick found the buffer empty', async () => {
     const metrics = new Metrics();
-    const sink = new HttpSink({ url, batchSize: 100, flushMs: 20, retries: 0, bufferSize: 1000, backoffBaseMs: 5, metrics, log: silentLogger });
+    const sink = newSink({ url, batchSize: 100, flushMs: 20, retries: 0, bufferSize: 1000, backoffBaseMs: 5, metrics, log: silentLogger });
+    // Counts the timer's flushes, so the test knows (rather than hopes, after a pause) that two
+    // ticks found nothing to send before anything is enqueued.
+    let ticks = 0;
+    const flush = sink.flush.bind(sink);
+    sink.flush = () => (ticks++, flush());
     sink.start();
-    await new Promise((r) => setTimeout(r, 60)); // ticks with nothing to send
+    await waitFor(() => ticks >= 2, 10_000, 'two timer ticks with nothing to send');
     for (let i = 0; i < 5; i++) sink.enqueue(rec(i)); // fewer than a batch: only the timer sends them
-    const deadline = Date.now() + 2000;
-    while (metrics.get('sinkPosted') < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    await sink.stop();
+    await waitFor(() => metrics.get('sinkPosted') >= 5, 10_000, 'the timer to post the five records');
+    await sink.stop(GRACE_MS);
     expect(metrics.get('sinkPosted')).to.equal(5);
     expect(batches.flat().map((r) => r.ts)).to.deep.equal([0, 1, 2, 3, 4]);
   });
@@ -151,7 +169,7 @@ describe('agent: HTTP sink', () => {
   it('counts what stop() could not send (the batch in flight and the buffer) and what is enqueued after it', async () => {
     hang = true;
     const metrics = new Metrics();
-    const sink = new HttpSink({ url, batchSize: 2, flushMs: 10_000, retries: 3, bufferSize: 100, backoffBaseMs: 5, metrics, log: silentLogger });
+    const sink = newSink({ url, batchSize: 2, flushMs: 10_000, retries: 3, bufferSize: 100, backoffBaseMs: 5, metrics, log: silentLogger });
     for (let i = 0; i < 5; i++) sink.enqueue(rec(i)); // a full batch goes out at once and hangs; three wait
     await waitFor(() => hung.length === 1, 2000, 'the first batch to reach the sink');
     expect(sink.buffered).to.equal(3);
@@ -162,16 +180,15 @@ describe('agent: HTTP sink', () => {
     sink.enqueue(rec(6));
     expect(sink.buffered).to.equal(0);
     expect([metrics.get('sinkPosted'), metrics.get('sinkDropped')]).to.deep.equal([0, 7]);
-    for (const res of hung) res.destroy();
   });
 
   it('bounds its buffer, dropping the oldest and counting them', async () => {
     const metrics = new Metrics();
-    const sink = new HttpSink({ url, batchSize: 1000, flushMs: 10_000, retries: 0, bufferSize: 5, backoffBaseMs: 5, metrics, log: silentLogger });
+    const sink = newSink({ url, batchSize: 1000, flushMs: 10_000, retries: 0, bufferSize: 5, backoffBaseMs: 5, metrics, log: silentLogger });
     for (let i = 0; i < 8; i++) sink.enqueue(rec(i));
     expect(sink.buffered).to.equal(5);
     expect(metrics.get('sinkDropped')).to.equal(3);
-    await sink.stop();
+    await sink.stop(GRACE_MS);
     expect(batches.flat().map((r) => r.ts)).to.deep.equal([3, 4, 5, 6, 7]);
   });
 });

@@ -4,6 +4,7 @@ import { Metrics } from '../../../ec2-agent/metrics';
 import { silentLogger, type Logger } from '../../../lib/log';
 import type { BeatResult, HeartbeatTable } from '../../../lib/upstream/heartbeats';
 import type { Fence, LeaseTable } from '../../../lib/upstream/leases';
+import { waitFor } from '../../support/wait';
 
 /**
  * The agent's heartbeat and its local deadline. The heartbeat table here is a stand-in whose
@@ -12,16 +13,24 @@ import type { Fence, LeaseTable } from '../../../lib/upstream/leases';
  * test/integration/upstream/lease-loss.test.ts.
  */
 
-// Periods long enough that a timer firing late on a loaded machine stays inside the margin the
-// tests assert (one renew period), short enough to keep the file fast.
+// Periods of the tests that assert no bound on time: short, to keep the file fast.
 const LEASE = 1000;
 const RENEW = 200;
+/**
+ * Periods of the tests that assert when the sockets go: "at the local deadline, before the
+ * heartbeat could expire in the table" is one renew period wide, and a timer on a loaded CI
+ * machine fires that late or a stalled loop answers that late; so that window is about a
+ * second here, not the 200 ms that a slow run could overrun.
+ */
+const BOUNDED = { leaseMs: 3000, renewMs: 900 };
+/** How early a timer may seem to fire by Date.now(): timers run on the monotonic clock, rounded to the ms, and the wall clock may be adjusted meanwhile. */
+const EARLY_MS = 100;
 /** Every manager a test made: stopped after each test, passed or failed (a live ticker keeps mocha from exiting). */
 const made: LeaseManager[] = [];
 
 type BeatFn = (epoch: number, handled: readonly string[], signal?: AbortSignal) => Promise<BeatResult>;
 
-function setup(beat: BeatFn, log: Logger = silentLogger) {
+function setup(beat: BeatFn, log: Logger = silentLogger, periods = { leaseMs: LEASE, renewMs: RENEW }) {
   const lost: string[] = [];
   const hinted: string[] = [];
   const signals: AbortSignal[] = [];
@@ -44,7 +53,7 @@ function setup(beat: BeatFn, log: Logger = silentLogger) {
     fail: async () => true,
   } as unknown as LeaseTable;
   const metrics = new Metrics();
-  const lm = new LeaseManager({ table, heartbeats, agentId: 'a', leaseMs: LEASE, renewMs: RENEW, clock: Date.now, metrics, log });
+  const lm = new LeaseManager({ table, heartbeats, agentId: 'a', ...periods, clock: Date.now, metrics, log });
   made.push(lm);
   lm.setHooks({
     takeDeltas: () => ({}),
@@ -78,31 +87,39 @@ describe('LeaseManager: one heartbeat per agent, local expiry of every socket', 
   it('a heartbeat that never settles: every socket is lost as expired before the heartbeat could expire in the table', async () => {
     await Promise.resolve(); // mocha arms its own test timeout once the test returns its promise
     const timersBefore = timeouts();
-    const { lm, lost, signals, metrics } = setup(never);
+    const { leaseMs, renewMs } = BOUNDED;
+    const { lm, lost, signals, metrics } = setup(never, silentLogger, BOUNDED);
     const startedAt = Date.now();
     await lm.start();
     await lm.claim('s1');
     await lm.claim('s2');
-    while (lost.length < 2 && Date.now() - startedAt < 4 * LEASE) await sleep(5);
+    while (lost.length < 2 && Date.now() - startedAt < 4 * leaseMs) await sleep(5);
     const after = Date.now() - startedAt;
     expect(lost.sort()).to.deep.equal(['s1:expired', 's2:expired']);
-    // One renew period before the table's expiry (the margin for clock skew), never after it.
-    expect(after).to.be.within(LEASE - RENEW - 5, LEASE);
+    // One renew period before the table's expiry (the margin for clock skew), never after it;
+    // not at the first unanswered heartbeat (one renew period in) either.
+    expect(after).to.be.within(leaseMs - renewMs - EARLY_MS, leaseMs);
     expect(lm.size).to.equal(0);
     expect(metrics.snapshot().leasesLost).to.equal(2);
+    // stop() waits for the heartbeat in flight, which its own bound (also at the deadline, and
+    // as likely to fire just after the drop as just before) settles by aborting it.
+    await lm.stop();
     expect(signals.length).to.be.greaterThan(0);
     expect(signals.filter((s) => s.aborted).length).to.be.greaterThan(0);
-    await lm.stop();
+    // Stopped, the manager leaves no timer behind: end() clears the deadline.
     await lm.end();
-    await sleep(RENEW + 10); // let the last bounded heartbeat run out
     expect(timeouts()).to.equal(timersBefore);
   });
 
   it('a confirmed heartbeat keeps every socket through many lease periods, with no write per socket', async () => {
-    const { lm, lost, claimedWith } = setup(ok);
+    // Beats ten times a lease: only a stall of about a second between two beats (not a test of
+    // this code but a machine too loaded to run it) could let the deadline pass.
+    const periods = { leaseMs: 1200, renewMs: 100 };
+    const { lm, lost, claimedWith, metrics } = setup(ok, silentLogger, periods);
     await lm.start();
     for (let i = 0; i < 50; i++) await lm.claim(`s${i}`);
-    await sleep(3 * LEASE);
+    await sleep(3 * periods.leaseMs);
+    expect(metrics.snapshot().heartbeats, 'heartbeats confirmed').to.be.greaterThan(3);
     expect(lost).to.deep.equal([]);
     expect(lm.size).to.equal(50);
     expect(new Set(claimedWith.map((f) => f.epoch))).to.deep.equal(new Set([1]));
@@ -116,7 +133,8 @@ describe('LeaseManager: one heartbeat per agent, local expiry of every socket', 
     await manual(lm);
     await lm.claim('s');
     await lm.beat(); // times out at the local deadline (unconfirmed)
-    await sleep(LEASE);
+    // The deadline's own timer drops the sockets, just before or just after the beat gives up.
+    await waitFor(() => lost.length > 0, 10_000, 'the sockets dropped at the deadline');
     expect(lost).to.deep.equal(['s:expired']);
     expect(lm.fence()).to.equal(undefined);
     expect(await lm.claim('t')).to.equal(undefined); // no epoch, no claim
@@ -131,13 +149,14 @@ describe('LeaseManager: one heartbeat per agent, local expiry of every socket', 
   it('reports a heartbeat that times out as unconfirmed, with a named error', async () => {
     const warnings: { msg: string; fields?: Record<string, unknown> }[] = [];
     const log: Logger = { ...silentLogger, warn: (msg, fields) => warnings.push({ msg, fields }), child: () => log };
-    const { lm, lost, signals } = setup(never, log);
+    const { leaseMs, renewMs } = BOUNDED;
+    const { lm, lost, signals } = setup(never, log, BOUNDED);
     await manual(lm);
     await lm.claim('s');
     const started = Date.now();
     await lm.beat(); // settles at the local deadline although the heartbeat never does
     // At the local deadline: not before it, and before the heartbeat could expire in the table.
-    expect(Date.now() - started).to.be.within(LEASE - RENEW - 20, LEASE);
+    expect(Date.now() - started).to.be.within(leaseMs - renewMs - EARLY_MS, leaseMs);
     expect(signals.map((sig) => sig.aborted)).to.deep.equal([true]);
     // The deadline's own "dropping every socket" warning may come just before or after.
     const failed = warnings.filter((w) => w.msg === 'heartbeat failed');
