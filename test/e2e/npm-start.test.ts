@@ -95,11 +95,23 @@ async function publishAndReceive(endpoints: { websocketUrl: string; httpUrl: str
 describe('npm start (local/start.ts)', function () {
   this.timeout(120_000);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rtg-start-'));
+  const started: ChildProcess[] = [];
+  const startTracked = async (file: string, extraArgs: readonly string[] = []) => {
+    const s = await startStack(file, extraArgs);
+    started.push(s.child);
+    return s;
+  };
+  // A test that failed or timed out before its own Ctrl-C must not leave a stack running: its
+  // pipes would keep this process (and the run) alive. SIGKILL: the stack's JVM goes with it
+  // (the last test shows that).
+  afterEach(() => {
+    for (const child of started.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('reaches ready, writes the endpoints, serves a WebSocket client, and Ctrl-C leaves no process behind', async () => {
     const file = path.join(dir, 'endpoints.json');
-    const { child, output } = await startStack(file);
+    const { child, output } = await startTracked(file);
     const endpoints = JSON.parse(fs.readFileSync(file, 'utf8'));
     expect(endpoints.websocketUrl).to.match(/^ws:\/\/127\.0\.0\.1:\d+\/local$/);
     expect(endpoints.httpUrl).to.match(/^http:\/\/127\.0\.0\.1:\d+$/);
@@ -134,7 +146,7 @@ describe('npm start (local/start.ts)', function () {
 
   it('with --metrics prints the EMF lines of publish and fan-out (namespace RealtimeGateway/local) in its output', async () => {
     const file = path.join(dir, 'endpoints-metrics.json');
-    const { child, output } = await startStack(file, ['--metrics']);
+    const { child, output } = await startTracked(file, ['--metrics']);
     try {
       expect(output()).to.match(/Metrics +CloudWatch EMF lines \(namespace RealtimeGateway\/local\)/);
       await publishAndReceive(JSON.parse(fs.readFileSync(file, 'utf8')), 'loud:1');
@@ -149,7 +161,7 @@ describe('npm start (local/start.ts)', function () {
   });
 
   it('leaves no JVM behind even when killed with SIGKILL (no cleanup runs)', async () => {
-    const { child } = await startStack(path.join(dir, 'endpoints2.json'));
+    const { child } = await startTracked(path.join(dir, 'endpoints2.json'));
     const tree = descendants(child.pid!);
     expect(tree.length).to.be.greaterThan(0);
     child.kill('SIGKILL');

@@ -80,18 +80,25 @@ describe('client SDK collections against the local stack', function () {
     );
     await waitFor(() => snapshots === 1, 10_000, 'the first snapshot');
     let stop = false;
+    let rounds = 0;
     const writer = (async () => {
       for (let n = 1; !stop; n++) {
         await Promise.all(topics.map((t) => publish(stack.endpoints.httpUrl, t, { n })));
+        rounds++;
         await new Promise((r) => setTimeout(r, 20));
       }
     })();
+    // Changes made in each phase: counted in rounds of writes, not in time, which a slow run stretches.
+    const writes = async (k: number, what: string) => {
+      const until = rounds + k;
+      await waitFor(() => rounds >= until, 10_000, `${k} rounds of changes ${what}`);
+    };
     try {
-      await new Promise((r) => setTimeout(r, 300));
+      await writes(2, 'before the kill');
       await waitFor(() => stack.websocket.connectionIds().length === 1, 5000, 'one live connection');
       await mgmt.send(new DeleteConnectionCommand({ ConnectionId: stack.websocket.connectionIds()[0] }));
       await waitFor(() => snapshots === 2, 10_000, 'the snapshot after the reconnect');
-      await new Promise((r) => setTimeout(r, 300));
+      await writes(2, 'after the re-subscribe');
     } finally {
       stop = true;
       await writer;

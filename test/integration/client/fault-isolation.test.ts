@@ -127,13 +127,15 @@ describe('client SDK under injected management API faults (local stack)', functi
     // rate, from the first publish until every subscriber is complete: each one makes its client
     // reconnect and resume every topic with sinceSeq, under the same faults.
     let kills = 0;
-    const kill = () => {
+    const kill = async () => {
       const ids = stack.websocket.connectionIds();
       const id = ids[Math.floor(Math.random() * ids.length)];
-      if (id) stack.websocket.disconnect(id).then(() => kills++, () => {});
+      if (id) await stack.websocket.disconnect(id).then(() => kills++, () => {});
     };
-    // One every 2 s, while publishing and draining alike.
-    const killer = setInterval(kill, 2000);
+    // One every 2 s, while publishing and draining alike; and one at a third and at two thirds of
+    // the first topic's publishes, so a fast run that is over in a few seconds has them too.
+    const killer = setInterval(() => void kill(), 2000);
+    const killsAt = new Set([Math.ceil(PER_TOPIC / 3), Math.ceil((2 * PER_TOPIC) / 3)]);
     const total = (c: MultiSubscriber) => topics.reduce((n, t) => n + (c.applied.get(t)?.length ?? 0), 0);
     const t0 = Date.now();
     let published = 0;
@@ -141,7 +143,10 @@ describe('client SDK under injected management API faults (local stack)', functi
     try {
       await Promise.all(
         topics.map(async (topic) => {
-          for (let i = 1; i <= PER_TOPIC; i++) expect(await publish(stack.endpoints.httpUrl, topic, { i })).to.equal(i);
+          for (let i = 1; i <= PER_TOPIC; i++) {
+            expect(await publish(stack.endpoints.httpUrl, topic, { i })).to.equal(i);
+            if (topic === topics[0] && killsAt.has(i)) await kill();
+          }
         }),
       );
       published = Date.now();

@@ -20,19 +20,26 @@ const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const require = createRequire(import.meta.url);
 
-// Subscribes, prints the snapshot, publishes from the socket, prints the event it gets back.
+// Subscribes, prints the snapshot, publishes from the socket, prints the event it gets back. The
+// publish's answer and the event come by independent paths (the handler's reply, fan-out), in
+// either order: it closes once it has both.
 const consumer = (importLine: string) => `${importLine}
 const [url, topic] = process.argv.slice(2);
 const client = connect(url, { WebSocket, userId: 'pkg-user' });
 const out = (o) => console.log(JSON.stringify(o));
 const timer = setTimeout(() => { out({ error: 'timeout' }); process.exit(2); }, 15000);
-client.subscribe(topic, (data, info) => {
-  out({ snapshot: data, seq: info.seq });
-  client.publish(topic, { from: 'the package' }).then((r) => out({ published: r.seq }), (e) => out({ error: e.code }));
-}, (data, info) => {
-  out({ event: data, seq: info.seq });
+let waiting = 2;
+const got = () => {
+  if (--waiting > 0) return;
   clearTimeout(timer);
   client.close();
+};
+client.subscribe(topic, (data, info) => {
+  out({ snapshot: data, seq: info.seq });
+  client.publish(topic, { from: 'the package' }).then((r) => (out({ published: r.seq }), got()), (e) => out({ error: e.code }));
+}, (data, info) => {
+  out({ event: data, seq: info.seq });
+  got();
 });
 `;
 

@@ -107,7 +107,11 @@ describe('presence (local stack)', function () {
     await watcher.waitFor(() => changes(watcher, topic).length === 3, 5000, 'dan leaves');
     await c2.close(); // $disconnect: carol's last connection
     await watcher.waitFor(() => changes(watcher, topic).length === 4, 5000, 'carol leaves');
-    await new Promise((r) => setTimeout(r, 300)); // a duplicate would arrive by now
+    // A duplicate would come from another frame's announcement, which runs after that frame's
+    // answer: the emulator answers a ping on c1 and on d once their earlier invocations (and what
+    // those posted) are done, and a ping on the watcher then comes after anything posted to it.
+    await Promise.all([c1, d].map((c) => c.request({ action: 'ping' }, 'pong')));
+    await watcher.request({ action: 'ping' }, 'pong');
     expect(changes(watcher, topic)).to.deep.equal(['join:carol', 'join:dan', 'leave:dan', 'leave:carol']);
     // carol's first connection heard dan come and go while it was subscribed, and not its own join.
     expect(changes(c1, topic)).to.deep.equal(['join:dan']);
@@ -129,9 +133,12 @@ describe('presence (local stack)', function () {
     await members[0]!.waitFor(() => changes(members[0]!, topic).includes('leave:late'), 5000, 'the leave at the cap');
     const over = await open('over');
     await over.request({ action: 'subscribe', topic }, 'snapshot');
+    // Answered once over's subscribe invocation, with its join announcement, is done (the
+    // emulator runs a connection's frames one after another), so a join:over would be on
+    // members[0]'s socket before the pong asked for next.
     const frame = await over.request({ action: 'presence', topic }, 'presence');
     expect(frame.count).to.deep.equal({ users: MAX_MEMBERS + 1, connections: MAX_MEMBERS + 1 });
-    await new Promise((r) => setTimeout(r, 300));
+    await members[0]!.request({ action: 'ping' }, 'pong');
     expect(changes(members[0]!, topic)).to.deep.equal([...Array.from({ length: MAX_MEMBERS - 1 }, (_, i) => `join:m${i + 1}`), 'leave:late']);
   });
 

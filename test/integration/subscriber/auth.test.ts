@@ -4,6 +4,7 @@ import { SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { startTestStack, type LocalStack } from '../../support/stack';
 import { TestClient } from './support/client';
+import { rowCount, waitForNoConnections } from './support/rows';
 
 /** $connect authentication in jwt mode, end to end through the emulator's upgrade handling. */
 describe('subscriber auth (local stack, AUTH_MODE=jwt)', function () {
@@ -18,7 +19,7 @@ describe('subscriber auth (local stack, AUTH_MODE=jwt)', function () {
       .setIssuedAt()
       .setExpirationTime(opts.exp ?? '5m')
       .sign(new TextEncoder().encode(opts.secret ?? SECRET));
-  const connectionRows = async () => (await stack.clients.doc.send(new ScanCommand({ TableName: stack.tables.connections, Select: 'COUNT' }))).Count ?? 0;
+  const connectionRows = () => rowCount(stack, stack.tables.connections);
   const url = (q = '') => `${stack.endpoints.websocketUrl}${q}`;
   const open = async (q: string, opts: Parameters<typeof TestClient.connect>[1] = {}) => {
     const c = await TestClient.connect(url(q), opts);
@@ -32,7 +33,7 @@ describe('subscriber auth (local stack, AUTH_MODE=jwt)', function () {
   afterEach(async () => {
     await Promise.all(clients.splice(0).map((c) => c.close()));
     // $disconnect runs after the close completes; wait for it so row counts start from zero.
-    for (let i = 0; i < 200 && (await connectionRows()) > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await waitForNoConnections(stack);
   });
   after(async () => {
     await stack?.stop();

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { ItemStore } from '../../../lib/stores/items';
 import { startTestStack, type LocalStack } from '../../support/stack';
+import { waitFor } from '../../support/wait';
 import { TestClient, type Frame } from './support/client';
 import { postJson } from './support/http';
 
@@ -159,23 +160,30 @@ describe('collections (local stack)', function () {
       });
     };
     let stop = false;
+    let rounds = 0;
     const writer = (async () => {
       for (let n = 1; !stop; n++) {
         await Promise.all(topics.map((t) => publish(t, { n })));
+        rounds++;
         await sleep(20);
       }
     })();
+    // Changes made in each phase: counted in rounds of writes, not in time, which a slow run stretches.
+    const writes = async (k: number, what: string) => {
+      const until = rounds + k;
+      await waitFor(() => rounds >= until, 10_000, `${k} rounds of changes ${what}`);
+    };
     try {
       const first = await open();
       attach(first);
       await subscribeCollection(first, 'fleet:*');
-      await sleep(300);
+      await writes(2, 'while subscribed');
       first.terminate();
-      await sleep(300); // changes the client misses while it is away
+      await writes(2, 'while the client is away');
       const second = await open();
       attach(second);
       await subscribeCollection(second, 'fleet:*');
-      await sleep(300);
+      await writes(2, 'after the re-subscribe');
     } finally {
       stop = true;
       await writer;

@@ -123,7 +123,9 @@ describe('subscriber delivery (local stack)', function () {
       const second = invoke(Date.now() + 1);
       expect((await first).statusCode).to.equal(200);
       expect((await second).statusCode).to.equal(200);
-      await new Promise((r) => setTimeout(r, 300)); // late frames would show here
+      // Both invocations have returned, so every frame they post is queued on the socket; a pong
+      // asked for now comes after all of them (one socket, in order), however slow the machine.
+      await c.request({ action: 'ping' }, 'pong');
       const events = c.frames.filter((f) => f.type === 'event' && f.topic === topic);
       // Without the take-over both replays send all N (2 × 600); the first one stops at a page
       // boundary (pages of 100, one page read ahead), so at most 3 pages come twice.
@@ -223,11 +225,11 @@ describe('subscriber delivery (local stack)', function () {
     await control.waitFor(() => (control.applied.get(topic) ?? []).at(-1) === 1, 5000, 'control event');
     const toUser = await publish({ userId: 'expiring', data: 'hello' });
     expect(toUser).to.deep.equal({ userId: 'expiring', connections: 0, reached: 0 });
-    await new Promise((r) => setTimeout(r, 100));
+    // The expired connection can no longer subscribe either. Its answer also comes after anything
+    // posted to the socket before it (send-to-user posts before it answers), so no sleep is needed.
+    expect((await c.request({ action: 'subscribe', topic: 'vehicle:x' }, 'error')).code).to.equal('not_connected');
     expect(c.ofType('event')).to.have.length(0);
     expect(c.ofType('message')).to.have.length(0);
-    // The expired connection can no longer subscribe either.
-    expect((await c.request({ action: 'subscribe', topic: 'vehicle:x' }, 'error')).code).to.equal('not_connected');
   });
 
   it('send-to-user reaches every connection of the user and no one else (seed 001)', async () => {
@@ -240,7 +242,9 @@ describe('subscriber delivery (local stack)', function () {
       expect(c.ofType('message')).to.have.length(1);
       expect(c.ofType('message')[0].data).to.deep.equal({ note: 'hi' });
     }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Send-to-user posts before it answers, so a stray message would already be queued on its
+    // socket: a pong on each of the others comes after it.
+    await Promise.all(others.map((c) => c.request({ action: 'ping' }, 'pong')));
     for (const c of others) expect(c.ofType('message')).to.have.length(0);
   });
 });

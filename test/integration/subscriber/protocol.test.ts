@@ -1,8 +1,9 @@
 import { expect } from 'chai';
-import { GetCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { startTestStack, type LocalStack } from '../../support/stack';
 import { TestClient } from './support/client';
 import { postJson } from './support/http';
+import { rowCount, waitForNoConnections } from './support/rows';
 
 /** The subscriber protocol (DESIGN §3) end to end: real emulator, real DynamoDB Local, real `ws` clients. */
 describe('subscriber protocol (local stack)', function () {
@@ -15,13 +16,16 @@ describe('subscriber protocol (local stack)', function () {
     return c;
   };
   const publish = (body: unknown) => postJson(`${stack.endpoints.httpUrl}/publish`, body);
-  const scanCount = async (table: string) => (await stack.clients.doc.send(new ScanCommand({ TableName: table, Select: 'COUNT' }))).Count ?? 0;
+  const scanCount = (table: string) => rowCount(stack, table);
 
   before(async () => {
     stack = await startTestStack();
   });
   afterEach(async () => {
     await Promise.all(clients.splice(0).map((c) => c.close()));
+    // Tests count table rows to prove "nothing written": a closed socket's $disconnect (100
+    // subscription rows for the 101st-topic test) must not land inside the next test's count.
+    await waitForNoConnections(stack);
   });
   after(async () => {
     await stack?.stop();
