@@ -4,6 +4,7 @@ import { createHandler as createSubscribeHandler } from '../../../functions/subs
 import { startTestStack, type LocalStack } from '../../support/stack';
 import { TestClient } from './support/client';
 import { postJson } from './support/http';
+import { waitFor } from '../../support/wait';
 
 /**
  * Delivery guarantees end to end: publish → items stream → fan-out → emulator → `ws` clients.
@@ -197,13 +198,13 @@ describe('subscriber delivery (local stack)', function () {
     }
     await publish({ topic, data: 1 });
     await live.waitFor(() => (live.applied.get(topic) ?? []).at(-1) === 1, 5000, 'live event');
-    await waitUntil(async () => {
+    await waitFor(async () => {
       const row = await stack.clients.doc.send(new GetCommand({ TableName: stack.tables.connections, Key: { connectionId: ghost } }));
       const s = await Promise.all(
         [topic, 'vehicle:other'].map((t) => stack.clients.doc.send(new GetCommand({ TableName: stack.tables.subscriptions, Key: { topic: t, connectionId: ghost } }))),
       );
       return !row.Item && s.every((x) => !x.Item);
-    }, 'ghost rows deleted');
+    }, 5000, 'ghost rows deleted');
   });
 
   it('rows past expiresAt are ignored by readers before TTL deletes them', async () => {
@@ -248,11 +249,3 @@ describe('subscriber delivery (local stack)', function () {
     for (const c of others) expect(c.ofType('message')).to.have.length(0);
   });
 });
-
-async function waitUntil(pred: () => Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}

@@ -4,6 +4,7 @@ import { startTestStack, type LocalStack } from '../../support/stack';
 import { TestClient } from './support/client';
 import { postJson } from './support/http';
 import { rowCount, waitForNoConnections } from './support/rows';
+import { waitFor } from '../../support/wait';
 
 /** The subscriber protocol (DESIGN §3) end to end: real emulator, real DynamoDB Local, real `ws` clients. */
 describe('subscriber protocol (local stack)', function () {
@@ -128,13 +129,13 @@ describe('subscriber protocol (local stack)', function () {
     expect(snap.seq).to.equal(1);
     const id = String(subs.Items![0].connectionId);
     await c.close();
-    await waitUntil(async () => {
+    await waitFor(async () => {
       const row = await stack.clients.doc.send(new GetCommand({ TableName: stack.tables.connections, Key: { connectionId: id } }));
       const s = await stack.clients.doc.send(
         new QueryCommand({ TableName: stack.tables.subscriptions, KeyConditionExpression: 'topic = :t', ExpressionAttributeValues: { ':t': 'vehicleId:77' } }),
       );
       return !row.Item && (s.Items ?? []).length === 0;
-    }, 'connection and subscription rows removed');
+    }, 5000, 'connection and subscription rows removed');
   });
 
   describe('bad input gets a coded error, writes nothing, and the connection stays usable', () => {
@@ -199,11 +200,3 @@ describe('subscriber protocol (local stack)', function () {
     });
   });
 });
-
-async function waitUntil(pred: () => Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
