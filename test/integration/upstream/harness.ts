@@ -138,6 +138,8 @@ export interface UpstreamServer {
   readonly auths: string[];
   /** Close codes the server saw, in order. */
   readonly closes: number[];
+  /** When the server saw each of `closes` (epoch ms). */
+  readonly closedAt: number[];
   readonly open: Set<WebSocket>;
   /** Highest number of simultaneously open connections seen. */
   readonly maxConcurrent: number;
@@ -164,6 +166,7 @@ export async function startUpstream(opts: { port?: number; autoPong?: boolean; r
     port,
     auths: [],
     closes: [],
+    closedAt: [],
     open: new Set(),
     maxConcurrent: 0,
     connections: 0,
@@ -186,6 +189,7 @@ export async function startUpstream(opts: { port?: number; autoPong?: boolean; r
     ws.on('close', (code) => {
       s.open.delete(ws);
       s.closes.push(code);
+      s.closedAt.push(Date.now());
     });
     ws.on('error', () => {});
   });
