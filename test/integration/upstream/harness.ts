@@ -29,11 +29,14 @@ import { waitFor } from '../../support/wait';
  */
 
 /**
- * Agent periods for tests: short timers, so every loop runs many times within a test (lease
- * 1.5 s, heartbeat and reconcile 0.3 s). Tests spread it and override what they are about.
+ * Agent periods for tests: short timers, so every loop runs many times within a test (heartbeat
+ * and reconcile 0.3 s). The lease is long beside them: a heartbeat not confirmed within lease −
+ * renew (4.2 s) drops every socket, and on a loaded host DynamoDB Local can stall for over a
+ * second, which tests not about leases would see as a cut. Tests spread it and override what
+ * they are about.
  */
 export const FAST_AGENT: Partial<AgentOptions> = {
-  leaseMs: 1500,
+  leaseMs: 4500,
   renewMs: 300,
   reconcileMs: 300,
   healthIntervalMs: 60_000,
