@@ -52,7 +52,9 @@ describe('upstream agent against DynamoDB Local + SQS + real upstream servers', 
     h = await startHarness();
     control = createHandler(h.deps('control'));
   });
-  afterEach(async () => {
+  afterEach(async function () {
+    // What the agents did, for a failure seen only on a loaded machine.
+    if (this.currentTest?.state === 'failed') process.stderr.write(`--- agent log ---\n${h.logLines.slice(-60).join('\n')}\n`);
     await Promise.all(agents.splice(0).map((a) => a.stop()));
     await Promise.all(servers.splice(0).map((s) => s.stop()));
     await h.stop();
@@ -224,9 +226,9 @@ describe('upstream agent against DynamoDB Local + SQS + real upstream servers', 
 
   it('stop() closes its sockets (1001) and releases the leases so another agent takes them at once', async () => {
     const up = await upstream();
-    // A generous ping timeout: a health check failing under load would redial (the upstream would
-    // see that close, 1006, first), and this test is about stop(), not about health checks.
-    const a1 = await agent({ leaseMs: 20_000, renewMs: 2000, healthIntervalMs: 5000, pingTimeoutMs: 2000 });
+    // No health check before stop() (FAST's 60 s): one failing under load would redial (the
+    // upstream would see that close, 1006, first), and this test is about stop().
+    const a1 = await agent({ leaseMs: 20_000, renewMs: 2000 });
     await call('POST /websocket', { ...headersFor(up, 'handover'), ...creds });
     await waitFor(async () => (await state(up, 'handover')).owner === a1.agentId, 5000, 'a1 to own it');
     // Owning the lease comes before the dial completes; a close frame needs an open socket.
