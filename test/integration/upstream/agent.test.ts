@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { createHandler } from '../../../functions/control';
 import { startAgent, type AgentOptions, type RunningAgent } from '../../../ec2-agent/agent';
 import fs from 'node:fs';
@@ -10,6 +11,7 @@ import { socketIdOf } from '../../../lib/upstream/socket-id';
 import { ItemStore } from '../../../lib/stores/items';
 import { invokeLambda } from '../../../local/lambda/invoke';
 import { FAST_AGENT, httpEvent, startHarness, startUpstream, waitFor, type Harness, type UpstreamServer } from './harness';
+import { eventually } from '../../support/wait';
 
 type Res = { statusCode: number; body: string };
 
@@ -186,6 +188,54 @@ describe('upstream agent against DynamoDB Local + SQS + real upstream servers', 
     expect(delays.length).to.be.at.least(3);
     expect(Math.max(...delays)).to.be.greaterThan(FAST.backoffBaseMs!);
     expect(delays.every((d) => d <= FAST.backoffMaxMs!)).to.equal(true);
+  });
+
+  it('a socket\'s status writes land in the order they were made: a slow "reconnecting" from the drop never overwrites the reconnection\'s "open"', async () => {
+    let up = await upstream();
+    // The agent's DynamoDB client with the drop's status writes held until released: a slow or
+    // retried write (throttling, a slow node), still in flight when the reconnection is recorded.
+    let holding = true;
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let held = 0;
+    let landed = 0;
+    /** "connected" status writes answered. */
+    let connectedLanded = 0;
+    const d = h.deps('agent');
+    const doc = new Proxy(d.clients.doc, {
+      get(target, prop, receiver) {
+        if (prop !== 'send') return Reflect.get(target, prop, receiver);
+        const send = (cmd: unknown, opts?: unknown) => (target.send as (c: unknown, o?: unknown) => Promise<unknown>)(cmd, opts);
+        return (cmd: unknown, opts?: unknown) => {
+          if (!(cmd instanceof UpdateCommand)) return send(cmd, opts);
+          if (cmd.input.UpdateExpression?.includes('connectedAt = :now')) return send(cmd, opts).finally(() => connectedLanded++);
+          if (!holding || cmd.input.ExpressionAttributeValues?.[':re'] !== 'reconnecting') return send(cmd, opts);
+          held++;
+          return released.then(() => send(cmd, opts)).finally(() => landed++);
+        };
+      },
+    });
+    const a = await startAgent({ ...d, clients: { ...d.clients, doc } }, FAST);
+    agents.push(a);
+    await call('POST /websocket', { ...headersFor(up, 'veh-order'), ...creds });
+    await waitFor(async () => (await state(up, 'veh-order')).status === 'open', 10_000, 'status open');
+    const connectedBefore = connectedLanded;
+    const port = up.port;
+    await up.stop();
+    servers.splice(servers.indexOf(up), 1);
+    await waitFor(() => held >= 1, 5000, 'the drop recorded (held)');
+    up = await upstream({ port });
+    await waitFor(() => up.open.size === 1, 10_000, 'the reconnection');
+    // Unordered, the reconnection's "connected" write is answered now, before the held ones;
+    // ordered behind them, it is not even sent until they are released.
+    await eventually(() => connectedLanded > connectedBefore, 2000);
+    holding = false;
+    release();
+    await waitFor(() => landed === held, 5000, 'the held writes answered');
+    // The row ends as the socket is: connected (nothing else writes its status for 60 s).
+    await waitFor(async () => (await state(up, 'veh-order')).status === 'open', 5000, 'status open after every write');
+    expect(await state(up, 'veh-order')).to.include({ status: 'open', isActive: true, owner: a.agentId });
+    expect(up.open.size).to.equal(1);
   });
 
   it('a socket whose secret fails authentication is marked failed once, not re-claimed forever', async () => {
