@@ -122,6 +122,8 @@ export class SocketSupervisor implements LeaseHooks {
   private readonly persistLimit = createLimiter(PERSIST_CONCURRENCY);
   /** Status writes in flight (see STATUS_WRITE_CONCURRENCY). */
   private readonly recordLimit = createLimiter(STATUS_WRITE_CONCURRENCY);
+  /** Each socket's latest status write, settled or not (see inOrder). */
+  private readonly lastStatusWrite = new Map<string, Promise<void>>();
   /** Handshakes completed and not yet recorded (see recordConnected). */
   private readonly connectedWaiting = new Map<string, { managed: Managed; fence: Fence }>();
   private connectedTimer?: NodeJS.Timeout;
@@ -482,7 +484,10 @@ export class SocketSupervisor implements LeaseHooks {
     await Promise.all(
       chunks.map(async (chunk) => {
         try {
-          const { refused } = await this.recordLimit(() => this.ctx.records.connectedMany(chunk.map(([socketId, w]) => ({ socketId, fence: w.fence })), this.ctx.clock()));
+          const { refused } = await this.inOrder(
+            chunk.map(([id]) => id),
+            () => this.recordLimit(() => this.ctx.records.connectedMany(chunk.map(([socketId, w]) => ({ socketId, fence: w.fence })), this.ctx.clock())),
+          );
           const managedOf = new Map(chunk.map(([id, w]) => [id, w.managed]));
           for (const id of refused) if (this.sockets.get(id) === managedOf.get(id)) this.onLost(id, 'refused');
         } catch (err) {
@@ -492,10 +497,30 @@ export class SocketSupervisor implements LeaseHooks {
     );
   }
 
+  /**
+   * Runs a status write of these sockets after every earlier one of theirs has been answered, so
+   * a socket's writes land in the order they were made. In parallel, a drop's "reconnecting" that
+   * is slow (throttled, retried) would land after the reconnection's "open" and leave the row
+   * saying reconnecting while the socket is up, until its next health check.
+   */
+  private inOrder<T>(socketIds: readonly string[], write: () => Promise<T>): Promise<T> {
+    const before = socketIds.map((id) => this.lastStatusWrite.get(id)).filter((p): p is Promise<void> => p !== undefined);
+    const result = Promise.all(before).then(write);
+    const settled = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    for (const id of socketIds) this.lastStatusWrite.set(id, settled);
+    void settled.then(() => {
+      for (const id of socketIds) if (this.lastStatusWrite.get(id) === settled) this.lastStatusWrite.delete(id);
+    });
+    return result;
+  }
+
   /** A conditional status write; a refused one means the lease is gone. */
   private async record(id: string, managed: Managed, write: (now: number) => Promise<{ ok: boolean }>): Promise<void> {
     try {
-      const r = await this.recordLimit(() => write(this.ctx.clock()));
+      const r = await this.inOrder([id], () => this.recordLimit(() => write(this.ctx.clock())));
       if (!r.ok && this.sockets.get(id) === managed) this.onLost(id, 'refused');
     } catch (err) {
       managed.log.warn('status write failed', { err });

@@ -7,6 +7,13 @@ import type { WebsocketEvent } from '../../../local/apigw/events';
 import { parseHeader } from '../../../local/apigw/limits';
 import { LOCAL_CREDENTIALS } from '../../support/env';
 
+/**
+ * How long the helpers wait for an event, a message or frames. Only a failing wait takes this
+ * long; it is generous because the first call through a handler can be slow on a loaded host
+ * (a child process importing an AWS SDK, a TLS handshake), and 3 s was not always enough.
+ */
+export const WAIT_MS = 10_000;
+
 /** Records every event a route received, and lets a test wait for the n-th one. */
 export class Recorder {
   readonly events: WebsocketEvent[] = [];
@@ -18,7 +25,7 @@ export class Recorder {
   byRoute(route: string) {
     return this.events.filter((e) => e.requestContext.routeKey === route);
   }
-  async waitFor(pred: (events: WebsocketEvent[]) => boolean, timeoutMs = 3000): Promise<void> {
+  async waitFor(pred: (events: WebsocketEvent[]) => boolean, timeoutMs = WAIT_MS): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!pred(this.events)) {
       if (Date.now() > deadline) throw new Error(`timed out waiting; events: ${this.events.map((e) => e.requestContext.routeKey).join(',')}`);
@@ -105,7 +112,7 @@ export class Client {
     this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
   }
   /** The n-th (0-based) message, waiting for it. */
-  async message(n = this.messages.length, timeoutMs = 3000): Promise<{ data: Buffer; isBinary: boolean }> {
+  async message(n = this.messages.length, timeoutMs = WAIT_MS): Promise<{ data: Buffer; isBinary: boolean }> {
     const deadline = Date.now() + timeoutMs;
     while (this.messages.length <= n) {
       if (Date.now() > deadline) throw new Error(`no message #${n} within ${timeoutMs} ms (have ${this.messages.length})`);
@@ -178,7 +185,7 @@ export async function rawClient(url: string): Promise<{ frames: RawFrame[]; payl
     frames,
     payload,
     async waitFrames(n: number) {
-      const deadline = Date.now() + 3000;
+      const deadline = Date.now() + WAIT_MS;
       while (frames.length < n) {
         if (Date.now() > deadline) throw new Error(`only ${frames.length} frames`);
         await new Promise((r) => setTimeout(r, 20));

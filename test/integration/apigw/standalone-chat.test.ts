@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import WebSocket from 'ws';
 import { CreateTableCommand, DeleteTableCommand, DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { LOCAL_CREDENTIALS, testDynamoEndpoint, uniquePrefix } from '../../support/env';
-import { Client } from './helpers';
+import { Client, WAIT_MS } from './helpers';
 
 /**
  * `npm run emulate` with AWS's chat sample handlers, unchanged (test/fixtures/chat-sample): CJS and
@@ -123,7 +123,7 @@ describe('npm run emulate: AWS chat sample handlers over wss:// with a local CA'
     // The callback-style $disconnect removes the row.
     alice.ws.close();
     await alice.closed;
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + WAIT_MS;
     let left = 2;
     while (Date.now() < deadline && left !== 1) {
       left = (await ddb.send(new ScanCommand({ TableName: table }))).Items!.length;

@@ -4,6 +4,7 @@ import type { WebsocketEvent } from '../../../local/apigw/events';
 import { EmulatorOptionError } from '../../../local/apigw/errors';
 import { WebSocketEmulator } from '../../../local/apigw/websocket-emulator';
 import { Emulators, Recorder, rawRequest } from './helpers';
+import { waitFor } from '../../support/wait';
 
 /** Event shapes, $connect decisions, subprotocols and route selection, with real `ws` clients. */
 describe('apigw emulator: events, $connect and route selection', () => {
@@ -136,10 +137,14 @@ describe('apigw emulator: events, $connect and route selection', () => {
         expect(r.status, String(status)).to.equal(status);
       }
       expect(em.connectionIds()).to.deep.equal([]);
-      await new Promise((r) => setTimeout(r, 50));
-      expect(rec.events).to.have.length(0);
-      await ems.client(`${em.websocketUrl}?status=204`); // any 2xx accepts
+      const accepted = await ems.client(`${em.websocketUrl}?status=204`); // any 2xx accepts
       expect(em.connectionIds()).to.have.length(1);
+      const [acceptedId] = em.connectionIds();
+      // The accepted connection's $disconnect comes after any a refused one could have had:
+      // once it is there, it must be the only one.
+      accepted.ws.close();
+      await rec.waitFor((ev) => ev.length >= 1);
+      expect(rec.events.map((e) => [e.requestContext.routeKey, e.requestContext.connectionId])).to.deep.equal([['$disconnect', acceptedId]]);
     });
 
     it('a throwing or timed-out $connect rejects with 500; no return value or no statusCode accepts', async () => {
@@ -302,26 +307,34 @@ describe('apigw emulator: events, $connect and route selection', () => {
 
     it('invokes one connection in arrival order, different connections in parallel', async () => {
       const log: string[] = [];
+      // a's first handler is held until b's handler has started (by a gate, not a delay, so a
+      // slow host cannot end it first). Invoked one after another, b would never start while
+      // a:1 is held: a:1 gives up after GIVE_UP_MS and the order below shows it.
+      const GIVE_UP_MS = 5000;
+      let bStarted!: () => void;
+      const bHasStarted = new Promise<void>((r) => (bStarted = r));
       const em = await ems.start({
         routes: {
           $default: async (e) => {
-            const { n, delay } = JSON.parse(e.body);
-            log.push(`start ${e.requestContext.connectionId}:${n}`);
-            await new Promise((r) => setTimeout(r, delay));
-            log.push(`end ${e.requestContext.connectionId}:${n}`);
+            const { n, hold } = JSON.parse(e.body);
+            const id = e.requestContext.connectionId;
+            log.push(`start ${id}:${n}`);
+            if (id === idb) bStarted();
+            if (hold) await Promise.race([bHasStarted, new Promise((r) => setTimeout(r, GIVE_UP_MS).unref())]);
+            log.push(`end ${id}:${n}`);
           },
         },
       });
       const a = await ems.client(em.websocketUrl);
       const b = await ems.client(em.websocketUrl);
       const [ida, idb] = em.connectionIds();
-      await a.send('{"n":1,"delay":150}');
-      await a.send('{"n":2,"delay":0}');
-      await b.send('{"n":1,"delay":150}');
-      while (log.length < 6) await new Promise((r) => setTimeout(r, 10));
+      await a.send('{"n":1,"hold":true}');
+      await a.send('{"n":2}');
+      await b.send('{"n":1}');
+      await waitFor(() => log.length === 6, GIVE_UP_MS + 5000, () => `six log lines, got ${log.join(', ')}`);
       const ofA = log.filter((l) => l.includes(ida));
       expect(ofA).to.deep.equal([`start ${ida}:1`, `end ${ida}:1`, `start ${ida}:2`, `end ${ida}:2`]);
-      // b's handler started while a's first (150 ms) handler was still running.
+      // b's handler started while a's first handler was still running.
       expect(log.indexOf(`start ${idb}:1`)).to.be.lessThan(log.indexOf(`end ${ida}:1`));
     });
 

@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import { GoneException, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import WebSocket from 'ws';
 import { Emulators, Recorder } from './helpers';
+import { waitFor } from '../../support/wait';
 
 const UPGRADE = (stage: string) =>
   `GET /${stage} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
@@ -49,7 +50,8 @@ describe('apigw emulator: wire details AWS shows', () => {
     // A masked close frame (1000) with a zero mask; the TCP connection stays open, so the
     // closing handshake does not complete and `ws` emits no 'close' yet.
     sock.write(Buffer.from([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]));
-    await new Promise((r) => setTimeout(r, 150));
+    // The emulator has read the close frame once the connection is no longer open for it.
+    await waitFor(() => em.connectionIds().length === 0, 5000, 'the close frame read by the emulator');
     const err = await sdk.send(new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.from('after') })).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(GoneException);
     expect(disconnects(rec)).to.deep.equal([]);

@@ -1,11 +1,12 @@
 import { expect } from 'chai';
 import { DescribeTableCommand, DescribeTimeToLiveCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { DescribeStreamCommand, DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-dynamodb-streams';
+import { DescribeStreamCommand, DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand, type _Record } from '@aws-sdk/client-dynamodb-streams';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { createQueues, createTables } from '../../../local/bootstrap';
 import { startSqs, type RunningSqs } from '../../../local/sqs';
 import { QUEUE_NAMES, QUEUES, TABLE_NAMES, TABLES, keyAttributes } from '../../../lib/schema';
 import { testDynamoEndpoint, uniquePrefix, LOCAL_CREDENTIALS } from '../../support/env';
+import { waitFor } from '../../support/wait';
 
 describe('local bootstrap from lib/schema.ts', () => {
   let ddb: DynamoDBClient;
@@ -68,10 +69,19 @@ describe('local bootstrap from lib/schema.ts', () => {
     const it0 = await streams.send(
       new GetShardIteratorCommand({ StreamArn: streamArns.items, ShardId: shards[0].ShardId, ShardIteratorType: 'TRIM_HORIZON' }),
     );
-    const recs = await streams.send(new GetRecordsCommand({ ShardIterator: it0.ShardIterator }));
-    expect(recs.Records?.[0]?.eventName).to.equal('INSERT');
-    expect(recs.Records?.[0]?.dynamodb?.NewImage?.topic).to.deep.equal({ S: 'vehicle:3' });
-    expect(recs.Records?.[0]?.dynamodb?.StreamViewType).to.equal('NEW_IMAGE');
+    // A stream promises the record, not that the first GetRecords already returns it: read on
+    // along the shard (as the stream poller does) until it comes.
+    let iterator = it0.ShardIterator;
+    let first: _Record | undefined;
+    await waitFor(async () => {
+      const r = await streams.send(new GetRecordsCommand({ ShardIterator: iterator }));
+      iterator = r.NextShardIterator;
+      first = r.Records?.[0];
+      return first !== undefined || iterator === undefined;
+    }, 10_000, 'the write on the items stream');
+    expect(first?.eventName).to.equal('INSERT');
+    expect(first?.dynamodb?.NewImage?.topic).to.deep.equal({ S: 'vehicle:3' });
+    expect(first?.dynamodb?.StreamViewType).to.equal('NEW_IMAGE');
   });
 
   it('creates every queue, with the dead-letter redrive the schema names', async () => {

@@ -144,6 +144,12 @@ describe('stream poller (Lambda event source mapping semantics)', () => {
     const seen = new Map<string, number[]>();
     let active = 0;
     let maxActive = 0;
+    // The first batch waits (up to 2 s) for another to start beside it, so batches in parallel
+    // overlap whatever the host's speed; handled one at a time, none can start, and maxActive
+    // stays 1. (A 30 ms handler alone overlapped only while reads were faster than 30 ms.)
+    let secondStarted!: () => void;
+    const second = new Promise<void>((r) => (secondStarted = r));
+    let gated = false;
     const p = new StreamPoller({
       streams,
       streamArn: arn,
@@ -154,6 +160,11 @@ describe('stream poller (Lambda event source mapping semantics)', () => {
       handler: async (e: { Records: Rec[] }) => {
         active += 1;
         maxActive = Math.max(maxActive, active);
+        if (active >= 2) secondStarted();
+        if (!gated) {
+          gated = true;
+          await Promise.race([second, new Promise((r) => setTimeout(r, 2000))]);
+        }
         await new Promise((r) => setTimeout(r, 30));
         for (const r of e.Records) {
           const t = r.dynamodb.NewImage.topic.S as string;

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { createHandler } from '../../../functions/control';
 import { startAgent, type AgentOptions, type RunningAgent } from '../../../ec2-agent/agent';
 import fs from 'node:fs';
@@ -10,11 +11,16 @@ import { socketIdOf } from '../../../lib/upstream/socket-id';
 import { ItemStore } from '../../../lib/stores/items';
 import { invokeLambda } from '../../../local/lambda/invoke';
 import { FAST_AGENT, httpEvent, startHarness, startUpstream, waitFor, type Harness, type UpstreamServer } from './harness';
+import { eventually } from '../../support/wait';
 
 type Res = { statusCode: number; body: string };
 
-/** Short timers, health checked every 2 s. */
-const FAST: Partial<AgentOptions> = { ...FAST_AGENT, healthIntervalMs: 2000 };
+/**
+ * Short timers; the health check at FAST_AGENT's 60 s, out of the way: with a 150 ms ping
+ * timeout a check on a loaded host can miss its pong and redial, which these tests would see as
+ * an extra connection or close. The test about health checks sets its own.
+ */
+const FAST: Partial<AgentOptions> = { ...FAST_AGENT };
 
 describe('upstream agent against DynamoDB Local + SQS + real upstream servers', function () {
   this.timeout(30_000);
@@ -48,7 +54,9 @@ describe('upstream agent against DynamoDB Local + SQS + real upstream servers', 
     h = await startHarness();
     control = createHandler(h.deps('control'));
   });
-  afterEach(async () => {
+  afterEach(async function () {
+    // What the agents did, for a failure seen only on a loaded machine.
+    if (this.currentTest?.state === 'failed') process.stderr.write(`--- agent log ---\n${h.logLines.slice(-60).join('\n')}\n`);
     await Promise.all(agents.splice(0).map((a) => a.stop()));
     await Promise.all(servers.splice(0).map((s) => s.stop()));
     await h.stop();
@@ -77,14 +85,14 @@ describe('upstream agent against DynamoDB Local + SQS + real upstream servers', 
     );
     expect(hist[0].ts).to.equal(1_700_000_000_001);
     // Counters reach the row with the next lease renewal.
-    await waitFor(async () => (await state(up, 'veh-1')).counters.messagesPersisted === 7, 3000, 'counters in the row');
+    await waitFor(async () => (await state(up, 'veh-1')).counters.messagesPersisted === 7, 5000, 'counters in the row');
     expect(a.metrics()).to.include({ openSockets: 1, messagesIn: 7, messagesPersisted: 7, messagesDropped: 0 });
 
     const d = await call('DELETE /websocket', headersFor(up, 'veh-1'));
     expect(d.status).to.equal(202);
     await waitFor(() => up.closes.length === 1, 5000, 'the upstream to see the close');
     expect(up.closes).to.deep.equal([1000]);
-    await waitFor(async () => (await state(up, 'veh-1')).status === 'closed', 3000, 'status closed');
+    await waitFor(async () => (await state(up, 'veh-1')).status === 'closed', 5000, 'status closed');
     const s2 = await state(up, 'veh-1');
     expect(s2).to.include({ isActive: false, owner: null, desired: 'closed' });
     expect(a.metrics().openSockets).to.equal(0);
@@ -124,17 +132,14 @@ describe('upstream agent against DynamoDB Local + SQS + real upstream servers', 
     const up = await upstream({ autoPong: false });
     await agent({ healthIntervalMs: 400, pingTimeoutMs: 100 });
     await call('POST /websocket', { ...headersFor(up, 'veh-mute'), ...creds });
-    const seen: number[] = [];
-    await waitFor(
-      async () => {
-        const s = await state(up, 'veh-mute');
-        if (seen[seen.length - 1] !== s.countErr) seen.push(s.countErr);
-        return s.status === 'failed';
-      },
-      15_000,
-      'status failed',
-    );
-    expect(seen.filter((n) => n > 0)).to.deep.equal([1, 2, 3]);
+    await waitFor(async () => (await state(up, 'veh-mute')).status === 'failed', 15_000, 'status failed');
+    // Every countErr the row held, as each failed check's write returned it: polling GET could
+    // miss one when a read takes longer than a check period (400 ms) on a loaded host.
+    const recorded = h.logLines
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.msg === 'upstream unhealthy' && l.socketId === socketIdOf(headersFor(up, 'veh-mute')))
+      .map((l) => l.countErr as number);
+    expect(recorded).to.deep.equal([1, 2, 3]);
     const s = await state(up, 'veh-mute');
     expect(s).to.include({ status: 'failed', isActive: false, countErr: 3, owner: null, desired: 'open' });
     expect(s.lastError).to.match(/no pong/);
@@ -162,8 +167,13 @@ describe('upstream agent against DynamoDB Local + SQS + real upstream servers', 
     await up.stop();
     servers.splice(servers.indexOf(up), 1);
     await waitFor(async () => (await state(up, 'veh-flaky')).status === 'reconnecting', 5000, 'status reconnecting');
-    // Let a few redials fail so the backoff grows.
-    await new Promise((r) => setTimeout(r, 700));
+    const redials = () =>
+      h.logLines
+        .map((l) => JSON.parse(l))
+        .filter((l) => l.msg === 'upstream down; redialling' && l.socketId === p.body.socketId)
+        .map((l) => l.retryInMs as number);
+    // Three failed dials, so the backoff has grown (the third waits 100–200 ms, over the base).
+    await waitFor(() => redials().length >= 3, 10_000, 'three redials');
     up = await upstream({ port });
     await waitFor(() => up.open.size === 1, 10_000, 'reconnection');
     await waitFor(async () => (await state(up, 'veh-flaky')).status === 'open', 5000, 'status open again');
@@ -174,13 +184,58 @@ describe('upstream agent against DynamoDB Local + SQS + real upstream servers', 
 
     expect(a.metrics().reconnects).to.be.at.least(2);
     // The redial delays grew (equal jitter: attempt n waits between base·2ⁿ⁻¹ and base·2ⁿ, capped).
-    const delays = h.logLines
-      .map((l) => JSON.parse(l))
-      .filter((l) => l.msg === 'upstream down; redialling' && l.socketId === p.body.socketId)
-      .map((l) => l.retryInMs as number);
-    expect(delays.length).to.be.at.least(2);
+    const delays = redials();
+    expect(delays.length).to.be.at.least(3);
     expect(Math.max(...delays)).to.be.greaterThan(FAST.backoffBaseMs!);
     expect(delays.every((d) => d <= FAST.backoffMaxMs!)).to.equal(true);
+  });
+
+  it('a socket\'s status writes land in the order they were made: a slow "reconnecting" from the drop never overwrites the reconnection\'s "open"', async () => {
+    let up = await upstream();
+    // The agent's DynamoDB client with the drop's status writes held until released: a slow or
+    // retried write (throttling, a slow node), still in flight when the reconnection is recorded.
+    let holding = true;
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let held = 0;
+    let landed = 0;
+    /** "connected" status writes answered. */
+    let connectedLanded = 0;
+    const d = h.deps('agent');
+    const doc = new Proxy(d.clients.doc, {
+      get(target, prop, receiver) {
+        if (prop !== 'send') return Reflect.get(target, prop, receiver);
+        const send = (cmd: unknown, opts?: unknown) => (target.send as (c: unknown, o?: unknown) => Promise<unknown>)(cmd, opts);
+        return (cmd: unknown, opts?: unknown) => {
+          if (!(cmd instanceof UpdateCommand)) return send(cmd, opts);
+          if (cmd.input.UpdateExpression?.includes('connectedAt = :now')) return send(cmd, opts).finally(() => connectedLanded++);
+          if (!holding || cmd.input.ExpressionAttributeValues?.[':re'] !== 'reconnecting') return send(cmd, opts);
+          held++;
+          return released.then(() => send(cmd, opts)).finally(() => landed++);
+        };
+      },
+    });
+    const a = await startAgent({ ...d, clients: { ...d.clients, doc } }, FAST);
+    agents.push(a);
+    await call('POST /websocket', { ...headersFor(up, 'veh-order'), ...creds });
+    await waitFor(async () => (await state(up, 'veh-order')).status === 'open', 10_000, 'status open');
+    const connectedBefore = connectedLanded;
+    const port = up.port;
+    await up.stop();
+    servers.splice(servers.indexOf(up), 1);
+    await waitFor(() => held >= 1, 5000, 'the drop recorded (held)');
+    up = await upstream({ port });
+    await waitFor(() => up.open.size === 1, 10_000, 'the reconnection');
+    // Unordered, the reconnection's "connected" write is answered now, before the held ones;
+    // ordered behind them, it is not even sent until they are released.
+    await eventually(() => connectedLanded > connectedBefore, 2000);
+    holding = false;
+    release();
+    await waitFor(() => landed === held, 5000, 'the held writes answered');
+    // The row ends as the socket is: connected (nothing else writes its status for 60 s).
+    await waitFor(async () => (await state(up, 'veh-order')).status === 'open', 5000, 'status open after every write');
+    expect(await state(up, 'veh-order')).to.include({ status: 'open', isActive: true, owner: a.agentId });
+    expect(up.open.size).to.equal(1);
   });
 
   it('a socket whose secret fails authentication is marked failed once, not re-claimed forever', async () => {
@@ -221,19 +276,19 @@ describe('upstream agent against DynamoDB Local + SQS + real upstream servers', 
 
   it('stop() closes its sockets (1001) and releases the leases so another agent takes them at once', async () => {
     const up = await upstream();
-    // A generous ping timeout: a health check failing under load would redial (the upstream would
-    // see that close, 1006, first), and this test is about stop(), not about health checks.
-    const a1 = await agent({ leaseMs: 20_000, renewMs: 2000, healthIntervalMs: 5000, pingTimeoutMs: 2000 });
+    // No health check before stop() (FAST's 60 s): one failing under load would redial (the
+    // upstream would see that close, 1006, first), and this test is about stop().
+    const a1 = await agent({ leaseMs: 20_000, renewMs: 2000 });
     await call('POST /websocket', { ...headersFor(up, 'handover'), ...creds });
     await waitFor(async () => (await state(up, 'handover')).owner === a1.agentId, 5000, 'a1 to own it');
     // Owning the lease comes before the dial completes; a close frame needs an open socket.
     await waitFor(() => up.open.size === 1, 5000, 'the upstream connection to be open');
     await a1.stop();
-    await waitFor(() => up.closes.length === 1, 2000, 'the upstream to see the close');
+    await waitFor(() => up.closes.length === 1, 5000, 'the upstream to see the close');
     expect(up.closes).to.deep.equal([1001]);
     expect(await state(up, 'handover')).to.include({ owner: null, status: 'pending', isActive: false });
     const a2 = await agent({ leaseMs: 20_000, renewMs: 2000 });
     // Well under the 20 s lease: the release made it claimable immediately.
-    await waitFor(async () => (await state(up, 'handover')).owner === a2.agentId, 3000, 'a2 to own it');
+    await waitFor(async () => (await state(up, 'handover')).owner === a2.agentId, 8000, 'a2 to own it');
   });
 });

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { createHandler } from '../../../functions/control';
 import { invokeLambda } from '../../../local/lambda/invoke';
@@ -35,10 +35,12 @@ describe('control API authorisation against DynamoDB Local + SQS', () => {
   };
   const row = async (socketId: string) => (await h.clients.doc.send(new GetCommand({ TableName: h.tables.upstreams, Key: { socketId }, ConsistentRead: true }))).Item;
   const count = async () => (await h.clients.doc.send(new ScanCommand({ TableName: h.tables.upstreams, Select: 'COUNT' }))).Count;
+  // Deleted as read: merely received, commands would come back after the 60 s visibility timeout.
   const drain = async () => {
     for (;;) {
       const r = await h.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: h.queueUrls.commands, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
       if (!r.Messages?.length) return;
+      for (const m of r.Messages) await h.clients.sqs.send(new DeleteMessageCommand({ QueueUrl: h.queueUrls.commands, ReceiptHandle: m.ReceiptHandle }));
     }
   };
 

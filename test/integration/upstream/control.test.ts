@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
+import { DeleteMessageCommand, ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import { GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { createHandler } from '../../../functions/control';
 import { invokeLambda } from '../../../local/lambda/invoke';
@@ -20,12 +20,14 @@ describe('control API (functions/control.ts) against DynamoDB Local + SQS', () =
     const r = await invokeLambda<Res>(handler as never, httpEvent(routeKey, headers, query), { functionName: 'control' });
     return { status: r.statusCode, body: JSON.parse(r.body), raw: r.body };
   };
+  /** Every command waiting, deleted as read: merely received, they would come back after the queue's 60 s visibility timeout, into a later test's drain. */
   const drain = async (): Promise<Message[]> => {
     const out: Message[] = [];
     for (;;) {
       const r = await h.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: h.queueUrls.commands, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
       if (!r.Messages?.length) return out;
       out.push(...r.Messages);
+      for (const m of r.Messages) await h.clients.sqs.send(new DeleteMessageCommand({ QueueUrl: h.queueUrls.commands, ReceiptHandle: m.ReceiptHandle }));
     }
   };
 

@@ -19,7 +19,9 @@ describe('upstream connector end to end on the local stack', function () {
   before(async () => {
     up = await startUpstream({ requireAuth: basic });
     stack = await startTestStack({
-      withAgent: { leaseMs: 3000, renewMs: 500, reconcileMs: 500, healthIntervalMs: 5000, pingTimeoutMs: 500, backoffBaseMs: 50, backoffMaxMs: 500, commandWaitSeconds: 1 },
+      // A ping timeout a loaded host cannot miss: a failed health check would redial, and a
+      // message sent meanwhile would be lost (the test platform does not replay).
+      withAgent: { leaseMs: 3000, renewMs: 500, reconcileMs: 500, healthIntervalMs: 5000, pingTimeoutMs: 2500, backoffBaseMs: 50, backoffMaxMs: 500, commandWaitSeconds: 1 },
     });
   });
   after(async () => {

@@ -29,18 +29,23 @@ import { waitFor } from '../../support/wait';
  */
 
 /**
- * Agent periods for tests: short timers, so every loop runs many times within a test (lease
- * 1.5 s, heartbeat and reconcile 0.3 s). Tests spread it and override what they are about.
+ * Agent periods for tests: short timers, so every loop runs many times within a test (heartbeat
+ * and reconcile 0.3 s). The lease is long beside them: a heartbeat not confirmed within lease −
+ * renew (4.2 s) drops every socket, and on a loaded host DynamoDB Local can stall for over a
+ * second, which tests not about leases would see as a cut. Tests spread it and override what
+ * they are about.
  */
 export const FAST_AGENT: Partial<AgentOptions> = {
-  leaseMs: 1500,
+  leaseMs: 4500,
   renewMs: 300,
   reconcileMs: 300,
   healthIntervalMs: 60_000,
   pingTimeoutMs: 150,
   backoffBaseMs: 50,
   backoffMaxMs: 400,
-  handshakeTimeoutMs: 1000,
+  // The default: at 1 s a handshake slowed by a loaded host (the upstream server shares this
+  // process) was given up after the server had accepted it, which the server saw as a 1006 close.
+  handshakeTimeoutMs: 10_000,
   commandWaitSeconds: 1,
   counterFlushMs: 300,
 };
@@ -138,6 +143,8 @@ export interface UpstreamServer {
   readonly auths: string[];
   /** Close codes the server saw, in order. */
   readonly closes: number[];
+  /** When the server saw each of `closes` (epoch ms). */
+  readonly closedAt: number[];
   readonly open: Set<WebSocket>;
   /** Highest number of simultaneously open connections seen. */
   readonly maxConcurrent: number;
@@ -164,6 +171,7 @@ export async function startUpstream(opts: { port?: number; autoPong?: boolean; r
     port,
     auths: [],
     closes: [],
+    closedAt: [],
     open: new Set(),
     maxConcurrent: 0,
     connections: 0,
@@ -186,6 +194,7 @@ export async function startUpstream(opts: { port?: number; autoPong?: boolean; r
     ws.on('close', (code) => {
       s.open.delete(ws);
       s.closes.push(code);
+      s.closedAt.push(Date.now());
     });
     ws.on('error', () => {});
   });

@@ -187,7 +187,10 @@ describe('upstream ownership: agent heartbeats and fenced socket rows (DynamoDB 
       // What is no longer ours is no longer held; what is ours but closed stays held until released.
       expect([lm.has(kept), lm.has(closed), lm.has(taken)]).to.deep.equal([true, true, false]);
     } finally {
+      // end() too: stop() leaves the local deadline's timer armed (tens of seconds here), which
+      // would keep mocha from exiting after a run that ends with this file.
       await lm.stop();
+      await lm.end();
     }
   });
 });

@@ -31,7 +31,9 @@ describe('upstream agent: messages too large to deliver', function () {
     const r = JSON.parse((await invokeLambda<{ statusCode: number; body: string }>(control as never, ev, { functionName: 'control' })).body);
     topic = r.topic;
     socketId = r.socketId;
-    agent = await startAgent(h.deps('agent'), { leaseMs: 1500, renewMs: 300, reconcileMs: 300, backoffBaseMs: 50, backoffMaxMs: 200, commandWaitSeconds: 1, counterFlushMs: 300 });
+    // A lease a loaded host's stalls cannot run out (deadline 4.2 s after a renewal): a lost one
+    // would cut the socket, which these tests would see as an extra close.
+    agent = await startAgent(h.deps('agent'), { leaseMs: 4500, renewMs: 300, reconcileMs: 300, backoffBaseMs: 50, backoffMaxMs: 200, commandWaitSeconds: 1, counterFlushMs: 300 });
     items = new ItemStore(h.clients.doc, { itemsTable: h.tables.items, historyTable: h.tables.history, historyTtlSeconds: 3600 });
     await waitFor(() => up.open.size === 1, 10_000, 'the upstream connection');
   });

@@ -196,7 +196,8 @@ describe('upstream redundant homing', function () {
       await waitFor(async () => (await slotOwners()).slice(1, 3).join() === 'agent-B,agent-B', 10_000, 'B to hold the free slots');
       await waitFor(async () => (await slotOwners()).join() === [undefined, 'agent-B', 'agent-B', undefined].join(), deadLeaseMs + 5000, 'the dead agent\'s slots handed back');
       expect((await h.clients.doc.send(new GetCommand({ TableName: h.tables.upstreams, Key: { socketId: x1 }, ConsistentRead: true }))).Item).to.include({ status: 'pending', leaseExpiresAt: 0 });
-      await waitFor(async () => (await gets(x1)).slots[1].status === 'open', 5000, 'B connected');
+      // B's slot of each socket connected: slot 2 of the first, slot 1 of the second.
+      await waitFor(async () => (await gets(x1)).slots[1].status === 'open' && (await gets(x2)).slots[0].status === 'open', 5000, 'B connected');
       const g1 = await gets(x1);
       expect(g1.degraded).to.equal(true);
       expect(g1.slots.map((x) => [x.slot, x.owner, x.status])).to.deep.equal([
