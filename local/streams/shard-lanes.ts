@@ -75,6 +75,8 @@ export class ShardLanes {
   }
 
   push(records: readonly StreamRecord[]): void {
+    // A read that was in flight when the lanes closed: dropped like the queued ones.
+    if (this.closed) return;
     for (const r of records) {
       const lane = this.lanes === 1 ? 0 : laneOf(partitionKeyOf(r, this.opts.hashKey), this.lanes);
       this.queues[lane].push(r);
@@ -88,9 +90,13 @@ export class ShardLanes {
     return this.until(() => this.closed || this.queued < this.batchSize * this.lanes);
   }
 
-  /** Resolves once every pushed record has been handled (or the lanes were closed). */
+  /**
+   * Resolves once every pushed record has been handled; after close(), once the batches in flight
+   * have finished (the queued ones were dropped). A stack stopping waits here, so a handler never
+   * runs on after the tables and emulators it calls are gone.
+   */
   idle(): Promise<void> {
-    return this.until(() => this.closed || (this.queued === 0 && this.inFlight === 0));
+    return this.until(() => this.queued === 0 && this.inFlight === 0);
   }
 
   /** Stops starting new batches; batches in flight finish. */

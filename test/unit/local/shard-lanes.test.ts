@@ -63,6 +63,31 @@ describe('shard lanes (ParallelizationFactor)', () => {
     await lanes.idle();
   });
 
+  it('close drops the queued batches and idle waits for the one in flight to finish', async () => {
+    const gates: (() => void)[] = [];
+    const ran: number[] = [];
+    const lanes = new ShardLanes({
+      lanes: 1,
+      batchSize: 1,
+      run: (records) => new Promise<void>((r) => gates.push(() => (ran.push(seqOf(records[0])), r()))),
+    });
+    lanes.push([rec('a', 1), rec('a', 2)]); // 1 in flight, 1 queued
+    await tick();
+    lanes.close();
+    let idle = false;
+    void lanes.idle().then(() => (idle = true));
+    await tick();
+    expect(idle, 'idle while a batch is still running').to.equal(false);
+    gates.shift()!();
+    await tick();
+    expect(idle).to.equal(true);
+    expect(ran).to.deep.equal([1]);
+    expect(gates).to.have.length(0); // the queued batch never started
+    lanes.push([rec('a', 3)]); // a read that was in flight when the lanes closed
+    await lanes.idle();
+    expect(gates).to.have.length(0);
+  });
+
   it('a lane whose batch rejects goes on with its next batch', async () => {
     const done: number[] = [];
     const lanes = new ShardLanes({
