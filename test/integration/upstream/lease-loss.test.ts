@@ -151,7 +151,7 @@ describe('upstream agent: losing its sockets (partition, refusals) and DELETE wi
     // DynamoDB is slow: the first item write is in flight, the other four wait in the queue.
     gate.holdItems = true;
     for (let i = 0; i < 5; i++) up!.send({ i, ts: Date.now() });
-    await waitFor(() => gate.heldItems === 1 && agent!.metrics().messagesIn === 5, 3000, 'one write in flight and four queued');
+    await waitFor(() => gate.heldItems === 1 && agent!.metrics().messagesIn === 5, 10_000, 'one write in flight and four queued');
     // Another agent takes the socket; from here on it writes the topic's newer messages.
     await setRow(socketId, 'SET #o = :other, leaseExpiresAt = :epoch', { ':other': 'intruder', ':epoch': Date.now() * 1000 }, { '#o': 'owner' });
     await waitFor(() => up!.closes.length > 0, 10_000, 'the upstream to see the socket dropped');

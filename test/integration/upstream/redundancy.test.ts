@@ -205,7 +205,7 @@ describe('upstream redundant homing', function () {
         [2, 'agent-B', 'open'],
       ]);
       expect((await gets(x2)).degraded).to.equal(true);
-      await waitFor(() => b.metrics().redundantSlotsWaiting === 2, 5000, 'B to report two slots waiting');
+      await waitFor(() => b.metrics().redundantSlotsWaiting === 2, 10_000, 'B to report two slots waiting');
       // The upstreams keep one connection each meanwhile (B's): still received, not redundant.
       expect([u1.open.size, u2.open.size]).to.deep.equal([1, 1]);
       await new Promise((r) => setTimeout(r, 1000)); // more reconcile passes: B still never takes them
